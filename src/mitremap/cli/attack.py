@@ -1,0 +1,88 @@
+"""`mitremap attack …`: look techniques up in the ATT&CK knowledge base."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mitremap.cli.common import console, options
+
+
+def _kb(version: str | None):
+    from mitremap.attack import load_attack
+
+    return load_attack(version=version, data_dir=options.data_dir)
+
+
+VersionOption = Annotated[
+    str | None, typer.Option("--attack-version", help="ATT&CK version (default: the bundled one).")
+]
+
+
+def show(
+    technique_id: Annotated[str, typer.Argument(help="Technique id, e.g. T1053.005.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    attack_version: VersionOption = None,
+) -> None:
+    """Show one technique: name, tactics, URL and description."""
+    kb = _kb(attack_version)
+    technique = kb[technique_id]
+    replacement = kb.resolve(technique_id) if technique.revoked else None
+    if fmt == "json":
+        data = technique.to_dict()
+        if replacement is not None:
+            data["replaced_by"] = replacement.id
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    _check_format(fmt, ("table", "json"))
+    title = f"{technique.id} {technique.name}"
+    if technique.parent:
+        title = f"{technique.id} {kb[technique.parent].name}: {technique.name}"
+    console.print(f"[bold]{title}[/]", highlight=False)
+    if replacement is not None:
+        console.print(f"[yellow]revoked: replaced by {replacement.id} {replacement.name}[/]")
+    elif technique.deprecated:
+        console.print("[yellow]deprecated[/]")
+    console.print(f"Tactics:   {', '.join(f'{t.name} ({t.id})' for t in technique.tactics) or '-'}")
+    console.print(f"Platforms: {', '.join(technique.platforms) or '-'}")
+    console.print(f"URL:       {technique.url}", highlight=False)
+    console.print(f"ATT&CK:    {kb.version}\n")
+    console.print(technique.description, highlight=False, markup=False)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for in names and aliases.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 10,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    attack_version: VersionOption = None,
+) -> None:
+    """Search techniques, tactics, groups, software and campaigns by name or alias."""
+    _check_format(fmt, ("table", "json"))
+    results = _kb(attack_version).search(query, limit=limit)
+    if fmt == "json":
+        rows = [{"id": r.id, "name": r.name, "kind": r.kind, "matched": r.matched} for r in results]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not results:
+        console.print(f"No match for {query!r}.", markup=False)
+        return
+    table = Table("id", "name", "kind", "matched")
+    for r in results:
+        table.add_row(r.id, r.name, r.kind, r.matched)
+    console.print(table)
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    if fmt not in allowed:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="--format")
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Look up ATT&CK techniques, tactics, groups and software.",
+                        no_args_is_help=True)
+    group.command("show")(show)
+    group.command("search")(search)
+    app.add_typer(group, name="attack")

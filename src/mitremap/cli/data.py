@@ -1,0 +1,61 @@
+"""`mitremap data …`: what data is where, and fetching it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from mitremap.cli.common import console, options, resolver
+
+
+def status() -> None:
+    """Show where each data source was found and which ATT&CK version is in use."""
+    from mitremap.attack import load_attack
+    from mitremap.data import SOURCES
+
+    res = resolver()
+    console.print(f"Data mirror: {res.mirror or '-'} ({res.mirror_origin})", highlight=False)
+    console.print(f"Cache:       {res.cache_dir}", highlight=False)
+    table = Table("source", "where", "size", "licence", "path")
+    for src, found in zip(SOURCES, res.status(), strict=True):
+        size = f"{found.size / 2**20:.1f} MB" if found.path else "-"
+        where = found.where if found.path else "[red]missing[/]"
+        table.add_row(src.name, where, size, src.licence, str(found.path or src.path))
+    console.print(table)
+    located = res.find(SOURCES[0].path)
+    if located.path is not None:
+        kb = load_attack(located.path, data_dir=options.data_dir)
+        console.print(
+            f"ATT&CK Enterprise {kb.version}: {len(kb.techniques())} active techniques and "
+            f"sub-techniques, {len(kb.tactics)} tactics"
+        )
+    else:
+        console.print("ATT&CK: not found locally; 'mitremap data fetch' downloads it.")
+
+
+def fetch(
+    attack_version: Annotated[
+        str, typer.Option("--attack-version", help="ATT&CK Enterprise version to fetch.")
+    ] = "18.1",
+) -> None:
+    """Download the ATT&CK Enterprise bundle from its official origin into the cache."""
+    res = resolver()
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), console=console, disable=options.quiet, transient=True,
+    ) as bar:
+        task = bar.add_task(f"ATT&CK {attack_version}", total=None)
+        path = res.attack_bundle(
+            attack_version, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    console.print(f"ATT&CK {attack_version}: {path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Where data comes from: status and download.", no_args_is_help=True)
+    group.command("status")(status)
+    group.command("fetch")(fetch)
+    app.add_typer(group, name="data")

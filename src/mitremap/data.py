@@ -1,0 +1,249 @@
+"""Where data comes from. One resolver decides; everything else asks it.
+
+Order: an explicit folder (`--data DIR` / `data_dir=`), the `MITREMAP_DATA` environment
+variable (a local mirror laid out like the project's shared data folder), the user cache,
+and — for users with internet — a download from the public origin into the user cache.
+
+Downloads report progress through a callback (the pipeline never prints), verify size and
+SHA-256 when known, and write atomically: the bytes go to a temporary file that is renamed
+into place only once complete and verified, so an interrupted download is never read as valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mitremap.attack import DEFAULT_ATTACK_VERSION
+from mitremap.errors import DataNotFoundError, DownloadError
+
+ENV_DATA = "MITREMAP_DATA"
+ENV_CACHE = "MITREMAP_CACHE"
+ENV_OFFLINE = "MITREMAP_OFFLINE"
+
+ATTACK_ORIGIN = (
+    "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/"
+    "enterprise-attack/enterprise-attack-{version}.json"
+)
+MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+
+Progress = Callable[[int, int | None], None]
+"""Called with (bytes so far, total bytes or None) while a download runs."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public data source: where it lives in a mirror, where it comes from, its licence."""
+
+    name: str
+    path: str  # relative to the mirror root
+    origin: str  # URL, or "" where the mirror file is derived from a repository by `mitremap.corpus`
+    licence: str
+    description: str
+    training: bool = True  # False: evaluation only, never in the default model
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("attack", f"attack/enterprise-attack-{DEFAULT_ATTACK_VERSION}.json",
+           ATTACK_ORIGIN.format(version=DEFAULT_ATTACK_VERSION), "MITRE ATT&CK terms of use",
+           "ATT&CK Enterprise STIX bundle"),
+    Source("sigma", "corpora/sigma_rules.jsonl", "https://github.com/SigmaHQ/sigma", "DRL 1.1",
+           "SigmaHQ detection rules"),
+    Source("atomic", "corpora/atomic_tests.jsonl", "https://github.com/redcanaryco/atomic-red-team",
+           "MIT", "Atomic Red Team tests"),
+    Source("splunk", "corpora/splunk_detections.jsonl", "https://github.com/splunk/security_content",
+           "Apache-2.0", "Splunk security content detections"),
+    Source("car", "corpora/car_analytics.jsonl", "https://github.com/mitre-attack/car",
+           "Apache-2.0", "MITRE Cyber Analytics Repository"),
+    Source("chronicle", "corpora/chronicle_rules.jsonl",
+           "https://github.com/chronicle/detection-rules", "Apache-2.0", "Chronicle detection rules"),
+    Source("kql", "corpora/kql_bertjanp.jsonl", "https://github.com/Bert-JanP/Hunting-Queries-Detection-Rules",
+           "BSD-3-Clause", "KQL hunting queries"),
+    Source("capec", "corpora/capec_to_attack.jsonl", "https://github.com/mitre/cti", "CAPEC terms of use",
+           "CAPEC attack patterns linked to ATT&CK"),
+    Source("elastic", "corpora/elastic_rules.jsonl", "https://github.com/elastic/detection-rules",
+           "Elastic License 2.0", "Elastic detection rules (opt-in: not an open-source licence)",
+           training=False),
+    Source("tram-bootstrap", "corpora/tram_bootstrap.jsonl",
+           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
+           "TRAM bootstrap training sentences"),
+    Source("tram-negative", "corpora/tram_negative.jsonl",
+           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
+           "TRAM sentences that describe no technique"),
+    Source("tram-reports", "tram/reports.jsonl",
+           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
+           "121 TRAM reports with annotated spans"),
+    Source("tram-single", "tram/single_label.jsonl",
+           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
+           "TRAM sentence-level single-label set"),
+    Source("tram-spans", "tram/spans.jsonl",
+           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
+           "TRAM annotated spans"),
+    Source("annoctr", "annoctr/reports_train_dev.jsonl", "https://github.com/boschresearch/anno-ctr-lrec-coling-2024",
+           "CC BY-SA 4.0", "AnnoCTR reports (evaluation only)", training=False),
+)
+
+
+def source(name: str) -> Source:
+    for item in SOURCES:
+        if item.name == name:
+            return item
+    known = ", ".join(s.name for s in SOURCES)
+    raise DataNotFoundError(f"Unknown data source {name!r}; known: {known}")
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where one data file was found: `where` is 'option', 'env', 'cache' or 'missing'."""
+
+    name: str
+    path: Path | None
+    where: str
+    size: int = 0
+
+
+class DataResolver:
+    """Finds data files; downloads ATT&CK into the cache when allowed and needed."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        offline: bool | None = None,
+    ) -> None:
+        self.mirror, self.mirror_origin = _choose_mirror(data_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.offline = bool(os.environ.get(ENV_OFFLINE)) if offline is None else offline
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    def find(self, relative: str) -> Located:
+        """A file by its mirror-relative path, from the mirror or the cache; never downloads."""
+        for root, where in ((self.mirror, self.mirror_origin), (self.cache_dir / "data", "cache")):
+            if root is not None and (root / relative).is_file():
+                path = root / relative
+                return Located(relative, path, where, path.stat().st_size)
+        return Located(relative, None, "missing")
+
+    def require(self, relative: str) -> Path:
+        """A file that must exist locally, with an error that says how to provide it."""
+        located = self.find(relative)
+        if located.path is None:
+            raise DataNotFoundError(
+                f"{relative} not found in {self._where_looked()}; point --data or "
+                f"{ENV_DATA} at a data mirror, or run 'mitremap data fetch'"
+            )
+        return located.path
+
+    def attack_bundle(self, version: str = DEFAULT_ATTACK_VERSION, progress: Progress | None = None) -> Path:
+        """The ATT&CK Enterprise bundle of `version`: local if present, else downloaded."""
+        relative = f"attack/enterprise-attack-{version}.json"
+        located = self.find(relative)
+        if located.path is not None:
+            return located.path
+        gzipped = self.find(relative + ".gz")
+        if gzipped.path is not None:
+            return gzipped.path
+        if self.offline:
+            raise DataNotFoundError(
+                f"ATT&CK {version} bundle not found in {self._where_looked()} and downloads are off "
+                f"({ENV_OFFLINE} is set); point --data or {ENV_DATA} at a data mirror"
+            )
+        target = self.cache_dir / "data" / relative
+        try:
+            download(ATTACK_ORIGIN.format(version=version), target, progress=progress)
+        except DownloadError as exc:
+            raise DataNotFoundError(
+                f"ATT&CK {version} bundle not found in {self._where_looked()} and the download "
+                f"failed ({exc}); point --data or {ENV_DATA} at a data mirror"
+            ) from exc
+        return target
+
+    def status(self) -> list[Located]:
+        return [self.find(s.path) for s in SOURCES]
+
+    def _where_looked(self) -> str:
+        places = []
+        if self.mirror is not None:
+            places.append(f"{self.mirror} ({'--data' if self.mirror_origin == 'option' else ENV_DATA})")
+        places.append(f"{self.cache_dir / 'data'} (cache)")
+        return " or ".join(places)
+
+
+def default_cache_dir() -> Path:
+    """`MITREMAP_CACHE`, else the platform's user cache folder (e.g. ~/.cache/mitremap)."""
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mitremap", appauthor=False))
+
+
+def _choose_mirror(data_dir: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
+    if data_dir is not None:
+        path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            raise DataNotFoundError(f"Data folder given with --data does not exist: {path}")
+        return path, "option"
+    env = os.environ.get(ENV_DATA)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DataNotFoundError(f"{ENV_DATA} points at a folder that does not exist: {path}")
+        return path, "env"
+    return None, "missing"
+
+
+def download(
+    url: str,
+    target: Path,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> Path:
+    """Download `url` to `target` atomically, checking size and hash when given."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    received = 0
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "mitremap"})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else size
+            while chunk := response.read(1 << 16):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise DownloadError(f"{url} is larger than {max_bytes // 2**20} MB")
+                digest.update(chunk)
+                out.write(chunk)
+                if progress is not None:
+                    progress(received, total)
+        if size is not None and received != size:
+            raise DownloadError(f"{url}: got {received} bytes, expected {size}")
+        if total is not None and received != total:
+            raise DownloadError(f"{url}: download interrupted ({received} of {total} bytes)")
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise DownloadError(f"{url}: SHA-256 mismatch (got {digest.hexdigest()[:12]}…)")
+        os.replace(tmp, target)
+        return target
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadError(f"cannot download {url}: {reason}") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
