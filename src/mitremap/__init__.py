@@ -11,8 +11,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttackKB",
+    "Indicator",
+    "MitreMap",
     "MitreMapError",
     "__version__",
+    "extract_iocs",
     "load_attack",
 ]
 
@@ -20,11 +23,16 @@ _LAZY = {
     "AttackKB": "mitremap.attack",
     "load_attack": "mitremap.attack",
     "MitreMapError": "mitremap.errors",
+    "MitreMap": "mitremap.analysis",
+    "extract_iocs": "mitremap.iocs",
+    "Indicator": "mitremap.iocs",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mitremap.analysis import MitreMap
     from mitremap.attack import AttackKB, load_attack
     from mitremap.errors import MitreMapError
+    from mitremap.iocs import Indicator, extract_iocs
 
 
 def __getattr__(name: str) -> Any:
