@@ -1,0 +1,97 @@
+"""Shared fixtures: a tiny synthetic ATT&CK bundle built here, and the real data mirror.
+
+Integration tests take `shared_data` and are skipped, with the reason, when the mirror is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path | None:
+    """The data mirror: $MITREMAP_DATA, else ../shared/data beside the repository."""
+    env = os.environ.get("MITREMAP_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    return path if (path / "attack").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = data_root()
+    if root is None:
+        pytest.skip("shared data mirror not found: set MITREMAP_DATA or put it at ../shared/data")
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_kb(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    from mitremap.attack import AttackKB
+
+    bundle = shared_data / "attack" / "enterprise-attack-18.1.json"
+    return AttackKB.from_file(bundle, cache_dir=tmp_path_factory.mktemp("attack-index"))
+
+
+def _ref(external_id: str) -> list[dict[str, str]]:
+    kind = "tactics" if external_id.startswith("TA") else "techniques"
+    return [{"source_name": "mitre-attack", "external_id": external_id,
+             "url": f"https://attack.mitre.org/{kind}/{external_id.replace('.', '/')}"}]
+
+
+def _technique(stix: str, tid: str, name: str, phases: list[str], description: str = "",
+               **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "attack-pattern", "id": f"attack-pattern--{stix}", "name": name,
+        "description": description or f"Adversaries may use {name.lower()}.",
+        "external_references": _ref(tid),
+        "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": p} for p in phases],
+        "x_mitre_is_subtechnique": "." in tid, "x_mitre_platforms": ["Windows"], **extra,
+    }
+
+
+def make_tiny_bundle() -> dict[str, Any]:
+    """Two tactics, four techniques (one a sub-technique, one revoked), a group, a malware."""
+    objects: list[dict[str, Any]] = [
+        {"type": "x-mitre-tactic", "id": "x-mitre-tactic--p", "name": "Persistence",
+         "x_mitre_shortname": "persistence", "external_references": _ref("TA0003")},
+        {"type": "x-mitre-tactic", "id": "x-mitre-tactic--e", "name": "Execution",
+         "x_mitre_shortname": "execution", "external_references": _ref("TA0002")},
+        {"type": "x-mitre-matrix", "id": "x-mitre-matrix--1", "name": "Enterprise",
+         "tactic_refs": ["x-mitre-tactic--e", "x-mitre-tactic--p"]},
+        _technique("1", "T1053", "Scheduled Task/Job", ["execution", "persistence"]),
+        _technique("2", "T1053.005", "Scheduled Task", ["execution", "persistence"],
+                   "Adversaries may abuse the Windows Task Scheduler.(Citation: Example)"),
+        _technique("3", "T1059", "Command and Scripting Interpreter", ["execution"]),
+        _technique("4", "T1168", "Local Job Scheduling", ["persistence"], revoked=True),
+        {"type": "intrusion-set", "id": "intrusion-set--g", "name": "APT-Tiny",
+         "aliases": ["APT-Tiny", "Tiny Panda"], "external_references": _ref("G9999")},
+        {"type": "malware", "id": "malware--m", "name": "TinyRAT", "x_mitre_aliases": ["TinyRAT", "TRAT"],
+         "external_references": _ref("S9999")},
+        {"type": "relationship", "id": "relationship--1", "relationship_type": "uses",
+         "source_ref": "malware--m", "target_ref": "attack-pattern--2",
+         "description": "[TinyRAT](https://attack.mitre.org/software/S9999) creates a scheduled task "
+                        "for persistence.(Citation: Tiny Report 2020)"},
+        {"type": "relationship", "id": "relationship--2", "relationship_type": "uses",
+         "source_ref": "intrusion-set--g", "target_ref": "attack-pattern--3",
+         "description": "APT-Tiny used cmd.exe to run commands."},
+        {"type": "relationship", "id": "relationship--3", "relationship_type": "revoked-by",
+         "source_ref": "attack-pattern--4", "target_ref": "attack-pattern--2"},
+    ]
+    return {"type": "bundle", "id": "bundle--tiny", "spec_version": "2.0", "objects": objects}
+
+
+@pytest.fixture
+def tiny_bundle() -> dict[str, Any]:
+    return make_tiny_bundle()
+
+
+@pytest.fixture
+def tiny_kb():
+    from mitremap.attack import AttackKB
+
+    return AttackKB.from_bundle(make_tiny_bundle(), version="0.1")
