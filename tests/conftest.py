@@ -39,48 +39,102 @@ def real_kb(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def _ref(external_id: str) -> list[dict[str, str]]:
     kind = "tactics" if external_id.startswith("TA") else "techniques"
-    return [{"source_name": "mitre-attack", "external_id": external_id,
-             "url": f"https://attack.mitre.org/{kind}/{external_id.replace('.', '/')}"}]
+    return [
+        {
+            "source_name": "mitre-attack",
+            "external_id": external_id,
+            "url": f"https://attack.mitre.org/{kind}/{external_id.replace('.', '/')}",
+        }
+    ]
 
 
-def _technique(stix: str, tid: str, name: str, phases: list[str], description: str = "",
-               **extra: Any) -> dict[str, Any]:
+def _technique(
+    stix: str, tid: str, name: str, phases: list[str], description: str = "", **extra: Any
+) -> dict[str, Any]:
     return {
-        "type": "attack-pattern", "id": f"attack-pattern--{stix}", "name": name,
+        "type": "attack-pattern",
+        "id": f"attack-pattern--{stix}",
+        "name": name,
         "description": description or f"Adversaries may use {name.lower()}.",
         "external_references": _ref(tid),
         "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": p} for p in phases],
-        "x_mitre_is_subtechnique": "." in tid, "x_mitre_platforms": ["Windows"], **extra,
+        "x_mitre_is_subtechnique": "." in tid,
+        "x_mitre_platforms": ["Windows"],
+        **extra,
     }
 
 
 def make_tiny_bundle() -> dict[str, Any]:
     """Two tactics, four techniques (one a sub-technique, one revoked), a group, a malware."""
     objects: list[dict[str, Any]] = [
-        {"type": "x-mitre-tactic", "id": "x-mitre-tactic--p", "name": "Persistence",
-         "x_mitre_shortname": "persistence", "external_references": _ref("TA0003")},
-        {"type": "x-mitre-tactic", "id": "x-mitre-tactic--e", "name": "Execution",
-         "x_mitre_shortname": "execution", "external_references": _ref("TA0002")},
-        {"type": "x-mitre-matrix", "id": "x-mitre-matrix--1", "name": "Enterprise",
-         "tactic_refs": ["x-mitre-tactic--e", "x-mitre-tactic--p"]},
+        {
+            "type": "x-mitre-tactic",
+            "id": "x-mitre-tactic--p",
+            "name": "Persistence",
+            "x_mitre_shortname": "persistence",
+            "external_references": _ref("TA0003"),
+        },
+        {
+            "type": "x-mitre-tactic",
+            "id": "x-mitre-tactic--e",
+            "name": "Execution",
+            "x_mitre_shortname": "execution",
+            "external_references": _ref("TA0002"),
+        },
+        {
+            "type": "x-mitre-matrix",
+            "id": "x-mitre-matrix--1",
+            "name": "Enterprise",
+            "tactic_refs": ["x-mitre-tactic--e", "x-mitre-tactic--p"],
+        },
         _technique("1", "T1053", "Scheduled Task/Job", ["execution", "persistence"]),
-        _technique("2", "T1053.005", "Scheduled Task", ["execution", "persistence"],
-                   "Adversaries may abuse the Windows Task Scheduler.(Citation: Example)"),
+        _technique(
+            "2",
+            "T1053.005",
+            "Scheduled Task",
+            ["execution", "persistence"],
+            "Adversaries may abuse the Windows Task Scheduler.(Citation: Example)",
+        ),
         _technique("3", "T1059", "Command and Scripting Interpreter", ["execution"]),
         _technique("4", "T1168", "Local Job Scheduling", ["persistence"], revoked=True),
-        {"type": "intrusion-set", "id": "intrusion-set--g", "name": "APT-Tiny",
-         "aliases": ["APT-Tiny", "Tiny Panda"], "external_references": _ref("G9999")},
-        {"type": "malware", "id": "malware--m", "name": "TinyRAT", "x_mitre_aliases": ["TinyRAT", "TRAT"],
-         "external_references": _ref("S9999")},
-        {"type": "relationship", "id": "relationship--1", "relationship_type": "uses",
-         "source_ref": "malware--m", "target_ref": "attack-pattern--2",
-         "description": "[TinyRAT](https://attack.mitre.org/software/S9999) creates a scheduled task "
-                        "for persistence.(Citation: Tiny Report 2020)"},
-        {"type": "relationship", "id": "relationship--2", "relationship_type": "uses",
-         "source_ref": "intrusion-set--g", "target_ref": "attack-pattern--3",
-         "description": "APT-Tiny used cmd.exe to run commands."},
-        {"type": "relationship", "id": "relationship--3", "relationship_type": "revoked-by",
-         "source_ref": "attack-pattern--4", "target_ref": "attack-pattern--2"},
+        {
+            "type": "intrusion-set",
+            "id": "intrusion-set--g",
+            "name": "APT-Tiny",
+            "aliases": ["APT-Tiny", "Tiny Panda"],
+            "external_references": _ref("G9999"),
+        },
+        {
+            "type": "malware",
+            "id": "malware--m",
+            "name": "TinyRAT",
+            "x_mitre_aliases": ["TinyRAT", "TRAT"],
+            "external_references": _ref("S9999"),
+        },
+        {
+            "type": "relationship",
+            "id": "relationship--1",
+            "relationship_type": "uses",
+            "source_ref": "malware--m",
+            "target_ref": "attack-pattern--2",
+            "description": "[TinyRAT](https://attack.mitre.org/software/S9999) creates a scheduled task "
+            "for persistence.(Citation: Tiny Report 2020)",
+        },
+        {
+            "type": "relationship",
+            "id": "relationship--2",
+            "relationship_type": "uses",
+            "source_ref": "intrusion-set--g",
+            "target_ref": "attack-pattern--3",
+            "description": "APT-Tiny used cmd.exe to run commands.",
+        },
+        {
+            "type": "relationship",
+            "id": "relationship--3",
+            "relationship_type": "revoked-by",
+            "source_ref": "attack-pattern--4",
+            "target_ref": "attack-pattern--2",
+        },
     ]
     return {"type": "bundle", "id": "bundle--tiny", "spec_version": "2.0", "objects": objects}
 
@@ -95,3 +149,29 @@ def tiny_kb():
     from mitremap.attack import AttackKB
 
     return AttackKB.from_bundle(make_tiny_bundle(), version="0.1")
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `mitremap ARGS…` in-process; returns its exit code, stdout and stderr."""
+    from mitremap.cli import main
+    from mitremap.cli.common import options
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> CliResult:
+        options.__init__()  # global options are per run
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -284,16 +284,27 @@ class AttackKB:
             "source": self.source,
             "tactics": [asdict(t) for t in self.tactics],
             "techniques": [
-                [t.id, t.name, [x.id for x in t.tactics], t.is_subtechnique, t.parent,
-                 t.description, list(t.platforms), t.deprecated, t.revoked, t.stix_id]
+                [
+                    t.id,
+                    t.name,
+                    [x.id for x in t.tactics],
+                    t.is_subtechnique,
+                    t.parent,
+                    t.description,
+                    list(t.platforms),
+                    t.deprecated,
+                    t.revoked,
+                    t.stix_id,
+                ]
                 for t in self._techniques.values()
             ],
             "entities": [
                 [e.id, e.name, e.kind, list(e.aliases), e.description, e.stix_id]
                 for e in self.entities
             ],
-            "procedures": [[p.technique, p.text, p.source_id, p.source_name]
-                           for p in self.procedures],
+            "procedures": [
+                [p.technique, p.text, p.source_id, p.source_name] for p in self.procedures
+            ],
             "revoked": self.revoked_map,
         }
 
@@ -305,9 +316,16 @@ class AttackKB:
         by_id = {t.id: t for t in tactics}
         techniques = {
             row[0]: Technique(
-                id=row[0], name=row[1], tactics=tuple(by_id[x] for x in row[2]),
-                url=technique_url(row[0]), is_subtechnique=row[3], parent=row[4],
-                description=row[5], platforms=tuple(row[6]), deprecated=row[7], revoked=row[8],
+                id=row[0],
+                name=row[1],
+                tactics=tuple(by_id[x] for x in row[2]),
+                url=technique_url(row[0]),
+                is_subtechnique=row[3],
+                parent=row[4],
+                description=row[5],
+                platforms=tuple(row[6]),
+                deprecated=row[7],
+                revoked=row[8],
                 stix_id=row[9],
             )
             for row in data["techniques"]
@@ -371,7 +389,9 @@ def _read_bundle(path: Path) -> dict[str, Any]:
         raise DataError(f"ATT&CK bundle {path} {what}") from exc
     if not isinstance(bundle, dict) or not isinstance(bundle.get("objects"), list):
         raise DataError(f"{path} is not a STIX bundle (no 'objects' list)")
-    if not any(isinstance(o, dict) and o.get("type") == "attack-pattern" for o in bundle["objects"]):
+    if not any(
+        isinstance(o, dict) and o.get("type") == "attack-pattern" for o in bundle["objects"]
+    ):
         raise DataError(f"{path} holds no ATT&CK techniques (no attack-pattern objects)")
     return bundle
 
@@ -398,7 +418,9 @@ def _parse_bundle(bundle: dict[str, Any], version: str | None) -> AttackKB:
         order = {ref: i for i, ref in enumerate(matrix["tactic_refs"])}
         tactic_objs.sort(key=lambda o: order.get(o["id"], len(order)))
     tactics = [
-        Tactic(id=_external_id(o) or o["id"], name=o["name"], shortname=o.get("x_mitre_shortname", ""))
+        Tactic(
+            id=_external_id(o) or o["id"], name=o["name"], shortname=o.get("x_mitre_shortname", "")
+        )
         for o in tactic_objs
         if not o.get("x_mitre_deprecated") and not o.get("revoked")
     ]
@@ -452,7 +474,9 @@ def _parse_bundle(bundle: dict[str, Any], version: str | None) -> AttackKB:
             text = clean_attack_text(o.get("description", ""))
             if tid and source and text and not source.get("revoked"):
                 procedures.append(
-                    Procedure(tid, text, _external_id(source) or source["id"], source.get("name", ""))
+                    Procedure(
+                        tid, text, _external_id(source) or source["id"], source.get("name", "")
+                    )
                 )
 
     entities: dict[str, list[Entity]] = {"group": [], "software": [], "campaign": []}
@@ -461,11 +485,16 @@ def _parse_bundle(bundle: dict[str, Any], version: str | None) -> AttackKB:
         kind = kinds.get(o.get("type", ""))
         if not kind or o.get("revoked") or o.get("x_mitre_deprecated"):
             continue
-        aliases = [a for a in (*o.get("aliases", ()), *o.get("x_mitre_aliases", ())) if a != o.get("name")]
+        aliases = [
+            a for a in (*o.get("aliases", ()), *o.get("x_mitre_aliases", ())) if a != o.get("name")
+        ]
         entity = Entity(
-            id=_external_id(o) or o["id"], name=o.get("name", ""), kind=kind,
+            id=_external_id(o) or o["id"],
+            name=o.get("name", ""),
+            kind=kind,
             aliases=tuple(dict.fromkeys(aliases)),
-            description=clean_attack_text(o.get("description", "")), stix_id=o["id"],
+            description=clean_attack_text(o.get("description", "")),
+            stix_id=o["id"],
         )
         entities["software" if kind in ("malware", "tool") else kind].append(entity)
 
@@ -519,4 +548,3 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError:
         pass  # the cache is an optimisation: a read-only cache folder must not stop a load
-

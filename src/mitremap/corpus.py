@@ -149,7 +149,10 @@ def read_jsonl(path: str | Path, source: str | None = None) -> Iterator[Labelled
                     labels=tuple(labels),
                     source=source or record.get("source") or path.stem,
                     id=str(record.get("id", f"{path.stem}:{number}")),
-                    meta={**(record.get("meta") or {}), **({"split": record["split"]} if "split" in record else {})},
+                    meta={
+                        **(record.get("meta") or {}),
+                        **({"split": record["split"]} if "split" in record else {}),
+                    },
                 )
 
 
@@ -161,14 +164,24 @@ def read_csv(path: str | Path, source: str | None = None) -> Iterator[LabelledTe
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"Cannot read {path} as UTF-8 CSV: {exc}") from exc
     reader = csv.DictReader(io.StringIO(content))
-    if not reader.fieldnames or "text" not in reader.fieldnames or "labels" not in reader.fieldnames:
+    if (
+        not reader.fieldnames
+        or "text" not in reader.fieldnames
+        or "labels" not in reader.fieldnames
+    ):
         raise DataError(f"{path}: a training CSV needs 'text' and 'labels' columns")
     for number, row in enumerate(reader, 2):
         text = (row.get("text") or "").strip()
         if text:
-            labels = tuple(x.strip() for x in re.split(r"[;,]", row.get("labels") or "") if x.strip())
-            yield LabelledText(text, labels, source or row.get("source") or path.stem,
-                               row.get("id") or f"{path.stem}:{number}")
+            labels = tuple(
+                x.strip() for x in re.split(r"[;,]", row.get("labels") or "") if x.strip()
+            )
+            yield LabelledText(
+                text,
+                labels,
+                source or row.get("source") or path.stem,
+                row.get("id") or f"{path.stem}:{number}",
+            )
 
 
 def read_yaml_rules(path: str | Path) -> Iterator[LabelledText]:
@@ -202,8 +215,11 @@ def read_stix_bundle(path: str | Path, source: str | None = None) -> Iterator[La
         target = objects.get(obj.get("target_ref", ""), {})
         if target.get("type") != "attack-pattern":
             continue
-        ids = [r.get("external_id") for r in target.get("external_references", ())
-               if r.get("source_name") == "mitre-attack"]
+        ids = [
+            r.get("external_id")
+            for r in target.get("external_references", ())
+            if r.get("source_name") == "mitre-attack"
+        ]
         text = clean_attack_text(obj.get("description", ""))
         if ids and text:
             yield LabelledText(text, (ids[0],), source or path.stem, obj["id"])
@@ -223,17 +239,25 @@ def read_any(path: str | Path) -> Iterator[LabelledText]:
         return read_csv(path)
     if name.endswith(".json"):
         return read_stix_bundle(path)
-    raise DataError(f"{path}: unknown training file type (use .jsonl, .csv, a STIX .json, "
-                    "or a folder/tarball of Sigma or Atomic Red Team YAML)")
+    raise DataError(
+        f"{path}: unknown training file type (use .jsonl, .csv, a STIX .json, "
+        "or a folder/tarball of Sigma or Atomic Red Team YAML)"
+    )
 
 
-def attack_texts(kb: AttackKB, procedures: bool = True, descriptions: bool = True) -> Iterator[LabelledText]:
+def attack_texts(
+    kb: AttackKB, procedures: bool = True, descriptions: bool = True
+) -> Iterator[LabelledText]:
     """ATT&CK's own text: procedure examples and each technique's name and description."""
     if procedures:
         for number, proc in enumerate(kb.procedures):
-            yield LabelledText(proc.text, (proc.technique,), "attack-procedures",
-                               f"{proc.source_id}:{proc.technique}:{number}",
-                               {"source_name": proc.source_name})
+            yield LabelledText(
+                proc.text,
+                (proc.technique,),
+                "attack-procedures",
+                f"{proc.source_id}:{proc.technique}:{number}",
+                {"source_name": proc.source_name},
+            )
     if descriptions:
         for technique in kb.techniques():
             text = f"{technique.name}. {technique.description}".strip()
@@ -243,17 +267,21 @@ def attack_texts(kb: AttackKB, procedures: bool = True, descriptions: bool = Tru
 def _yaml_files(path: Path) -> Iterator[tuple[str, str]]:
     if path.is_dir():
         for file in sorted(path.rglob("*")):
-            if file.suffix.lower() in (".yml", ".yaml") and file.is_file():
-                if file.stat().st_size <= MAX_YAML_BYTES:
-                    yield str(file.relative_to(path)), file.read_text(encoding="utf-8", errors="replace")
+            is_yaml = file.suffix.lower() in (".yml", ".yaml") and file.is_file()
+            if is_yaml and file.stat().st_size <= MAX_YAML_BYTES:
+                text = file.read_text(encoding="utf-8", errors="replace")
+                yield str(file.relative_to(path)), text
     elif path.suffix.lower() in (".yml", ".yaml"):
         yield path.name, path.read_text(encoding="utf-8", errors="replace")
     else:
         try:
             with tarfile.open(path) as archive:
                 for member in archive:
-                    if member.isfile() and member.name.lower().endswith((".yml", ".yaml")) \
-                            and member.size <= MAX_YAML_BYTES:
+                    if (
+                        member.isfile()
+                        and member.name.lower().endswith((".yml", ".yaml"))
+                        and member.size <= MAX_YAML_BYTES
+                    ):
                         data = archive.extractfile(member)
                         if data is not None:
                             yield member.name, data.read().decode("utf-8", errors="replace")
@@ -267,12 +295,18 @@ def _sigma_text(doc: dict[str, Any], name: str) -> LabelledText | None:
     if not title and not description:
         return None
     tags = doc.get("tags") or []
-    labels = tuple(m.group(1).upper() for tag in tags if isinstance(tag, str)
-                   for m in [_SIGMA_TAG.match(tag.strip())] if m)
+    labels = tuple(
+        m.group(1).upper()
+        for tag in tags
+        if isinstance(tag, str)
+        for m in [_SIGMA_TAG.match(tag.strip())]
+        if m
+    )
     deprecated = doc.get("status") == "deprecated" or "deprecated/" in name
     text = f"{title}. {description}" if description else title
-    return LabelledText(text, labels, "sigma", str(doc.get("id") or name),
-                        {"path": name, "deprecated": deprecated})
+    return LabelledText(
+        text, labels, "sigma", str(doc.get("id") or name), {"path": name, "deprecated": deprecated}
+    )
 
 
 def _atomic_texts(doc: dict[str, Any], name: str) -> Iterator[LabelledText]:
@@ -283,9 +317,13 @@ def _atomic_texts(doc: dict[str, Any], name: str) -> Iterator[LabelledText]:
         title = str(test.get("name") or "").strip()
         description = str(test.get("description") or "").strip()
         if title or description:
-            yield LabelledText(f"{title}. {description}".strip(". "), (technique,) if technique else (),
-                               "atomic", str(test.get("auto_generated_guid") or f"{name}:{number}"),
-                               {"path": name})
+            yield LabelledText(
+                f"{title}. {description}".strip(". "),
+                (technique,) if technique else (),
+                "atomic",
+                str(test.get("auto_generated_guid") or f"{name}:{number}"),
+                {"path": name},
+            )
 
 
 # ---- recipes -------------------------------------------------------------------------------
@@ -301,22 +339,25 @@ class SourceSpec:
     skip_deprecated: bool = False
 
 
-SOURCE_SPECS: dict[str, SourceSpec] = {s.name: s for s in (
-    SourceSpec("attack-procedures", None),
-    SourceSpec("attack-descriptions", None),
-    SourceSpec("tram-bootstrap", "corpora/tram_bootstrap.jsonl"),
-    SourceSpec("tram-single", "tram/single_label.jsonl"),
-    SourceSpec("tram-spans", "tram/spans.jsonl"),
-    SourceSpec("tram-negative", "corpora/tram_negative.jsonl", negatives=True),
-    SourceSpec("sigma", "corpora/sigma_rules.jsonl"),
-    SourceSpec("atomic", "corpora/atomic_tests.jsonl"),
-    SourceSpec("splunk", "corpora/splunk_detections.jsonl"),
-    SourceSpec("car", "corpora/car_analytics.jsonl"),
-    SourceSpec("chronicle", "corpora/chronicle_rules.jsonl", skip_deprecated=True),
-    SourceSpec("kql", "corpora/kql_bertjanp.jsonl"),
-    SourceSpec("capec", "corpora/capec_to_attack.jsonl"),
-    SourceSpec("elastic", "corpora/elastic_rules.jsonl"),
-)}
+SOURCE_SPECS: dict[str, SourceSpec] = {
+    s.name: s
+    for s in (
+        SourceSpec("attack-procedures", None),
+        SourceSpec("attack-descriptions", None),
+        SourceSpec("tram-bootstrap", "corpora/tram_bootstrap.jsonl"),
+        SourceSpec("tram-single", "tram/single_label.jsonl"),
+        SourceSpec("tram-spans", "tram/spans.jsonl"),
+        SourceSpec("tram-negative", "corpora/tram_negative.jsonl", negatives=True),
+        SourceSpec("sigma", "corpora/sigma_rules.jsonl"),
+        SourceSpec("atomic", "corpora/atomic_tests.jsonl"),
+        SourceSpec("splunk", "corpora/splunk_detections.jsonl"),
+        SourceSpec("car", "corpora/car_analytics.jsonl"),
+        SourceSpec("chronicle", "corpora/chronicle_rules.jsonl", skip_deprecated=True),
+        SourceSpec("kql", "corpora/kql_bertjanp.jsonl"),
+        SourceSpec("capec", "corpora/capec_to_attack.jsonl"),
+        SourceSpec("elastic", "corpora/elastic_rules.jsonl"),
+    )
+}
 EVALUATION_ONLY = frozenset({"annoctr"})
 
 
@@ -333,8 +374,18 @@ DEFAULT_RECIPE = Recipe(
     name="mitremap-default",
     version="1",
     sources=(
-        "attack-procedures", "attack-descriptions", "tram-bootstrap", "tram-single", "tram-spans",
-        "tram-negative", "sigma", "atomic", "splunk", "car", "chronicle", "kql",
+        "attack-procedures",
+        "attack-descriptions",
+        "tram-bootstrap",
+        "tram-single",
+        "tram-spans",
+        "tram-negative",
+        "sigma",
+        "atomic",
+        "splunk",
+        "car",
+        "chronicle",
+        "kql",
     ),
 )
 """Elastic (Elastic License 2.0) and CAPEC (weak links) are opt-in; AnnoCTR is never trained on."""
@@ -357,10 +408,15 @@ class CorpusReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "recipe": {"name": self.recipe.name, "version": self.recipe.version,
-                       "sources": list(self.recipe.sources)},
+            "recipe": {
+                "name": self.recipe.name,
+                "version": self.recipe.version,
+                "sources": list(self.recipe.sources),
+            },
             "added_files": self.added_files,
-            "sources": {name: {"read": self.read[name], "kept": self.kept[name]} for name in self.read},
+            "sources": {
+                name: {"read": self.read[name], "kept": self.kept[name]} for name in self.read
+            },
             "excluded": self.excluded,
             "duplicates_merged": self.duplicates_merged,
             "labels": self.labels.to_dict(),
@@ -404,7 +460,9 @@ def build_corpus(
         if name not in SOURCE_SPECS:
             raise DataError(f"Unknown training source {name!r}; known: {', '.join(SOURCE_SPECS)}")
     added = [str(p) for p in add]
-    report = CorpusReport(Recipe(recipe.name, recipe.version, tuple(dict.fromkeys(names))), added_files=added)
+    report = CorpusReport(
+        Recipe(recipe.name, recipe.version, tuple(dict.fromkeys(names))), added_files=added
+    )
     normaliser = LabelNormaliser(kb)
     merged: dict[str, LabelledText] = {}
 
@@ -425,8 +483,13 @@ def build_corpus(
             if key in merged:
                 report.duplicates_merged += 1
                 first = merged[key]
-                merged[key] = LabelledText(first.text, tuple(dict.fromkeys(first.labels + labels)),
-                                           first.source, first.id, first.meta)
+                merged[key] = LabelledText(
+                    first.text,
+                    tuple(dict.fromkeys(first.labels + labels)),
+                    first.source,
+                    first.id,
+                    first.meta,
+                )
             else:
                 merged[key] = item
 

@@ -43,50 +43,122 @@ class Source:
 
     name: str
     path: str  # relative to the mirror root
-    origin: str  # URL, or "" where the mirror file is derived from a repository by `mitremap.corpus`
+    origin: (
+        str  # URL, or "" where the mirror file is derived from a repository by `mitremap.corpus`
+    )
     licence: str
     description: str
     training: bool = True  # False: evaluation only, never in the default model
 
 
 SOURCES: tuple[Source, ...] = (
-    Source("attack", f"attack/enterprise-attack-{DEFAULT_ATTACK_VERSION}.json",
-           ATTACK_ORIGIN.format(version=DEFAULT_ATTACK_VERSION), "MITRE ATT&CK terms of use",
-           "ATT&CK Enterprise STIX bundle"),
-    Source("sigma", "corpora/sigma_rules.jsonl", "https://github.com/SigmaHQ/sigma", "DRL 1.1",
-           "SigmaHQ detection rules"),
-    Source("atomic", "corpora/atomic_tests.jsonl", "https://github.com/redcanaryco/atomic-red-team",
-           "MIT", "Atomic Red Team tests"),
-    Source("splunk", "corpora/splunk_detections.jsonl", "https://github.com/splunk/security_content",
-           "Apache-2.0", "Splunk security content detections"),
-    Source("car", "corpora/car_analytics.jsonl", "https://github.com/mitre-attack/car",
-           "Apache-2.0", "MITRE Cyber Analytics Repository"),
-    Source("chronicle", "corpora/chronicle_rules.jsonl",
-           "https://github.com/chronicle/detection-rules", "Apache-2.0", "Chronicle detection rules"),
-    Source("kql", "corpora/kql_bertjanp.jsonl", "https://github.com/Bert-JanP/Hunting-Queries-Detection-Rules",
-           "BSD-3-Clause", "KQL hunting queries"),
-    Source("capec", "corpora/capec_to_attack.jsonl", "https://github.com/mitre/cti", "CAPEC terms of use",
-           "CAPEC attack patterns linked to ATT&CK"),
-    Source("elastic", "corpora/elastic_rules.jsonl", "https://github.com/elastic/detection-rules",
-           "Elastic License 2.0", "Elastic detection rules (opt-in: not an open-source licence)",
-           training=False),
-    Source("tram-bootstrap", "corpora/tram_bootstrap.jsonl",
-           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
-           "TRAM bootstrap training sentences"),
-    Source("tram-negative", "corpora/tram_negative.jsonl",
-           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
-           "TRAM sentences that describe no technique"),
-    Source("tram-reports", "tram/reports.jsonl",
-           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
-           "121 TRAM reports with annotated spans"),
-    Source("tram-single", "tram/single_label.jsonl",
-           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
-           "TRAM sentence-level single-label set"),
-    Source("tram-spans", "tram/spans.jsonl",
-           "https://github.com/center-for-threat-informed-defense/tram", "Apache-2.0",
-           "TRAM annotated spans"),
-    Source("annoctr", "annoctr/reports_train_dev.jsonl", "https://github.com/boschresearch/anno-ctr-lrec-coling-2024",
-           "CC BY-SA 4.0", "AnnoCTR reports (evaluation only)", training=False),
+    Source(
+        "attack",
+        f"attack/enterprise-attack-{DEFAULT_ATTACK_VERSION}.json",
+        ATTACK_ORIGIN.format(version=DEFAULT_ATTACK_VERSION),
+        "MITRE ATT&CK terms of use",
+        "ATT&CK Enterprise STIX bundle",
+    ),
+    Source(
+        "sigma",
+        "corpora/sigma_rules.jsonl",
+        "https://github.com/SigmaHQ/sigma",
+        "DRL 1.1",
+        "SigmaHQ detection rules",
+    ),
+    Source(
+        "atomic",
+        "corpora/atomic_tests.jsonl",
+        "https://github.com/redcanaryco/atomic-red-team",
+        "MIT",
+        "Atomic Red Team tests",
+    ),
+    Source(
+        "splunk",
+        "corpora/splunk_detections.jsonl",
+        "https://github.com/splunk/security_content",
+        "Apache-2.0",
+        "Splunk security content detections",
+    ),
+    Source(
+        "car",
+        "corpora/car_analytics.jsonl",
+        "https://github.com/mitre-attack/car",
+        "Apache-2.0",
+        "MITRE Cyber Analytics Repository",
+    ),
+    Source(
+        "chronicle",
+        "corpora/chronicle_rules.jsonl",
+        "https://github.com/chronicle/detection-rules",
+        "Apache-2.0",
+        "Chronicle detection rules",
+    ),
+    Source(
+        "kql",
+        "corpora/kql_bertjanp.jsonl",
+        "https://github.com/Bert-JanP/Hunting-Queries-Detection-Rules",
+        "BSD-3-Clause",
+        "KQL hunting queries",
+    ),
+    Source(
+        "capec",
+        "corpora/capec_to_attack.jsonl",
+        "https://github.com/mitre/cti",
+        "CAPEC terms of use",
+        "CAPEC attack patterns linked to ATT&CK",
+    ),
+    Source(
+        "elastic",
+        "corpora/elastic_rules.jsonl",
+        "https://github.com/elastic/detection-rules",
+        "Elastic License 2.0",
+        "Elastic detection rules (opt-in: not an open-source licence)",
+        training=False,
+    ),
+    Source(
+        "tram-bootstrap",
+        "corpora/tram_bootstrap.jsonl",
+        "https://github.com/center-for-threat-informed-defense/tram",
+        "Apache-2.0",
+        "TRAM bootstrap training sentences",
+    ),
+    Source(
+        "tram-negative",
+        "corpora/tram_negative.jsonl",
+        "https://github.com/center-for-threat-informed-defense/tram",
+        "Apache-2.0",
+        "TRAM sentences that describe no technique",
+    ),
+    Source(
+        "tram-reports",
+        "tram/reports.jsonl",
+        "https://github.com/center-for-threat-informed-defense/tram",
+        "Apache-2.0",
+        "121 TRAM reports with annotated spans",
+    ),
+    Source(
+        "tram-single",
+        "tram/single_label.jsonl",
+        "https://github.com/center-for-threat-informed-defense/tram",
+        "Apache-2.0",
+        "TRAM sentence-level single-label set",
+    ),
+    Source(
+        "tram-spans",
+        "tram/spans.jsonl",
+        "https://github.com/center-for-threat-informed-defense/tram",
+        "Apache-2.0",
+        "TRAM annotated spans",
+    ),
+    Source(
+        "annoctr",
+        "annoctr/reports_train_dev.jsonl",
+        "https://github.com/boschresearch/anno-ctr-lrec-coling-2024",
+        "CC BY-SA 4.0",
+        "AnnoCTR reports (evaluation only)",
+        training=False,
+    ),
 )
 
 
@@ -143,7 +215,9 @@ class DataResolver:
             )
         return located.path
 
-    def attack_bundle(self, version: str = DEFAULT_ATTACK_VERSION, progress: Progress | None = None) -> Path:
+    def attack_bundle(
+        self, version: str = DEFAULT_ATTACK_VERSION, progress: Progress | None = None
+    ) -> Path:
         """The ATT&CK Enterprise bundle of `version`: local if present, else downloaded."""
         relative = f"attack/enterprise-attack-{version}.json"
         located = self.find(relative)
@@ -173,7 +247,9 @@ class DataResolver:
     def _where_looked(self) -> str:
         places = []
         if self.mirror is not None:
-            places.append(f"{self.mirror} ({'--data' if self.mirror_origin == 'option' else ENV_DATA})")
+            places.append(
+                f"{self.mirror} ({'--data' if self.mirror_origin == 'option' else ENV_DATA})"
+            )
         places.append(f"{self.cache_dir / 'data'} (cache)")
         return " or ".join(places)
 
@@ -221,7 +297,10 @@ def download(
     received = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "mitremap"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(request, timeout=timeout) as response,
+        ):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else size
             while chunk := response.read(1 << 16):
@@ -240,10 +319,11 @@ def download(
             raise DownloadError(f"{url}: SHA-256 mismatch (got {digest.hexdigest()[:12]}…)")
         os.replace(tmp, target)
         return target
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DownloadError(f"cannot download {url}: {reason}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
-

@@ -39,7 +39,9 @@ def _version(value: bool) -> None:
 def _global(
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Data mirror folder (overrides $MITREMAP_DATA).", metavar="DIR"),
+        typer.Option(
+            "--data", help="Data mirror folder (overrides $MITREMAP_DATA).", metavar="DIR"
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     except MitreMapError as exc:
         if options.debug or "--debug" in args:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

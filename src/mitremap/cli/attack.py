@@ -77,12 +77,15 @@ def search(
 
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
     if fmt not in allowed:
-        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="--format")
+        raise typer.BadParameter(
+            f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="--format"
+        )
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Look up ATT&CK techniques, tactics, groups and software.",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help="Look up ATT&CK techniques, tactics, groups and software.", no_args_is_help=True
+    )
     group.command("show")(show)
     group.command("search")(search)
     app.add_typer(group, name="attack")

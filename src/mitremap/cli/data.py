@@ -44,12 +44,18 @@ def fetch(
     """Download the ATT&CK Enterprise bundle from its official origin into the cache."""
     res = resolver()
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-        TransferSpeedColumn(), console=console, disable=options.quiet, transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        disable=options.quiet,
+        transient=True,
     ) as bar:
         task = bar.add_task(f"ATT&CK {attack_version}", total=None)
         path = res.attack_bundle(
-            attack_version, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            attack_version,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(f"ATT&CK {attack_version}: {path}", highlight=False)
 
