@@ -97,3 +97,13 @@ def test_data_status(cli, mirror_env):
 def test_bad_format_is_a_usage_error(cli, mirror_env):
     result = cli("attack", "show", "T1059", "--format", "xml")
     assert result.code == 2 and "xml" in result.err
+
+
+def test_data_fetch_errors_are_one_line(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("MITREMAP_DATA", raising=False)
+    monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path))
+    result = cli("data", "fetch", "nope")
+    assert result.code == 1 and "Unknown data source 'nope'" in result.err
+    monkeypatch.setenv("MITREMAP_OFFLINE", "1")
+    result = cli("-q", "data", "fetch", "attack")
+    assert result.code == 1 and "MITREMAP_DATA" in result.err and "Traceback" not in result.err

@@ -149,3 +149,72 @@ def test_status_lists_every_source(shared_data):
     assert len(located) == len(data.SOURCES)
     assert all(item.path is not None for item in located)
     assert {s.name for s in data.SOURCES if not s.training} == {"elastic", "annoctr"}
+
+
+def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):
+    """A Sigma tarball and TRAM's JSON, served locally, become mirror JSONL files in the cache."""
+    import io
+    import json
+    import tarfile
+
+    from mitremap.corpus import read_jsonl
+
+    site = tmp_path / "site"
+    site.mkdir()
+    rule = (
+        b"title: Schtasks Creation\ndescription: Detects schtasks.\ntags:\n  - attack.t1053.005\n"
+        b"logsource:\n  product: windows\ndetection:\n  condition: selection\n"
+    )
+    with tarfile.open(site / "master.tar.gz", "w:gz") as archive:
+        info = tarfile.TarInfo("sigma-master/rules/windows/rule.yml")
+        info.size = len(rule)
+        archive.addfile(info, io.BytesIO(rule))
+    (site / "bootstrap.json").write_text(
+        json.dumps(
+            {
+                "sentences": [
+                    {
+                        "text": "It runs schtasks.",
+                        "disposition": "accept",
+                        "mappings": [{"attack_id": "T1053.005"}],
+                    },
+                    {"text": "Rejected.", "disposition": "reject", "mappings": []},
+                ]
+            }
+        )
+    )
+    handler = type(
+        "H",
+        (http.server.SimpleHTTPRequestHandler,),
+        {
+            "log_message": lambda *a: None,
+            "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(
+                self, *a, directory=str(site), **k
+            ),
+        },
+    )
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        patched = tuple(
+            s.__class__(**{**s.__dict__, "fetch": f"{base}/master.tar.gz"})
+            if s.name == "sigma"
+            else s.__class__(**{**s.__dict__, "fetch": f"{base}/bootstrap.json"})
+            if s.name == "tram-bootstrap"
+            else s
+            for s in data.SOURCES
+        )
+        monkeypatch.setattr(data, "SOURCES", patched)
+        resolver = DataResolver()
+        sigma = resolver.fetch("sigma")
+        assert [i.labels for i in read_jsonl(sigma)] == [("T1053.005",)]
+        bootstrap = resolver.fetch("tram-bootstrap")
+        assert [(i.text, i.labels) for i in read_jsonl(bootstrap)] == [
+            ("It runs schtasks.", ("T1053.005",))
+        ]
+        assert resolver.find("corpora/sigma_rules.jsonl").where == "cache"
+        with pytest.raises(DataNotFoundError, match="cannot be downloaded by MitreMap"):
+            resolver.fetch("splunk")
+    finally:
+        httpd.shutdown()

@@ -225,6 +225,59 @@ def read_stix_bundle(path: str | Path, source: str | None = None) -> Iterator[La
             yield LabelledText(text, (ids[0],), source or path.stem, obj["id"])
 
 
+def read_tram_json(path: str | Path, source: str | None = None) -> Iterator[LabelledText]:
+    """TRAM's JSON: a report export ({"sentences": [{"text", "mappings": [{"attack_id"}]}]}),
+    or a plain list of sentences that describe no technique (TRAM's negative data)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable TRAM JSON file") from exc
+    name = source or path.stem
+    if isinstance(data, list):
+        for number, text in enumerate(data):
+            if isinstance(text, str) and text.strip():
+                yield LabelledText(text, (), name, f"{name}-{number}")
+        return
+    sentences = data.get("sentences") if isinstance(data, dict) else None
+    if not isinstance(sentences, list):
+        raise DataError(f"{path}: not a TRAM report export (no 'sentences' list)")
+    for number, sentence in enumerate(sentences):
+        if not isinstance(sentence, dict) or sentence.get("disposition") == "reject":
+            continue
+        text = str(sentence.get("text") or "").strip()
+        labels = tuple(m["attack_id"] for m in sentence.get("mappings") or () if m.get("attack_id"))
+        if text:
+            yield LabelledText(text, labels, name, f"{name}-{number}")
+
+
+def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
+    """Write records in the shared schema, atomically (temporary file, then rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as out:
+        for item in items:
+            record = {
+                "source": item.source,
+                "id": item.id,
+                "text": item.text,
+                "labels": list(item.labels),
+                "meta": dict(item.meta),
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(target)
+    return count
+
+
+CONVERTERS: dict[str, Callable[[Path, str], Iterable[LabelledText]]] = {
+    "yaml-rules": lambda path, source: read_yaml_rules(path),
+    "tram-json": lambda path, source: read_tram_json(path, source),
+}
+"""How a downloaded artifact becomes a mirror JSONL file (see `mitremap.data.SOURCES`)."""
+
+
 def read_any(path: str | Path) -> Iterator[LabelledText]:
     """Pick the reader by what the path is: .jsonl, .csv, a STIX .json, or YAML rules."""
     path = Path(path)

@@ -39,79 +39,94 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass(frozen=True)
 class Source:
-    """A public data source: where it lives in a mirror, where it comes from, its licence."""
+    """A public data source: where it lives in a mirror, where it comes from, its licence.
+
+    `fetch` is the URL of an artifact `mitremap data fetch` can download, and `convert` how it
+    becomes the mirror file ("copy", or a reader in `mitremap.corpus`); sources without one are
+    read from a mirror only.
+    """
 
     name: str
     path: str  # relative to the mirror root
-    origin: (
-        str  # URL, or "" where the mirror file is derived from a repository by `mitremap.corpus`
-    )
+    home: str  # the project it comes from
     licence: str
     description: str
     training: bool = True  # False: evaluation only, never in the default model
+    fetch: str = ""
+    convert: str = ""
 
+
+_GITHUB = "https://github.com"
+_RAW = "https://raw.githubusercontent.com"
+_TRAM = f"{_RAW}/center-for-threat-informed-defense/tram/main/data/training"
 
 SOURCES: tuple[Source, ...] = (
     Source(
         "attack",
         f"attack/enterprise-attack-{DEFAULT_ATTACK_VERSION}.json",
-        ATTACK_ORIGIN.format(version=DEFAULT_ATTACK_VERSION),
+        f"{_GITHUB}/mitre-attack/attack-stix-data",
         "MITRE ATT&CK terms of use",
         "ATT&CK Enterprise STIX bundle",
+        fetch=ATTACK_ORIGIN.format(version=DEFAULT_ATTACK_VERSION),
+        convert="copy",
     ),
     Source(
         "sigma",
         "corpora/sigma_rules.jsonl",
-        "https://github.com/SigmaHQ/sigma",
+        f"{_GITHUB}/SigmaHQ/sigma",
         "DRL 1.1",
         "SigmaHQ detection rules",
+        fetch=f"{_GITHUB}/SigmaHQ/sigma/archive/refs/heads/master.tar.gz",
+        convert="yaml-rules",
     ),
     Source(
         "atomic",
         "corpora/atomic_tests.jsonl",
-        "https://github.com/redcanaryco/atomic-red-team",
+        f"{_GITHUB}/redcanaryco/atomic-red-team",
         "MIT",
         "Atomic Red Team tests",
+        fetch=f"{_GITHUB}/redcanaryco/atomic-red-team/archive/refs/heads/master.tar.gz",
+        convert="yaml-rules",
     ),
     Source(
         "splunk",
         "corpora/splunk_detections.jsonl",
-        "https://github.com/splunk/security_content",
+        f"{_GITHUB}/splunk/security_content",
         "Apache-2.0",
         "Splunk security content detections",
     ),
     Source(
         "car",
         "corpora/car_analytics.jsonl",
-        "https://github.com/mitre-attack/car",
+        f"{_GITHUB}/mitre-attack/car",
         "Apache-2.0",
         "MITRE Cyber Analytics Repository",
     ),
     Source(
         "chronicle",
         "corpora/chronicle_rules.jsonl",
-        "https://github.com/chronicle/detection-rules",
+        f"{_GITHUB}/chronicle/detection-rules",
         "Apache-2.0",
         "Chronicle detection rules",
     ),
     Source(
         "kql",
         "corpora/kql_bertjanp.jsonl",
-        "https://github.com/Bert-JanP/Hunting-Queries-Detection-Rules",
+        f"{_GITHUB}/Bert-JanP/Hunting-Queries-Detection-Rules",
         "BSD-3-Clause",
         "KQL hunting queries",
     ),
     Source(
         "capec",
         "corpora/capec_to_attack.jsonl",
-        "https://github.com/mitre/cti",
+        f"{_GITHUB}/mitre/cti",
         "CAPEC terms of use",
         "CAPEC attack patterns linked to ATT&CK",
     ),
     Source(
         "elastic",
         "corpora/elastic_rules.jsonl",
-        "https://github.com/elastic/detection-rules",
+        f"{_GITHUB}/elastic/detection-rules",
         "Elastic License 2.0",
         "Elastic detection rules (opt-in: not an open-source licence)",
         training=False,
@@ -119,42 +134,46 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "tram-bootstrap",
         "corpora/tram_bootstrap.jsonl",
-        "https://github.com/center-for-threat-informed-defense/tram",
+        f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "TRAM bootstrap training sentences",
+        fetch=f"{_TRAM}/bootstrap-training-data.json",
+        convert="tram-json",
     ),
     Source(
         "tram-negative",
         "corpora/tram_negative.jsonl",
-        "https://github.com/center-for-threat-informed-defense/tram",
+        f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "TRAM sentences that describe no technique",
+        fetch=f"{_TRAM}/archive/negative_data.json",
+        convert="tram-json",
     ),
     Source(
         "tram-reports",
         "tram/reports.jsonl",
-        "https://github.com/center-for-threat-informed-defense/tram",
+        f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "121 TRAM reports with annotated spans",
     ),
     Source(
         "tram-single",
         "tram/single_label.jsonl",
-        "https://github.com/center-for-threat-informed-defense/tram",
+        f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "TRAM sentence-level single-label set",
     ),
     Source(
         "tram-spans",
         "tram/spans.jsonl",
-        "https://github.com/center-for-threat-informed-defense/tram",
+        f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "TRAM annotated spans",
     ),
     Source(
         "annoctr",
         "annoctr/reports_train_dev.jsonl",
-        "https://github.com/boschresearch/anno-ctr-lrec-coling-2024",
+        f"{_GITHUB}/boschresearch/anno-ctr-lrec-coling-2024",
         "CC BY-SA 4.0",
         "AnnoCTR reports (evaluation only)",
         training=False,
@@ -239,6 +258,26 @@ class DataResolver:
                 f"ATT&CK {version} bundle not found in {self._where_looked()} and the download "
                 f"failed ({exc}); point --data or {ENV_DATA} at a data mirror"
             ) from exc
+        return target
+
+    def fetch(self, name: str, progress: Progress | None = None) -> Path:
+        """Download a public source from its origin into the cache, converted to the mirror layout."""
+        src = source(name)
+        if not src.fetch:
+            raise DataNotFoundError(
+                f"{name} cannot be downloaded by MitreMap; get it from {src.home} and put it at "
+                f"{src.path} in a data mirror (--data or {ENV_DATA})"
+            )
+        if self.offline:
+            raise DataNotFoundError(f"downloads are off ({ENV_OFFLINE} is set)")
+        target = self.cache_dir / "data" / src.path
+        if src.convert == "copy":
+            return download(src.fetch, target, progress=progress)
+        from mitremap.corpus import CONVERTERS, write_jsonl
+
+        raw = self.cache_dir / "raw" / f"{name}-{src.fetch.rsplit('/', 1)[-1]}"
+        download(src.fetch, raw, progress=progress)
+        write_jsonl(CONVERTERS[src.convert](raw, name), target)
         return target
 
     def status(self) -> list[Located]:

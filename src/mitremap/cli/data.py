@@ -37,12 +37,25 @@ def status() -> None:
 
 
 def fetch(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Sources to fetch (default: attack). 'all' fetches every downloadable one."
+        ),
+    ] = None,
     attack_version: Annotated[
         str, typer.Option("--attack-version", help="ATT&CK Enterprise version to fetch.")
     ] = "18.1",
 ) -> None:
-    """Download the ATT&CK Enterprise bundle from its official origin into the cache."""
+    """Download public sources from their official origins into the cache."""
+    from mitremap.data import SOURCES, source
+
     res = resolver()
+    names = sources or ["attack"]
+    if "all" in names:
+        names = [s.name for s in SOURCES if s.fetch]
+    for name in names:
+        source(name)  # unknown names fail before anything is downloaded
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -52,12 +65,17 @@ def fetch(
         disable=options.quiet,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"ATT&CK {attack_version}", total=None)
-        path = res.attack_bundle(
-            attack_version,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    console.print(f"ATT&CK {attack_version}: {path}", highlight=False)
+        for name in names:
+            task = bar.add_task(name, total=None)
+
+            def update(done: int, total: int | None, task: int = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if name == "attack":
+                path = res.attack_bundle(attack_version, progress=update)
+            else:
+                path = res.fetch(name, progress=update)
+            console.print(f"{name}: {path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
