@@ -1,0 +1,304 @@
+"""Exports, each checked by its consumer's rules: Navigator layer format 4.5, STIX 2.1, CSV,
+Markdown, and HTML that escapes everything from the document."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from mitremap import export
+from mitremap.documents import Document
+from mitremap.errors import MitreMapError
+
+TEXT = (
+    "The actor sent <script>alert('x')</script> phishing mails. "
+    "It created a scheduled task named Updater for persistence. "
+    "C2 traffic went to 185.220.101.47 over HTTPS."
+)
+
+
+def _span(needle: str) -> tuple[int, int]:
+    start = TEXT.index(needle)
+    return start, start + len(needle)
+
+
+@dataclass
+class FakeAnalysis:
+    """The two things exporters read: `to_dict()` (the CLI JSON schema) and `document.text`."""
+
+    document: Document
+    techniques: list[dict[str, Any]] = field(default_factory=list)
+    indicators: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "document": self.document.to_dict(),
+            "model": {"backend": "linear", "attack_version": "18.1"},
+            "threshold": 0.6,
+            "techniques": self.techniques,
+        }
+        if self.indicators is not None:
+            data["indicators"] = self.indicators
+        return data
+
+
+def make_analysis(
+    indicators: bool = True, origin: str = "https://example.org/report"
+) -> FakeAnalysis:
+    task = _span("It created a scheduled task named Updater for persistence.")
+    phish = _span("The actor sent <script>alert('x')</script> phishing mails.")
+    ip = _span("185.220.101.47")
+    word = _span("scheduled task")
+    return FakeAnalysis(
+        Document(TEXT, title="Report <b>one</b>", origin=origin),
+        techniques=[
+            {
+                "technique": "T1053.005",
+                "technique_name": "Scheduled Task",
+                "tactics": ["Execution", "Persistence", "Privilege Escalation"],
+                "webpage_link": "https://attack.mitre.org/techniques/T1053/005/",
+                "confidence_score": 0.91,
+                "evidence": [
+                    {
+                        "start": task[0],
+                        "end": task[1],
+                        "confidence": 0.91,
+                        "text": TEXT[task[0] : task[1]],
+                    }
+                ],
+                "attributions": [
+                    {"start": word[0], "end": word[1], "weight": 1.3},
+                    {"start": task[0], "end": task[0] + 2, "weight": -0.2},
+                ],
+            },
+            {
+                "technique": "T1566",
+                "technique_name": "Phishing",
+                "tactics": ["Initial Access"],
+                "webpage_link": "https://attack.mitre.org/techniques/T1566/",
+                "confidence_score": 0.7,
+                "evidence": [
+                    {
+                        "start": phish[0],
+                        "end": phish[1],
+                        "confidence": 0.7,
+                        "text": TEXT[phish[0] : phish[1]],
+                    }
+                ],
+            },
+        ],
+        indicators=[
+            {
+                "type": "ipv4",
+                "value": "185.220.101.47",
+                "raw": "185.220.101.47",
+                "start": ip[0],
+                "end": ip[1],
+            }
+        ]
+        if indicators
+        else None,
+    )
+
+
+# ---- Navigator layer, checked against the layer format 4.5 rules ------------------------------
+
+LAYER_SCHEMA = {
+    "type": "object",
+    "required": ["name", "domain", "versions"],
+    "properties": {
+        "name": {"type": "string"},
+        "domain": {"enum": ["enterprise-attack", "mobile-attack", "ics-attack"]},
+        "versions": {
+            "type": "object",
+            "required": ["navigator", "layer"],
+            "properties": {
+                "layer": {"const": "4.5"},
+                "attack": {"type": "string"},
+                "navigator": {"type": "string"},
+            },
+        },
+        "sorting": {"enum": [0, 1, 2, 3]},
+        "hideDisabled": {"type": "boolean"},
+        "techniques": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["techniqueID"],
+                "additionalProperties": False,
+                "properties": {
+                    "techniqueID": {"type": "string", "pattern": r"^T\d{4}(\.\d{3})?$"},
+                    "tactic": {"type": "string"},
+                    "comment": {"type": "string"},
+                    "enabled": {"type": "boolean"},
+                    "score": {"type": "number"},
+                    "color": {"type": "string"},
+                    "showSubtechniques": {"type": "boolean"},
+                    "metadata": {
+                        "type": "array",
+                        "items": {"type": "object", "required": ["name", "value"]},
+                    },
+                    "links": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["label", "url"],
+                            "properties": {"url": {"type": "string", "pattern": "^https?://"}},
+                        },
+                    },
+                },
+            },
+        },
+        "gradient": {
+            "type": "object",
+            "required": ["colors", "minValue", "maxValue"],
+            "properties": {"colors": {"type": "array", "minItems": 2}},
+        },
+        "legendItems": {"type": "array"},
+        "metadata": {"type": "array", "items": {"type": "object", "required": ["name", "value"]}},
+        "links": {"type": "array", "items": {"type": "object", "required": ["label", "url"]}},
+        "layout": {
+            "type": "object",
+            "properties": {
+                "layout": {"enum": ["side", "flat", "mini"]},
+                "expandedSubtechniques": {"enum": ["none", "all", "annotated"]},
+            },
+        },
+    },
+}
+
+
+def test_navigator_layer_follows_the_layer_format():
+    jsonschema = pytest.importorskip("jsonschema")
+    layer = export.to_navigator(make_analysis())
+    jsonschema.validate(layer, LAYER_SCHEMA)
+    navigator = tuple(int(x) for x in layer["versions"]["navigator"].split("."))
+    assert navigator >= (4, 9, 0)  # the format requires at least 4.9.0
+    assert layer["versions"]["attack"] == "18"
+    assert layer["gradient"]["maxValue"] > layer["gradient"]["minValue"]
+    task = layer["techniques"][0]
+    assert task["techniqueID"] == "T1053.005" and task["score"] == 0.91
+    assert task["comment"] == "It created a scheduled task named Updater for persistence."
+    assert layer["links"] == [{"label": "report", "url": "https://example.org/report"}]
+    json.dumps(layer)  # serialisable as is
+
+
+def test_navigator_layer_without_url_has_no_report_link():
+    layer = export.to_navigator(make_analysis(origin="/tmp/report.txt"))
+    assert layer["links"] == []
+
+
+# ---- STIX 2.1 --------------------------------------------------------------------------------
+
+
+def test_stix_bundle_parses_and_validates():
+    stix2 = pytest.importorskip("stix2")
+    bundle = export.to_stix(make_analysis())
+    parsed = stix2.parse(json.dumps(bundle), allow_custom=False)
+    types = [o.type for o in parsed.objects]
+    assert types.count("attack-pattern") == 2 and types.count("report") == 1
+    assert "indicator" in types and "note" in types
+    report = next(o for o in parsed.objects if o.type == "report")
+    ids = {o.id for o in parsed.objects}
+    assert set(report.object_refs) <= ids
+    pattern = next(
+        o for o in parsed.objects if o.type == "attack-pattern" and o.name == "Scheduled Task"
+    )
+    assert pattern.external_references[0].external_id == "T1053.005"
+    assert pattern.confidence == 91
+    indicator = next(o for o in parsed.objects if o.type == "indicator")
+    assert indicator.pattern == "[ipv4-addr:value = '185.220.101.47']"
+    validator = pytest.importorskip("stix2validator")
+    results = validator.validate_string(
+        json.dumps(bundle), validator.ValidationOptions(strict=False)
+    )
+    assert results.is_valid, [str(e) for r in results.object_results for e in r.errors]
+
+
+def test_stix_with_nothing_to_export_is_an_error():
+    pytest.importorskip("stix2")
+    empty = FakeAnalysis(Document("nothing here"), techniques=[], indicators=[])
+    with pytest.raises(MitreMapError, match="Nothing to export"):
+        export.to_stix(empty)
+
+
+# ---- CSV, JSON, Markdown -----------------------------------------------------------------------
+
+
+def test_csv_has_one_row_per_technique_and_indicator():
+    rows = list(csv.DictReader(io.StringIO(export.to_csv(make_analysis(), iocs=True))))
+    assert [r["record"] for r in rows] == ["technique", "technique", "indicator"]
+    assert rows[0]["tactics"] == "Execution; Persistence; Privilege Escalation"
+    assert float(rows[0]["confidence_score"]) == pytest.approx(0.91)
+    assert rows[2]["value"] == "185.220.101.47" and rows[2]["type"] == "ipv4"
+    no_iocs = list(csv.DictReader(io.StringIO(export.to_csv(make_analysis()))))
+    assert [r["record"] for r in no_iocs] == ["technique", "technique"]
+
+
+def test_json_is_the_analysis_dict():
+    analysis = make_analysis()
+    assert json.loads(export.render(analysis, "json")) == analysis.to_dict()
+
+
+def test_markdown_tables_escape_the_document():
+    text = export.to_markdown(make_analysis())
+    assert (
+        "| [T1053.005](https://attack.mitre.org/techniques/T1053/005/) | Scheduled Task |" in text
+    )
+    assert "<script>" not in text and "<b>" not in text
+    assert "## Indicators of compromise" in text and "185.220.101.47" in text
+
+
+def test_unknown_format():
+    with pytest.raises(MitreMapError, match="Unknown format"):
+        export.render(make_analysis(), "pdf")
+
+
+# ---- HTML --------------------------------------------------------------------------------------
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href") and value and tag != "a":
+                self.external.append(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_escapes_script_and_is_standalone():
+    page = export.to_html(make_analysis())
+    parser = _Collector()
+    parser.feed(page)
+    assert "script" not in parser.tags and "b" not in parser.tags  # <script> and <b> stayed text
+    assert "<script>alert('x')</script>" in "".join(parser.text)  # …and are shown as text
+    assert parser.external == []  # no external resources: no src, no stylesheet links
+    assert "&lt;script&gt;" in page
+
+
+def test_html_highlights_evidence_attributions_and_indicators():
+    page = export.to_html(make_analysis())
+    assert 'class="ev pos"' in page  # "scheduled task": evidence and a positive attribution
+    assert 'title="evidence: T1053.005; attribution +1.300"' in page
+    assert 'class="ev neg"' in page
+    assert 'class="ioc"' in page and "indicator: ipv4" in page
+    assert '<a href="https://attack.mitre.org/techniques/T1566/"' in page
+
+
+def test_html_with_no_hits_says_so():
+    page = export.to_html(FakeAnalysis(Document("plain text"), techniques=[], indicators=[]))
+    assert "No technique reached the threshold of 0.6" in page and "No indicator found" in page
