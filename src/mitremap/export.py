@@ -293,35 +293,48 @@ def to_markdown(analysis: Exportable) -> str:
 # ---- HTML ------------------------------------------------------------------------------------
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:70rem;
-color:#1d1d1f;line-height:1.5;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f5f5f7}
-.conf{font-variant-numeric:tabular-nums}
-.doc{white-space:pre-wrap;border:1px solid #ddd;border-radius:6px;padding:1rem;background:#fcfcfc}
-.ev{background:#fff3b0;border-bottom:2px solid #e0a800}
-.pos{box-shadow:inset 0 -0.6em rgba(215,48,31,var(--w))}
-.neg{box-shadow:inset 0 -0.6em rgba(49,130,189,var(--w))}
-.ioc{outline:1px dashed #6a3d9a}
-.muted{color:#666;font-size:.85rem}
-.legend span{margin-right:1rem}
+.mitremap{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d1d1f;line-height:1.5}
+.mitremap h1{font-size:1.5rem}.mitremap h2{font-size:1.2rem;margin-top:2rem}
+.mitremap table{border-collapse:collapse;width:100%;font-size:.9rem}
+.mitremap th,.mitremap td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+.mitremap th{background:#f5f5f7}
+.mitremap .conf{font-variant-numeric:tabular-nums}
+.mitremap .doc{white-space:pre-wrap;border:1px solid #ddd;border-radius:6px;padding:1rem;background:#fcfcfc}
+.mitremap .ev{background:#fff3b0;border-bottom:2px solid #e0a800}
+.mitremap .pos{box-shadow:inset 0 -0.6em rgba(215,48,31,var(--w))}
+.mitremap .neg{box-shadow:inset 0 -0.6em rgba(49,130,189,var(--w))}
+.mitremap .ioc{outline:1px dashed #6a3d9a}
+.mitremap .muted{color:#666;font-size:.85rem}
+.mitremap .legend span{margin-right:1rem}
 """
+"""Every rule is scoped under `.mitremap`, so the fragment can sit inside a notebook page."""
 
 
 def to_html(analysis: Exportable) -> str:
     """A standalone HTML report (inline CSS, no scripts, no external resources)."""
+    data, _ = _data(analysis)
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+            f"<title>MitreMap: {html.escape(_title(data))}</title></head>",
+            '<body style="margin:2rem auto;max-width:70rem;padding:0 1rem">',
+            html_fragment(analysis),
+            "</body></html>",
+        ]
+    )
+
+
+def html_fragment(analysis: Exportable) -> str:
+    """The report as one `<div class="mitremap">` with its own scoped styles (for notebooks)."""
     data, text = _data(analysis)
     esc = html.escape
     title = _title(data)
     hits = data.get("techniques", ())
     threshold = data.get("threshold", 0.6)
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        f"<title>MitreMap: {esc(title)}</title><style>{_CSS}</style></head><body>",
+        f'<div class="mitremap"><style>{_CSS}</style>',
         f"<h1>MitreMap: {esc(title)}</h1>",
         f'<p class="muted">Source: {esc(str(data.get("document", {}).get("origin", "text")))} · '
         f"MitreMap {esc(__version__)} · confidence ≥ {esc(str(threshold))}</p>",
@@ -336,7 +349,7 @@ def to_html(analysis: Exportable) -> str:
             link = t.get("webpage_link", "")
             ident = esc(t["technique"])
             cell = (
-                f'<a href="{esc(link)}" rel="noopener noreferrer">{ident}</a>'
+                f'<a href="{esc(link)}" target="_blank" rel="noopener noreferrer">{ident}</a>'
                 if _safe_url(link)
                 else ident
             )
@@ -373,7 +386,7 @@ def to_html(analysis: Exportable) -> str:
             parts.append("</table>")
         else:
             parts.append("<p>No indicator found.</p>")
-    parts.append("</body></html>")
+    parts.append("</div>")
     return "\n".join(parts)
 
 
