@@ -1,0 +1,75 @@
+"""The Jupyter widget's flow, with a stand-in model; the example notebook run is in
+test_notebook_example.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from mitremap.errors import InputError
+from mitremap.notebook import widget
+from tests.test_export import make_analysis
+
+
+class StandIn:
+    """Records what the widget asked for and answers with a fixed analysis."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def analyze(self, document: Any, **options: Any) -> Any:
+        self.calls.append({"document": document, **options})
+        if self.fail:
+            raise self.fail
+        return make_analysis()
+
+
+def test_run_passes_controls_and_shows_results():
+    model = StandIn()
+    w = widget(model)
+    assert w.threshold.value == 0.6 and w.window.value == 3  # the original's defaults
+    w.text.value = "It created a scheduled task."
+    w.threshold.value = 0.75
+    w.window.value = 2
+    w.explain.value = False
+    result = w.run()
+    call = model.calls[0]
+    assert call["document"].text == "It created a scheduled task."
+    assert call["threshold"] == 0.75 and call["window"] == 2 and call["explain"] is False
+    assert call["iocs"] is True
+    assert result is w.result
+    assert "2 techniques and 1 indicators" in w.status.value
+    assert "T1053.005" in w.output.value and "185.220.101.47" in w.output.value
+    assert "<script>alert" not in w.output.value  # the document is escaped here too
+
+
+def test_upload_takes_precedence_over_text():
+    model = StandIn()
+    w = widget(model)
+    w.text.value = "pasted"
+    w.upload.value = (
+        {
+            "name": "report.txt",
+            "type": "text/plain",
+            "size": 22,
+            "content": memoryview(b"uploaded report text.\n"),
+            "last_modified": datetime.now(UTC),
+        },
+    )
+    w.run()
+    document = model.calls[0]["document"]
+    assert document.text.strip() == "uploaded report text." and document.title == "report.txt"
+
+
+def test_errors_are_one_line_in_the_widget():
+    w = widget(StandIn(fail=InputError("report.pdf is a damaged PDF <x>")))
+    w.text.value = "text"
+    assert w.run() is None
+    assert "Error: report.pdf is a damaged PDF &lt;x&gt;" in w.status.value and w.output.value == ""
+    empty = widget(StandIn())
+    assert empty.run() is None and "Paste a report" in empty.status.value
