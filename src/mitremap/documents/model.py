@@ -4,19 +4,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TITLE_CHARS = 120
+
 
 @dataclass(frozen=True)
 class Document:
-    """A report as MitreMap reads it. Every offset in every result points into `text`."""
+    """A report as MitreMap reads it. Every offset in every result points into `text`.
+
+    `warnings` says what a reader had to guess or leave out (a legacy encoding, PDF pages
+    without text), for front ends to show.
+    """
 
     text: str
     title: str = ""
     origin: str = "<text>"
     media_type: str = "text/plain"
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def from_text(
+        cls,
+        text: str,
+        title: str | None = None,
+        origin: str = "<text>",
+        media_type: str = "text/plain",
+    ) -> Document:
+        """A document from a string, titled by its first line unless `title` is given."""
+        return cls(text, first_line(text) if title is None else title, origin, media_type)
 
     def to_dict(self) -> dict[str, object]:
-        return {"title": self.title, "origin": self.origin, "media_type": self.media_type,
-                "length": len(self.text)}
+        info: dict[str, object] = {
+            "title": self.title,
+            "origin": self.origin,
+            "media_type": self.media_type,
+            "length": len(self.text),
+        }
+        if self.warnings:
+            info["warnings"] = list(self.warnings)
+        return info
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line, without Markdown heading marks, cut to TITLE_CHARS."""
+    for line in text[:10_000].splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -27,7 +61,7 @@ class Sentence:
     end: int
 
     def text(self, document_text: str) -> str:
-        return document_text[self.start:self.end]
+        return document_text[self.start : self.end]
 
 
 @dataclass(frozen=True)
@@ -39,4 +73,4 @@ class Window:
     sentences: tuple[Sentence, ...]
 
     def text(self, document_text: str) -> str:
-        return document_text[self.start:self.end]
+        return document_text[self.start : self.end]

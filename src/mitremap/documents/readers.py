@@ -1,0 +1,222 @@
+"""Reading a report from wherever an analyst has it: a file, stdin, a URL, bytes, a folder.
+
+Every reader ends in `read_bytes`, which detects the format by content and extracts the text
+(see `formats`). Limits are checked before anything big is read: a file's size from the file
+system, a download's size as it arrives (and its Content-Length up front), so a 200 MB file
+fails at once and a slow server cannot hang a run. Problems raise `DocumentError` (an
+`InputError`) with a one-line message; a missing optional reader raises `MissingExtraError`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from mitremap.documents import formats
+from mitremap.documents.formats import DocumentError
+from mitremap.documents.model import Document, first_line
+from mitremap.errors import MitreMapError
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a URL may take in all (connecting, and the whole download)."""
+
+_URL_TYPES = {
+    "application/xhtml+xml",
+    "application/pdf",
+    "application/x-pdf",
+    formats.DOCX,
+    "application/octet-stream",  # servers that do not know: the content decides
+    "binary/octet-stream",
+}
+
+FolderProgress = Callable[[int, int, Path], None]
+"""Called after each file of a folder with (files done, files in all, the file)."""
+
+
+@dataclass(frozen=True)
+class FolderResult:
+    """The documents read from a folder, and each file skipped with the reason why."""
+
+    documents: list[Document] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def read_document(
+    source: str | os.PathLike[str],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Document:
+    """A document from a path, an http(s) URL, or "-" for standard input."""
+    if isinstance(source, str):
+        if source == "-":
+            return read_stdin(max_bytes=max_bytes)
+        if source.lower().startswith(("http://", "https://")):
+            return read_url(source, max_bytes=max_bytes, timeout=timeout)
+    return read_file(source, max_bytes=max_bytes)
+
+
+def read_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """A document from a file; its size is checked before a byte is read."""
+    path = Path(path)
+    origin = str(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DocumentError(origin, "no such file") from None
+    except OSError as error:
+        raise DocumentError(origin, f"cannot open: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DocumentError(origin, "this is a folder: name a file, or read the folder as a batch")
+    if not stat.S_ISREG(info.st_mode):
+        raise DocumentError(origin, "not a regular file")
+    _check_size(origin, info.st_size, max_bytes)
+    try:
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
+    except OSError as error:
+        raise DocumentError(origin, f"cannot read: {error.strerror or error}") from None
+    _check_size(origin, len(data), max_bytes)  # it may have grown since stat()
+    return read_bytes(data, name=path.name, origin=origin)
+
+
+def read_stdin(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """A document piped into standard input (any supported format)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise DocumentError("<stdin>", "no standard input to read")
+    if stream.isatty():
+        raise DocumentError("<stdin>", "standard input is a terminal: pipe a report in")
+    data = stream.read(max_bytes + 1)
+    _check_size("<stdin>", len(data), max_bytes)
+    return read_bytes(data, origin="<stdin>")
+
+
+def read_bytes(
+    data: bytes,
+    *,
+    name: str = "",
+    origin: str = "<bytes>",
+    charset: str | None = None,
+    title: str | None = None,
+) -> Document:
+    """A document from raw bytes (an upload, a download): the format comes from the content,
+    then from `name`; `charset` is a hint for text (an HTTP header's)."""
+    if not data.strip():
+        raise DocumentError(origin, "the input is empty")
+    kind = formats.detect(data, name, origin)
+    notes: list[str] = []
+    found_title = ""
+    if kind == formats.PDF:
+        text, found_title, notes = formats.pdf_text(data, origin)
+    elif kind == formats.DOCX:
+        text, found_title = formats.docx_text(data, origin)
+    else:
+        text, notes = formats.decode(data, origin, charset or formats.html_charset(data))
+        kind = formats.text_kind(text, name)
+        if kind == formats.HTML:
+            text, found_title = formats.html_text(text, origin)
+    if not text.strip():
+        raise DocumentError(origin, "the input has only whitespace")
+    title = title if title is not None else found_title or first_line(text)
+    return Document(text, title, origin, kind, tuple(notes))
+
+
+def read_url(
+    url: str, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT
+) -> Document:
+    """A document downloaded over http(s), refused when too big, too slow or not a document."""
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from mitremap import __version__
+
+    request = urllib.request.Request(url, headers={"User-Agent": f"mitremap/{__version__}"})
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            final_url = response.geturl()
+            media_type = response.headers.get_content_type()
+            charset = response.headers.get_content_charset()
+            if not (media_type.startswith("text/") or media_type in _URL_TYPES):
+                raise DocumentError(url, f"the server sent {media_type}, not a report")
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit():
+                _check_size(url, int(length), max_bytes)
+            received = 0
+            while chunk := response.read1(64 * 1024):
+                received += len(chunk)
+                _check_size(url, received, max_bytes)
+                if time.monotonic() > deadline:
+                    raise DocumentError(url, f"the download took more than {timeout:g} s")
+                chunks.append(chunk)
+    except urllib.error.HTTPError as error:
+        raise DocumentError(url, f"the server answered HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise DocumentError(url, f"cannot connect: {formats.one_line(error.reason)}") from None
+    except TimeoutError:
+        raise DocumentError(url, f"no answer within {timeout:g} s") from None
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        raise DocumentError(url, f"the download failed: {formats.one_line(error)}") from None
+    name = PurePosixPath(urllib.parse.urlparse(final_url).path).name
+    document = read_bytes(b"".join(chunks), name=name, origin=final_url, charset=charset)
+    return document
+
+
+def read_folder(
+    path: str | os.PathLike[str],
+    *,
+    progress: FolderProgress | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> FolderResult:
+    """Every readable file under a folder (hidden files and folders ignored), in name order.
+
+    Files that cannot be read are skipped with their reason; a folder with nothing readable
+    raises DocumentError, since a batch of zero reports is always a mistake.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DocumentError(str(root), "no such folder" if not root.exists() else "not a folder")
+    files = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        files.extend(Path(folder, name) for name in sorted(names) if not name.startswith("."))
+    if not files:
+        raise DocumentError(str(root), "the folder has no files")
+    result = FolderResult()
+    for done, file in enumerate(files, 1):
+        try:
+            result.documents.append(read_file(file, max_bytes=max_bytes))
+        except DocumentError as error:
+            result.skipped.append((file, error.reason))
+        except MitreMapError as error:  # a missing optional reader
+            result.skipped.append((file, str(error)))
+        if progress is not None:
+            progress(done, len(files), file)
+    if not result.documents:
+        first, reason = result.skipped[0]
+        raise DocumentError(
+            str(root),
+            f"none of its {len(files)} files could be read (first: {first.name}: {reason})",
+        )
+    return result
+
+
+def _check_size(origin: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise DocumentError(
+            origin, f"too large ({_megabytes(size)}; the limit is {_megabytes(max_bytes)})"
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size:,} bytes"
