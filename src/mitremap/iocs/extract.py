@@ -1,0 +1,671 @@
+"""The extractor: refang once, find candidates from cheap anchors, validate, resolve overlaps.
+
+Each pass looks for its own anchor in the refanged text (`://`, `@`, a backslash, `.x`, a colon,
+a long alphanumeric run, a literal such as `CVE-`), reads the candidate with a bounded pattern
+from there, and validates it. Candidates are then resolved so that one stretch of text is one
+indicator (a URL's host is not also a domain), with a fixed priority between passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from mitremap.errors import MitreMapError
+from mitremap.iocs import checksums, patterns, validators
+from mitremap.iocs.allowlist import DEFAULT_ALLOWLIST, is_allowlisted
+from mitremap.iocs.model import IOC_TYPES, Indicator
+from mitremap.iocs.refanging import Refanged, refang_map
+
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_LABEL_CHARS = _ASCII_ALNUM | frozenset("_-")
+_LOCAL_CHARS = _ASCII_ALNUM | frozenset("._%+-")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SCHEME_CHARS = _ASCII_ALNUM | frozenset("+.-")
+_AGENT_CHARS = _ASCII_ALNUM | frozenset("-")
+_RELATIVE_CHARS = _ASCII_ALNUM | frozenset("_.$~-")
+_TRAILING = ".,;:!?'\"*"
+_CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
+_PATH_OPENERS = frozenset(" \t\r\n\"'(<[=:,;`|>")
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+_HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+_MD5_CONTEXT = re.compile(r"(?i)\b(ja3s?|imphash)\b[^\n]{0,24}$")
+_SOLANA_CONTEXT = re.compile(r"(?i)\b(?:solana|sol)\b")
+_HEX_RE = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+
+# Passes in priority order: an earlier type wins an overlap.
+_PRIORITY = {
+    "url": 0, "email": 1, "registry_key": 2, "arn": 2, "user_agent": 2, "yara_rule": 2,
+    "windows_path": 3, "unix_path": 3, "ssdeep": 4,
+}  # fmt: skip
+_DEFAULT_PRIORITY = 5  # hashes, crypto, onion (bare)
+_DOTTED_PRIORITY = 6  # domain, ipv4, file_name, onion, schemeless url, Cisco MAC
+_COLON_PRIORITY = 7  # ipv6, mac
+_ID_PRIORITY = 8  # cve, attack_technique, asn
+# Types also reported when they sit inside a URL (a CVE or a hash in a link is worth keeping).
+_NESTABLE = frozenset({"cve", "attack_technique", "md5", "sha1", "sha256", "sha512"})
+
+_BASE58_VERSIONS = {
+    b"\x00": "bitcoin", b"\x05": "bitcoin",
+    b"\x30": "litecoin", b"\x32": "litecoin",
+    b"\x1e": "dogecoin", b"\x16": "dogecoin",
+    b"\x4c": "dashcoin", b"\x10": "dashcoin",
+    b"\x41": "tron",
+}  # fmt: skip
+_TEZOS_PREFIXES = {b"\x06\xa1\x9f", b"\x06\xa1\xa1", b"\x06\xa1\xa4", b"\x02\x5a\x79"}
+_ZCASH_PREFIXES = {b"\x1c\xb8", b"\x1c\xbd"}
+_BECH32_HRPS = {"bc": "bitcoin", "ltc": "litecoin", "addr": "cardano"}
+
+
+class _Candidate(NamedTuple):
+    start: int  # in the refanged text
+    end: int
+    type: str
+    value: str
+    private: bool = False
+
+
+def _find_all(text: str, literal: str) -> Iterator[int]:
+    """Positions of a literal: str.find is the fastest scan Python has."""
+    pos = text.find(literal)
+    while pos != -1:
+        yield pos
+        pos = text.find(literal, pos + 1)
+
+
+def _left(text: str, pos: int, chars: frozenset[str], limit: int) -> int:
+    """Walk left from pos while the characters are in `chars` (at most `limit` of them)."""
+    start = pos
+    stop = max(0, pos - limit)
+    while start > stop and text[start - 1] in chars:
+        start -= 1
+    return start
+
+
+def _trim(text: str, start: int, end: int, refanged: Refanged) -> int:
+    """Drop what ends a sentence or closes a parenthesis from the end of a span: `.` `,` `)`."""
+    while end > start:
+        last = text[end - 1]
+        if last in _TRAILING and not refanged.is_edited(end - 1):
+            end -= 1
+        elif last in _CLOSERS:
+            span = text[start:end]
+            if span.count(_CLOSERS[last]) < span.count(last):
+                end -= 1
+            else:
+                break
+        else:
+            break
+    return end
+
+
+class IocExtractor:
+    """Extract indicators of compromise from report text.
+
+    `types` limits the result to some of `IOC_TYPES`; `allowlist` drops well-known benign
+    values (True for the built-in list, or your own domains/IPs); `include_private=False` drops
+    private and documentation addresses. Construct once and reuse: it holds no per-text state.
+    """
+
+    def __init__(
+        self,
+        types: Iterable[str] | None = None,
+        *,
+        allowlist: bool | Iterable[str] = False,
+        include_private: bool = True,
+    ) -> None:
+        wanted = frozenset(types) if types is not None else frozenset(IOC_TYPES)
+        unknown = sorted(wanted - set(IOC_TYPES))
+        if unknown:
+            raise MitreMapError(
+                f"unknown indicator type(s): {', '.join(unknown)}; "
+                f"choose from: {', '.join(IOC_TYPES)}"
+            )
+        self.types = wanted
+        if allowlist is True:
+            self.allowlist: frozenset[str] = DEFAULT_ALLOWLIST
+        elif allowlist is False:
+            self.allowlist = frozenset()
+        else:
+            self.allowlist = frozenset(v.lower() for v in allowlist)
+        self.include_private = include_private
+
+    def extract(self, text: str) -> list[Indicator]:
+        """Every indicator occurrence in `text`, in order of position."""
+        refanged = refang_map(text)
+        clean = refanged.text
+        candidates: list[_Candidate] = []
+        for finder in (
+            self._urls,
+            self._emails,
+            self._registry_keys,
+            self._windows_paths,
+            self._unix_paths,
+            self._literal_types,
+            self._alnum_runs,
+            self._dotted,
+            self._colon_types,
+            self._ids,
+        ):
+            candidates.extend(finder(clean, refanged))
+        result = []
+        for cand in _resolve(candidates):
+            if cand.type not in self.types:
+                continue
+            if cand.private and not self.include_private:
+                continue
+            if self.allowlist and is_allowlisted(cand.type, cand.value, self.allowlist):
+                continue
+            start, end = refanged.original_span(cand.start, cand.end)
+            result.append(
+                Indicator(cand.type, cand.value, text[start:end], start, end, cand.private)
+            )
+        return result
+
+    # --- passes ---------------------------------------------------------------------------
+
+    def _urls(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        for p in _find_all(t, "://"):
+            s = _left(t, p, _SCHEME_CHARS, 12)
+            while s < p and not t[s].isalpha():
+                s += 1
+            scheme = t[s:p].lower()
+            if scheme not in patterns.URL_SCHEMES or (s > 0 and t[s - 1].isalnum()):
+                continue
+            m = patterns.URL_REST.match(t, p + 3)
+            if not m:
+                continue
+            host = m.group("host")
+            host_value, private = _url_host(host)
+            if host_value is None:
+                continue
+            end = _trim(t, s, m.end(), r)
+            if end <= m.start("host"):
+                continue
+            tail = t[m.end("host") : end]
+            userinfo = m.group("userinfo")
+            value = scheme + "://" + (userinfo + "@" if userinfo else "") + host_value + tail
+            yield _Candidate(s, end, "url", value, private)
+
+    def _emails(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        for anchor in patterns.EMAIL_ANCHOR.finditer(t):
+            p = anchor.start()
+            s = _left(t, p, _LOCAL_CHARS, 64)
+            while s < p and t[s] in "._%+-":
+                s += 1
+            if s == p or t[p - 1] == "." or (s > 0 and t[s - 1].isalnum()):
+                continue
+            m = patterns.EMAIL_DOMAIN.match(t, p + 1)
+            if not m:
+                continue
+            end = m.end()
+            if end < len(t) and (t[end].isalnum() or t[end] in "_@"):
+                continue
+            domain = m.group().lower()
+            if not validators.host_is_domain(domain):
+                continue
+            value = t[s:p].lower() + "@" + domain
+            yield _Candidate(s, end, "email", value, validators.domain_is_private(domain))
+
+    def _registry_keys(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        for p in _find_all(t, "HK"):
+            if p > 0 and (t[p - 1].isalnum() or t[p - 1] == "_"):
+                continue
+            hive = patterns.REG_HIVE.match(t, p)
+            if not hive:
+                continue
+            segments = patterns.REG_SEGMENTS.match(t, hive.end())
+            if not segments or segments.end() - hive.end() < 2:
+                continue
+            end = _trim(t, p, segments.end(), r)
+            name = patterns.HIVE_NAMES.get(hive.group(1), hive.group(1))
+            yield _Candidate(p, end, "registry_key", name + t[hive.end() : end])
+
+    def _windows_paths(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        p = t.find("\\")
+        while p != -1:
+            start = self._windows_path_start(t, p)
+            segments = patterns.WIN_SEGMENTS.match(t, p) if start is not None else None
+            if start is None or segments is None:
+                # No path starts here: skip the rest of this word (C speed, not per backslash).
+                p = t.find("\\", patterns.NON_SPACE_RUN.match(t, p + 1).end())
+                continue
+            end = _trim(t, start, segments.end(), r)
+            p = t.find("\\", max(end, p + 1))
+            path = t[start:end]
+            if len(path.rstrip("\\")) <= 3 or (start == p and not path.startswith("\\\\")):
+                continue
+            if t[start].isalpha() and t[start + 1 : start + 2] != ":":
+                # Relative path ("AppData\Roaming\x.exe"): ask for two backslashes or a file.
+                last = path.rsplit("\\", 1)[-1]
+                if path.count("\\") < 2 and "." not in last:
+                    continue
+            yield _Candidate(start, end, "windows_path", path)
+
+    @staticmethod
+    def _windows_path_start(t: str, p: int) -> int | None:
+        """Where the path that has a backslash at `p` begins, or None when it is no path."""
+        if p >= 2 and t[p - 1] == ":" and t[p - 2].isalpha():
+            if p >= 3 and (t[p - 3].isalnum() or t[p - 3] in "_\\"):
+                return None
+            return p - 2
+        if t.startswith("\\\\", p) and (p == 0 or t[p - 1] in _PATH_OPENERS):
+            return p
+        if p > 0 and t[p - 1] == "%":
+            env = t.rfind("%", max(0, p - 44), p - 1)
+            if env != -1 and patterns.ENV_VAR.fullmatch(t, env, p):
+                return env
+            return None
+        head = _left(t, p, _RELATIVE_CHARS, 128)
+        if (
+            head < p
+            and (head == 0 or t[head - 1] in _PATH_OPENERS)
+            and patterns.RELATIVE_HEAD.fullmatch(t, head, p)
+            and not patterns.REG_HIVE.match(t, head)
+        ):
+            return head
+        return None
+
+    def _unix_paths(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        starts = [m.start() for m in patterns.UNIX_ANCHOR.finditer(t)]
+        starts += [p for p in _find_all(t, "~/")]
+        covered = -1
+        for p in sorted(starts):
+            if p < covered or (p > 0 and t[p - 1] not in _PATH_OPENERS):
+                continue
+            m = patterns.UNIX_PATH.match(t, p)
+            if not m:
+                continue
+            end = _trim(t, p, m.end(), r)
+            covered = end
+            if t[p:end].count("/") >= 2 and not t[p:end].endswith("//"):
+                yield _Candidate(p, end, "unix_path", t[p:end])
+
+    def _literal_types(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        """ARNs, user agents and YARA rule names: each has a literal to start from."""
+        for p in _find_all(t, "arn:"):
+            m = patterns.ARN.match(t, p)
+            if m and (p == 0 or not t[p - 1].isalnum()):
+                end = _trim(t, p, m.end(), r)
+                yield _Candidate(p, end, "arn", t[p:end])
+        for p in _find_all(t, "Mozilla/"):
+            m = patterns.USER_AGENT.match(t, p)
+            if m and (p == 0 or not t[p - 1].isalnum()):
+                end = _trim(t, p, m.end(), r)
+                yield _Candidate(p, end, "user_agent", t[p:end])
+        for anchor in patterns.AGENT_ANCHOR.finditer(t):
+            p = _left(t, anchor.start(), _AGENT_CHARS, 24)
+            if t[p : anchor.start()] not in patterns.OTHER_AGENTS:
+                continue
+            m = patterns.OTHER_AGENT.match(t, p)
+            if m and (p == 0 or t[p - 1] in _PATH_OPENERS):
+                end = _trim(t, p, m.end(), r)
+                yield _Candidate(p, end, "user_agent", t[p:end])
+        for p in _find_all(t, "rule"):
+            if p > 0 and t[p - 1] not in " \t\n":
+                continue
+            m = patterns.YARA.match(t, p)
+            if m and _line_start(t, p):
+                yield _Candidate(m.start(1), m.end(1), "yara_rule", m.group(1))
+        for word in ("YARA", "Yara", "yara"):
+            for p in _find_all(t, word):
+                m = patterns.YARA_MENTION.match(t, p)
+                if m:
+                    yield _Candidate(m.start(1), m.end(1), "yara_rule", m.group(1))
+
+    def _alnum_runs(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        pos, size = 0, len(t)
+        while pos < size:
+            m = patterns.NEXT_LONG_RUN.match(t, pos)
+            if m is None or m.start(1) == -1:
+                return
+            s, e = m.span(1)
+            pos = e
+            if e < len(t) and (t[e] == "_" or (not t[e].isascii() and t[e].isalnum())):
+                continue
+            if s > 0 and (t[s - 1] == "_" or (not t[s - 1].isascii() and t[s - 1].isalnum())):
+                continue
+            found = _classify_run(t, s, e)
+            if found is not None:
+                yield found
+
+    def _dotted(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        pos = 0
+        while True:
+            anchor = patterns.DOT_ANCHOR.search(t, pos)
+            if anchor is None:
+                return
+            p = anchor.start()
+            s = _left(t, p, _LABEL_CHARS, 64)
+            if s == p or p - s > 63:
+                pos = p + 1
+                continue
+            m = patterns.HOST.match(t, s)
+            pos = m.end() if m else p + 1
+            if not m:
+                continue
+            found = _classify_dotted(t, s, m.end(), r)
+            if found is not None:
+                pos = max(pos, found.end)
+                yield found
+
+    def _colon_types(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        pos = 0
+        while True:
+            anchor = patterns.COLON_ANCHOR.search(t, pos)
+            if anchor is None:
+                break
+            p = anchor.start()
+            s = _left(t, p, _HEX, 10)
+            pos = p + 1
+            if s > 0 and (t[s - 1].isalnum() or t[s - 1] in "_.:-"):
+                pos = patterns.HEX_COLON_RUN.match(t, p).end()
+                continue
+            found = _classify_colon(t, s, p, r)
+            if found is not None:
+                pos = max(pos, found.end)
+                yield found
+            else:
+                pos = max(pos, patterns.HEX_COLON_RUN.match(t, p).end())
+        for anchor in patterns.DASH_MAC_ANCHOR.finditer(t):
+            s = anchor.start() - 2
+            if s < 0 or (s > 0 and (t[s - 1].isalnum() or t[s - 1] in "-:")):
+                continue
+            m = patterns.MAC.match(t, s)
+            if m:
+                yield _Candidate(s, m.end(), "mac", m.group().lower().replace("-", ":"))
+
+    def _ids(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        """CVE ids, ATT&CK technique and tactic ids, autonomous system numbers."""
+        for literal in ("CVE-", "cve-", "Cve-"):
+            for p in _find_all(t, literal):
+                m = patterns.CVE.match(t, p)
+                if m and (p == 0 or not t[p - 1].isalnum()) and 1999 <= int(m.group(1)) <= 2100:
+                    yield _Candidate(p, m.end(), "cve", m.group().upper())
+        for m in patterns.ATTACK.finditer(t):
+            p = m.start()
+            if p > 0 and (t[p - 1].isalnum() or t[p - 1] in "_-"):
+                continue
+            ident = m.group()
+            number = int(ident[2:6] if ident.startswith("TA") else ident[1:5])
+            if ident.startswith("TA") and not 1 <= number <= 199:
+                continue
+            if not ident.startswith("TA") and not (1000 <= number <= 1999 or 800 <= number <= 899):
+                continue
+            yield _Candidate(p, m.end(), "attack_technique", ident)
+        for p in _find_all(t, "AS"):
+            if p > 0 and (t[p - 1].isalnum() or t[p - 1] in "_-"):
+                continue
+            m = patterns.ASN.match(t, p)
+            if m and 0 < int(m.group(1)) < 2**32:
+                yield _Candidate(p, m.end(), "asn", "AS" + str(int(m.group(1))))
+
+
+# --- classification helpers ------------------------------------------------------------------
+
+
+def _line_start(t: str, p: int) -> bool:
+    """YARA `rule` keywords start a line (after `private`/`global` at most)."""
+    line = t[t.rfind("\n", 0, p) + 1 : p].strip()
+    return line in ("", "private", "global", "private global", "global private")
+
+
+def _url_host(host: str) -> tuple[str | None, bool]:
+    """(normalised host, private) of a URL's host, or (None, False) when it is no host."""
+    if host.startswith("["):
+        value = validators.ipv6_value(host[1:-1])
+        return (f"[{value}]", validators.ip_is_private(value)) if value else (None, False)
+    if host.count(":") >= 2:
+        value = validators.ipv6_value(host)
+        return (host.lower(), validators.ip_is_private(value)) if value else (None, False)
+    lower = host.lower()
+    ipv4 = validators.ipv4_value(lower)
+    if ipv4:
+        return ipv4, validators.ip_is_private(ipv4)
+    if validators.host_is_domain(lower):
+        return lower, validators.domain_is_private(lower)
+    if lower == "localhost" or ("." not in lower and re.fullmatch(r"[a-z][a-z0-9-]{0,62}", lower)):
+        return lower, True
+    return None, False
+
+
+def _classify_run(t: str, s: int, e: int) -> _Candidate | None:
+    """A run of 25+ letters and digits: a hash, a cryptocurrency address, a bare onion name."""
+    run = t[s:e]
+    n = len(run)
+    if n in _HASH_BY_LENGTH and _HEX_RE.fullmatch(run) and not run.isdigit():
+        kind = _HASH_BY_LENGTH[n]
+        if kind == "md5":
+            context = _MD5_CONTEXT.search(t, max(0, s - 48), s)
+            if context:
+                kind = "ja3" if context.group(1).lower().startswith("ja3") else "imphash"
+        return _Candidate(s, e, kind, run.lower())
+    if n == 42 and run[:2] == "0x" and _HEX.issuperset(run[2:]):
+        if checksums.eip55_ok(run):
+            return _Candidate(s, e, "ethereum", run.lower())
+        return None
+    if (
+        n == 56
+        and run.islower()
+        and _BASE32.issuperset(run)
+        and not t.startswith(".onion", e)
+        and checksums.onion_v3_ok(run)
+    ):
+        return _Candidate(s, e, "onion", run + ".onion")
+    lower = run.lower()
+    if lower.startswith(("bc1", "ltc1", "addr1")):
+        hrp = checksums.bech32_hrp(run)
+        if hrp in _BECH32_HRPS:
+            return _Candidate(s, e, _BECH32_HRPS[hrp], lower)
+        return None
+    if n == 42 and lower[0] in "qp" and run in (lower, run.upper()):
+        if checksums.cashaddr_ok(lower):
+            if t[max(0, s - 12) : s].lower() == "bitcoincash:":
+                return _Candidate(s - 12, e, "bitcoincash", "bitcoincash:" + lower)
+            return _Candidate(s, e, "bitcoincash", "bitcoincash:" + lower)
+        return None
+    return _classify_base58(t, s, e, run)
+
+
+def _classify_base58(t: str, s: int, e: int, run: str) -> _Candidate | None:
+    n = len(run)
+    if n in (95, 106) and run[0] in "48":
+        return _Candidate(s, e, "monero", run) if checksums.monero_ok(run) else None
+    if run.startswith(("Ae2", "DdzFF")):
+        return _Candidate(s, e, "cardano", run) if checksums.cardano_byron_ok(run) else None
+    if n > 44:
+        return None
+    if run[0] == "r":
+        payload = checksums.b58check(run, checksums.RIPPLE_ALPHABET)
+        if payload is not None and len(payload) == 21 and payload[0] == 0:
+            return _Candidate(s, e, "ripple", run)
+    payload = checksums.b58check(run)
+    if payload is not None:
+        if len(payload) == 21 and payload[:1] in _BASE58_VERSIONS:
+            return _Candidate(s, e, _BASE58_VERSIONS[payload[:1]], run)
+        if len(payload) == 22 and payload[:2] in _ZCASH_PREFIXES:
+            return _Candidate(s, e, "zcash", run)
+        if len(payload) == 23 and payload[:3] in _TEZOS_PREFIXES:
+            return _Candidate(s, e, "tezos", run)
+        return None
+    if 32 <= n <= 44 and _is_solana(t, s, run):
+        return _Candidate(s, e, "solana", run)
+    return None
+
+
+def _is_solana(t: str, s: int, run: str) -> bool:
+    """Solana keys have no checksum: a 32-byte Base58 value AND the word Solana close by."""
+    raw = checksums.b58decode(run)
+    if raw is None or len(raw) != 32:
+        return False
+    if run.isalpha() or run.isdigit() or run.islower() or run.isupper():
+        return False
+    return bool(_SOLANA_CONTEXT.search(t, max(0, s - 80), s))
+
+
+def _classify_dotted(t: str, s: int, e: int, r: Refanged) -> _Candidate | None:
+    """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion."""
+    if (s > 0 and t[s - 1].isalnum()) or (e < len(t) and (t[e].isalnum() or t[e] == "@")):
+        return None
+    token = t[s:e]
+    if token.count(".") > 12:
+        return None  # no host has that many labels; a file name neither
+    labels = token.split(".")
+    if token.replace(".", "").isdigit():
+        return _classify_numeric(t, s, e, token, r)
+    lower = token.lower()
+    if any(not label or label[0] in "-_" or label[-1] in "-_" for label in labels[-2:]):
+        return None
+    if len(labels) == 3 and all(len(x) == 4 and _HEX.issuperset(x) for x in labels):
+        mac = "".join(labels).lower()
+        return _Candidate(s, e, "mac", ":".join(mac[i : i + 2] for i in range(0, 12, 2)))
+    tld = labels[-1].lower()
+    if tld == "onion":
+        name = labels[-2].lower()
+        ok = (len(name) == 16 and _BASE32.issuperset(name)) or checksums.onion_v3_ok(name)
+        return _Candidate(s, e, "onion", ".".join(labels[-2:]).lower()) if ok else None
+    if lower in validators.PRODUCT_NAMES:
+        return None
+    defanged = r.has_edit(s, e)
+    if tld in validators.FILE_EXTENSIONS and not _domain_wins(t, s, e, labels, defanged):
+        if labels[0] and all(labels[:-1]):
+            return _Candidate(s, e, "file_name", token)
+        return None
+    if not defanged and validators.looks_like_detection_or_code(labels):
+        return None
+    if not validators.host_is_domain(lower):
+        return None
+    private = validators.domain_is_private(lower)
+    path = patterns.PATH_REST.match(t, e)
+    if path:
+        end = _trim(t, s, path.end(), r)
+        if end > e + 1 or (end == e + 1 and t[e] == "/"):
+            return _Candidate(s, end, "url", lower + t[e:end], private)
+    return _Candidate(s, e, "domain", lower, private)
+
+
+def _domain_wins(t: str, s: int, e: int, labels: list[str], defanged: bool) -> bool:
+    """`payload.zip`, `run.sh`, `lib.so` are files; `evil[.]zip`, `www.evil.sh`, `C2: evil.sh`
+    are hosts. Extensions that are no TLD (`.exe`) are always files."""
+    tld = labels[-1].lower()
+    if not validators.is_tld(tld):
+        return False
+    if tld not in validators.AMBIGUOUS_EXTENSIONS:
+        return True
+    if defanged or t.startswith("/", e) or labels[0].lower() == "www":
+        return True
+    if len(labels) >= 3 and labels[-2].lower() not in validators.FILE_EXTENSIONS:
+        return True
+    return validators.domain_context(t, s)
+
+
+def _classify_numeric(t: str, s: int, e: int, token: str, r: Refanged) -> _Candidate | None:
+    value = validators.ipv4_value(token)
+    if value is None:
+        return None
+    if s > 0 and t[s - 1] in "-+/\\$":
+        return None
+    if validators.preceded_by_version_word(t, s):
+        return None
+    private = validators.ip_is_private(value)
+    after = t[e : e + 4]
+    if after[:1] == "/" and re.match(r"/\d{1,2}(?![\w/.])", after):
+        return None  # a CIDR block: a network, not an address
+    path = patterns.PATH_REST.match(t, e)
+    if path:
+        end = _trim(t, s, path.end(), r)
+        if t[e] == "/" or "/" in t[e:end]:
+            return _Candidate(s, end, "url", value + t[e:end], private)
+    return _Candidate(s, e, "ipv4", value, private)
+
+
+def _classify_colon(t: str, s: int, p: int, r: Refanged) -> _Candidate | None:
+    if s < p and t[s:p].isdigit():
+        m = patterns.SSDEEP.match(t, s)
+        if m and _ssdeep_block_ok(int(m.group(1))) and m.end() - s >= 20:
+            end = m.end()
+            if end >= len(t) or not (t[end].isalnum() or t[end] in "/+"):
+                return _Candidate(s, end, "ssdeep", m.group())
+    m = patterns.MAC.match(t, s)
+    if m:
+        return _Candidate(s, m.end(), "mac", m.group().lower().replace("-", ":"))
+    m = patterns.IPV6.match(t, s)
+    if not m:
+        return None
+    end = m.end()
+    if end < len(t) and (t[end].isalnum() or t[end] in "_"):
+        return None
+    candidate = t[s:end]
+    if candidate.endswith(":") and not candidate.endswith("::"):
+        candidate, end = candidate[:-1], end - 1
+    value = validators.ipv6_value(candidate)
+    if value is None:
+        return None
+    return _Candidate(s, end, "ipv6", value, validators.ip_is_private(value))
+
+
+def _ssdeep_block_ok(size: int) -> bool:
+    """ssdeep block sizes are 3 × 2^k."""
+    return size >= 3 and size % 3 == 0 and (size // 3) & (size // 3 - 1) == 0
+
+
+def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
+    """One indicator per stretch of text: higher-priority (then longer, earlier) candidates win.
+    CVE/ATT&CK ids and file hashes may also sit inside a URL."""
+    result: list[_Candidate] = []
+    cluster: list[_Candidate] = []
+    cluster_end = -1
+    for cand in sorted(candidates):
+        if cand.start >= cluster_end and cluster:
+            result.extend(cluster if len(cluster) == 1 else _resolve_cluster(cluster))
+            cluster = []
+        cluster.append(cand)
+        cluster_end = max(cluster_end, cand.end) if len(cluster) > 1 else cand.end
+    if cluster:
+        result.extend(cluster if len(cluster) == 1 else _resolve_cluster(cluster))
+    return result
+
+
+def _resolve_cluster(cluster: list[_Candidate]) -> list[_Candidate]:
+    """Overlapping candidates: keep the best, then whatever does not overlap what is kept."""
+    kept: list[_Candidate] = []
+    nested: list[_Candidate] = []
+    for cand in sorted(cluster, key=lambda c: (_priority(c.type), c.start - c.end, c.start)):
+        clashes = [k for k in kept if k.start < cand.end and cand.start < k.end]
+        if not clashes:
+            kept.append(cand)
+        elif cand.type in _NESTABLE and all(k.type == "url" for k in clashes):
+            nested.append(cand)
+    return sorted(kept + nested)
+
+
+def _priority(kind: str) -> int:
+    if kind in _PRIORITY:
+        return _PRIORITY[kind]
+    if kind in ("domain", "ipv4", "file_name"):
+        return _DOTTED_PRIORITY
+    if kind in ("ipv6", "mac"):
+        return _COLON_PRIORITY
+    if kind in ("cve", "attack_technique", "asn"):
+        return _ID_PRIORITY
+    return _DEFAULT_PRIORITY
+
+
+_DEFAULT_EXTRACTOR: IocExtractor | None = None
+
+
+def extract_iocs(
+    text: str,
+    types: Iterable[str] | None = None,
+    *,
+    allowlist: bool | Iterable[str] = False,
+    include_private: bool = True,
+) -> list[Indicator]:
+    """Every indicator in `text` (see `IocExtractor` for the options)."""
+    global _DEFAULT_EXTRACTOR
+    if types is None and allowlist is False and include_private:
+        if _DEFAULT_EXTRACTOR is None:
+            _DEFAULT_EXTRACTOR = IocExtractor()
+        return _DEFAULT_EXTRACTOR.extract(text)
+    return IocExtractor(types, allowlist=allowlist, include_private=include_private).extract(text)

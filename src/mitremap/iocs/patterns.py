@@ -1,0 +1,191 @@
+"""Compiled patterns. Each one either starts with a literal (so the regex engine can skip ahead
+fast) or is only run with `.match` at an anchor found by one; every quantifier is bounded or
+possessive, so no input can make them backtrack for long."""
+
+from __future__ import annotations
+
+import re
+
+URL_SCHEMES = frozenset(
+    [
+        "http",
+        "https",
+        "ftp",
+        "ftps",
+        "sftp",
+        "tcp",
+        "udp",
+        "ws",
+        "wss",
+        "smb",
+        "ldap",
+        "ldaps",
+        "rdp",
+        "ssh",
+        "telnet",
+        "irc",
+        "file",
+    ]
+)
+
+# After "scheme://": optional user info, a host (bracketed IPv6, bare IPv6, or a name), a port,
+# then path/query/fragment.
+URL_REST = re.compile(
+    r"(?:(?P<userinfo>[^\s/?#@\[\]<>\"'\\]{1,128})@)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Za-z:])"
+    r"|[^\s/?#:\[\]<>\"'\\,;|{}()`^]{1,253})"
+    r"(?P<port>:\d{1,5})?"
+    r"(?P<rest>[/?#][^\s<>\"'`{}|\\^\[\]]{0,4096}+)?"
+)
+# A path after a host written without a scheme (`evil.com/gate.php`).
+PATH_REST = re.compile(r"(?::\d{1,5})?/[^\s<>\"'`{}|\\^\[\]]{0,4096}+")
+
+HOST = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63}){1,126}")
+EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}")
+DOT_ANCHOR = re.compile(r"\.[A-Za-z0-9]")
+# The next run of 25+ letters and digits: the short words before it are skipped inside the
+# regex engine (one match per long run, not one attempt per character); group 1 is the run.
+NEXT_LONG_RUN = re.compile(r"(?:[A-Za-z0-9]{0,24}+[^A-Za-z0-9]++)*+([A-Za-z0-9]{25,}+)?")
+EMAIL_ANCHOR = re.compile(r"@(?=[A-Za-z0-9-]{1,63}\.[A-Za-z0-9])")
+HEX_COLON_RUN = re.compile(r"[0-9A-Fa-f:.]*+")
+
+COLON_ANCHOR = re.compile(r":(?=[0-9A-Fa-f:])")
+DASH_MAC_ANCHOR = re.compile(r"-(?=[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-)")
+MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![0-9A-Za-z:-])")
+IPV6 = re.compile(r"[0-9A-Fa-f:]{2,39}+(?:(?<=:)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})?")
+SSDEEP = re.compile(r"(\d{1,10}):[A-Za-z0-9/+]{3,64}+:[A-Za-z0-9/+]{3,64}+")
+
+CVE = re.compile(r"(?:CVE|cve|Cve)-(\d{4})-(\d{4,7})(?![0-9A-Za-z])")
+ATTACK = re.compile(r"T(?:A\d{4}|\d{4}(?:\.\d{3})?)(?![0-9A-Za-z]|\.\d)")
+ASN = re.compile(r"AS(?:N:? ?|N-?)?(\d{1,10})(?![0-9A-Za-z]|[.,]\d)")
+
+# Registry keys and Windows paths: a segment may hold spaces only when another backslash
+# follows it ("Control Panel\"), or when it is a well-known multi-word name.
+_SEG = r"[^\\\s\"<>|*?:,;()\[\]']{1,255}"
+_REG_SEG = r"[^\\\s\"<>|,;:'\[\]]{1,255}"
+# Words after the first one of a spaced segment: capitalised, a number, or a joining word.
+_NEXT_WORD = r"(?:and|of|for|the|on|[A-Z0-9(%$_{][^\\\s\"<>|*?:,;\[\]']{0,254})"
+KNOWN_MULTIWORD = (
+    "Program Files (x86)",
+    "Program Files",
+    "Common Files",
+    "Documents and Settings",
+    "Application Data",
+    "Local Settings",
+    "Start Menu",
+    "Control Panel",
+    "User Shell Folders",
+    "Shell Folders",
+    "Volatile Environment",
+    "Image File Execution Options",
+    "Session Manager",
+    "Windows NT",
+    "Terminal Server Client",
+    "Terminal Server",
+    "Internet Settings",
+    "Internet Explorer",
+    "Windows Defender",
+    "Windows Error Reporting",
+    "Windows Script Host",
+    "Windows Media Player",
+    "Print Processors",
+    "Print Monitors",
+    "Security Center",
+    "Network Connections",
+    "Microsoft Office",
+    "Google Chrome",
+    "Windows PowerShell",
+    "Windows Mail",
+    "Task Scheduler",
+    "Scheduled Tasks",
+)
+_KNOWN = "(?:" + "|".join(re.escape(k) for k in KNOWN_MULTIWORD) + r")(?![A-Za-z0-9_-])"
+
+
+def _segments(seg: str) -> str:
+    spaced = seg + r"(?: " + _NEXT_WORD + r"){1,5}(?=\\)"
+    return r"(?>\\(?:" + spaced + "|" + _KNOWN + "|" + seg + r")?)"
+
+
+WIN_SEGMENTS = re.compile(_segments(_SEG) + "{1,64}")
+REG_SEGMENTS = re.compile(_segments(_REG_SEG) + "{1,64}")
+REG_HIVE = re.compile(
+    r"(HKEY_(?:LOCAL_MACHINE|CURRENT_USER|CLASSES_ROOT|USERS|CURRENT_CONFIG|PERFORMANCE_DATA)"
+    r"|HKLM|HKCU|HKCR|HKU|HKCC)(:?)(?=\\)"
+)
+HIVE_NAMES = {
+    "HKLM": "HKEY_LOCAL_MACHINE",
+    "HKCU": "HKEY_CURRENT_USER",
+    "HKCR": "HKEY_CLASSES_ROOT",
+    "HKU": "HKEY_USERS",
+    "HKCC": "HKEY_CURRENT_CONFIG",
+}
+ENV_VAR = re.compile(r"%[A-Za-z][A-Za-z0-9_()]{0,40}%")
+RELATIVE_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9_.$~-]{0,127}")
+
+UNIX_DIRS = [
+    "etc",
+    "tmp",
+    "var",
+    "usr",
+    "bin",
+    "sbin",
+    "dev",
+    "opt",
+    "home",
+    "root",
+    "proc",
+    "lib",
+    "lib32",
+    "lib64",
+    "boot",
+    "mnt",
+    "media",
+    "srv",
+    "sys",
+    "run",
+    "Library",
+    "Applications",
+    "System",
+    "Users",
+    "Volumes",
+    "private",
+    "Network",
+]
+UNIX_ANCHOR = re.compile(r"/(?:" + "|".join(UNIX_DIRS) + r")(?=/)")
+UNIX_PATH = re.compile(r"~?(?:/[A-Za-z0-9._@%+=~$-]{0,255}){2,64}")
+
+ARN = re.compile(
+    r"arn:aws(?:-[a-z]{2,8}){0,2}:[a-z0-9-]{1,64}:[a-z0-9*-]{0,32}:(?:\d{12}|\*)?:"
+    r"[^\s\"'<>,;`]{1,1024}+"
+)
+USER_AGENT = re.compile(
+    r"Mozilla/\d\.\d(?: \([^()\n]{1,300}\))?"
+    r"(?: (?:[A-Za-z][A-Za-z0-9_.-]{0,40}/[A-Za-z0-9_.+-]{1,40}|\([^()\n]{1,300}\))){0,16}"
+)
+OTHER_AGENT = re.compile(
+    r"(?:curl|Wget|python-requests|Python-urllib|Go-http-client|okhttp|libwww-perl|"
+    r"WinHTTP|Microsoft-CryptoAPI|PowerShell)/\d[A-Za-z0-9_.+-]{0,40}"
+)
+OTHER_AGENTS = frozenset(
+    [
+        "curl",
+        "Wget",
+        "python-requests",
+        "Python-urllib",
+        "Go-http-client",
+        "okhttp",
+        "libwww-perl",
+        "WinHTTP",
+        "Microsoft-CryptoAPI",
+        "PowerShell",
+    ]
+)
+AGENT_ANCHOR = re.compile(r"/(?=\d)")
+NON_SPACE_RUN = re.compile(r"\S*+")
+YARA = re.compile(
+    r"rule[ \t]+([A-Za-z_][A-Za-z0-9_]{0,127})(?:[ \t]*:[ \t]*[A-Za-z0-9_ \t]{1,200})?\s{0,8}\{"
+)
+YARA_MENTION = re.compile(
+    r"(?i:yara)[ \t]+(?i:rules?)[ \t]+([A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]{1,127})"
+)
