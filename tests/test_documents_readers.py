@@ -245,6 +245,23 @@ def test_pdf_pages_without_text_are_reported(tmp_path: Path) -> None:
     assert "no extractable text" in str(error_of(read_document, path))
 
 
+def test_pdf_page_cap_and_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    from mitremap.documents import formats
+
+    path = tmp_path / "long.pdf"
+    path.write_bytes(make_pdf(PDF_PAGES))
+    monkeypatch.setattr(formats, "MAX_PDF_PAGES", 1)
+    document = read_document(path)
+    assert "Persistence" not in document.text
+    assert document.warnings == ("only the first 1 of 2 PDF pages were read",)
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(path))
+    writer.encrypt("secret", algorithm="RC4-128")
+    with (tmp_path / "locked.pdf").open("wb") as file:
+        writer.write(file)
+    assert "password-protected" in str(error_of(read_document, tmp_path / "locked.pdf"))
+
+
 def test_docx_paragraphs_lists_and_tables_in_order(tmp_path: Path) -> None:
     path = tmp_path / "report.bin"  # detected by content, not by name
     path.write_bytes(make_docx())

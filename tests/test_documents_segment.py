@@ -78,6 +78,11 @@ CASES = [
         id="Mr.-Fig.-No.",
     ),
     pytest.param(
+        "Was data stolen? The answer was no. Nothing left the network.",
+        ["Was data stolen?", "The answer was no.", "Nothing left the network."],
+        id="no.-as-a-word",
+    ),
+    pytest.param(
         "The script runs `cmd.exe /c whoami. && net user` on start. It then exits.",
         ["The script runs `cmd.exe /c whoami. && net user` on start.", "It then exits."],
         id="inline-code",

@@ -35,11 +35,15 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# Words that a full stop follows without ending the sentence (lower case, without the final stop).
+# Words that a full stop follows without ending the sentence (lower case, without the stop)...
 ABBREVIATIONS = _words(
-    """e.g i.e eg ie vs cf viz approx ca est resp incl excl ref refs fig figs tab no nos vol
-    vols p pp sec ch eq ex mr mrs ms dr prof sr jr st mt rev gen col lt sgt capt gov sen rep
-    dept univ assn bros jan feb mar apr jun jul aug sep sept oct nov dec"""
+    """e.g i.e eg ie vs cf viz approx resp incl excl mr mrs ms dr prof sr jr st mt rev gen col lt
+    sgt capt gov sen rep dept univ assn bros"""
+)
+# ...and those that do so only before a number ("Fig. 3", "No. 5"; but "the answer was no.").
+NUMBER_ABBREVIATIONS = _words(
+    """no nos fig figs tab vol vols p pp sec ch eq ex ref refs ca est art
+    jan feb mar apr jun jul aug sep sept oct nov dec"""
 )
 # Words a wrapped line may end with, but a heading or a list item does not.
 _FUNCTION_WORDS = _words(
@@ -193,27 +197,33 @@ def _ends_sentence(
     index = bisect.bisect_right(starts, stop) - 1
     if index >= 0 and protected[index][1] > stop:
         return False  # inside code
-    before = text[max(0, stop - 40) : stop]
-    word = before.split()[-1] if before and not before[-1].isspace() else ""
-    word_start = stop - len(word)
-    word = word.lstrip(_OPENERS)
-    if text[stop] == ".":
-        if word.lower() in ABBREVIATIONS or _INITIALS.fullmatch(word):
-            return False
-        if _MARKER.fullmatch(word):
-            head = text[max(0, word_start - 20) : word_start].rsplit("\n", 1)
-            if not head[-1].strip() and (len(head) == 2 or word_start <= 20):
-                return False  # "1." of a numbered list item
     following = _NON_SPACE.search(text, after)
     if following is None:
         return True
     char = following.group()
+    before = text[max(0, stop - 40) : stop]
+    word = before.split()[-1] if before and not before[-1].isspace() else ""
+    word_start = stop - len(word)
+    word = word.lstrip(_OPENERS).lower()
+    if text[stop] == "." and (
+        word in ABBREVIATIONS
+        or (word in NUMBER_ABBREVIATIONS and char.isdigit())
+        or _INITIALS.fullmatch(word)
+        or (_MARKER.fullmatch(word) and _at_line_start(text, word_start))  # "1." of a list
+    ):
+        return False
     if char.isupper() or char.isdigit() or char in _OPENERS:
         return True
     if char.islower():  # a sentence may start with a file or tool name: "cmd.exe runs ..."
         token = _TOKEN.match(text, following.start()).group().rstrip(".,;:!?")
         return any(char in "._\\/" or char.isdigit() for char in token)
     return False
+
+
+def _at_line_start(text: str, position: int) -> bool:
+    """Only spaces (at most 20) between the line start and `position`."""
+    head = text[max(0, position - 20) : position].rsplit("\n", 1)
+    return not head[-1].strip() and (len(head) == 2 or position <= 20)
 
 
 def _trimmed(text: str, start: int, end: int) -> list[Sentence]:
