@@ -25,7 +25,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _SCHEME_CHARS = _ASCII_ALNUM | frozenset("+.-")
 _AGENT_CHARS = _ASCII_ALNUM | frozenset("-")
 _RELATIVE_CHARS = _ASCII_ALNUM | frozenset("_.$~-")
-_TRAILING = ".,;:!?'\"*"
+_TRAILING = ".,;:!?'\"*“”‘’«»"
 _CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
 _PATH_OPENERS = frozenset(" \t\r\n\"'(<[=:,;`|>")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
@@ -168,11 +168,11 @@ class IocExtractor:
     def _urls(self, t: str, r: Refanged) -> Iterator[_Candidate]:
         for p in _find_all(t, "://"):
             s = _left(t, p, _SCHEME_CHARS, 12)
-            while s < p and not t[s].isalpha():
-                s += 1
-            scheme = t[s:p].lower()
-            if scheme not in patterns.URL_SCHEMES or (s > 0 and t[s - 1].isalnum()):
+            while s < p and t[s:p].lower() not in patterns.URL_SCHEMES:
+                s += 1  # text glued in front ("TA0009https://"): keep the known scheme
+            if s == p:
                 continue
+            scheme = t[s:p].lower()
             m = patterns.URL_REST.match(t, p + 3)
             if not m:
                 continue
@@ -180,7 +180,7 @@ class IocExtractor:
             host_value, private = _url_host(host)
             if host_value is None:
                 continue
-            end = _trim(t, s, m.end(), r)
+            end = _trim(t, s, _cut_glued_url(t, m.start("host"), m.end()), r)
             if end <= m.start("host"):
                 continue
             tail = t[m.end("host") : end]
@@ -232,14 +232,18 @@ class IocExtractor:
                 p = t.find("\\", patterns.NON_SPACE_RUN.match(t, p + 1).end())
                 continue
             end = _trim(t, start, segments.end(), r)
-            p = t.find("\\", max(end, p + 1))
+            backslash, p = p, t.find("\\", max(end, p + 1))
             path = t[start:end]
-            if len(path.rstrip("\\")) <= 3 or (start == p and not path.startswith("\\\\")):
+            if len(path.rstrip("\\")) <= 3 or (start == backslash and not path.startswith("\\\\")):
                 continue
             if t[start].isalpha() and t[start + 1 : start + 2] != ":":
                 # Relative path ("AppData\Roaming\x.exe"): ask for two backslashes or a file.
                 last = path.rsplit("\\", 1)[-1]
                 if path.count("\\") < 2 and "." not in last:
+                    continue
+                if path.split("\\", 1)[0].upper() in ("SOFTWARE", "SYSTEM"):
+                    # "SOFTWARE\Microsoft\...": a registry key written without its hive.
+                    yield _Candidate(start, end, "registry_key", path)
                     continue
             yield _Candidate(start, end, "windows_path", path)
 
@@ -405,6 +409,22 @@ class IocExtractor:
 # --- classification helpers ------------------------------------------------------------------
 
 
+def _cut_glued_url(t: str, start: int, end: int) -> int:
+    """End a URL where another one is glued on (`/tactics/TA0009https://...`)."""
+    cut = t.find("://", start, end)
+    while cut != -1:
+        head = cut
+        while head > start and t[head - 1].isalpha():
+            head -= 1
+        for k in range(head, cut):
+            if t[k:cut].lower() in patterns.URL_SCHEMES:
+                if k > start and t[k - 1].isalnum():
+                    return k
+                break
+        cut = t.find("://", cut + 3, end)
+    return end
+
+
 def _line_start(t: str, p: int) -> bool:
     """YARA `rule` keywords start a line (after `private`/`global` at most)."""
     line = t[t.rfind("\n", 0, p) + 1 : p].strip()
@@ -532,17 +552,32 @@ def _classify_dotted(t: str, s: int, e: int, r: Refanged) -> _Candidate | None:
         if labels[0] and all(labels[:-1]):
             return _Candidate(s, e, "file_name", token)
         return None
-    if not defanged and validators.looks_like_detection_or_code(labels):
+    if not defanged and _not_a_host(t, s, e, labels, tld):
         return None
     if not validators.host_is_domain(lower):
         return None
     private = validators.domain_is_private(lower)
     path = patterns.PATH_REST.match(t, e)
     if path:
-        end = _trim(t, s, path.end(), r)
+        end = _trim(t, s, _cut_glued_url(t, e, path.end()), r)
         if end > e + 1 or (end == e + 1 and t[e] == "/"):
             return _Candidate(s, end, "url", lower + t[e:end], private)
     return _Candidate(s, e, "domain", lower, private)
+
+
+def _not_a_host(t: str, s: int, e: int, labels: list[str], tld: str) -> bool:
+    """Precision rules for a name that was not defanged (defanging says "this is a host")."""
+    if validators.looks_like_detection_or_code(labels):
+        return True
+    if s > 0 and t[s - 1] == "/" and not t.startswith("//", s - 2):
+        # Inside a path (`/j.ad`), or an AV name (`Win32/Agent.gs`): a URL is found as a whole.
+        return True
+    if tld in validators.WORD_TLDS and not t.startswith("/", e):
+        return not validators.domain_context(t, s)
+    return len(labels) == 2 and len(labels[0]) == 1 and tld not in _SHORT_NAME_TLDS
+
+
+_SHORT_NAME_TLDS = frozenset({"com", "net", "org", "co", "io", "me", "ly"})
 
 
 def _domain_wins(t: str, s: int, e: int, labels: list[str], defanged: bool) -> bool:

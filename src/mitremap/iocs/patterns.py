@@ -35,10 +35,10 @@ URL_REST = re.compile(
     r"(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Za-z:])"
     r"|[^\s/?#:\[\]<>\"'\\,;|{}()`^]{1,253})"
     r"(?P<port>:\d{1,5})?"
-    r"(?P<rest>[/?#][^\s<>\"'`{}|\\^\[\]]{0,4096}+)?"
+    r"(?P<rest>[/?#][^\s<>\"'`{}|\\^\[\]“”‘’«»]{0,4096}+)?"
 )
 # A path after a host written without a scheme (`evil.com/gate.php`).
-PATH_REST = re.compile(r"(?::\d{1,5})?/[^\s<>\"'`{}|\\^\[\]]{0,4096}+")
+PATH_REST = re.compile(r"(?::\d{1,5})?/[^\s<>\"'`{}|\\^\[\]“”‘’«»]{0,4096}+")
 
 HOST = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63}){1,126}")
 EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}")
@@ -61,8 +61,8 @@ ASN = re.compile(r"AS(?:N:? ?|N-?)?(\d{1,10})(?![0-9A-Za-z]|[.,]\d)")
 
 # Registry keys and Windows paths: a segment may hold spaces only when another backslash
 # follows it ("Control Panel\"), or when it is a well-known multi-word name.
-_SEG = r"[^\\\s\"<>|*?:,;()\[\]']{1,255}"
-_REG_SEG = r"[^\\\s\"<>|,;:'\[\]]{1,255}"
+_SEG = r"[^\\\s\"<>|*?:,;()\[\]'“”‘’]{1,255}"
+_REG_SEG = r"[^\\\s\"<>|,;:'\[\]“”‘’]{1,255}"
 # Words after the first one of a spaced segment: capitalised, a number, or a joining word.
 _NEXT_WORD = r"(?:and|of|for|the|on|[A-Z0-9(%$_{][^\\\s\"<>|*?:,;\[\]']{0,254})"
 KNOWN_MULTIWORD = (

@@ -186,6 +186,7 @@ def _edits(text: str) -> list[Edit]:
                 and before[-1][-1] in _ALNUM
                 and before[-1].lower() not in _DOT_STOPWORDS
                 and validators.is_tld(m.group(1).lower())
+                and m.group(1).lower() not in validators.WORD_CCTLDS
             ):
                 edits.append((m.start(), m.end(), "."))
     for pattern in _SPACED_AT:

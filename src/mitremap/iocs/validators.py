@@ -216,8 +216,64 @@ PRODUCT_NAMES = frozenset(
     ]
 )
 _DOMAIN_CONTEXT = re.compile(
-    r"(?i)\b(?:domains?|hostnames?|host|c2|c&c|cnc|command and control|resolv\w*|dns|"
-    r"beacon\w*|connect\w*|contact\w*|visit\w*|website|site|server|url|http)\b"
+    r"(?i)\b(?:domains?|hostnames?|c2|c&c|cnc|command[- ]and[- ]control|resolv\w*|dns)\b"
+    r"(?![ -]controller)"
+)
+# TLDs that are also words of code or prose (`process.name`, `wscript.shell`, `native.win`):
+# such a name is only a domain when defanged, in a URL, or named as a domain nearby.
+WORD_TLDS = frozenset(
+    [
+        "name",
+        "target",
+        "shell",
+        "host",
+        "data",
+        "run",
+        "win",
+        "app",
+        "call",
+        "case",
+        "email",
+        "date",
+        "type",
+        "link",
+        "zip",
+        "mov",
+        "one",
+    ]
+)
+# Two-letter TLDs that are English words: " dot in " is prose, not a defanged name.
+WORD_CCTLDS = frozenset(
+    [
+        "in",
+        "is",
+        "it",
+        "to",
+        "me",
+        "at",
+        "by",
+        "be",
+        "no",
+        "so",
+        "us",
+        "my",
+        "do",
+        "am",
+        "as",
+        "an",
+        "on",
+        "or",
+        "of",
+        "if",
+        "go",
+        "he",
+        "we",
+        "hi",
+        "ok",
+        "la",
+        "ma",
+        "pa",
+    ]
 )
 
 # --- AV detection names, .NET/Java namespaces -------------------------------------------------
@@ -285,6 +341,7 @@ _AV_WORDS = frozenset(
         "tr",
     ]
 )
+_CAMEL_HUMPS = re.compile(r"[a-z][A-Z]")
 _PLATFORM_LABELS = frozenset(
     ["win32", "win64", "w32", "w64", "msil", "androidos", "o97m", "x97m", "w97m", "vba"]
 )
@@ -299,6 +356,8 @@ def looks_like_detection_or_code(labels: list[str]) -> bool:
     whole = ".".join(labels)
     if whole.isupper() or whole.islower():
         return False
+    if len(_CAMEL_HUMPS.findall(labels[0])) >= 2:
+        return True  # outputFilenameRecordedTV.ms: an identifier (PayPal.com has one hump)
     # Mixed case: a domain is written in one case, maybe with a capital first letter.
     return any(label != label.lower() for label in labels[1:])
 
