@@ -1,9 +1,124 @@
-"""`mitremap` commands for this stage: filled in by the issue that builds it."""
+"""`mitremap iocs PATH|-`: extract indicators of compromise from a report."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from mitremap.cli.common import console
+
+FORMATS = ("table", "json", "csv", "stix")
+
+
+def _types(values: list[str] | None) -> list[str] | None:
+    """`--type url --type domain` and `--type url,domain` both work."""
+    from mitremap.iocs import IOC_TYPES
+
+    if not values:
+        return None
+    chosen = [v.strip().lower() for value in values for v in value.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in IOC_TYPES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown type(s) {', '.join(unknown)}; choose from: {', '.join(IOC_TYPES)}",
+            param_hint="--type",
+        )
+    return chosen
+
+
+def _unique(indicators: list) -> list:
+    """First occurrence of each (type, value)."""
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for indicator in indicators:
+        key = (indicator.type, indicator.value)
+        if key not in seen:
+            seen.add(key)
+            result.append(indicator)
+    return result
+
+
+def _render(indicators: list, fmt: str, *, plain: bool) -> str | Table:
+    if fmt == "json":
+        data = {"indicators": [i.to_dict() for i in indicators]}
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["type", "value", "raw", "start", "end", "private"])
+        for i in indicators:
+            writer.writerow([i.type, i.value, i.raw, i.start, i.end, str(i.private).lower()])
+        return buffer.getvalue()
+    if fmt == "stix":
+        from mitremap.iocs.stix import stix_bundle
+
+        return stix_bundle(indicators).serialize(pretty=True) + "\n"
+    table = Table(title=None if plain else f"{len(indicators)} indicators", show_lines=False)
+    for column in ("type", "value", "raw", "offset"):
+        table.add_column(column, overflow="fold")
+    for i in indicators:
+        value = i.value + (" (private)" if i.private else "")
+        raw = "" if i.raw == i.value else i.raw
+        table.add_row(i.type, value, raw, f"{i.start}-{i.end}")
+    return table
+
+
+def iocs(
+    source: Annotated[str, typer.Argument(help="Report file, http(s) URL, or - for stdin.")],
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--type", "-t", help="Only these types (repeat, or comma-separated)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or stix.")] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    unique: Annotated[
+        bool, typer.Option("--unique", "-u", help="Each (type, value) once, at its first place.")
+    ] = False,
+    private: Annotated[
+        bool,
+        typer.Option(
+            "--private/--no-private", help="Keep private, internal and documentation addresses."
+        ),
+    ] = True,
+    allowlist: Annotated[
+        bool,
+        typer.Option("--allowlist", help="Drop well-known benign values (google.com, 8.8.8.8…)."),
+    ] = False,
+) -> None:
+    """Extract indicators of compromise: refanged, validated, with offsets into the report."""
+    from mitremap.documents import read_document
+    from mitremap.iocs import IocExtractor
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose from: {', '.join(FORMATS)}", param_hint="--format")
+    extractor = IocExtractor(_types(types), allowlist=allowlist, include_private=private)
+    document = read_document(source)
+    indicators = extractor.extract(document.text)
+    if unique:
+        indicators = _unique(indicators)
+    rendered = _render(indicators, fmt, plain=output is not None)
+    if output is None:
+        if isinstance(rendered, str):
+            typer.echo(rendered, nl=False)
+        else:
+            console.print(rendered, highlight=False)
+        return
+    if not isinstance(rendered, str):
+        buffer = io.StringIO()
+        Console(file=buffer, width=200, color_system=None).print(rendered, highlight=False)
+        rendered = buffer.getvalue()
+    output.write_text(rendered, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("iocs")(iocs)
