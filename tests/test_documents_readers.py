@@ -236,6 +236,12 @@ def test_pdf_detected_by_content_whatever_its_name(tmp_path: Path) -> None:
     assert document.title == "Technical Analysis"  # no metadata title: the first line
 
 
+def test_text_that_mentions_a_pdf_header_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("The lure starts with %PDF-1.7 but is an HTA file.", encoding="utf-8")
+    assert read_document(path).media_type == TEXT
+
+
 def test_pdf_pages_without_text_are_reported(tmp_path: Path) -> None:
     pytest.importorskip("pypdf")
     path = tmp_path / "scan.pdf"

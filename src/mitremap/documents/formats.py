@@ -80,7 +80,7 @@ class DocumentError(InputError):
 def detect(data: bytes, name: str = "", origin: str = "<bytes>") -> str:
     """PDF, DOCX or TEXT (then `text_kind` tells which text) for `data`; other kinds of file
     raise DocumentError."""
-    if b"%PDF-" in data[:1024]:
+    if data[:1024].lstrip().startswith(b"%PDF-"):
         return PDF
     if data.startswith(b"PK\x03\x04"):
         if PurePath(name).suffix.lower() == ".docx" or _is_docx(data):
