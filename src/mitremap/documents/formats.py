@@ -117,10 +117,10 @@ def decode(data: bytes, origin: str, charset: str | None = None) -> tuple[str, l
                 raise DocumentError(
                     origin, f"not valid {encoding.upper()} text despite its byte-order mark"
                 ) from None
-    for encoding in ("utf-8", charset):  # UTF-8 first: pages often mislabel it as Latin-1
-        if encoding:
+    for label in ("utf-8", charset):  # UTF-8 first: pages often mislabel it as Latin-1
+        if label:
             try:
-                return data.decode(encoding), []
+                return data.decode(label), []
             except (UnicodeDecodeError, LookupError):
                 pass
     non_ascii = len(data) - len(data.translate(None, _HIGH_BYTES))
@@ -175,7 +175,7 @@ def pdf_text(data: bytes, origin: str) -> tuple[str, str, list[str]]:
             pages = [
                 page.extract_text() or "" for page in itertools.islice(reader.pages, MAX_PDF_PAGES)
             ]
-            title = str((reader.metadata or {}).get("/Title") or "").strip()
+            title = str(reader.metadata.title or "").strip() if reader.metadata else ""
             page_count = len(reader.pages)
         except DocumentError:
             raise

@@ -186,7 +186,7 @@ def read_folder(
     root = Path(path)
     if not root.is_dir():
         raise DocumentError(str(root), "no such folder" if not root.exists() else "not a folder")
-    files = []
+    files: list[Path] = []
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         files.extend(Path(folder, name) for name in sorted(names) if not name.startswith("."))

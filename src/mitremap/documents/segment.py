@@ -58,7 +58,6 @@ _CANDIDATE = re.compile(r"[.!?…][\"'”’)\]]{0,3}\s")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _NON_SPACE = re.compile(r"\S")
 _SPACE = re.compile(r"\s")
-_TOKEN = re.compile(r"\S{1,60}")
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 _LIST_ITEM = re.compile(r"(?:[-*+•◦▪▫‣·–—►]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,5})[.)])\s+\S")
 _MD_HEADING = re.compile(r"#{1,6}\s")
@@ -215,7 +214,8 @@ def _ends_sentence(
     if char.isupper() or char.isdigit() or char in _OPENERS:
         return True
     if char.islower():  # a sentence may start with a file or tool name: "cmd.exe runs ..."
-        token = _TOKEN.match(text, following.start()).group().rstrip(".,;:!?")
+        token = text[following.start() : following.start() + 60].split(maxsplit=1)[0]
+        token = token.rstrip(".,;:!?")
         return any(char in "._\\/" or char.isdigit() for char in token)
     return False
 
