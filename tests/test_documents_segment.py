@@ -174,6 +174,41 @@ CASES = [
         ["Commands:", "```", "cd C:\\Temp. Next", "whoami /all", "```", "That is all."],
         id="code-fence",
     ),
+    pytest.param(
+        "- The malware collects system information and sends it\n  to the C2 server every hour."
+        "\n- It takes screenshots.",
+        [
+            "- The malware collects system information and sends it\n  to the C2 server every hour.",
+            "- It takes screenshots.",
+        ],
+        id="wrapped-bullet",
+    ),
+    pytest.param(
+        "(a) first item\n(b) second item\ni. roman item\nii. another one",
+        ["(a) first item", "(b) second item", "i. roman item", "ii. another one"],
+        id="lettered-and-roman-lists",
+    ),
+    pytest.param(
+        "| Hash | Type |\n|---|---|\n| abc | MD5 |\nThe table lists hashes.",
+        ["| Hash | Type |", "|---|---|", "| abc | MD5 |", "The table lists hashes."],
+        id="markdown-table",
+    ),
+    pytest.param(
+        "The loader unpacks itself (see Figure 2.) The payload then runs. It waited\u2026 Then "
+        "it struck.",
+        [
+            "The loader unpacks itself (see Figure 2.)",
+            "The payload then runs.",
+            "It waited\u2026",
+            "Then it struck.",
+        ],
+        id="bracket-and-ellipsis",
+    ),
+    pytest.param(
+        "See https://example.com/report.html. In 2023. 42 samples were found.",
+        ["See https://example.com/report.html.", "In 2023.", "42 samples were found."],
+        id="url-and-number-start",
+    ),
 ]
 
 
