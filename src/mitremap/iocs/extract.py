@@ -418,7 +418,7 @@ def _cut_glued_url(t: str, start: int, end: int) -> int:
             head -= 1
         for k in range(head, cut):
             if t[k:cut].lower() in patterns.URL_SCHEMES:
-                if k > start and t[k - 1].isalnum():
+                if k > start and t[k - 1] not in "=/?&%:#(":
                     return k
                 break
         cut = t.find("://", cut + 3, end)
@@ -572,7 +572,7 @@ def _not_a_host(t: str, s: int, e: int, labels: list[str], tld: str) -> bool:
     if s > 0 and t[s - 1] == "/" and not t.startswith("//", s - 2):
         # Inside a path (`/j.ad`), or an AV name (`Win32/Agent.gs`): a URL is found as a whole.
         return True
-    if tld in validators.WORD_TLDS and not t.startswith("/", e):
+    if tld in validators.WORD_TLDS and not t.startswith("/", e) and labels[0].lower() != "www":
         return not validators.domain_context(t, s)
     return len(labels) == 2 and len(labels[0]) == 1 and tld not in _SHORT_NAME_TLDS
 

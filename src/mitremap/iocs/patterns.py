@@ -49,7 +49,7 @@ NEXT_LONG_RUN = re.compile(r"(?:[A-Za-z0-9]{0,24}+[^A-Za-z0-9]++)*+([A-Za-z0-9]{
 EMAIL_ANCHOR = re.compile(r"@(?=[A-Za-z0-9-]{1,63}\.[A-Za-z0-9])")
 HEX_COLON_RUN = re.compile(r"[0-9A-Fa-f:.]*+")
 
-COLON_ANCHOR = re.compile(r":(?=[0-9A-Fa-f:])")
+COLON_ANCHOR = re.compile(r":(?=[0-9A-Za-z/+:])")
 DASH_MAC_ANCHOR = re.compile(r"-(?=[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-)")
 MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![0-9A-Za-z:-])")
 IPV6 = re.compile(r"[0-9A-Fa-f:]{2,39}+(?:(?<=:)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})?")

@@ -10,6 +10,12 @@ import ipaddress
 import re
 from functools import lru_cache
 
+
+def _words(text: str) -> frozenset[str]:
+    """A set from a whitespace-separated word list (keeps long lists readable)."""
+    return frozenset(text.split())
+
+
 # --- Public Suffix List (tldextract's bundled snapshot; never the network) --------------------
 
 
@@ -37,183 +43,30 @@ def is_tld(label: str) -> bool:
 # --- File names ---------------------------------------------------------------------------------
 
 # Extensions seen in reports. Those that are also TLDs are decided by context (see below).
-FILE_EXTENSIONS = frozenset(
-    [
-        "exe",
-        "dll",
-        "sys",
-        "scr",
-        "cpl",
-        "ocx",
-        "drv",
-        "com",
-        "pif",
-        "msi",
-        "msp",
-        "msc",
-        "lnk",
-        "bat",
-        "cmd",
-        "ps1",
-        "psm1",
-        "psd1",
-        "vbs",
-        "vbe",
-        "js",
-        "jse",
-        "wsf",
-        "wsh",
-        "hta",
-        "jar",
-        "class",
-        "py",
-        "pyc",
-        "pl",
-        "pm",
-        "rb",
-        "php",
-        "phtml",
-        "asp",
-        "aspx",
-        "jsp",
-        "sh",
-        "bash",
-        "elf",
-        "so",
-        "dylib",
-        "bin",
-        "dat",
-        "tmp",
-        "log",
-        "ini",
-        "cfg",
-        "conf",
-        "inf",
-        "reg",
-        "doc",
-        "docx",
-        "docm",
-        "dot",
-        "dotm",
-        "xls",
-        "xlsx",
-        "xlsm",
-        "xlsb",
-        "xll",
-        "xlam",
-        "ppt",
-        "pptx",
-        "pptm",
-        "rtf",
-        "pdf",
-        "one",
-        "odt",
-        "txt",
-        "csv",
-        "xml",
-        "json",
-        "yaml",
-        "yml",
-        "html",
-        "htm",
-        "mht",
-        "svg",
-        "iso",
-        "img",
-        "vhd",
-        "vhdx",
-        "zip",
-        "rar",
-        "7z",
-        "tar",
-        "gz",
-        "tgz",
-        "bz2",
-        "xz",
-        "cab",
-        "arj",
-        "ace",
-        "apk",
-        "ipa",
-        "dmg",
-        "pkg",
-        "deb",
-        "rpm",
-        "app",
-        "plist",
-        "chm",
-        "crx",
-        "xpi",
-        "eml",
-        "msg",
-        "ics",
-        "lock",
-        "key",
-        "pem",
-        "crt",
-        "cer",
-        "pfx",
-        "p12",
-        "db",
-        "sqlite",
-        "mdb",
-        "ldb",
-        "lnk",
-        "url",
-        "iqy",
-        "slk",
-        "wim",
-        "gadget",
-        "appx",
-        "msix",
-        "appinstaller",
-        "library-ms",
-        "settingcontent-ms",
-        "search-ms",
-        "xbap",
-        "jnlp",
-        "swf",
-        "fla",
-        "mov",
-        "mp4",
-        "mp3",
-        "avi",
-        "wav",
-        "png",
-        "jpg",
-        "jpeg",
-        "gif",
-        "bmp",
-        "ico",
-    ]
+FILE_EXTENSIONS = _words(
+    """
+    exe dll sys scr cpl ocx drv com pif msi msp msc lnk bat cmd ps1 psm1 psd1 vbs vbe js jse
+    wsf wsh hta jar class java md py pyc pl pm rb php phtml asp aspx jsp sh bash elf so dylib bin
+    dat tmp log ini cfg conf inf reg doc docx docm dot dotm xls xlsx xlsm xlsb xll xlam ppt
+    pptx pptm rtf pdf one odt txt csv xml json yaml yml html htm mht svg iso img vhd vhdx
+    zip rar 7z tar gz tgz bz2 xz cab arj ace apk ipa dmg pkg deb rpm app plist chm crx xpi
+    eml msg ics lock key pem crt cer pfx p12 db sqlite mdb ldb lnk url iqy slk wim gadget
+    appx msix appinstaller library-ms settingcontent-ms search-ms xbap jnlp swf fla mov mp4
+    mp3 avi wav png jpg jpeg gif bmp ico
+    """
 )
 # Extensions that are also TLDs and common enough in reports to need context.
-AMBIGUOUS_EXTENSIONS = frozenset(
-    ["app", "cab", "dot", "mov", "one", "pl", "pm", "py", "sh", "so", "zip"]
+AMBIGUOUS_EXTENSIONS = _words(
+    """
+    app cab dot java md mov one pl pm py sh so zip
+    """
 )
 # Product names written like file or domain names.
-PRODUCT_NAMES = frozenset(
-    [
-        "node.js",
-        "vue.js",
-        "next.js",
-        "nuxt.js",
-        "react.js",
-        "angular.js",
-        "ember.js",
-        "backbone.js",
-        "three.js",
-        "d3.js",
-        "chart.js",
-        "express.js",
-        "socket.io",
-        "moment.js",
-        "p5.js",
-        "asp.net",
-        "vb.net",
-        "ado.net",
-        "dot.net",
-    ]
+PRODUCT_NAMES = _words(
+    """
+    node.js vue.js next.js nuxt.js react.js angular.js ember.js backbone.js three.js d3.js
+    chart.js express.js socket.io moment.js p5.js asp.net vb.net ado.net dot.net
+    """
 )
 _DOMAIN_CONTEXT = re.compile(
     r"(?i)\b(?:domains?|hostnames?|c2|c&c|cnc|command[- ]and[- ]control|resolv\w*|dns)\b"
@@ -221,129 +74,30 @@ _DOMAIN_CONTEXT = re.compile(
 )
 # TLDs that are also words of code or prose (`process.name`, `wscript.shell`, `native.win`):
 # such a name is only a domain when defanged, in a URL, or named as a domain nearby.
-WORD_TLDS = frozenset(
-    [
-        "name",
-        "target",
-        "shell",
-        "host",
-        "data",
-        "run",
-        "win",
-        "app",
-        "call",
-        "case",
-        "email",
-        "date",
-        "type",
-        "link",
-        "zip",
-        "mov",
-        "one",
-    ]
-)
+WORD_TLDS = _words("name target shell host data run win call case email date type link")
 # Two-letter TLDs that are English words: " dot in " is prose, not a defanged name.
-WORD_CCTLDS = frozenset(
-    [
-        "in",
-        "is",
-        "it",
-        "to",
-        "me",
-        "at",
-        "by",
-        "be",
-        "no",
-        "so",
-        "us",
-        "my",
-        "do",
-        "am",
-        "as",
-        "an",
-        "on",
-        "or",
-        "of",
-        "if",
-        "go",
-        "he",
-        "we",
-        "hi",
-        "ok",
-        "la",
-        "ma",
-        "pa",
-    ]
+WORD_CCTLDS = _words(
+    """
+    in is it to me at by be no so us my do am as an on or of if go he we hi ok la ma pa
+    """
 )
 
 # --- AV detection names, .NET/Java namespaces -------------------------------------------------
 
-_AV_WORDS = frozenset(
-    [
-        "trojan",
-        "backdoor",
-        "worm",
-        "virus",
-        "ransom",
-        "ransomware",
-        "hacktool",
-        "hktl",
-        "exploit",
-        "exp",
-        "trojandownloader",
-        "trojandropper",
-        "trojanspy",
-        "trojanpsw",
-        "trojanclicker",
-        "trojanproxy",
-        "downloader",
-        "dropper",
-        "pua",
-        "pup",
-        "riskware",
-        "adware",
-        "spyware",
-        "heur",
-        "heuristic",
-        "generic",
-        "gen",
-        "malware",
-        "behavior",
-        "behaviour",
-        "win32",
-        "win64",
-        "w32",
-        "w64",
-        "msil",
-        "androidos",
-        "android",
-        "linux",
-        "osx",
-        "macos",
-        "unix",
-        "script",
-        "js",
-        "vbs",
-        "vba",
-        "o97m",
-        "x97m",
-        "w97m",
-        "html",
-        "php",
-        "java",
-        "python",
-        "powershell",
-        "bat",
-        "js/",
-        "multi",
-        "suspicious",
-        "susp",
-        "tr",
-    ]
+_AV_WORDS = _words(
+    """
+    trojan backdoor worm virus ransom ransomware hacktool hktl exploit exp trojandownloader
+    trojandropper trojanspy trojanpsw trojanclicker trojanproxy downloader dropper pua pup
+    riskware adware spyware heur heuristic generic gen malware behavior behaviour win32
+    win64 w32 w64 msil androidos android linux osx macos unix script js vbs vba o97m x97m
+    w97m html php java python powershell bat js/ multi suspicious susp tr
+    """
 )
 _CAMEL_HUMPS = re.compile(r"[a-z][A-Z]")
-_PLATFORM_LABELS = frozenset(
-    ["win32", "win64", "w32", "w64", "msil", "androidos", "o97m", "x97m", "w97m", "vba"]
+_PLATFORM_LABELS = _words(
+    """
+    win32 win64 w32 w64 msil androidos o97m x97m w97m vba
+    """
 )
 
 
@@ -412,8 +166,10 @@ def ip_is_private(value: str) -> bool:
 
 
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
-_RESERVED_TLDS = frozenset(
-    ["example", "test", "invalid", "localhost", "local", "internal", "lan", "home", "corp"]
+_RESERVED_TLDS = _words(
+    """
+    example test invalid localhost local internal lan home corp
+    """
 )
 
 
