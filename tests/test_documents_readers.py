@@ -315,6 +315,7 @@ def server() -> Iterator[str]:
         "/image.png": (200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100),
         "/big.txt": (200, "text/plain", b"word " * 1000),
         "/empty.txt": (200, "text/plain", b""),
+        "/app.js": (200, "text/javascript", b"alert(1)"),
     }
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
@@ -334,6 +335,7 @@ def test_url_text_and_html(server: str) -> None:
 
 def test_url_refusals(server: str) -> None:
     assert "image/png, not a report" in str(error_of(read_document, f"{server}/image.png"))
+    assert "text/javascript, not a report" in str(error_of(read_document, f"{server}/app.js"))
     assert "HTTP 404" in str(error_of(read_document, f"{server}/nothing-here"))
     assert "too large" in str(error_of(read_document, f"{server}/big.txt", max_bytes=1000))
     assert "empty" in str(error_of(read_document, f"{server}/empty.txt"))

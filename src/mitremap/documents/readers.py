@@ -27,6 +27,10 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds a URL may take in all (connecting, and the whole download)."""
 
 _URL_TYPES = {
+    "text/plain",
+    "text/html",
+    "text/markdown",
+    "text/x-markdown",
     "application/xhtml+xml",
     "application/pdf",
     "application/x-pdf",
@@ -147,7 +151,7 @@ def read_url(
             final_url = response.geturl()
             media_type = response.headers.get_content_type()
             charset = response.headers.get_content_charset()
-            if not (media_type.startswith("text/") or media_type in _URL_TYPES):
+            if media_type not in _URL_TYPES:
                 raise DocumentError(url, f"the server sent {media_type}, not a report")
             length = response.headers.get("Content-Length", "")
             if length.isdigit():
