@@ -26,6 +26,7 @@ _SCHEME_CHARS = _ASCII_ALNUM | frozenset("+.-")
 _AGENT_CHARS = _ASCII_ALNUM | frozenset("-")
 _RELATIVE_CHARS = _ASCII_ALNUM | frozenset("_.$~-")
 _TRAILING = ".,;:!?'\"*“”‘’«»"
+_ARN_TRAILING = ".,;!'\"“”‘’«»"
 _CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
 _PATH_OPENERS = frozenset(" \t\r\n\"'(<[=:,;`|>")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
@@ -83,11 +84,11 @@ def _left(text: str, pos: int, chars: frozenset[str], limit: int) -> int:
     return start
 
 
-def _trim(text: str, start: int, end: int, refanged: Refanged) -> int:
+def _trim(text: str, start: int, end: int, refanged: Refanged, trailing: str = _TRAILING) -> int:
     """Drop what ends a sentence or closes a parenthesis from the end of a span: `.` `,` `)`."""
     while end > start:
         last = text[end - 1]
-        if last in _TRAILING and not refanged.is_edited(end - 1):
+        if last in trailing and not refanged.is_edited(end - 1):
             end -= 1
         elif last in _CLOSERS:
             span = text[start:end]
@@ -291,7 +292,7 @@ class IocExtractor:
         for p in _find_all(t, "arn:"):
             m = patterns.ARN.match(t, p)
             if m and (p == 0 or not t[p - 1].isalnum()):
-                end = _trim(t, p, m.end(), r)
+                end = _trim(t, p, m.end(), r, _ARN_TRAILING)  # ARNs may end in "*" or ":*"
                 yield _Candidate(p, end, "arn", t[p:end])
         for p in _find_all(t, "Mozilla/"):
             m = patterns.USER_AGENT.match(t, p)
