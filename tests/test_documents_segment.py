@@ -209,6 +209,23 @@ CASES = [
         ["See https://example.com/report.html.", "In 2023.", "42 samples were found."],
         id="url-and-number-start",
     ),
+    pytest.param(
+        "Typical examples are x-content/audio-dvd, x-content/blank-cd or\nx-content/image-dcf. "
+        "Matching works.",
+        [
+            "Typical examples are x-content/audio-dvd, x-content/blank-cd or\nx-content/image-dcf.",
+            "Matching works.",
+        ],
+        id="wrapped-long-token",
+    ),
+    pytest.param(
+        "2.13. Non-regular files\nSometimes it is useful to assign MIME types to other objects.",
+        [
+            "2.13. Non-regular files",
+            "Sometimes it is useful to assign MIME types to other objects.",
+        ],
+        id="numbered-heading",
+    ),
 ]
 
 

@@ -59,10 +59,12 @@ _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _NON_SPACE = re.compile(r"\S")
 _SPACE = re.compile(r"\s")
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
-_LIST_ITEM = re.compile(r"(?:[-*+•◦▪▫‣·–—►]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,5})[.)])\s+\S")
+_LIST_ITEM = re.compile(
+    r"(?:[-*+•◦▪▫‣·–—►]|\(?(?:\d{1,3}(?:\.\d{1,3}){0,3}|[a-zA-Z]|[ivxIVX]{1,5})[.)])\s+\S"
+)
 _MD_HEADING = re.compile(r"#{1,6}\s")
 _INITIALS = re.compile(r"(?:[A-Za-z]\.)*[A-Za-z]")
-_MARKER = re.compile(r"\d{1,3}|[a-zA-Z]|[ivxIVX]{1,5}")
+_MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,3}|[a-zA-Z]|[ivxIVX]{1,5}")  # "2.13." too
 _OPENERS = "\"'“‘([{<*•-–—#"
 _SENTENCE_END = ".!?…:;"
 
@@ -120,6 +122,7 @@ def _line_cuts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
         stripped = stripped_lines[index]
         end = start + len(line)
         following = stripped_lines[index + 1] if index + 1 < len(lines) else ""
+        previous = stripped_lines[index - 1] if index else ""
         if stripped.startswith(("```", "~~~")):
             if in_fence < 0:
                 in_fence = start
@@ -130,7 +133,7 @@ def _line_cuts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
         elif in_fence >= 0 or not stripped:
             cuts.append(start)  # a code line or a blank line
         else:
-            if _starts_unit(stripped):
+            if _starts_unit(stripped, previous):
                 cuts.append(start)
             if _ends_unit(stripped, following, wrap_width):
                 cuts.append(end)
@@ -156,15 +159,17 @@ def _wrap_width(lines: list[str]) -> float:
     lengths = sorted(len(line) for line in lines if line)
     if not lengths:
         return 0.0
-    return 0.75 * max(40, lengths[int(0.9 * (len(lengths) - 1))])
+    return 0.75 * max(40, lengths[round(0.9 * (len(lengths) - 1))])
 
 
-def _starts_unit(line: str) -> bool:
+def _starts_unit(line: str, previous: str) -> bool:
+    """Whether `line` starts a unit: a list item, a heading, a table row, or a long token
+    (a hash, a URL) unless the line before goes on into it."""
     return bool(
         _LIST_ITEM.match(line)
         or _MD_HEADING.match(line)
         or line.startswith("|")
-        or _is_token_line(line)
+        or (_is_token_line(line) and not _goes_on(previous))
     )
 
 
@@ -174,14 +179,21 @@ def _ends_unit(line: str, following: str, wrap_width: float) -> bool:
     comma or a function word, or the next word would not have fitted on the line."""
     if _MD_HEADING.match(line) or line.startswith("|") or line.endswith(":"):
         return True
-    if _is_token_line(line):
+    if not following:
+        return False  # a blank line follows
+    if _is_token_line(following) and not _goes_on(line):
         return True
-    if not following or line[-1] in _SENTENCE_END + ",":
-        return False  # a blank line follows, or the sentence rule decides
-    if following[0].islower() or line.split()[-1].lower() in _FUNCTION_WORDS:
-        return False
+    if _is_token_line(line):  # a list of tokens, or a token inside a sentence
+        return not following[0].islower()
+    if line[-1] in _SENTENCE_END or following[0].islower() or _goes_on(line):
+        return False  # the sentence rule decides, or the sentence goes on
     next_word = following.split(maxsplit=1)[0]
     return len(line) + 1 + len(next_word) <= wrap_width
+
+
+def _goes_on(line: str) -> bool:
+    """A line that ends with a comma or a function word: its sentence goes on."""
+    return line[-1:] == "," or (line.split()[-1:] or [""])[0].lower() in _FUNCTION_WORDS
 
 
 def _is_token_line(line: str) -> bool:
