@@ -8,9 +8,7 @@ highlighted, and the IoC table appear below. Errors show as one line in the widg
 from __future__ import annotations
 
 import html
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from mitremap.errors import MissingExtraError, MitreMapError
@@ -89,19 +87,14 @@ class MitreMapWidget:
 
         uploads = self.upload.value
         if uploads:
-            from mitremap.documents import read_document
+            from mitremap.documents import read_bytes
 
             upload = uploads[0]
-            suffix = Path(upload["name"]).suffix.lower()
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / f"upload{suffix}"
-                path.write_bytes(bytes(upload["content"]))
-                document = read_document(path)
-            return Document(
-                document.text,
-                title=upload["name"],
+            return read_bytes(
+                bytes(upload["content"]),
+                name=upload["name"],
                 origin=upload["name"],
-                media_type=document.media_type,
+                title=upload["name"],
             )
         if not self.text.value.strip():
             raise MitreMapError("Paste a report or upload a file first")
