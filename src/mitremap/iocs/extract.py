@@ -336,6 +336,7 @@ class IocExtractor:
                 yield found
 
     def _dotted(self, t: str, r: Refanged) -> Iterator[_Candidate]:
+        shapes: dict[str, _Shape] = {}
         pos = 0
         while True:
             anchor = patterns.DOT_ANCHOR.search(t, pos)
@@ -350,7 +351,7 @@ class IocExtractor:
             pos = m.end() if m else p + 1
             if not m:
                 continue
-            found = _classify_dotted(t, s, m.end(), r)
+            found = _classify_dotted(t, s, m.end(), r, shapes)
             if found is not None:
                 pos = max(pos, found.end)
                 yield found
@@ -457,8 +458,9 @@ def _classify_run(t: str, s: int, e: int) -> _Candidate | None:
     n = len(run)
     if n in _HASH_BY_LENGTH and _HEX_RE.fullmatch(run) and not run.isdigit():
         kind = _HASH_BY_LENGTH[n]
-        if kind == "md5":
-            context = _MD5_CONTEXT.search(t, max(0, s - 48), s)
+        window = t[max(0, s - 48) : s].lower()
+        if kind == "md5" and ("ja3" in window or "imphash" in window):
+            context = _MD5_CONTEXT.search(window)
             if context:
                 kind = "ja3" if context.group(1).lower().startswith("ja3") else "imphash"
         return _Candidate(s, e, kind, run.lower())
@@ -525,51 +527,84 @@ def _is_solana(t: str, s: int, run: str) -> bool:
     return bool(_SOLANA_CONTEXT.search(t, max(0, s - 80), s))
 
 
-def _classify_dotted(t: str, s: int, e: int, r: Refanged) -> _Candidate | None:
+class _Shape(NamedTuple):
+    """What a dotted token is, judged on the token alone (cached per text: tokens repeat)."""
+
+    kind: str  # "ipv4", "mac", "onion", "file", "ambiguous" (file or host), "domain", ""
+    value: str = ""
+    private: bool = False
+    code_like: bool = False  # AV name, namespace, identifier: a host only when defanged
+
+
+def _dotted_shape(token: str) -> _Shape:
+    labels = token.split(".")
+    if token.replace(".", "").isdigit():
+        value = validators.ipv4_value(token)
+        return _Shape("ipv4", value, validators.ip_is_private(value)) if value else _Shape("")
+    if any(not label or label[0] in "-_" or label[-1] in "-_" for label in labels[-2:]):
+        return _Shape("")
+    if len(labels) == 3 and all(len(x) == 4 and _HEX.issuperset(x) for x in labels):
+        mac = "".join(labels).lower()
+        return _Shape("mac", ":".join(mac[i : i + 2] for i in range(0, 12, 2)))
+    lower = token.lower()
+    tld = labels[-1].lower()
+    if tld == "onion":
+        name = labels[-2].lower()
+        ok = (len(name) == 16 and _BASE32.issuperset(name)) or checksums.onion_v3_ok(name)
+        return _Shape("onion", ".".join(labels[-2:]).lower()) if ok else _Shape("")
+    if lower in validators.PRODUCT_NAMES:
+        return _Shape("")
+    is_file = labels[0] != "" and all(labels[:-1])
+    is_host = validators.host_is_domain(lower)
+    if tld in validators.FILE_EXTENSIONS and (
+        not validators.is_tld(tld) or (tld in validators.AMBIGUOUS_EXTENSIONS and not is_host)
+    ):
+        return _Shape("file", token) if is_file else _Shape("")
+    if not is_host:
+        return _Shape("")
+    code_like = validators.looks_like_detection_or_code(labels)
+    private = validators.domain_is_private(lower)
+    if tld in validators.AMBIGUOUS_EXTENSIONS and is_file:
+        return _Shape("ambiguous", lower, private, code_like)
+    return _Shape("domain", lower, private, code_like)
+
+
+def _classify_dotted(
+    t: str, s: int, e: int, r: Refanged, shapes: dict[str, _Shape]
+) -> _Candidate | None:
     """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion."""
     if (s > 0 and t[s - 1].isalnum()) or (e < len(t) and (t[e].isalnum() or t[e] == "@")):
         return None
     token = t[s:e]
     if token.count(".") > 12:
         return None  # no host has that many labels; a file name neither
+    shape = shapes.get(token)
+    if shape is None:
+        shape = shapes[token] = _dotted_shape(token)
+    kind = shape.kind
+    if not kind:
+        return None
+    if kind == "ipv4":
+        return _classify_ipv4(t, s, e, shape, r)
+    if kind in ("mac", "onion", "file"):
+        return _Candidate(s, e, kind if kind != "file" else "file_name", shape.value)
     labels = token.split(".")
-    if token.replace(".", "").isdigit():
-        return _classify_numeric(t, s, e, token, r)
-    lower = token.lower()
-    if any(not label or label[0] in "-_" or label[-1] in "-_" for label in labels[-2:]):
-        return None
-    if len(labels) == 3 and all(len(x) == 4 and _HEX.issuperset(x) for x in labels):
-        mac = "".join(labels).lower()
-        return _Candidate(s, e, "mac", ":".join(mac[i : i + 2] for i in range(0, 12, 2)))
-    tld = labels[-1].lower()
-    if tld == "onion":
-        name = labels[-2].lower()
-        ok = (len(name) == 16 and _BASE32.issuperset(name)) or checksums.onion_v3_ok(name)
-        return _Candidate(s, e, "onion", ".".join(labels[-2:]).lower()) if ok else None
-    if lower in validators.PRODUCT_NAMES:
-        return None
     defanged = r.has_edit(s, e)
-    if tld in validators.FILE_EXTENSIONS and not _domain_wins(t, s, e, labels, defanged):
-        if labels[0] and all(labels[:-1]):
-            return _Candidate(s, e, "file_name", token)
+    if kind == "ambiguous" and not _domain_wins(t, s, e, labels, defanged):
+        return _Candidate(s, e, "file_name", token)
+    if not defanged and (shape.code_like or _not_a_host(t, s, e, labels)):
         return None
-    if not defanged and _not_a_host(t, s, e, labels, tld):
-        return None
-    if not validators.host_is_domain(lower):
-        return None
-    private = validators.domain_is_private(lower)
     path = patterns.PATH_REST.match(t, e)
     if path:
         end = _trim(t, s, _cut_glued_url(t, e, path.end()), r)
         if end > e + 1 or (end == e + 1 and t[e] == "/"):
-            return _Candidate(s, end, "url", lower + t[e:end], private)
-    return _Candidate(s, e, "domain", lower, private)
+            return _Candidate(s, end, "url", shape.value + t[e:end], shape.private)
+    return _Candidate(s, e, "domain", shape.value, shape.private)
 
 
-def _not_a_host(t: str, s: int, e: int, labels: list[str], tld: str) -> bool:
+def _not_a_host(t: str, s: int, e: int, labels: list[str]) -> bool:
     """Precision rules for a name that was not defanged (defanging says "this is a host")."""
-    if validators.looks_like_detection_or_code(labels):
-        return True
+    tld = labels[-1].lower()
     if s > 0 and t[s - 1] == "/" and not t.startswith("//", s - 2):
         # Inside a path (`/j.ad`), or an AV name (`Win32/Agent.gs`): a URL is found as a whole.
         return True
@@ -596,15 +631,11 @@ def _domain_wins(t: str, s: int, e: int, labels: list[str], defanged: bool) -> b
     return validators.domain_context(t, s)
 
 
-def _classify_numeric(t: str, s: int, e: int, token: str, r: Refanged) -> _Candidate | None:
-    value = validators.ipv4_value(token)
-    if value is None:
-        return None
+def _classify_ipv4(t: str, s: int, e: int, shape: _Shape, r: Refanged) -> _Candidate | None:
     if s > 0 and t[s - 1] in "-+/\\$":
         return None
     if validators.preceded_by_version_word(t, s):
         return None
-    private = validators.ip_is_private(value)
     after = t[e : e + 4]
     if after[:1] == "/" and re.match(r"/\d{1,2}(?![\w/.])", after):
         return None  # a CIDR block: a network, not an address
@@ -612,8 +643,8 @@ def _classify_numeric(t: str, s: int, e: int, token: str, r: Refanged) -> _Candi
     if path:
         end = _trim(t, s, path.end(), r)
         if t[e] == "/" or "/" in t[e:end]:
-            return _Candidate(s, end, "url", value + t[e:end], private)
-    return _Candidate(s, e, "ipv4", value, private)
+            return _Candidate(s, end, "url", shape.value + t[e:end], shape.private)
+    return _Candidate(s, e, "ipv4", shape.value, shape.private)
 
 
 def _classify_colon(t: str, s: int, p: int, r: Refanged) -> _Candidate | None:
