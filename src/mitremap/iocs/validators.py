@@ -157,6 +157,7 @@ def ipv6_value(candidate: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=8192)
 def ip_is_private(value: str) -> bool:
     """Private, loopback, link-local, documentation and other non-global ranges."""
     try:
@@ -185,6 +186,7 @@ _HOSTNAME = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def host_is_domain(host: str) -> bool:
     """Syntax and suffix check of a lower-case host name: every label valid, a known TLD, no
     underscore in the registrable part, and more than a bare public suffix (`co.uk`)."""
