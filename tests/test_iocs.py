@@ -168,7 +168,7 @@ def test_results_are_in_text_order_and_repeat_per_occurrence() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["update.exe", "payload.zip", "run.sh", "lib.so", "setup.py", "notes.md"]
+    "name", ["update.exe", "payload.zip", "run.sh", "lib.so", "setup.py", "notes.md", "my_tool.zip"]
 )
 def test_trap_file_names_are_not_domains(name: str) -> None:
     assert found(f"the file {name} was dropped") == {("file_name", name)}
@@ -250,6 +250,23 @@ def test_trap_ethereum_mixed_case_checksum_is_verified() -> None:
 )
 def test_trap_hex_inside_other_things_is_not_a_hash(text: str) -> None:
     assert not types_of(text) & {"md5", "sha1", "sha256", "sha512"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SHA256script_esxi.sh17d55dc09e2a3f10d4ee45156c2c53f1 317f", "17d55dc09e2a3f10d4ee45156c2c53f1"),
+        ("x.dll47ae17d89c2d9b6acdc7458f5df1c6f7 d38c", "47ae17d89c2d9b6acdc7458f5df1c6f7"),
+        ("44d88612fea8a8f36de82e1278abb02fMD5 hash", "44d88612fea8a8f36de82e1278abb02f"),
+    ],
+)  # fmt: skip
+def test_hashes_glued_to_a_word_by_pdf_extraction_are_found(text: str, expected: str) -> None:
+    assert ("md5", expected) in found(text)
+
+
+def test_defanged_domain_glued_to_the_next_cell_is_cut_after_its_tld() -> None:
+    assert ("domain", "dlaxpcmghd.com") in found("dlaxpcmghd[.]com185.225.17[.]392020-09 C&C")
+    assert found("version.com185 is no domain") == set()
 
 
 def test_trap_md5_is_not_a_bitcoin_address() -> None:

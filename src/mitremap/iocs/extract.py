@@ -331,7 +331,7 @@ class IocExtractor:
                 continue
             if s > 0 and (t[s - 1] == "_" or (not t[s - 1].isascii() and t[s - 1].isalnum())):
                 continue
-            found = _classify_run(t, s, e)
+            found = _classify_run(t, s, e) or _glued_hash(t, s, e)
             if found is not None:
                 yield found
 
@@ -491,6 +491,30 @@ def _classify_run(t: str, s: int, e: int) -> _Candidate | None:
     return _classify_base58(t, s, e, run)
 
 
+def _glued_hash(t: str, s: int, e: int) -> _Candidate | None:
+    """A hash glued to a word by PDF table extraction (`script.sh17d55dc0…`, `…ced9MD5`): the
+    run starts or ends with exactly 32/40/64/128 well-mixed hex digits, cut off by a letter
+    past `f`."""
+    run = t[s:e]
+    head = len(run)
+    while head > 0 and run[head - 1] in _HEX:
+        head -= 1
+    tail = 0
+    while tail < len(run) and run[tail] in _HEX:
+        tail += 1
+    for start, end in ((s + head, e), (s, s + tail)):
+        piece = t[start:end]
+        if len(piece) in _HASH_BY_LENGTH and _HEX_RE.fullmatch(piece) and _hash_like(piece):
+            return _Candidate(start, end, _HASH_BY_LENGTH[len(piece)], piece.lower())
+    return None
+
+
+def _hash_like(hex_digits: str) -> bool:
+    """Digits and letters well mixed, as in a real digest (`a999…9z` is no glued hash)."""
+    digits = sum(c.isdigit() for c in hex_digits)
+    return len(hex_digits) // 5 <= digits <= len(hex_digits) * 4 // 5
+
+
 def _classify_base58(t: str, s: int, e: int, run: str) -> _Candidate | None:
     n = len(run)
     if n in (95, 106) and run[0] in "48":
@@ -583,7 +607,7 @@ def _classify_dotted(
         shape = shapes[token] = _dotted_shape(token)
     kind = shape.kind
     if not kind:
-        return None
+        return _glued_domain(t, s, e, r, shapes) if r.has_edit(s, e) else None
     if kind == "ipv4":
         return _classify_ipv4(t, s, e, shape, r)
     if kind in ("mac", "onion", "file"):
@@ -600,6 +624,27 @@ def _classify_dotted(
         if end > e + 1 or (end == e + 1 and t[e] == "/"):
             return _Candidate(s, end, "url", shape.value + t[e:end], shape.private)
     return _Candidate(s, e, "domain", shape.value, shape.private)
+
+
+def _glued_domain(
+    t: str, s: int, e: int, r: Refanged, shapes: dict[str, _Shape]
+) -> _Candidate | None:
+    """`evil[.]com185.225.17[.]39` (table cells glued together): a defanged name whose TLD runs
+    into digits is cut after the TLD."""
+    labels = t[s:e].split(".")
+    for i, label in enumerate(labels[1:], 1):
+        m = _TLD_THEN_DIGIT.match(label)
+        if m and validators.is_tld(m.group(1).lower()):
+            end = s + len(".".join(labels[:i])) + 1 + len(m.group(1))
+            token = t[s:end]
+            shape = shapes.get(token) or _dotted_shape(token)
+            if shape.kind == "domain" and not shape.code_like:
+                return _Candidate(s, end, "domain", shape.value, shape.private)
+            return None
+    return None
+
+
+_TLD_THEN_DIGIT = re.compile(r"([A-Za-z]{2,24})\d")
 
 
 def _not_a_host(t: str, s: int, e: int, labels: list[str]) -> bool:
