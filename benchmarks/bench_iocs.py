@@ -165,8 +165,8 @@ def best_time(function, text: str, repeats: int) -> tuple[float, list]:
 def normalise(kind: str, value: str) -> str:
     """Compare values the same way for every tool: refanged, lower-case, no trailing slash."""
     value = refang(value.strip()).lower()
-    if kind == "url":
-        value = value.rstrip("/")
+    if kind == "url":  # tools differ on adding a scheme and a final slash
+        value = value.split("://", 1)[-1].rstrip("/")
     if kind == "onion" and not value.endswith(".onion"):
         value += ".onion"
     if kind == "asn":

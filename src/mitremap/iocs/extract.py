@@ -447,9 +447,9 @@ def _url_host(host: str) -> tuple[str | None, bool]:
         return ipv4, validators.ip_is_private(ipv4)
     if validators.host_is_domain(lower):
         return lower, validators.domain_is_private(lower)
-    if lower == "localhost" or ("." not in lower and re.fullmatch(r"[a-z][a-z0-9-]{0,62}", lower)):
+    if lower == "localhost":
         return lower, True
-    return None, False
+    return None, False  # a single word ("hxxp://[redacted]") or no valid name
 
 
 def _classify_run(t: str, s: int, e: int) -> _Candidate | None:
