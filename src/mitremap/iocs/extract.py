@@ -496,11 +496,12 @@ def _glued_hash(t: str, s: int, e: int) -> _Candidate | None:
     run starts or ends with exactly 32/40/64/128 well-mixed hex digits, cut off by a letter
     past `f`."""
     run = t[s:e]
+    longest = max(_HASH_BY_LENGTH) + 1  # no need to look further than a SHA-512 and one
     head = len(run)
-    while head > 0 and run[head - 1] in _HEX:
+    while head > 0 and len(run) - head < longest and run[head - 1] in _HEX:
         head -= 1
     tail = 0
-    while tail < len(run) and run[tail] in _HEX:
+    while tail < len(run) and tail < longest and run[tail] in _HEX:
         tail += 1
     for start, end in ((s + head, e), (s, s + tail)):
         piece = t[start:end]
