@@ -401,3 +401,18 @@ def test_unicode_text_keeps_offsets() -> None:
     indicators = assert_offsets(text)
     assert ("ipv4", "8.8.8.8") in {(i.type, i.value) for i in indicators}
     assert ("domain", "evil.ru") in {(i.type, i.value) for i in indicators}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "saved as `C:\\Users\\Public\\msupdate.exe` and run",
+            ("windows_path", "C:\\Users\\Public\\msupdate.exe"),
+        ),
+        ("key `HKCU\\Software\\Run` set", ("registry_key", "HKEY_CURRENT_USER\\Software\\Run")),
+        ("ran `/tmp/x/run.sh` now", ("unix_path", "/tmp/x/run.sh")),
+    ],
+)
+def test_markdown_inline_code_backticks_end_paths(text: str, expected: tuple[str, str]) -> None:
+    assert [(i.type, i.value) for i in extract_iocs(text)] == [expected]

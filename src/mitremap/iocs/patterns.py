@@ -61,10 +61,10 @@ ASN = re.compile(r"AS(?:N:? ?|N-?)?(\d{1,10})(?![0-9A-Za-z]|[.,]\d)")
 
 # Registry keys and Windows paths: a segment may hold spaces only when another backslash
 # follows it ("Control Panel\"), or when it is a well-known multi-word name.
-_SEG = r"[^\\\s\"<>|*?:,;()\[\]'“”‘’]{1,255}"
-_REG_SEG = r"[^\\\s\"<>|,;:'\[\]“”‘’]{1,255}"
+_SEG = r"[^\\\s\"<>|*?:,;()\[\]'`“”‘’]{1,255}"  # a backtick ends inline code
+_REG_SEG = r"[^\\\s\"<>|,;:'`\[\]“”‘’]{1,255}"
 # Words after the first one of a spaced segment: capitalised, a number, or a joining word.
-_NEXT_WORD = r"(?:and|of|for|the|on|[A-Z0-9(%$_{][^\\\s\"<>|*?:,;\[\]']{0,254})"
+_NEXT_WORD = r"(?:and|of|for|the|on|[A-Z0-9(%$_{][^\\\s\"<>|*?:,;\[\]'`]{0,254})"
 KNOWN_MULTIWORD = (
     "Program Files (x86)",
     "Program Files",
