@@ -1,0 +1,205 @@
+"""The web app and REST API (FastAPI; the `web` extra). Run it with `mitremap serve`.
+
+- `GET /` — a form: paste a report or upload a file; the answer is the HTML report.
+- `POST /api/analyze` — JSON `{"text", "threshold", "window", "explain", "iocs", "format"}`;
+  answers the CLI's JSON schema, or any export format (`navigator`, `stix`, `csv`, ...).
+- `POST /api/analyze/file` — the same for an uploaded file (multipart; PDF, DOCX, HTML, text).
+- `POST /api/iocs` — `{"text", "types"}` → `{"indicators": [...]}`.
+- `GET /api/techniques/{id}`, `GET /api/health`.
+
+Every input is bounded (`max_bytes`), errors are one-line JSON `{"error": ...}` with a 4xx
+status, and the model is loaded once per process.
+"""
+
+import html
+from typing import Annotated, Any
+
+from mitremap.errors import InputError, MissingExtraError, MitreMapError
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+
+_FORM = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>MitreMap</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
+textarea{{width:100%;height:16rem}}fieldset{{border:0;padding:0;margin:.5rem 0}}</style></head><body>
+<h1>MitreMap</h1><p>Paste a threat report or upload a file (text, Markdown, HTML, PDF, DOCX;
+up to {limit} MB) to map it to MITRE ATT&amp;CK techniques and extract its indicators.</p>
+<form method="post" action="/report" enctype="multipart/form-data">
+<textarea name="text" placeholder="Paste a report…"></textarea>
+<fieldset><input type="file" name="file"></fieldset>
+<fieldset><label>Threshold <input type="number" name="threshold" value="0.6" min="0" max="1" step="0.05"></label>
+<label>Window <input type="number" name="window" value="3" min="1" max="20"></label>
+<label><input type="checkbox" name="explain" value="1" checked> explain</label></fieldset>
+<button type="submit">Analyze</button></form>
+<p><small>REST API: <code>POST /api/analyze</code>, <code>POST /api/analyze/file</code>,
+<code>POST /api/iocs</code>; schema at <a href="/openapi.json">/openapi.json</a>.</small></p>
+</body></html>"""
+
+
+def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """The FastAPI app; `mitremap` is a loaded `MitreMap` (default: the cached default model)."""
+    try:
+        from fastapi import FastAPI, File, Form, Request, UploadFile
+        from fastapi.responses import HTMLResponse, JSONResponse, Response
+        from pydantic import BaseModel, Field
+    except ImportError as exc:
+        raise MissingExtraError("fastapi", "web", "The web app") from exc
+
+    from mitremap import __version__
+    from mitremap.documents import Document, read_bytes
+    from mitremap.export import FORMATS, render
+
+    state: dict[str, Any] = {"mitremap": mitremap}
+
+    def model() -> Any:
+        if state["mitremap"] is None:
+            from mitremap.analysis import MitreMap
+
+            state["mitremap"] = MitreMap.load()
+        return state["mitremap"]
+
+    class AnalyzeRequest(BaseModel):
+        text: str = Field(..., description="The report text.")
+        title: str = ""
+        threshold: float = Field(0.6, ge=0.0, le=1.0)
+        window: int = Field(3, ge=1, le=50)
+        explain: bool = False
+        iocs: bool = True
+        format: str = Field("json", description=f"One of {', '.join(FORMATS)}.")
+
+    class IocRequest(BaseModel):
+        text: str
+        types: list[str] | None = None
+
+    app = FastAPI(
+        title="MitreMap",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        description="Map threat reports to MITRE ATT&CK techniques; extract IoCs.",
+    )
+
+    @app.exception_handler(MitreMapError)
+    async def _user_error(_: Request, exc: MitreMapError) -> JSONResponse:
+        status = 413 if isinstance(exc, InputError) and "larger than" in str(exc) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    def _check_size(size: int) -> None:
+        if size > max_bytes:
+            raise InputError(f"the input is larger than the {max_bytes // 2**20} MB limit")
+
+    def _answer(
+        document: Document, threshold: float, window: int, explain: bool, iocs: bool, fmt: str
+    ) -> Response:
+        if fmt not in FORMATS:
+            raise MitreMapError(f"Unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        if not document.text.strip():
+            raise InputError("the input is empty")
+        result = model().analyze(
+            document, threshold=threshold, window=window, explain=explain, iocs=iocs
+        )
+        if fmt == "json":
+            return JSONResponse(result.to_dict())
+        media = {"csv": "text/csv", "markdown": "text/markdown", "html": "text/html"}
+        return Response(
+            render(result, fmt, iocs=iocs),
+            media_type=media.get(fmt, "application/json") + "; charset=utf-8",
+        )
+
+    @app.middleware("http")
+    async def _bounded(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
+            return JSONResponse(
+                {"error": f"the request is larger than the {max_bytes // 2**20} MB limit"},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse)
+    def home() -> str:
+        return _FORM.format(limit=max_bytes // 2**20)
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        loaded = model()
+        card = getattr(loaded, "model_card", None)
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": card.to_dict() if hasattr(card, "to_dict") else card,
+        }
+
+    @app.post("/api/analyze")
+    def analyze(request: AnalyzeRequest) -> Response:
+        _check_size(len(request.text.encode("utf-8")))
+        document = Document(request.text, title=request.title or "text", origin="api")
+        return _answer(
+            document,
+            request.threshold,
+            request.window,
+            request.explain,
+            request.iocs,
+            request.format,
+        )
+
+    @app.post("/api/analyze/file")
+    async def analyze_file(
+        file: Annotated[UploadFile, File()],
+        threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.6,
+        window: Annotated[int, Form(ge=1, le=50)] = 3,
+        explain: Annotated[bool, Form()] = False,
+        iocs: Annotated[bool, Form()] = True,
+        format: Annotated[str, Form()] = "json",
+    ) -> Response:
+        data = await file.read(max_bytes + 1)
+        _check_size(len(data))
+        document = read_bytes(
+            data, name=file.filename or "upload", origin=file.filename or "upload"
+        )
+        return _answer(document, threshold, window, explain, iocs, format)
+
+    @app.post("/api/iocs")
+    def iocs(request: IocRequest) -> dict[str, Any]:
+        from mitremap.iocs import extract_iocs
+
+        _check_size(len(request.text.encode("utf-8")))
+        found = extract_iocs(request.text, types=request.types)
+        return {"indicators": [i.to_dict() for i in found]}
+
+    @app.get("/api/techniques/{technique_id}")
+    def technique(technique_id: str) -> dict[str, Any]:
+        kb = getattr(model(), "kb", None)
+        if kb is None:
+            from mitremap.attack import load_attack
+
+            kb = load_attack()
+        try:
+            return kb[technique_id].to_dict()
+        except KeyError as exc:
+            raise MitreMapError(str(exc)) from None
+
+    @app.post("/report", response_class=HTMLResponse)
+    async def report(
+        text: Annotated[str, Form()] = "",
+        file: Annotated[UploadFile | None, File()] = None,
+        threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.6,
+        window: Annotated[int, Form(ge=1, le=50)] = 3,
+        explain: Annotated[str, Form()] = "",
+    ) -> Response:
+        try:
+            if file is not None and file.filename:
+                data = await file.read(max_bytes + 1)
+                _check_size(len(data))
+                document = read_bytes(data, name=file.filename, origin=file.filename)
+            else:
+                _check_size(len(text.encode("utf-8")))
+                document = Document(text, title="pasted text", origin="form")
+            return _answer(document, threshold, window, bool(explain), True, "html")
+        except MitreMapError as exc:
+            page = (
+                f"<!DOCTYPE html><meta charset='utf-8'><title>MitreMap: error</title>"
+                f"<p>Error: {html.escape(str(exc))}</p><p><a href='/'>Back</a></p>"
+            )
+            return HTMLResponse(page, status_code=400)
+
+    return app

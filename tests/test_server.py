@@ -1,0 +1,95 @@
+"""The web app and REST API, with a stand-in model (the real model's output is tested elsewhere)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from mitremap.server import create_app
+from tests.test_notebook import StandIn
+
+
+@pytest.fixture
+def model() -> StandIn:
+    return StandIn()
+
+
+@pytest.fixture
+def client(model) -> TestClient:
+    return TestClient(create_app(model, max_bytes=10_000))
+
+
+def test_analyze_json_follows_the_cli_schema(client, model):
+    response = client.post(
+        "/api/analyze", json={"text": "It created a scheduled task.", "threshold": 0.7}
+    )
+    assert response.status_code == 200
+    data = response.json()
+    assert {"document", "model", "threshold", "techniques"} <= set(data)
+    assert data["techniques"][0]["technique"] == "T1053.005"
+    call = model.calls[0]
+    assert call["threshold"] == 0.7 and call["window"] == 3 and call["iocs"] is True
+    assert call["document"].text == "It created a scheduled task."
+
+
+def test_analyze_in_export_formats(client):
+    layer = client.post("/api/analyze", json={"text": "x", "format": "navigator"}).json()
+    assert layer["domain"] == "enterprise-attack" and layer["versions"]["layer"] == "4.5"
+    csv = client.post("/api/analyze", json={"text": "x", "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("record,")
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"text": "   "}, 400, "empty"),
+        ({"text": "x", "format": "pdf"}, 400, "Unknown format"),
+        ({"text": "x" * 20_000}, 413, "larger than"),
+    ],
+)
+def test_bad_requests_are_one_line_errors(client, payload, status, message):
+    response = client.post("/api/analyze", json=payload)
+    assert response.status_code == status and message in response.json()["error"]
+
+
+def test_validation_errors(client):
+    assert client.post("/api/analyze", json={"text": "x", "threshold": 2}).status_code == 422
+    assert client.post("/api/analyze", json={}).status_code == 422
+
+
+def test_file_upload(client, model):
+    files = {"file": ("report.txt", b"The loader ran rundll32.\n", "text/plain")}
+    response = client.post("/api/analyze/file", files=files, data={"window": "2"})
+    assert response.status_code == 200
+    assert model.calls[0]["document"].text.strip() == "The loader ran rundll32."
+    assert model.calls[0]["window"] == 2
+    binary = {"file": ("x.bin", bytes(range(256)) * 4, "application/octet-stream")}
+    response = client.post("/api/analyze/file", files=binary)
+    assert response.status_code == 400 and "binary" in response.json()["error"]
+
+
+def test_iocs_endpoint_uses_the_real_extractor(client):
+    response = client.post("/api/iocs", json={"text": "C2 at 185.220.101[.]47 and evil[.]com"})
+    values = {(i["type"], i["value"]) for i in response.json()["indicators"]}
+    assert ("ipv4", "185.220.101.47") in values and ("domain", "evil.com") in values
+
+
+def test_form_and_html_report_escape_the_document(client):
+    assert "<form" in client.get("/").text
+    page = client.post("/report", data={"text": "<script>alert(1)</script> a task"})
+    assert page.status_code == 200 and "<script>alert" not in page.text
+    error = client.post("/report", data={"text": ""})
+    assert error.status_code == 400 and "empty" in error.text
+
+
+def test_oversized_request_is_refused_before_reading(client):
+    response = client.post(
+        "/api/iocs",
+        content=b"{" + b" " * 200_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
