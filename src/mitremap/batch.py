@@ -1,0 +1,192 @@
+"""A whole corpus: every report in folders or JSONL files, analyzed in parallel, into JSONL.
+
+Each line of the output is one document's result (the CLI's JSON schema plus `id`), or
+`{"id", "origin", "error"}` for a document that could not be read. Lines are written and
+flushed as documents finish, and a re-run skips the documents already in the output, so an
+interrupted run loses no work. Work runs in local processes (`workers`), or on a Dask cluster
+(`scheduler="tcp://host:8786"`, the `cluster` extra) where each worker loads the model once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mitremap.errors import InputError, MissingExtraError, MitreMapError
+
+MAX_LINE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    """One document to analyze: a file to read, or text from a JSONL record."""
+
+    id: str
+    path: str | None = None
+    text: str | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None = None
+    threshold: float = 0.6
+    window: int = 3
+    iocs: bool = True
+
+
+@dataclass
+class BatchSummary:
+    done: int = 0
+    skipped: int = 0  # already in the output from an earlier run
+    failed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def jobs_from(sources: Iterable[str | os.PathLike[str]]) -> Iterator[Job]:
+    """Jobs from files, folders (every file inside, hidden ones excepted) and `.jsonl` files
+    whose lines hold `{"id"?, "title"?, "text"}`."""
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                relative = file.relative_to(path)
+                if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+                    yield Job(id=str(file), path=str(file))
+        elif path.suffix.lower() == ".jsonl" and path.is_file():
+            yield from _jsonl_jobs(path)
+        elif path.is_file():
+            yield Job(id=str(path), path=str(path))
+        else:
+            raise InputError(f"{path}: no such file or folder")
+
+
+def _jsonl_jobs(path: Path) -> Iterator[Job]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            if len(line) > MAX_LINE_BYTES:
+                raise InputError(f"{path}, line {number}: longer than {MAX_LINE_BYTES // 2**20} MB")
+            try:
+                record = json.loads(line)
+                text = record["text"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}, line {number}: not a JSON object with 'text'") from exc
+            yield Job(
+                id=str(record.get("id", f"{path.name}:{number}")),
+                text=str(text),
+                title=str(record.get("title", "")),
+            )
+
+
+_MODELS: dict[str | None, Any] = {}
+
+
+def _model(settings: Settings) -> Any:
+    """The model, loaded once per process (and per Dask worker)."""
+    if settings.model not in _MODELS:
+        from mitremap.analysis import MitreMap
+
+        _MODELS[settings.model] = MitreMap.load(settings.model)
+    return _MODELS[settings.model]
+
+
+def run_job(job: Job, settings: Settings) -> dict[str, Any]:
+    """Analyze one document; a document that cannot be read becomes an error record."""
+    from mitremap.documents import Document, read_document
+
+    try:
+        if job.path is not None:
+            document = read_document(job.path)
+        else:
+            document = Document(job.text or "", title=job.title, origin=job.id)
+        if not document.text.strip():
+            raise InputError(f"{job.id}: the input is empty")
+        result = _model(settings).analyze(
+            document, threshold=settings.threshold, window=settings.window, iocs=settings.iocs
+        )
+    except MitreMapError as exc:
+        return {"id": job.id, "origin": job.path or job.id, "error": str(exc)}
+    return {"id": job.id, **result.to_dict()}
+
+
+def done_ids(output: Path) -> set[str]:
+    """Ids already written to `output` by an earlier run (a torn last line is ignored)."""
+    if not output.exists():
+        return set()
+    ids = set()
+    with output.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                ids.add(json.loads(line)["id"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return ids
+
+
+def analyze_corpus(
+    sources: Iterable[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    settings: Settings = Settings(),
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> BatchSummary:
+    """Analyze every document of `sources` into the JSONL file `output` (appending, resumable)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    finished = done_ids(output)
+    todo = [job for job in jobs_from(sources) if job.id not in finished]
+    summary = BatchSummary(skipped=len(finished))
+    _trim_torn_line(output)
+    with output.open("a", encoding="utf-8") as out:
+        for record in _results(todo, settings, workers, scheduler):
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            if "error" in record:
+                summary.failed += 1
+                summary.errors.append((record["id"], record["error"]))
+            else:
+                summary.done += 1
+            if progress is not None:
+                progress(summary.done + summary.failed, len(todo), record["id"])
+    return summary
+
+
+def _results(
+    jobs: list[Job], settings: Settings, workers: int, scheduler: str | None
+) -> Iterator[dict[str, Any]]:
+    if scheduler:
+        yield from _dask_results(jobs, settings, scheduler)
+    elif workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield run_job(job, settings)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(run_job, jobs, [settings] * len(jobs), chunksize=4)
+
+
+def _dask_results(jobs: list[Job], settings: Settings, scheduler: str) -> Iterator[dict[str, Any]]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as exc:
+        raise MissingExtraError("dask[distributed]", "cluster", "Running on a cluster") from exc
+    with Client(scheduler) as client:
+        futures = client.map(run_job, jobs, settings=settings, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _trim_torn_line(output: Path) -> None:
+    """Drop a last line without its newline (a run killed mid-write), so appends stay valid."""
+    if not output.exists() or output.stat().st_size == 0:
+        return
+    data = output.read_bytes()
+    if not data.endswith(b"\n"):
+        output.write_bytes(data[: data.rfind(b"\n") + 1])

@@ -1,0 +1,66 @@
+"""`mitremap batch`: a whole corpus into JSONL, in parallel, resumable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from mitremap.cli.common import console, err_console, options
+
+
+def batch(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Files, folders, or .jsonl files of {id, text}.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results, one JSON line per document.")],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="Model folder (default: the cached default)."),
+    ] = None,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.6,
+    window: Annotated[int, typer.Option(min=1)] = 3,
+    workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = max(
+        1, (os.cpu_count() or 1)
+    ),
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786) to run on a cluster."),
+    ] = None,
+) -> None:
+    """Analyze every document of a corpus; a re-run skips what is already in --out."""
+    from mitremap.batch import Settings, analyze_corpus
+
+    settings = Settings(model=str(model) if model else None, threshold=threshold, window=window)
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=options.quiet,
+    ) as bar:
+        task = bar.add_task("analyzing", total=None)
+        summary = analyze_corpus(
+            sources,
+            out,
+            settings,
+            workers=workers,
+            scheduler=scheduler,
+            progress=lambda done, total, _: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → {out}",
+        highlight=False,
+    )
+    for ident, error in summary.errors[:10]:
+        err_console.print(f"  skipped {ident}: {error}", highlight=False, markup=False)
+    if len(summary.errors) > 10:
+        err_console.print(f"  … and {len(summary.errors) - 10} more (see {out})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)
