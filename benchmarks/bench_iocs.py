@@ -21,106 +21,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from mitremap.iocs import IocExtractor, refang
+from bench_iocs_common import (
+    BENCH_PYTHON,
+    COMPETITORS,
+    INSTALL_HINT,
+    REPO,
+    comparable,
+    competitor_sets,
+    normalise,
+    run_competitor,
+)
+from mitremap.iocs import IocExtractor
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
-COMPETITORS = ("iocsearcher", "ioc-finder", "iocextract", "msticpy")
 MB = 1_000_000
 IOCEXTRACT_PREFIX = 100_000
-
-# Each competitor's type names mapped to MitreMap's (types not listed are left out).
-TYPE_MAPS: dict[str, dict[str, str]] = {
-    "iocsearcher": {
-        "url": "url", "fqdn": "domain", "ip4": "ipv4", "ip6": "ipv6", "email": "email",
-        "md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512", "cve": "cve",
-        "mac": "mac", "onionAddress": "onion", "registry": "registry_key", "arn": "arn",
-        "bitcoin": "bitcoin", "bitcoincash": "bitcoincash", "litecoin": "litecoin",
-        "dogecoin": "dogecoin", "dashcoin": "dashcoin", "zcash": "zcash", "ethereum": "ethereum",
-        "monero": "monero", "ripple": "ripple", "tron": "tron", "tezos": "tezos",
-        "cardano": "cardano", "solana": "solana",
-    },
-    "ioc-finder": {
-        "urls": "url", "domains": "domain", "ipv4s": "ipv4", "ipv6s": "ipv6",
-        "email_addresses": "email", "md5s": "md5", "sha1s": "sha1", "sha256s": "sha256",
-        "sha512s": "sha512", "ssdeeps": "ssdeep", "cves": "cve", "imphashes": "imphash",
-        "attack_techniques": "attack_technique", "attack_tactics": "attack_technique",
-        "mac_addresses": "mac", "asns": "asn", "bitcoin_addresses": "bitcoin",
-        "monero_addresses": "monero", "registry_key_paths": "registry_key",
-        "file_paths": "path", "user_agents": "user_agent",
-    },
-    "iocextract": {
-        "urls": "url", "ipv4s": "ipv4", "ipv6s": "ipv6", "emails": "email", "md5": "md5",
-        "sha1": "sha1", "sha256": "sha256", "sha512": "sha512",
-    },
-    "msticpy": {
-        "ipv4": "ipv4", "ipv6": "ipv6", "dns": "domain", "url": "url", "md5_hash": "md5",
-        "sha1_hash": "sha1", "sha256_hash": "sha256", "windows_path": "windows_path",
-        "linux_path": "unix_path",
-    },
-}  # fmt: skip
-
-# Runs in .venv-bench: argv = tool, text file, repeats. Prints one JSON line.
-CHILD = r"""
-import json, sys, time
-tool, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
-text = open(path, encoding="utf-8").read()
-t0 = time.process_time()
-if tool == "iocsearcher":
-    from iocsearcher.searcher import Searcher
-    searcher = Searcher()
-    def run():
-        out = {}
-        for ioc in searcher.search_data(text):
-            out.setdefault(ioc.name, []).append(str(ioc.value))
-        return out
-elif tool == "ioc-finder":
-    from ioc_finder import find_iocs
-    from ioc_finder.ioc_finder import SUPPORTED_IOC_TYPES
-    def run():
-        found = find_iocs(text, included_ioc_types=SUPPORTED_IOC_TYPES)
-        out = {}
-        for key, values in found.items():
-            if isinstance(values, dict):
-                values = [v for group in values.values() for v in group]
-            out[key] = [str(v) for v in values]
-        return out
-elif tool == "iocextract":
-    import iocextract as ie
-    def run():
-        return {
-            "urls": list(ie.extract_urls(text, refang=True)),
-            "ipv4s": list(ie.extract_ipv4s(text, refang=True)),
-            "ipv6s": list(ie.extract_ipv6s(text)),
-            "emails": list(ie.extract_emails(text, refang=True)),
-            "md5": list(ie.extract_md5_hashes(text)),
-            "sha1": list(ie.extract_sha1_hashes(text)),
-            "sha256": list(ie.extract_sha256_hashes(text)),
-            "sha512": list(ie.extract_sha512_hashes(text)),
-        }
-elif tool == "msticpy":
-    import logging
-    logging.disable(logging.CRITICAL)
-    from msticpy.transform.iocextract import IoCExtract
-    extractor = IoCExtract()
-    def run():
-        return {k: sorted(v) for k, v in extractor.extract(src=text).items()}
-setup = time.process_time() - t0
-best, out = None, None
-for _ in range(repeats):
-    t0 = time.process_time()
-    out = run()
-    spent = time.process_time() - t0
-    best = spent if best is None else min(best, spent)
-print(json.dumps({"seconds": best, "setup": setup, "iocs": out}))
-"""
 
 
 def data_dir(option: str | None) -> Path:
@@ -162,22 +81,6 @@ def best_time(function, text: str, repeats: int) -> tuple[float, list]:
     return best, result
 
 
-def normalise(kind: str, value: str) -> str:
-    """Compare values the same way for every tool: refanged, lower-case, no trailing slash."""
-    value = refang(value.strip()).lower()
-    if kind == "url":  # tools differ on adding a scheme and a final slash
-        value = value.split("://", 1)[-1].rstrip("/")
-    if kind == "onion" and not value.endswith(".onion"):
-        value += ".onion"
-    if kind == "asn":
-        value = "as" + value.lstrip("asn :")
-    if kind == "registry_key":
-        for short, full in (("hklm", "hkey_local_machine"), ("hkcu", "hkey_current_user")):
-            if value.startswith(short + "\\"):
-                value = full + value[len(short) :]
-    return value
-
-
 def mitremap_sets(indicators) -> dict[str, set[str]]:
     """MitreMap's values per type, plus the hosts of its URLs and e-mails as domains/IPs:
     the competitors report those separately, MitreMap reports each stretch of text once."""
@@ -199,66 +102,15 @@ def mitremap_sets(indicators) -> dict[str, set[str]]:
     return sets
 
 
-def competitor_sets(tool: str, found: dict[str, list[str]]) -> dict[str, set[str]]:
-    sets: dict[str, set[str]] = defaultdict(set)
-    for key, values in found.items():
-        kind = TYPE_MAPS[tool].get(key)
-        if kind is None:
-            continue
-        for value in values:
-            real = kind
-            if kind == "path":
-                real = "windows_path" if "\\" in value else "unix_path"
-            sets[real].add(normalise(real, value))
-    return sets
-
-
-def run_competitor(tool: str, text: str, repeats: int, timeout: float) -> dict | str:
-    """The child's JSON, or a one-line reason it gave none."""
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-        f.write(text)
-        path = f.name
-    env = dict(os.environ)
-    # msticpy downloads the Public Suffix List on first use: make that fail at once.
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        env[name] = "http://127.0.0.1:9"
-    try:
-        done = subprocess.run(
-            [str(BENCH_PYTHON), "-c", CHILD, tool, path, str(repeats)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"timed out after {timeout:.0f} s"
-    finally:
-        os.unlink(path)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"failed: {tail[:120]}"
-    return json.loads(lines[-1])
-
-
 def agreement_table(name: str, ours: dict[str, set[str]], theirs: dict[str, set[str]]) -> None:
     kinds = sorted(k for k in set(ours) | set(theirs) if theirs.get(k) or k in ours)
-    kinds = [k for k in kinds if theirs.get(k) is not None or k in _comparable(name)]
+    kinds = [k for k in kinds if theirs.get(k) is not None or k in comparable(name)]
     print(f"    {'type':<17}{'MitreMap':>9}{name:>12}{'both':>7}{'only MM':>9}{'only ' + name:>18}")
     for kind in kinds:
         a, b = ours.get(kind, set()), theirs.get(kind, set())
         print(
             f"    {kind:<17}{len(a):>9}{len(b):>12}{len(a & b):>7}{len(a - b):>9}{len(b - a):>18}"
         )
-
-
-def _comparable(tool: str) -> set[str]:
-    """The MitreMap types that the tool also extracts (only those are compared)."""
-    kinds = set(TYPE_MAPS[tool].values())
-    if "path" in kinds:
-        kinds |= {"windows_path", "unix_path"}
-    return kinds
 
 
 def main() -> None:
@@ -283,9 +135,7 @@ def main() -> None:
     if competitors and not BENCH_PYTHON.exists():
         print(
             "Competitors are not installed (they must stay out of the project's venv). Create:\n"
-            "  python3 -m venv .venv-bench && "
-            ".venv-bench/bin/pip install -r benchmarks/requirements-iocs.txt\n"
-            "Reporting MitreMap alone.\n"
+            f"  {INSTALL_HINT}\nReporting MitreMap alone.\n"
         )
         competitors = []
 
