@@ -31,6 +31,8 @@ _CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
 _PATH_OPENERS = frozenset(" \t\r\n\"'(<[=:,;`|>")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 _HASH_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+# Windows object-manager namespaces: "Global\\X" names a mutex or an event, not a file.
+_KERNEL_NAMESPACES = frozenset({"Global", "Local", "Session", "BaseNamedObjects", "Sessions"})
 _MD5_CONTEXT = re.compile(r"(?i)\b(ja3s?|imphash)\b[^\n]{0,24}$")
 _SOLANA_CONTEXT = re.compile(r"(?i)\b(?:solana|sol)\b")
 _HEX_RE = re.compile(r"[0-9a-f]+|[0-9A-F]+")
@@ -177,14 +179,16 @@ class IocExtractor:
             m = patterns.URL_REST.match(t, p + 3)
             if not m:
                 continue
-            host = m.group("host")
+            host, host_end, url_end = m.group("host"), m.end("host"), m.end()
+            if host.endswith("-") and not m.group("userinfo"):
+                host, host_end, url_end = _wrapped_url(t, m)
             host_value, private = _url_host(host)
             if host_value is None:
                 continue
-            end = _trim(t, s, _cut_glued_url(t, m.start("host"), m.end()), r)
+            end = _trim(t, s, _cut_url(t, m.start("host"), url_end), r)
             if end <= m.start("host"):
                 continue
-            tail = t[m.end("host") : end]
+            tail = t[host_end:end]
             userinfo = m.group("userinfo")
             value = scheme + "://" + (userinfo + "@" if userinfo else "") + host_value + tail
             yield _Candidate(s, end, "url", value, private)
@@ -237,6 +241,8 @@ class IocExtractor:
             path = t[start:end]
             if len(path.rstrip("\\")) <= 3 or (start == backslash and not path.startswith("\\\\")):
                 continue
+            if path.startswith("\\\\") and path.count("\\") < 3:
+                continue  # "psexec \\FS01": a host name, no path
             if t[start].isalpha() and t[start + 1 : start + 2] != ":":
                 # Relative path ("AppData\Roaming\x.exe"): ask for two backslashes or a file.
                 last = path.rsplit("\\", 1)[-1]
@@ -269,6 +275,10 @@ class IocExtractor:
             and patterns.RELATIVE_HEAD.fullmatch(t, head, p)
             and not patterns.REG_HIVE.match(t, head)
         ):
+            if t[head:p] in _KERNEL_NAMESPACES:
+                return None  # a mutex or event name ("Global\\MSCTF.Asm"), no file
+            if head >= 5 and t[head - 5 : head].lower() == "$env:":
+                return head - 5  # PowerShell: "$env:TEMP\\s.ps1"
             return head
         return None
 
@@ -284,8 +294,11 @@ class IocExtractor:
                 continue
             end = _trim(t, p, m.end(), r)
             covered = end
-            if t[p:end].count("/") >= 2 and not t[p:end].endswith("//"):
-                yield _Candidate(p, end, "unix_path", t[p:end])
+            path = t[p:end]
+            if path.endswith("//"):
+                continue
+            if path.count("/") >= 2 or (path.startswith("~/") and len(path) > 3):
+                yield _Candidate(p, end, "unix_path", path)  # "~/.bash_history" too
 
     def _literal_types(self, t: str, r: Refanged) -> Iterator[_Candidate]:
         """ARNs, user agents and YARA rule names: each has a literal to start from."""
@@ -337,6 +350,7 @@ class IocExtractor:
 
     def _dotted(self, t: str, r: Refanged) -> Iterator[_Candidate]:
         shapes: dict[str, _Shape] = {}
+        tables: dict[int, int] = {}  # Markdown table rows -> the table's first row
         pos = 0
         while True:
             anchor = patterns.DOT_ANCHOR.search(t, pos)
@@ -351,7 +365,13 @@ class IocExtractor:
             pos = m.end() if m else p + 1
             if not m:
                 continue
-            found = _classify_dotted(t, s, m.end(), r, shapes)
+            found = None
+            if s >= 3 and t[s - 1] == "\n":
+                found = _wrapped_name(t, s, m.end(), r, shapes)
+                if found is _FRAGMENT:
+                    continue
+            if found is None:
+                found = _classify_dotted(t, s, m.end(), r, shapes, tables)
             if found is not None:
                 pos = max(pos, found.end)
                 yield found
@@ -411,6 +431,42 @@ class IocExtractor:
 # --- classification helpers ------------------------------------------------------------------
 
 
+def _wrapped_url(t: str, m: re.Match[str]) -> tuple[str, int, int]:
+    """`hxxps://update-service-<line break>node[.]com/gate` (PDF text): a host that ends in a
+    hyphen at the end of a line goes on on the next one. Returns (host, host end, URL end)."""
+    host, host_end, url_end = m.group("host"), m.end("host"), m.end()
+    cont = _line_continues(t, host_end)
+    if cont is None:
+        return host, host_end, url_end
+    joined = patterns.URL_REST.match(host + t[cont : cont + 4400])
+    if joined is None or len(joined.group("host")) <= len(host):
+        return host, host_end, url_end
+    shift = cont - len(host)
+    return joined.group("host"), joined.end("host") + shift, joined.end() + shift
+
+
+def _line_continues(t: str, pos: int) -> int | None:
+    """Where the next line starts when a line break is at `pos` and the next line goes on
+    with a word character, else None."""
+    if t.startswith("\r\n", pos):
+        cont = pos + 2
+    elif t.startswith("\n", pos):
+        cont = pos + 1
+    else:
+        return None
+    return cont if cont < len(t) and t[cont] in _LABEL_CHARS else None
+
+
+def _cut_url(t: str, start: int, end: int) -> int:
+    """End a URL where another one is glued on, or at a comma in its path (CSV cells:
+    `http://a.com/x.iso,url,high`); commas in a query string stay."""
+    end = _cut_glued_url(t, start, end)
+    comma = t.find(",", start, end)
+    if comma != -1 and t.find("?", start, comma) == -1:
+        return comma
+    return end
+
+
 def _cut_glued_url(t: str, start: int, end: int) -> int:
     """End a URL where another one is glued on (`/tactics/TA0009https://...`)."""
     cut = t.find("://", start, end)
@@ -457,6 +513,8 @@ def _classify_run(t: str, s: int, e: int) -> _Candidate | None:
     run = t[s:e]
     n = len(run)
     if n in _HASH_BY_LENGTH and _HEX_RE.fullmatch(run) and not run.isdigit():
+        if "00000" in run:
+            return None  # shellcode or a memory dump: a digest almost never has 5 zeros in a row
         kind = _HASH_BY_LENGTH[n]
         window = t[max(0, s - 48) : s].lower()
         if kind == "md5" and ("ja3" in window or "imphash" in window):
@@ -507,6 +565,13 @@ def _glued_hash(t: str, s: int, e: int) -> _Candidate | None:
         piece = t[start:end]
         if len(piece) in _HASH_BY_LENGTH and _HEX_RE.fullmatch(piece) and _hash_like(piece):
             return _Candidate(start, end, _HASH_BY_LENGTH[len(piece)], piece.lower())
+    # The extension before the hash ends in hex letters: "exe" + SHA-1 reads as "e" + 40 hex.
+    for size in _HASH_BY_LENGTH:
+        extra = len(run) - head - size
+        if 1 <= extra <= 3 and run[: head + extra].lower() in validators.FILE_EXTENSIONS:
+            piece = run[head + extra :]
+            if _HEX_RE.fullmatch(piece) and _hash_like(piece):
+                return _Candidate(e - size, e, _HASH_BY_LENGTH[size], piece.lower())
     return None
 
 
@@ -579,6 +644,8 @@ def _dotted_shape(token: str) -> _Shape:
         return _Shape("onion", ".".join(labels[-2:]).lower()) if ok else _Shape("")
     if lower in validators.PRODUCT_NAMES:
         return _Shape("")
+    if lower in validators.KNOWN_HOSTS:
+        return _Shape("domain", lower)
     is_file = labels[0] != "" and all(labels[:-1])
     is_host = validators.host_is_domain(lower)
     if tld in validators.FILE_EXTENSIONS and (
@@ -595,7 +662,12 @@ def _dotted_shape(token: str) -> _Shape:
 
 
 def _classify_dotted(
-    t: str, s: int, e: int, r: Refanged, shapes: dict[str, _Shape]
+    t: str,
+    s: int,
+    e: int,
+    r: Refanged,
+    shapes: dict[str, _Shape],
+    tables: dict[int, int] | None = None,
 ) -> _Candidate | None:
     """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion."""
     if (s > 0 and t[s - 1].isalnum()) or (e < len(t) and (t[e].isalnum() or t[e] == "@")):
@@ -608,20 +680,26 @@ def _classify_dotted(
         shape = shapes[token] = _dotted_shape(token)
     kind = shape.kind
     if not kind:
-        return _glued_domain(t, s, e, r, shapes) if r.has_edit(s, e) else None
+        if r.has_edit(s, e):
+            return _glued_domain(t, s, e, r, shapes)
+        return _glued_file(t, s, e)
     if kind == "ipv4":
-        return _classify_ipv4(t, s, e, shape, r)
+        return _classify_ipv4(t, s, e, shape, r, tables)
+    if kind == "file" and s > 0 and t[s - 1] == "/":
+        return None  # a file in a URL path ("/wp-admin/admin-ajax.php"): not a file indicator
     if kind in ("mac", "onion", "file"):
         return _Candidate(s, e, kind if kind != "file" else "file_name", shape.value)
     labels = token.split(".")
     defanged = r.has_edit(s, e)
     if kind == "ambiguous" and not _domain_wins(t, s, e, labels, defanged):
+        if s > 0 and t[s - 1] == "/":
+            return None
         return _Candidate(s, e, "file_name", token)
     if not defanged and (shape.code_like or _not_a_host(t, s, e, labels)):
         return None
     path = patterns.PATH_REST.match(t, e)
     if path:
-        end = _trim(t, s, _cut_glued_url(t, e, path.end()), r)
+        end = _trim(t, s, _cut_url(t, e, path.end()), r)
         if end > e + 1 or (end == e + 1 and t[e] == "/"):
             return _Candidate(s, end, "url", shape.value + t[e:end], shape.private)
     return _Candidate(s, e, "domain", shape.value, shape.private)
@@ -646,6 +724,64 @@ def _glued_domain(
 
 
 _TLD_THEN_DIGIT = re.compile(r"([A-Za-z]{2,24})\d")
+
+
+# What `_wrapped_name` answers for the tail of a name broken at a line end that it cannot join:
+# no indicator of its own.
+_FRAGMENT = _Candidate(-1, -1, "", "")
+
+
+def _wrapped_name(
+    t: str, s: int, e: int, r: Refanged, shapes: dict[str, _Shape]
+) -> _Candidate | None:
+    """`evil-<line break>domain[.]com` (PDF text): a host name broken after a hyphen at the
+    end of a line is joined again (the hyphen is kept: host names do not get hyphenated)."""
+    brk = s - 2 if t[s - 2] == "\r" else s - 1
+    if brk < 2 or t[brk - 1] != "-" or t[brk - 2] not in _ASCII_ALNUM:
+        return None
+    head = _left(t, brk, _LABEL_CHARS, 63)
+    if head > 0 and (t[head - 1] in _ASCII_ALNUM or t[head - 1] == "."):
+        return _FRAGMENT  # the name began further back: what follows the break is a piece
+    token = t[head:brk] + t[s:e]
+    shape = shapes.get(token)
+    if shape is None:
+        shape = shapes[token] = _dotted_shape(token)
+    if shape.kind != "domain" or (shape.code_like and not r.has_edit(s, e)):
+        return _FRAGMENT
+    if head > 0 and t[head - 1] == "@":  # an e-mail address: "accounts@globalfreight-<br>…"
+        local = _left(t, head - 1, _LOCAL_CHARS, 64)
+        while local < head - 1 and t[local] in "._%+-":
+            local += 1
+        if local == head - 1 or (local > 0 and t[local - 1].isalnum()):
+            return _FRAGMENT
+        value = t[local : head - 1].lower() + "@" + shape.value
+        return _Candidate(local, e, "email", value, shape.private)
+    path = patterns.PATH_REST.match(t, e)
+    if path:
+        end = _trim(t, s, _cut_url(t, e, path.end()), r)
+        if end > e + 1 or (end == e + 1 and t[e] == "/"):
+            return _Candidate(head, end, "url", shape.value + t[e:end], shape.private)
+    return _Candidate(head, e, "domain", shape.value, shape.private)
+
+
+def _glued_file(t: str, s: int, e: int) -> _Candidate | None:
+    """`chrome_update.exe100a8f…` (PDF table cells glued together): a file name whose
+    extension runs into a hash is cut after the extension."""
+    if e - s < 36:
+        return None  # no room for "x." + an extension + 32 hex digits
+    token = t[s:e]
+    dot = token.rfind(".")
+    last = token[dot + 1 :]
+    for size in (2, 3, 4):
+        rest = last[size:]
+        if (
+            len(rest) in _HASH_BY_LENGTH
+            and last[:size].lower() in validators.FILE_EXTENSIONS
+            and _HEX_RE.fullmatch(rest)
+            and token[:dot]
+        ):
+            return _Candidate(s, s + dot + 1 + size, "file_name", token[: dot + 1 + size])
+    return None
 
 
 def _not_a_host(t: str, s: int, e: int, labels: list[str]) -> bool:
@@ -677,17 +813,22 @@ def _domain_wins(t: str, s: int, e: int, labels: list[str], defanged: bool) -> b
     return validators.domain_context(t, s)
 
 
-def _classify_ipv4(t: str, s: int, e: int, shape: _Shape, r: Refanged) -> _Candidate | None:
+# "/24" after a dotted quad, maybe at the end of a sentence ("… 10.0.0.0/8.").
+_CIDR_SUFFIX = re.compile(r"/\d{1,2}(?![\w/]|\.[\w/])")
+
+
+def _classify_ipv4(
+    t: str, s: int, e: int, shape: _Shape, r: Refanged, tables: dict[int, int] | None = None
+) -> _Candidate | None:
     if s > 0 and t[s - 1] in "-+/\\$":
         return None
-    if validators.preceded_by_version_word(t, s):
+    if validators.preceded_by_version_word(t, s, tables):
         return None
-    after = t[e : e + 4]
-    if after[:1] == "/" and re.match(r"/\d{1,2}(?![\w/.])", after):
+    if t.startswith("/", e) and _CIDR_SUFFIX.match(t, e):
         return None  # a CIDR block: a network, not an address
     path = patterns.PATH_REST.match(t, e)
     if path:
-        end = _trim(t, s, path.end(), r)
+        end = _trim(t, s, _cut_url(t, e, path.end()), r)
         if t[e] == "/" or "/" in t[e:end]:
             return _Candidate(s, end, "url", shape.value + t[e:end], shape.private)
     return _Candidate(s, e, "ipv4", shape.value, shape.private)

