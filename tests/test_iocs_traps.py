@@ -117,6 +117,27 @@ def test_a_comma_ends_a_url_path_in_csv_but_not_in_a_query() -> None:
     }
 
 
+@pytest.mark.parametrize("name", ["main.rs", "main.tf", "id_rsa.pub", "notes.ps", "evil.service"])
+def test_source_and_config_file_names_are_no_domains(name: str) -> None:
+    assert found(f"the repo held {name} too") == {("file_name", name)}
+
+
+@pytest.mark.parametrize("text", ["hosted at evil-c2.cc now", "phish at chat-gpt-login.ai now"])
+def test_cc_and_ai_names_stay_domains(text: str) -> None:
+    assert {kind for kind, _ in found(text)} == {"domain"}
+
+
+def test_wildcard_name_with_an_extension_tld_is_a_domain() -> None:
+    assert found("tunnels (*.ngrok-free.app) used") == {("domain", "ngrok-free.app")}
+
+
+@pytest.mark.parametrize(
+    "text", ["block 2001:db8::/32 now", "ranges fe80::/10.", "2a00:1450::/29,"]
+)
+def test_ipv6_cidr_block_is_no_address(text: str) -> None:
+    assert found(text) == set()
+
+
 # --- PDF line breaks ---------------------------------------------------------------------------
 
 
@@ -161,6 +182,14 @@ def test_asn_written_with_a_space(text: str, asn: str) -> None:
 
 def test_as_followed_by_a_short_number_is_no_asn() -> None:
     assert found("KNOWN AS 12 GROUPS") == set()
+
+
+def test_both_ends_of_an_ipv4_range_are_found() -> None:
+    assert found("scanned 185.10.68.1-185.10.68.5 hourly") == {
+        ("ipv4", "185.10.68.1"),
+        ("ipv4", "185.10.68.5"),
+    }
+    assert found("version 1.2.3.4-1.2.3.5 out") == set()
 
 
 def test_powershell_env_path_keeps_its_prefix() -> None:

@@ -366,6 +366,9 @@ class IocExtractor:
             if not m:
                 continue
             found = None
+            if "-" in t[p : m.end()] and _IPV4_RANGE.fullmatch(t, s, m.end()):
+                yield from _ipv4_range(t, s, m.end(), r, shapes, tables)
+                continue
             if s >= 3 and t[s - 1] == "\n":
                 found = _wrapped_name(t, s, m.end(), r, shapes)
                 if found is _FRAGMENT:
@@ -808,9 +811,28 @@ def _domain_wins(t: str, s: int, e: int, labels: list[str], defanged: bool) -> b
         return True
     if defanged or t.startswith("/", e) or labels[0].lower() == "www":
         return True
+    if s >= 2 and t[s - 2 : s] == "*.":
+        return True  # a wildcard: "*.ngrok-free.app"
     if len(labels) >= 3 and labels[-2].lower() not in validators.FILE_EXTENSIONS:
         return True
     return validators.domain_context(t, s)
+
+
+_IPV4_RANGE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}-\d{1,3}(?:\.\d{1,3}){3}")
+
+
+def _ipv4_range(
+    t: str, s: int, e: int, r: Refanged, shapes: dict[str, _Shape], tables: dict[int, int]
+) -> Iterator[_Candidate]:
+    """`185.10.68.1-185.10.68.5`: both ends of an address range are addresses."""
+    dash = t.index("-", s, e)
+    for start, end in ((s, dash), (dash + 1, e)):
+        token = t[start:end]
+        shape = shapes.get(token)
+        if shape is None:
+            shape = shapes[token] = _dotted_shape(token)
+        if shape.kind == "ipv4" and not validators.preceded_by_version_word(t, s, tables):
+            yield _Candidate(start, end, "ipv4", shape.value, shape.private)
 
 
 # "/24" after a dotted quad, maybe at the end of a sentence ("… 10.0.0.0/8.").
@@ -834,6 +856,9 @@ def _classify_ipv4(
     return _Candidate(s, e, "ipv4", shape.value, shape.private)
 
 
+_CIDR6_SUFFIX = re.compile(r"/\d{1,3}(?![\w/]|\.[\w/])")
+
+
 def _classify_colon(t: str, s: int, p: int, r: Refanged) -> _Candidate | None:
     if s < p and t[s:p].isdigit():
         m = patterns.SSDEEP.match(t, s)
@@ -853,6 +878,8 @@ def _classify_colon(t: str, s: int, p: int, r: Refanged) -> _Candidate | None:
     candidate = t[s:end]
     if candidate.endswith(":") and not candidate.endswith("::"):
         candidate, end = candidate[:-1], end - 1
+    if t.startswith("/", end) and _CIDR6_SUFFIX.match(t, end):
+        return None  # "2001:db8::/32": a network, not an address
     value = validators.ipv6_value(candidate)
     if value is None:
         return None

@@ -53,12 +53,14 @@ FILE_EXTENSIONS = _words(
     eml msg ics lock key pem crt cer pfx p12 db sqlite mdb ldb lnk url iqy slk wim gadget
     appx msix appinstaller library-ms settingcontent-ms search-ms xbap jnlp swf fla mov mp4
     mp3 avi wav png jpg jpeg gif bmp ico
+    rs tf ps pub go ts tsx css toml lua cpp cs vb kt swift scpt service timer desktop
     """
 )
 # Extensions that are also TLDs and common enough in reports to need context.
+# (.cc, .ai and .mo are left out: in reports such names are nearly always hosts.)
 AMBIGUOUS_EXTENSIONS = _words(
     """
-    app cab dot java md mov one pl pm py sh so zip
+    app cab dot java md mov one pl pm py sh so zip rs tf ps pub
     """
 )
 # Product names written like file or domain names.
