@@ -1,9 +1,266 @@
-"""`mitremap` commands for this stage: filled in by the issue that builds it."""
+"""`mitremap train | analyze | evaluate | model ensure | model info`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from mitremap.cli.common import console, err_console, options, resolver
+from mitremap.errors import MitreMapError, ModelError
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="Model folder (default: the cached default model).",
+                 metavar="DIR"),
+]
+
+
+def _progress():
+    """A rich progress display with one bar per training stage (nothing when --quiet)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    if options.quiet:
+        return None, None
+    display = Progress("[progress.description]{task.description}", BarColumn(),
+                       MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = display.add_task(stage, total=total)
+        display.update(tasks[stage], completed=done, total=total)
+
+    return display, update
+
+
+def _train(sources: list[str] | None, add: list[Path] | None, drop: list[str] | None,
+           include: list[str] | None, out: Path | None, calibrate: bool = True) -> Path:
+    from mitremap.analysis import default_model_path
+    from mitremap.attack import load_attack
+    from mitremap.classify.train import train_model
+
+    res = resolver()
+    kb = load_attack(data_dir=options.data_dir)
+    for path in add or []:
+        if not path.exists():
+            raise MitreMapError(f"--add {path}: no such file or folder")
+    target = out or default_model_path()
+    display, update = _progress()
+    if display is not None:
+        display.start()
+    try:
+        model = train_model(kb, sources=sources or None, add=add or (), drop=drop or (),
+                            include=include or (), resolver=res, calibrate=calibrate,
+                            progress=update)
+    finally:
+        if display is not None:
+            display.stop()
+    model.save(target)
+    err_console.print(
+        f"trained {len(model.labels)} techniques on {model.card.training_texts} texts in "
+        f"{model.card.train_seconds:.0f} s → {target}", highlight=False)
+    return target
+
+
+def train(
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", help="Train on only these sources (repeat); default: the default recipe.",
+        metavar="NAME")] = None,
+    add: Annotated[list[Path] | None, typer.Option(
+        "--add", help="Add your own labelled file (JSONL, CSV, Sigma/Atomic folder, STIX).",
+        metavar="FILE")] = None,
+    drop: Annotated[list[str] | None, typer.Option(
+        "--drop", help="Leave out a source of the recipe (repeat).", metavar="NAME")] = None,
+    include: Annotated[list[str] | None, typer.Option(
+        "--include", help="Opt-in sources, e.g. elastic or capec (repeat).",
+        metavar="NAME")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Model folder (default: the cached default model).",
+        metavar="DIR")] = None,
+    no_calibrate: Annotated[bool, typer.Option(
+        "--no-calibrate", help="Skip report-level calibration (faster, less accurate).")] = False,
+) -> None:
+    """Train a technique model (about 6 minutes on 2 cores) and save it."""
+    _train(source, add, drop, include, out, calibrate=not no_calibrate)
+
+
+def _load(model: Path | None):
+    from mitremap.analysis import MitreMap
+
+    return MitreMap.load(model)
+
+
+def analyze(
+    source: Annotated[str, typer.Argument(help="A report: file, URL, or - for stdin.")],
+    threshold: Annotated[float, typer.Option(
+        "--threshold", "-t", min=0.0, max=1.0, help="Report techniques at or above this.")] = 0.6,
+    window: Annotated[int, typer.Option("--window", "-w", min=1,
+                                        help="Sentences per window.")] = 3,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, json, csv, navigator, stix, markdown or html.")] = "table",
+    iocs: Annotated[bool, typer.Option("--iocs", help="Also list indicators of compromise.")
+                    ] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add per-word attributions.")
+                       ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")
+                      ] = None,
+    model: ModelOption = None,
+) -> None:
+    """Find the ATT&CK techniques a report describes, with confidence and evidence."""
+    from mitremap.documents import read_document
+
+    document = read_document(source)
+    if not document.text.strip():
+        raise MitreMapError(f"{source}: the input is empty")
+    result = _load(model).analyze(document, threshold=threshold, window=window, explain=explain,
+                                  iocs=iocs)
+    if fmt == "table":
+        if output is not None:
+            raise MitreMapError("--output needs a file format (json, csv, …), not table")
+        _print_table(result, iocs)
+        return
+    if fmt == "json":
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
+    else:
+        from mitremap.export import render
+
+        text = render(result, fmt, iocs=iocs)
+    if output is not None:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        err_console.print(f"wrote {output}", highlight=False)
+    else:
+        typer.echo(text)
+
+
+def _print_table(result, iocs: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    title = result.document.title or result.document.origin
+    table = Table(title=f"{title} — techniques at or above {result.threshold}",
+                  title_justify="left")
+    for column in ("technique", "name", "tactics", "confidence", "evidence"):
+        table.add_column(column, overflow="fold")
+    text = result.document.text
+    for hit in result.techniques:
+        evidence = hit.evidence[0] if hit.evidence else None
+        snippet = " ".join(text[evidence.start:evidence.end].split()) if evidence else ""
+        if len(snippet) > 160:
+            snippet = snippet[:157] + "…"
+        table.add_row(hit.technique.id, escape(hit.technique.name),
+                      escape(", ".join(hit.technique.tactics)), f"{hit.confidence:.2f}",
+                      escape(snippet))
+    if result.techniques:
+        console.print(table)
+    else:
+        console.print(result.message, highlight=False)
+    if iocs:
+        itable = Table(title="indicators", title_justify="left")
+        for column in ("type", "value", "as written"):
+            itable.add_column(column, overflow="fold")
+        for ind in result.indicators:
+            itable.add_row(ind.type, escape(ind.value), escape(ind.raw))
+        console.print(itable if result.indicators else "no indicators found")
+
+
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="Labelled JSONL: {\"text\", \"labels\"} a line.")],
+    level: Annotated[str, typer.Option("--level", help="sentence or report.")] = "sentence",
+    threshold: Annotated[float, typer.Option("--threshold", "-t", min=0.0, max=1.0)] = 0.6,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    model: ModelOption = None,
+) -> None:
+    """Measure a model on labelled text (labels normalised like training labels)."""
+    from mitremap.attack import load_attack
+    from mitremap.evaluate import evaluate_reports, evaluate_sentences, read_labelled
+
+    if level not in ("sentence", "report"):
+        raise MitreMapError(f"--level must be sentence or report, not {level!r}")
+    if not file.is_file():
+        raise MitreMapError(f"{file}: no such file")
+    mm = _load(model)
+    items = [i for i in read_labelled(str(file), load_attack(data_dir=options.data_dir))
+             if level == "report" or i.labels]
+    if not items:
+        raise MitreMapError(f"{file}: no labelled text to evaluate")
+    if level == "sentence":
+        metrics = evaluate_sentences(mm, items).to_dict()
+    else:
+        metrics = evaluate_reports(mm, items, threshold=threshold).to_dict()
+    metrics = {"file": str(file), "level": level, **metrics}
+    if fmt == "json":
+        typer.echo(json.dumps(metrics, indent=2))
+        return
+    _print_metrics(metrics)
+
+
+def _print_metrics(metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table("metric", "value", title=f"{metrics['file']} ({metrics['level']} level)",
+                  title_justify="left")
+    for key, value in metrics.items():
+        if key in ("file", "level"):
+            continue
+        if isinstance(value, dict):
+            value = "  ".join(f"{k[0].upper()} {v:.3f}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.3f}"
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def ensure(
+    force: Annotated[bool, typer.Option("--force", help="Retrain even if a model exists.")
+                     ] = False,
+) -> None:
+    """Train the default model unless one is cached (what `make setup` runs)."""
+    from mitremap.analysis import default_model_path
+    from mitremap.classify.base import read_manifest
+
+    target = default_model_path()
+    if not force:
+        try:
+            read_manifest(target)
+            console.print(f"default model present: {target}", highlight=False)
+            return
+        except ModelError:
+            pass
+    _train(None, None, None, None, None)
+
+
+def info(
+    model: ModelOption = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Show a model's card: ATT&CK version, recipe, sources, settings, metrics."""
+    from mitremap.analysis import default_model_path
+    from mitremap.classify.base import read_manifest
+
+    path = model or default_model_path()
+    card = dict(read_manifest(path).get("card", {}))
+    card.pop("techniques", None)
+    card = {"path": str(path), **card}
+    if fmt == "json":
+        typer.echo(json.dumps(card, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("field", "value", title="model", title_justify="left")
+    for key, value in card.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("train")(train)
+    app.command("analyze")(analyze)
+    app.command("evaluate")(evaluate)
+    group = typer.Typer(help="The cached default model.", no_args_is_help=True)
+    group.command("ensure")(ensure)
+    group.command("info")(info)
+    app.add_typer(group, name="model")

@@ -1,0 +1,325 @@
+"""The public API: `MitreMap.load().analyze(report)` → techniques with confidence and evidence.
+
+A report is split into sentences, read in overlapping windows of `window` sentences (stride 1,
+as the model was calibrated), and scored once per window. A technique's report-level
+confidence comes from the model's report calibration (best windows + how often annotators
+report it); its evidence is the windows that support it best. The threshold is never changed
+behind the user's back: when nothing passes, `Analysis.message` says so and names the best
+candidate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mitremap.documents import Document, split_sentences
+from mitremap.errors import ModelError
+
+ATTACK_URL = "https://attack.mitre.org/techniques/"
+
+
+@dataclass(frozen=True)
+class TechniqueInfo:
+    """What a result shows about a technique (kept in the model, so analysis needs no KB)."""
+
+    id: str
+    name: str
+    tactics: tuple[str, ...] = ()
+    parent: str | None = None
+
+    @property
+    def url(self) -> str:
+        return ATTACK_URL + self.id.replace(".", "/") + "/"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A span [start, end) of the document that supports a hit, with its window confidence."""
+
+    start: int
+    end: int
+    confidence: float
+
+    def to_dict(self, text: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {"start": self.start, "end": self.end,
+                               "confidence": round(self.confidence, 4)}
+        if text:
+            out["text"] = text[self.start:self.end]
+        return out
+
+
+@dataclass(frozen=True)
+class TechniqueHit:
+    """A technique found in the document. `implied`: added because a sub-technique was found."""
+
+    technique: TechniqueInfo
+    confidence: float
+    evidence: tuple[Evidence, ...] = ()
+    attributions: tuple[Any, ...] = ()
+    implied: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.technique.id
+
+    def to_dict(self, text: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "technique": self.technique.id,
+            "technique_name": self.technique.name,
+            "tactics": list(self.technique.tactics),
+            "webpage_link": self.technique.url,
+            "confidence_score": round(self.confidence, 4),
+            "evidence": [e.to_dict(text) for e in self.evidence],
+        }
+        if self.implied:
+            out["implied_by_subtechnique"] = True
+        if self.attributions:
+            out["attributions"] = [a.to_dict() for a in self.attributions]
+        return out
+
+
+@dataclass
+class Analysis:
+    """The result of `MitreMap.analyze`: hits best first, indicators, model card, timings."""
+
+    document: Document
+    techniques: list[TechniqueHit]
+    threshold: float
+    window: int
+    model: dict[str, Any]
+    indicators: list[Any] = field(default_factory=list)
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """Says when nothing reached the threshold (the threshold is never lowered silently)."""
+        if self.techniques:
+            return ""
+        if not self.candidates:
+            return f"no technique reached the threshold {self.threshold}"
+        best, score = self.candidates[0]
+        return (f"no technique reached the threshold {self.threshold} "
+                f"(best candidate: {best} at {score:.2f})")
+
+    def to_dict(self) -> dict[str, Any]:
+        text = self.document.text
+        out: dict[str, Any] = {
+            "document": self.document.to_dict(),
+            "model": self.model,
+            "threshold": self.threshold,
+            "window": self.window,
+            "techniques": [hit.to_dict(text) for hit in self.techniques],
+        }
+        if self.indicators:
+            out["indicators"] = [i.to_dict() for i in self.indicators]
+        if self.message:
+            out["message"] = self.message
+        out["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
+        return out
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame with the original's columns plus tactics and evidence."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            from mitremap.errors import MissingExtraError
+
+            raise MissingExtraError("pandas", "pandas", "Analysis.to_frame") from exc
+        text = self.document.text
+        rows = [{
+            "technique": h.technique.id,
+            "technique_name": h.technique.name,
+            "tactics": ", ".join(h.technique.tactics),
+            "webpage_link": h.technique.url,
+            "confidence_score": round(h.confidence, 4),
+            "evidence": " … ".join(text[e.start:e.end] for e in h.evidence),
+        } for h in self.techniques]
+        columns = ["technique", "technique_name", "tactics", "webpage_link", "confidence_score",
+                   "evidence"]
+        return pd.DataFrame(rows, columns=columns)
+
+
+class MitreMap:
+    """A loaded technique model, ready to analyze reports."""
+
+    def __init__(self, model: Any, kb: Any = None) -> None:
+        self.model = model
+        info = model.card.to_dict().get("techniques") or {}
+        self.techniques: dict[str, TechniqueInfo] = {}
+        for label in model.labels:
+            row = info.get(label) or {}
+            self.techniques[label] = TechniqueInfo(
+                label, row.get("name", label), tuple(row.get("tactics", ())),
+                row.get("parent") or (label.split(".")[0] if "." in label else None))
+        if kb is not None and model.card.attack_version and kb.version != model.card.attack_version:
+            self._map_to(kb)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, kb: Any = None) -> MitreMap:
+        """The model at `path`, or the cached default model."""
+        from mitremap.classify import load_model
+
+        if path is None:
+            path = default_model_path()
+        return cls(load_model(path), kb=kb)
+
+    def _map_to(self, kb: Any) -> None:
+        """Warn about an ATT&CK version mismatch and show techniques as `kb` knows them."""
+        warnings.warn(
+            f"the model was trained on ATT&CK {self.model.card.attack_version}, "
+            f"the knowledge base is ATT&CK {kb.version}: revoked techniques are shown as "
+            "their replacements where known", stacklevel=3)
+        for label in list(self.techniques):
+            try:
+                t = kb.resolve(label)
+            except KeyError:
+                continue
+            self.techniques[label] = TechniqueInfo(
+                t.id, t.name, tuple(x.name for x in t.tactics), t.parent)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.model.labels)
+
+    def card(self) -> dict[str, Any]:
+        c = self.model.card
+        return {"backend": c.backend, "attack_version": c.attack_version,
+                "recipe": {k: c.recipe.get(k) for k in ("name", "version")},
+                "package_version": c.package_version, "trained_at": c.trained_at}
+
+    def analyze(
+        self,
+        text_or_document: str | Document,
+        threshold: float = 0.6,
+        window: int = 3,
+        stride: int = 1,
+        explain: bool = False,
+        iocs: bool = False,
+        include_parents: bool = False,
+        max_evidence: int = 3,
+    ) -> Analysis:
+        """Techniques whose report-level confidence is at or above `threshold`, best first."""
+        if window < 1 or stride < 1:
+            raise ValueError("window and stride must be at least 1")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        started = time.perf_counter()
+        document = (text_or_document if isinstance(text_or_document, Document)
+                    else Document(str(text_or_document)))
+        text = document.text
+        spans = [(s.start, s.end) for s in split_sentences(text)]
+        n = len(spans)
+        ranges = [(i, min(i + window, n)) for i in range(0, max(n - window, 0) + 1, stride)] if n else []
+        if ranges and ranges[-1][1] < n:
+            ranges.append((max(n - window, 0), n))
+        segmented = time.perf_counter()
+        scores = self.model.score_document([text[a:b] for a, b in spans], ranges)
+        scored = time.perf_counter()
+        chars = [(spans[a][0], spans[b - 1][1]) for a, b in ranges]
+        report = scores.report
+        order = np.argsort(-report)
+        hits: list[TechniqueHit] = []
+        for j in order:
+            confidence = float(report[j])
+            if confidence < threshold:
+                break
+            label = self.model.labels[j]
+            evidence = _evidence(scores.window[:, j], chars, max_evidence)
+            attributions: tuple[Any, ...] = ()
+            if explain:
+                attributions = self._attributions(text, spans, ranges, scores.window[:, j], label)
+            hits.append(TechniqueHit(self.techniques[label], confidence, evidence, attributions))
+        if include_parents:
+            hits = self._with_parents(hits)
+        candidates = [(self.model.labels[j], float(report[j])) for j in order[:5]]
+        analysis = Analysis(document, hits, threshold, window, self.card(),
+                            candidates=candidates)
+        if iocs:
+            from mitremap.iocs import extract_iocs
+
+            analysis.indicators = list(extract_iocs(text))
+        done = time.perf_counter()
+        analysis.timings = {"segment": segmented - started, "score": scored - segmented,
+                            "total": done - started}
+        return analysis
+
+    def _with_parents(self, hits: list[TechniqueHit]) -> list[TechniqueHit]:
+        """Add each found sub-technique's parent (at the child's confidence) when missing."""
+        have = {h.id for h in hits}
+        out = list(hits)
+        for h in hits:
+            parent = h.technique.parent
+            if parent and parent not in have:
+                info = self.techniques.get(parent) or TechniqueInfo(parent, parent)
+                out.append(TechniqueHit(info, h.confidence, h.evidence, (), implied=True))
+                have.add(parent)
+        return sorted(out, key=lambda h: -h.confidence)
+
+    def _attributions(self, text: str, spans: list[tuple[int, int]],
+                      ranges: list[tuple[int, int]], window_scores: np.ndarray,
+                      label: str) -> tuple[Any, ...]:
+        """Exact per-word contributions over the technique's best window."""
+        if not hasattr(self.model, "label_weights") or not ranges:
+            return ()
+        from mitremap.explain import linear_attributions
+
+        a, b = ranges[int(np.argmax(window_scores))]
+        weights, _ = self.model.label_weights(label)
+        return tuple(linear_attributions(text, spans[a:b], self.model.features, weights))
+
+    def top_k(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+        """For each text: its `k` most likely techniques with calibrated confidence."""
+        if not texts:
+            return []
+        proba = self.model.predict_proba(list(texts))
+        k = max(1, min(k, proba.shape[1]))
+        top = np.argsort(-proba, axis=1)[:, :k]
+        labels = self.model.labels
+        return [[(labels[j], float(row[j])) for j in idx] for row, idx in zip(proba, top, strict=True)]
+
+    def technique_scorer(self, technique: str) -> Callable[[Sequence[str]], np.ndarray]:
+        """A function texts → calibrated confidence of one technique (for SHAP)."""
+        j = self.model.labels.index(technique) if technique in self.model.labels else None
+        if j is None:
+            raise ModelError(f"the model has no label {technique!r}")
+
+        def score(texts: Sequence[str]) -> np.ndarray:
+            return self.model.predict_proba([str(t) for t in texts])[:, j]
+
+        return score
+
+
+def _evidence(window_scores: np.ndarray, chars: list[tuple[int, int]],
+              limit: int) -> tuple[Evidence, ...]:
+    """The best windows for a technique, overlapping ones merged, in document order."""
+    if len(window_scores) == 0:
+        return ()
+    best = float(window_scores.max())
+    picked = [i for i in np.argsort(-window_scores)
+              if window_scores[i] >= max(0.05, 0.5 * best)][: limit * 3]
+    merged: list[list[float]] = []
+    for i in sorted(picked, key=lambda i: chars[i][0]):
+        a, b = chars[i]
+        if merged and a < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+            merged[-1][2] = max(merged[-1][2], float(window_scores[i]))
+        else:
+            merged.append([a, b, float(window_scores[i])])
+    merged = sorted(merged, key=lambda m: -m[2])[:limit]
+    return tuple(Evidence(int(a), int(b), c) for a, b, c in sorted(merged))
+
+
+def default_model_path() -> Path:
+    """Where the default model lives: `<cache>/models/default`."""
+    from mitremap.data import DataResolver
+
+    return DataResolver().models_dir / "default"

@@ -1,0 +1,139 @@
+"""The contract every technique model keeps, its model card, and loading by manifest.
+
+A saved model is a folder: `manifest.json` (format, backend, model card, settings) and
+`arrays.npz` (plain numeric and byte arrays, read with `allow_pickle=False`), so loading a
+model from elsewhere can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from mitremap.errors import ModelError
+
+MANIFEST = "manifest.json"
+ARRAYS = "arrays.npz"
+FORMAT = "mitremap-model"
+FORMAT_VERSION = 1
+
+Progress = Callable[[str, int, int], None]
+"""Called with (stage, done, total) while a model trains."""
+
+
+@dataclass
+class ModelCard:
+    """What a model is and how it was made: shown by `mitremap model info`, kept in results."""
+
+    backend: str
+    attack_version: str
+    package_version: str
+    recipe: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+    labels: int = 0
+    training_texts: int = 0
+    label_report: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    trained_at: str = ""
+    train_seconds: float = 0.0
+    techniques: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → name, tactics
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class DocumentScores:
+    """A document's calibrated scores: per window, and for the report as a whole."""
+
+    window: np.ndarray  # n_windows × n_labels, P(label described in the window)
+    report: np.ndarray  # n_labels, P(label is among the report's techniques)
+
+
+@runtime_checkable
+class TechniqueModel(Protocol):
+    """What `MitreMap` needs from a backend."""
+
+    backend: str
+    labels: list[str]
+    card: ModelCard
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated P(label described in text), one row per text."""
+        ...
+
+    def score_document(
+        self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
+    ) -> DocumentScores:
+        """Scores for windows given as [first, last) sentence index ranges, and the report."""
+        ...
+
+    def save(self, path: str | os.PathLike[str]) -> Path: ...
+
+
+def write_model(path: str | os.PathLike[str], manifest: dict[str, Any],
+                arrays: dict[str, np.ndarray]) -> Path:
+    """Write manifest + arrays into `path` atomically enough: arrays first, manifest last."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{ARRAYS}.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, folder / ARRAYS)
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
+    tmp_manifest = folder / f".{MANIFEST}.tmp"
+    tmp_manifest.write_text(json.dumps(body, indent=1, sort_keys=False), encoding="utf-8")
+    os.replace(tmp_manifest, folder / MANIFEST)
+    return folder
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    folder = Path(path)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise ModelError(f"no model found at {folder}; run `mitremap train`")
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"the model at {folder} is corrupt ({MANIFEST} is not JSON); "
+                         "run `mitremap train`") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"{folder} is not a MitreMap model folder")
+    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelError(f"the model at {folder} needs a newer MitreMap; upgrade mitremap")
+    return data
+
+
+def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The model's arrays, refusing anything that would need pickle."""
+    file = Path(path) / ARRAYS
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError as exc:
+        raise ModelError(f"the model at {Path(path)} has no {ARRAYS}; run `mitremap train`") from exc
+    except (OSError, ValueError, EOFError) as exc:
+        raise ModelError(f"the model at {Path(path)} is corrupt ({ARRAYS}: {exc}); "
+                         "run `mitremap train`") from exc
+
+
+def load_model(path: str | os.PathLike[str]) -> TechniqueModel:
+    """Load a saved model of any backend from its folder."""
+    manifest = read_manifest(path)
+    backend = manifest.get("backend")
+    if backend == "linear":
+        from mitremap.classify.linear import LinearModel
+
+        return LinearModel.from_saved(manifest, read_arrays(path))
+    raise ModelError(f"the model at {path} uses the unknown backend {backend!r}")

@@ -1,0 +1,140 @@
+"""The linear backend on a tiny synthetic corpus: training, calibration, save/load, safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mitremap.classify import load_model
+from mitremap.classify.features import TextFeatures
+from mitremap.classify.linear import LinearModel, LinearSettings, most_specific
+from mitremap.classify.overlap import TextOverlap
+from mitremap.corpus import LabelledText
+from mitremap.errors import ModelError
+
+TASK = [
+    "The malware creates a scheduled task with schtasks to run every hour.",
+    "A scheduled task named Updater was registered with schtasks /create.",
+    "It persists by adding a task to the Windows Task Scheduler.",
+    "schtasks.exe was used to create a daily scheduled task for the loader.",
+]
+SHELL = [
+    "The actor ran commands through cmd.exe on the victim host.",
+    "Commands were executed with cmd.exe /c to launch the payload.",
+    "The backdoor spawns cmd.exe to execute shell commands.",
+    "Operators used the Windows command shell to run batch scripts.",
+]
+JOB = ["Adversaries may abuse job scheduling to execute code at a set time.",
+       "Scheduled jobs such as cron or at run programs at startup."]
+NONE = ["The report was published on 3 March 2024 by the research team.",
+        "Thanks to our colleagues for their help with this analysis.",
+        "The victims were mainly logistics companies in Europe.",
+        "Contact us for more information about our products.",
+        "This blog post was written by two analysts.",
+        "The company has offices in twelve countries."]
+
+SETTINGS = LinearSettings(min_df=1, max_word_features=5000, max_char_features=5000,
+                          negatives_per_label=100, calibration_folds=2, n_jobs=1, prune=0.0)
+
+
+def items() -> list[LabelledText]:
+    out = [LabelledText(t, ("T1053.005",), "test", f"task{i}") for i, t in enumerate(TASK)]
+    out += [LabelledText(t, ("T1059",), "test", f"shell{i}") for i, t in enumerate(SHELL)]
+    out += [LabelledText(t, ("T1053",), "test", f"job{i}") for i, t in enumerate(JOB)]
+    out += [LabelledText(t, (), "test", f"none{i}") for i, t in enumerate(NONE)]
+    return out
+
+
+def reports() -> list[LabelledText]:
+    return [
+        LabelledText(" ".join([TASK[0], NONE[0], NONE[1]]), ("T1053.005",), "r", "r1"),
+        LabelledText(" ".join([SHELL[0], NONE[2], NONE[3]]), ("T1059",), "r", "r2"),
+        LabelledText(" ".join([TASK[1], SHELL[1], NONE[4]]), ("T1053.005", "T1059"), "r", "r3"),
+        LabelledText(" ".join([NONE[5], NONE[0], NONE[2]]), (), "r", "r4"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def model() -> LinearModel:
+    return LinearModel.train(items(), settings=SETTINGS)
+
+
+def test_most_specific_drops_parents_of_listed_children():
+    assert most_specific(("T1053", "T1053.005", "T1059")) == ("T1053.005", "T1059")
+
+
+def test_ranks_the_right_technique_first(model):
+    proba = model.predict_proba(["They created a scheduled task using schtasks.",
+                                 "The implant runs cmd.exe to execute commands."])
+    assert model.labels[int(np.argmax(proba[0]))] == "T1053.005"
+    assert model.labels[int(np.argmax(proba[1]))] == "T1059"
+    assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_windows_from_sentence_counts_match_window_text(model):
+    sentences = [TASK[0], NONE[0], SHELL[0]]
+    rows = model.window_rows(sentences, [(0, 3)])
+    direct = model.features.counts([" ".join(sentences)])
+    summed = model.features.counts(sentences).sum(axis=0)
+    # only word bigrams across sentence boundaries differ
+    assert abs(np.asarray(direct.sum()) - np.asarray(summed.sum())) <= 4
+    assert rows.shape == (1, model.features.size)
+
+
+def test_save_and_load_round_trip(model, tmp_path):
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    texts = ["A scheduled task runs the loader.", "Nothing to see here."]
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    assert loaded.labels == model.labels
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["backend"] == "linear" and manifest["format"] == "mitremap-model"
+
+
+def test_missing_and_corrupt_models_are_user_errors(model, tmp_path):
+    with pytest.raises(ModelError, match="no model found"):
+        load_model(tmp_path / "nothing")
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "arrays.npz").write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text("{")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(tmp_path / "m")
+
+
+def test_pickled_arrays_are_refused(model, tmp_path):
+    model.save(tmp_path / "m")
+    arrays = dict(np.load(tmp_path / "m" / "arrays.npz"))
+    arrays["bias"] = np.array([object()], dtype=object)
+    np.savez(tmp_path / "m" / "arrays.npz", **arrays)
+    with pytest.raises(ModelError):
+        load_model(tmp_path / "m")
+
+
+def test_report_calibration_is_learned_from_held_out_reports():
+    trained = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    assert len(trained.calibration.report_coef) == 4
+    assert trained.calibration.reports == 3  # the report without labels is not used
+    assert trained.prior[trained.labels.index("T1059")] == 2
+
+
+def test_overlap_finds_report_sentences_even_with_names_removed():
+    overlap = TextOverlap(["APT-X used cmd.exe to run commands on the host and then left quietly."])
+    assert "used cmd.exe to run commands on the host" in overlap
+    assert "run commands" in overlap  # short phrases: as a phrase
+    assert "The actor deployed ransomware across the network." not in overlap
+
+
+def test_features_round_trip_as_plain_arrays():
+    features = TextFeatures.fit(TASK + SHELL, min_df=1)
+    meta, arrays = features.to_arrays()
+    again = TextFeatures.from_arrays(meta, arrays)
+    np.testing.assert_allclose(again.transform(TASK).toarray(), features.transform(TASK).toarray())
+
+
+def test_training_without_labels_is_an_error():
+    with pytest.raises(ModelError):
+        LinearModel.train([LabelledText(t, (), "x", t) for t in NONE], settings=SETTINGS)

@@ -1,0 +1,112 @@
+"""`mitremap train | analyze | evaluate | model ensure | model info` on tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mitremap.classify.linear import LinearModel
+from tests.conftest import make_tiny_bundle
+from tests.test_analysis import REPORT
+from tests.test_classify import SETTINGS, SHELL, TASK, items, reports
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli-model") / "m"
+    LinearModel.train(items(), reports=reports(), settings=SETTINGS).save(path)
+    return path
+
+
+@pytest.fixture
+def report_file(tmp_path):
+    path = tmp_path / "report.txt"
+    path.write_text(REPORT, encoding="utf-8")
+    return path
+
+
+def test_analyze_json(cli, model_dir, report_file):
+    result = cli("analyze", str(report_file), "--model", str(model_dir), "--format", "json",
+                 "--threshold", "0")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["threshold"] == 0.0
+    assert data["techniques"][0]["technique"] in {"T1053.005", "T1059"}
+    assert data["techniques"][0]["evidence"][0]["text"]
+
+
+def test_analyze_table_and_csv(cli, model_dir, report_file):
+    table = cli("analyze", str(report_file), "--model", str(model_dir), "--threshold", "0")
+    assert table.code == 0, table.err
+    assert "T1053.005" in table.out
+    csv = cli("analyze", str(report_file), "--model", str(model_dir), "--format", "csv",
+              "--threshold", "0")
+    assert csv.code == 0, csv.err
+    assert "T1059" in csv.out
+
+
+def test_analyze_nothing_found_says_so(cli, model_dir, report_file):
+    result = cli("analyze", str(report_file), "--model", str(model_dir), "--threshold", "1")
+    assert result.code == 0
+    assert "no technique reached the threshold 1.0" in result.out
+
+
+def test_missing_model_is_one_line_error(cli, tmp_path, report_file):
+    result = cli("analyze", str(report_file), "--model", str(tmp_path / "none"))
+    assert result.code == 1
+    assert "no model found" in result.err and "mitremap train" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_evaluate_sentences_and_reports(cli, model_dir, tmp_path):
+    sentences = tmp_path / "s.jsonl"
+    sentences.write_text("\n".join(json.dumps({"text": t, "labels": [label]}) for t, label in
+                                   [(TASK[2], "T1053.005"), (SHELL[3], "T1059")]) + "\n")
+    result = cli("--data", str(_tiny_mirror(tmp_path)), "evaluate", str(sentences), "--model",
+                 str(model_dir), "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["n"] == 2 and 0.0 <= data["top1"] <= 1.0 and data["top5"] == 1.0
+    docs = tmp_path / "r.jsonl"
+    docs.write_text(json.dumps({"text": REPORT, "labels": ["T1053.005", "T1059"]}) + "\n")
+    result = cli("--data", str(_tiny_mirror(tmp_path)), "evaluate", str(docs), "--level",
+                 "report", "--model", str(model_dir), "--format", "json", "--threshold", "0.01")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["n"] == 1 and data["micro"]["recall"] == 1.0
+
+
+def _tiny_mirror(tmp_path):
+    root = tmp_path / "mirror"
+    (root / "attack").mkdir(parents=True, exist_ok=True)
+    (root / "attack" / "enterprise-attack-18.1.json").write_text(json.dumps(make_tiny_bundle()))
+    return root
+
+
+def test_train_on_own_file_then_info(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
+    extra = tmp_path / "mine.jsonl"
+    extra.write_text("\n".join(json.dumps({"text": i.text, "labels": list(i.labels)})
+                               for i in items()) + "\n")
+    out = tmp_path / "trained"
+    result = cli("-q", "--data", str(_tiny_mirror(tmp_path)), "train", "--source",
+                 "attack-procedures", "--add", str(extra), "--out", str(out))
+    assert result.code == 0, result.err
+    assert (out / "manifest.json").is_file()
+    info = cli("model", "info", "--model", str(out), "--format", "json")
+    assert info.code == 0, info.err
+    card = json.loads(info.out)
+    assert card["backend"] == "linear" and card["attack_version"] == "18.1"
+    assert card["sources"]["attack-procedures"] >= 1
+
+
+def test_model_ensure_keeps_an_existing_model(cli, tmp_path, monkeypatch, model_dir):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(model_dir, cache / "models" / "default")
+    monkeypatch.setenv("MITREMAP_CACHE", str(cache))
+    result = cli("model", "ensure")
+    assert result.code == 0, result.err
+    assert "default model present" in result.out
