@@ -138,6 +138,75 @@ def test_ipv6_cidr_block_is_no_address(text: str) -> None:
     assert found(text) == set()
 
 
+# --- found by running the extractor over the shared TRAM and AnnoCTR reports ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("images (Figure%205.png) and (Picture%2013.png) and wscript%201.vbs", set()),
+        ("continue%3Dhttps%3A%2F%2Fevil[.]biz%2FDoc.doc", {("domain", "evil.biz")}),
+        ("a .NET sample (Figure%207%20-%20.NET%201.png)", set()),
+    ],
+)
+def test_url_encoded_text_starts_names_after_the_escape(text: str, expected: set) -> None:
+    assert found(text) == expected
+
+
+def test_a_call_in_code_is_no_domain() -> None:
+    assert found("cont=file.read() and os.system(cmd)") == set()
+
+
+def test_numbered_headings_are_no_ipv4() -> None:
+    text = "**1.2.1.1** [**Socat**](x)\n**1.2.1.2 Miner Dropper**\n## 2.3.1.4 Persistence\n"
+    assert found(text) == set()
+    listed = "8.8.8.8 Google DNS\n45.1.2.3 Cobalt Strike\n1.2.3.4 was the C2\n"
+    assert {v for _, v in found(listed)} == {"8.8.8.8", "45.1.2.3", "1.2.3.4"}
+
+
+def test_capability_versions_and_placeholder_quads_are_no_ipv4() -> None:
+    assert found("Rsat.ActiveDirectory.DS-LDS.Tools~~~~0.0.1.0 and 000.000.000.000") == set()
+
+
+def test_prose_about_a_defanging_marker_is_no_domain() -> None:
+    assert found("a dot (.) is enforced before the FQDN") == set()
+    assert found("host evil [.] com here") == {("domain", "evil.com")}
+
+
+def test_address_glued_to_a_name_is_split() -> None:
+    assert found("IPs:\n5.42.199.83superliner.top\n") == {
+        ("ipv4", "5.42.199.83"),
+        ("domain", "superliner.top"),
+    }
+
+
+def test_glued_sentences_with_a_word_extension_are_no_file() -> None:
+    assert found("installed in the system.Service Name: X") == set()
+    assert found("unit kworker.service started") == {("file_name", "kworker.service")}
+
+
+def test_slash_between_alternatives_keeps_the_file_name() -> None:
+    assert found("the Info32/Info64.dll plugin") == {("file_name", "Info64.dll")}
+
+
+def test_ampersand_ends_a_windows_path() -> None:
+    text = r"-o %documents%\macroor.dll& %documents%\macroor.dll #1"
+    assert {v for _, v in found(text)} == {r"%documents%\macroor.dll"}
+
+
+def test_commas_in_a_url_fragment_stay() -> None:
+    url = "https://www.crn.com/news/x-#:~:text=Master%20MSP,ransomware%20to"
+    assert found(f"see {url} now") == {("url", url)}
+
+
+def test_glued_hash_header_is_not_part_of_the_file_name() -> None:
+    md5 = "34de9725e232ba82275bb0dcf9282e16"
+    assert found(f"MD5 SHA1 SHA256ca3ec998_xp.exe{md5} b17403e7") == {
+        ("file_name", "ca3ec998_xp.exe"),
+        ("md5", md5),
+    }
+
+
 # --- PDF line breaks ---------------------------------------------------------------------------
 
 

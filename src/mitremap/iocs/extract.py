@@ -236,7 +236,7 @@ class IocExtractor:
                 # No path starts here: skip the rest of this word (C speed, not per backslash).
                 p = t.find("\\", patterns.NON_SPACE_RUN.match(t, p + 1).end())
                 continue
-            end = _trim(t, start, segments.end(), r)
+            end = _trim(t, start, segments.end(), r, _TRAILING + "&")  # "x.dll& next"
             backslash, p = p, t.find("\\", max(end, p + 1))
             path = t[start:end]
             if len(path.rstrip("\\")) <= 3 or (start == backslash and not path.startswith("\\\\")):
@@ -369,6 +369,14 @@ class IocExtractor:
             if "-" in t[p : m.end()] and _IPV4_RANGE.fullmatch(t, s, m.end()):
                 yield from _ipv4_range(t, s, m.end(), r, shapes, tables)
                 continue
+            glued = _IPV4_THEN_NAME.fullmatch(t, s, m.end()) if t[s].isdigit() else None
+            if glued and validators.ipv4_value(glued.group(1)):
+                # "5.42.199.83superliner.top" (table cells glued): an address, then a name.
+                for start, end in glued.regs[1:]:
+                    found = _classify_dotted(t, start, end, r, shapes, tables, glued=True)
+                    if found is not None:
+                        yield found
+                continue
             if s >= 3 and t[s - 1] == "\n":
                 found = _wrapped_name(t, s, m.end(), r, shapes)
                 if found is _FRAGMENT:
@@ -434,6 +442,20 @@ class IocExtractor:
 # --- classification helpers ------------------------------------------------------------------
 
 
+_WORD_START = frozenset(" \t\r\n\"'(<[=,;`|>")
+
+
+def _in_url_path(t: str, s: int) -> bool:
+    """A name after a slash that is part of a path (`/vpns/portal/x.xml`, `assets/js/app.js`),
+    not a slash between alternatives (`Info32/Info64.dll`)."""
+    if s == 0 or t[s - 1] != "/":
+        return False
+    start = s - 1
+    while start > 0 and s - start < 256 and t[start - 1] not in _WORD_START:
+        start -= 1
+    return t[start] == "/" or t.count("/", start, s) >= 2
+
+
 def _wrapped_url(t: str, m: re.Match[str]) -> tuple[str, int, int]:
     """`hxxps://update-service-<line break>node[.]com/gate` (PDF text): a host that ends in a
     hyphen at the end of a line goes on on the next one. Returns (host, host end, URL end)."""
@@ -462,10 +484,10 @@ def _line_continues(t: str, pos: int) -> int | None:
 
 def _cut_url(t: str, start: int, end: int) -> int:
     """End a URL where another one is glued on, or at a comma in its path (CSV cells:
-    `http://a.com/x.iso,url,high`); commas in a query string stay."""
+    `http://a.com/x.iso,url,high`); commas in a query string or a fragment stay."""
     end = _cut_glued_url(t, start, end)
     comma = t.find(",", start, end)
-    if comma != -1 and t.find("?", start, comma) == -1:
+    if comma != -1 and t.find("?", start, comma) == -1 and t.find("#", start, comma) == -1:
         return comma
     return end
 
@@ -654,6 +676,8 @@ def _dotted_shape(token: str) -> _Shape:
     if tld in validators.FILE_EXTENSIONS and (
         not validators.is_tld(tld) or (tld in validators.AMBIGUOUS_EXTENSIONS and not is_host)
     ):
+        if labels[-1].istitle() and len(tld) > 3 and labels[-2].islower():
+            return _Shape("")  # "in the system.Service Name": two sentences glued together
         return _Shape("file", token) if is_file else _Shape("")
     if not is_host:
         return _Shape("")
@@ -671,9 +695,19 @@ def _classify_dotted(
     r: Refanged,
     shapes: dict[str, _Shape],
     tables: dict[int, int] | None = None,
+    *,
+    glued: bool = False,
 ) -> _Candidate | None:
-    """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion."""
-    if (s > 0 and t[s - 1].isalnum()) or (e < len(t) and (t[e].isalnum() or t[e] == "@")):
+    """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion.
+    `glued`: the word was cut out of a longer one, so its neighbours are no reason to refuse."""
+    if not glued and e < len(t) and (t[e].isalnum() or t[e] == "@"):
+        return None
+    escaped = s > 0 and t[s - 1] == "%" and e - s > 3 and t[s] in _HEX and t[s + 1] in _HEX
+    if escaped:
+        # URL-encoded text: "%2F%2Fevil.biz%2F", "Figure%205.png": the name starts after the
+        # escape, and a file name there is part of a URL path, no file of its own.
+        s += 2
+    elif s > 0 and t[s - 1].isalnum() and not glued:
         return None
     token = t[s:e]
     if token.count(".") > 12:
@@ -688,14 +722,14 @@ def _classify_dotted(
         return _glued_file(t, s, e)
     if kind == "ipv4":
         return _classify_ipv4(t, s, e, shape, r, tables)
-    if kind == "file" and s > 0 and t[s - 1] == "/":
+    if kind == "file" and (escaped or _in_url_path(t, s)):
         return None  # a file in a URL path ("/wp-admin/admin-ajax.php"): not a file indicator
     if kind in ("mac", "onion", "file"):
         return _Candidate(s, e, kind if kind != "file" else "file_name", shape.value)
     labels = token.split(".")
     defanged = r.has_edit(s, e)
     if kind == "ambiguous" and not _domain_wins(t, s, e, labels, defanged):
-        if s > 0 and t[s - 1] == "/":
+        if escaped or _in_url_path(t, s):
             return None
         return _Candidate(s, e, "file_name", token)
     if not defanged and (shape.code_like or _not_a_host(t, s, e, labels)):
@@ -783,13 +817,20 @@ def _glued_file(t: str, s: int, e: int) -> _Candidate | None:
             and _HEX_RE.fullmatch(rest)
             and token[:dot]
         ):
-            return _Candidate(s, s + dot + 1 + size, "file_name", token[: dot + 1 + size])
+            head = _HASH_HEADER.match(token)  # "SHA256" of the column header glued in front
+            start = s + head.end() if head and head.end() < dot else s
+            return _Candidate(start, s + dot + 1 + size, "file_name", t[start : s + dot + 1 + size])
     return None
+
+
+_HASH_HEADER = re.compile(r"(?:SHA-?(?:1|256|512)|MD5)(?=[A-Za-z0-9_])")
 
 
 def _not_a_host(t: str, s: int, e: int, labels: list[str]) -> bool:
     """Precision rules for a name that was not defanged (defanging says "this is a host")."""
     tld = labels[-1].lower()
+    if t.startswith("(", e):
+        return True  # a call in code: "file.read()", "os.system(cmd)"
     if s > 0 and t[s - 1] == "/" and not t.startswith("//", s - 2):
         # Inside a path (`/j.ad`), or an AV name (`Win32/Agent.gs`): a URL is found as a whole.
         return True
@@ -818,6 +859,9 @@ def _domain_wins(t: str, s: int, e: int, labels: list[str], defanged: bool) -> b
     return validators.domain_context(t, s)
 
 
+_IPV4_THEN_NAME = re.compile(
+    r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})([A-Za-z][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63}){1,8})"
+)
 _IPV4_RANGE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}-\d{1,3}(?:\.\d{1,3}){3}")
 
 
@@ -835,6 +879,26 @@ def _ipv4_range(
             yield _Candidate(start, end, "ipv4", shape.value, shape.private)
 
 
+# Public resolvers whose small numbers look like a section number ("8.8.8.8 Google DNS").
+_WELL_KNOWN_SMALL_IPS = validators.words(
+    "1.1.1.1 1.0.0.1 8.8.8.8 8.8.4.4 9.9.9.9 4.2.2.1 4.2.2.2 4.2.2.3 4.2.2.4 4.2.2.5 4.2.2.6"
+)
+_HEADING_MARKUP = frozenset("#*_ \t>")
+
+
+def _numbered_heading(t: str, s: int, e: int, value: str) -> bool:
+    """`**1.2.1.1** [Socat]`, `## 2.3.1.4 Persistence`: a numbered heading at the start of a
+    line (every number small, then bold/heading markup or a capitalised word), no address."""
+    if value in _WELL_KNOWN_SMALL_IPS or any(int(n) > 40 for n in value.split(".")):
+        return False
+    line = t.rfind("\n", max(0, s - 12), s) + 1
+    if (line == 0 and s > 12) or any(c not in _HEADING_MARKUP for c in t[line:s]):
+        return False
+    if "*" in t[line:s] or "#" in t[line:s]:
+        return True
+    return t.startswith(" ", e) and t[e + 1 : e + 2].isupper()
+
+
 # "/24" after a dotted quad, maybe at the end of a sentence ("… 10.0.0.0/8.").
 _CIDR_SUFFIX = re.compile(r"/\d{1,2}(?![\w/]|\.[\w/])")
 
@@ -842,7 +906,9 @@ _CIDR_SUFFIX = re.compile(r"/\d{1,2}(?![\w/]|\.[\w/])")
 def _classify_ipv4(
     t: str, s: int, e: int, shape: _Shape, r: Refanged, tables: dict[int, int] | None = None
 ) -> _Candidate | None:
-    if s > 0 and t[s - 1] in "-+/\\$":
+    if s > 0 and t[s - 1] in "-+/\\$~":
+        return None  # "~~~~0.0.1.0" (a Windows capability's version), "-1.2.3.4", "$1.2.3.4"
+    if t[s:e] == "000.000.000.000" or _numbered_heading(t, s, e, shape.value):
         return None
     if validators.preceded_by_version_word(t, s, tables):
         return None

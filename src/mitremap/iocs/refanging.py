@@ -173,9 +173,20 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
         and text[end] == " "
         and text[start - 2] in _ALNUM
         and text[end + 1] in _ALNUM
+        and not _prose_after(text, end + 1)
     ):
         return start - 1, end + 1
     return start, end
+
+
+_WORD = re.compile(r"[A-Za-z]{1,3}(?![A-Za-z0-9.-])")
+
+
+def _prose_after(text: str, pos: int) -> bool:
+    """ "a dot (.) is enforced": a short English word after the marker ("is", "in", "to") makes
+    it prose explaining the marker, not a spaced-out name."""
+    m = _WORD.match(text, pos)
+    return m is not None and m.group().lower() in validators.WORD_CCTLDS
 
 
 def _edits(text: str) -> list[Edit]:

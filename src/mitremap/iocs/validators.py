@@ -11,9 +11,12 @@ import re
 from functools import lru_cache
 
 
-def _words(text: str) -> frozenset[str]:
+def words(text: str) -> frozenset[str]:
     """A set from a whitespace-separated word list (keeps long lists readable)."""
     return frozenset(text.split())
+
+
+_words = words
 
 
 # --- Public Suffix List (tldextract's bundled snapshot; never the network) --------------------
