@@ -207,6 +207,50 @@ def test_glued_hash_header_is_not_part_of_the_file_name() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            r"Run key HKEY\_CURRENT\_USER\Software\Microsoft\Windows\CurrentVersion\Run set",
+            {("registry_key", r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Run")},
+        ),
+        (r"from <consulate\_ksa\_emb@gmail.com>", {("email", "consulate_ksa_emb@gmail.com")}),
+        (r"dropped inject\_usb.dll and READ\_ME.hta", {("file_name", "inject_usb.dll"), ("file_name", "READ_ME.hta")}),
+        (r"GET http://5.149.255.14/host32\_pic.bin now", {("url", "http://5.149.255.14/host32_pic.bin")}),
+        (r"the function download\_and\_exec and DNS\_TYPE\_NULL", set()),
+        (r"x ABAGF\_B\_\_DFEC.txt y", {("file_name", "ABAGF_B__DFEC.txt")}),
+    ],
+)  # fmt: skip
+def test_markdown_escaped_underscores_are_read_as_underscores(text: str, expected: set) -> None:
+    assert found(text) == expected
+    offsets_hold(text)
+
+
+def test_a_real_backslash_before_an_underscore_stays_a_path() -> None:
+    path = r"C:\Users\Public\john\_old\x.exe"
+    assert found(f"ran {path} now") == {("windows_path", path)}
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        (
+            r"keys HKCU\Software\Run and HKLM\Software\x set",
+            {r"HKEY_CURRENT_USER\Software\Run", r"HKEY_LOCAL_MACHINE\Software\x"},
+        ),
+        (r"in C:\Temp\Run and %TEMP%\x.exe", {r"C:\Temp\Run", r"%TEMP%\x.exe"}),
+        (r"C:\Documents and Settings\x\a.exe", {r"C:\Documents and Settings\x\a.exe"}),
+    ],
+)
+def test_and_between_two_paths_does_not_join_them(text: str, values: set) -> None:
+    assert {v for _, v in found(text)} == values
+
+
+def test_markdown_link_glued_to_the_next_word_ends_at_its_parenthesis() -> None:
+    text = "[ATT&CK](https://attack.mitre.org/)**tactic and [x](https://a.com/x_(y))word"
+    assert found(text) == {("url", "https://attack.mitre.org/"), ("url", "https://a.com/x_(y)")}
+
+
 # --- PDF line breaks ---------------------------------------------------------------------------
 
 

@@ -197,9 +197,11 @@ class IocExtractor:
         for anchor in patterns.EMAIL_ANCHOR.finditer(t):
             p = anchor.start()
             s = _left(t, p, _LOCAL_CHARS, 64)
+            while s >= 2 and t[s - 1] == "\\" and t[s] == "_":
+                s = _left(t, s - 1, _LOCAL_CHARS, 64)  # Markdown escapes: "ksa\_emb@"
             while s < p and t[s] in "._%+-":
                 s += 1
-            if s == p or t[p - 1] == "." or (s > 0 and t[s - 1].isalnum()):
+            if s == p or t[p - 1] == "." or (s > 0 and (t[s - 1].isalnum() or t[s - 1] == "\\")):
                 continue
             m = patterns.EMAIL_DOMAIN.match(t, p + 1)
             if not m:
@@ -210,7 +212,7 @@ class IocExtractor:
             domain = m.group().lower()
             if not validators.host_is_domain(domain):
                 continue
-            value = t[s:p].lower() + "@" + domain
+            value = t[s:p].replace("\\_", "_").lower() + "@" + domain
             yield _Candidate(s, end, "email", value, validators.domain_is_private(domain))
 
     def _registry_keys(self, t: str, r: Refanged) -> Iterator[_Candidate]:
@@ -483,9 +485,16 @@ def _line_continues(t: str, pos: int) -> int | None:
 
 
 def _cut_url(t: str, start: int, end: int) -> int:
-    """End a URL where another one is glued on, or at a comma in its path (CSV cells:
+    """End a URL where another one is glued on, at a closing parenthesis it did not open
+    (Markdown links glued to the next word), or at a comma in its path (CSV cells:
     `http://a.com/x.iso,url,high`); commas in a query string or a fragment stay."""
     end = _cut_glued_url(t, start, end)
+    close = t.find(")", start, end)
+    while close != -1:  # "[text](https://a.com/x)word": a closing parenthesis never opened
+        if t.count("(", start, close) < t.count(")", start, close + 1):
+            end = close
+            break
+        close = t.find(")", close + 1, end)
     comma = t.find(",", start, end)
     if comma != -1 and t.find("?", start, comma) == -1 and t.find("#", start, comma) == -1:
         return comma

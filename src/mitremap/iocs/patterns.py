@@ -65,7 +65,9 @@ ASN = re.compile(r"AS(?:N:? ?|N-?| (?=\d{3}))?(\d{1,10})(?![0-9A-Za-z]|[.,]\d)")
 _SEG = r"[^\\\s\"<>|*?:,;()\[\]'`“”‘’]{1,255}"  # a backtick ends inline code
 _REG_SEG = r"[^\\\s\"<>|,;:'`\[\]“”‘’]{1,255}"
 # Words after the first one of a spaced segment: capitalised, a number, or a joining word.
-_NEXT_WORD = r"(?:and|of|for|the|on|[A-Z0-9(%$_{][^\\\s\"<>|*?:,;\[\]'`]{0,254})"
+# Not "and" (prose: "…\\Run and HKLM\\…"; "Documents and Settings" is a known name), not a
+# hive, not an environment variable ("…\\Run and %TEMP%\\x.exe" is two paths).
+_NEXT_WORD = r"(?:of|for|the|on|(?!HK(?:LM|CU|CR|CC|U)[\\:]|HKEY_)[A-Z0-9($_{][^\\\s\"<>|*?:,;\[\]'`]{0,254})"
 KNOWN_MULTIWORD = (
     "Program Files (x86)",
     "Program Files",

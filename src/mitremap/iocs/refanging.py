@@ -226,7 +226,37 @@ def _edits(text: str) -> list[Edit]:
             edits.extend((base + i, base + i + 1, ".") for i, c in enumerate(host) if c == ",")
     for m in _at_literal(text, "://[", _BRACKET_AFTER_SCHEME):
         edits.append((m.end() - 1, m.end(), ""))
+    edits.extend(_markdown_escapes(text))
     return edits
+
+
+_WORD_CHARS = _ALNUM | frozenset("_")
+_TOKEN_LIMIT = 256
+_NON_SPACE = re.compile(r"\S{0,256}")
+
+
+def _markdown_escapes(text: str) -> Iterator[Edit]:
+    """Markdown-escaped underscores inside a word (`consulate\\_ksa@`, `HKEY\\_LOCAL\\_MACHINE`,
+    `my\\_tool.exe`): the backslash goes, unless the word is a path with real backslashes
+    (`C:\\Users\\john\\_old`)."""
+    token_start, token_end, escape_only = -1, -1, False
+    pos = text.find("\\_")
+    while pos != -1:
+        if pos >= token_end:
+            low = max(0, pos - _TOKEN_LIMIT)
+            token_start = 1 + max(text.rfind(" ", low, pos), text.rfind("\n", low, pos), low - 1)
+            token_end = _NON_SPACE.match(text, pos).end()
+            token = text[token_start:token_end]
+            escape_only = token.count("\\") == token.count("\\_") or token.startswith("HKEY\\_")
+        if (
+            escape_only
+            and pos > 0
+            and text[pos - 1] in _WORD_CHARS
+            and pos + 2 < len(text)
+            and (text[pos + 2] in _ALNUM or text.startswith("\\_", pos + 2))
+        ):
+            yield pos, pos + 1, ""
+        pos = text.find("\\_", pos + 2)
 
 
 def _between_words(text: str, start: int, end: int) -> bool:
