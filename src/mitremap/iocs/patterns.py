@@ -166,7 +166,7 @@ ARN = re.compile(
     r"[^\s\"'<>,;`]{1,1024}+"
 )
 USER_AGENT = re.compile(
-    r"Mozilla/\d\.\d(?: \([^()\n]{1,300}\))?"
+    r"Mozilla/\d\.\d{1,2}(?: \([^()\n]{1,300}\))?"
     r"(?: (?:[A-Za-z][A-Za-z0-9_.-]{0,40}/[A-Za-z0-9_.+-]{1,40}|\([^()\n]{1,300}\))){0,16}"
 )
 OTHER_AGENT = re.compile(
