@@ -310,6 +310,43 @@ def test_user_agent_with_a_two_digit_minor_version() -> None:
     assert found(text) == {("user_agent", "Mozilla/4.08 (Charon; Inferno)")}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("phishing at bücher.de and mail.münchen-bank.de now", {("domain", "bücher.de"), ("domain", "mail.münchen-bank.de")}),
+        ("the homoglyph \u0430pple.com (Cyrillic a)", {("domain", "\u0430pple.com")}),
+        ("login at http://bücher.de/login now", {("url", "http://bücher.de/login")}),
+    ],
+)  # fmt: skip
+def test_internationalised_names_are_found_as_written(text: str, expected: set) -> None:
+    assert found(text) == expected
+    offsets_hold(text)
+
+
+def test_names_glued_to_chinese_text_are_found() -> None:
+    text = (
+        "攻击者访问evil-c2.com进行通信，并连接到45.77.1.2。哈希值44d88612fea8a8f36de82e1278abb02f。"
+    )
+    assert found(text) == {
+        ("domain", "evil-c2.com"),
+        ("ipv4", "45.77.1.2"),
+        ("md5", "44d88612fea8a8f36de82e1278abb02f"),
+    }
+
+
+def test_one_letter_foreign_label_and_cjk_glued_file_names_give_nothing() -> None:
+    assert found("|7±-.å.jp!>Õ!,Á7µ|") == set()
+    assert found("Setup-中文p.msi (installer)") == set()
+
+
+def test_internationalised_names_stay_linear() -> None:
+    import time
+
+    started = time.process_time()
+    extract_iocs("ü.a" * 100_000 + "ü-ü.aa" * 50_000)
+    assert time.process_time() - started < 2.0
+
+
 def test_powershell_env_path_keeps_its_prefix() -> None:
     assert ("windows_path", r"$env:TEMP\s.ps1") in found(r"iwr http://x.com/s -o $env:TEMP\s.ps1")
 

@@ -342,9 +342,9 @@ class IocExtractor:
                 return
             s, e = m.span(1)
             pos = e
-            if e < len(t) and (t[e] == "_" or (not t[e].isascii() and t[e].isalnum())):
+            if e < len(t) and (t[e] == "_" or _foreign_letter(t[e])):
                 continue
-            if s > 0 and (t[s - 1] == "_" or (not t[s - 1].isascii() and t[s - 1].isalnum())):
+            if s > 0 and (t[s - 1] == "_" or _foreign_letter(t[s - 1])):
                 continue
             found = _classify_run(t, s, e) or _glued_hash(t, s, e)
             if found is not None:
@@ -353,6 +353,9 @@ class IocExtractor:
     def _dotted(self, t: str, r: Refanged) -> Iterator[_Candidate]:
         shapes: dict[str, _Shape] = {}
         tables: dict[int, int] = {}  # Markdown table rows -> the table's first row
+        # Internationalised names: tries are capped (about one per kB), and a name never
+        # reaches back past the dot of the previous try, so the pass stays linear.
+        idn_tries, idn_floor = 1000 + len(t) // 1000, 0
         pos = 0
         while True:
             anchor = patterns.DOT_ANCHOR.search(t, pos)
@@ -360,6 +363,14 @@ class IocExtractor:
                 return
             p = anchor.start()
             s = _left(t, p, _LABEL_CHARS, 64)
+            if s > 0 and idn_tries and _foreign_letter(t[s - 1]):
+                idn_tries -= 1
+                found = _idn_name(t, p, max(idn_floor, p - 253), shapes)  # "bücher.de"
+                idn_floor = p + 1
+                if found is not None:
+                    pos = found.end
+                    yield found
+                    continue
             if s == p or p - s > 63:
                 pos = p + 1
                 continue
@@ -458,6 +469,54 @@ def _in_url_path(t: str, s: int) -> bool:
     return t[start] == "/" or t.count("/", start, s) >= 2
 
 
+def _cjk(c: str) -> bool:
+    """Chinese, Japanese and Korean text has no spaces: its characters end a name."""
+    return "\u2e80" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" or "\uf900" <= c <= "\ufaff"
+
+
+def _word_char(c: str) -> bool:
+    """A character that continues a word (so a name glued to it is no name)."""
+    return c.isalnum() and not _cjk(c)
+
+
+def _foreign_letter(c: str) -> bool:
+    """A non-ASCII letter that may belong to an internationalised name (`ü`, `а`)."""
+    return not c.isascii() and c.isalnum() and not _cjk(c)
+
+
+def _idn_label_char(c: str) -> bool:
+    return (c.isalnum() and not _cjk(c)) or c == "-"
+
+
+def _idn_name(t: str, p: int, floor: int, shapes: dict[str, _Shape]) -> _Candidate | None:
+    """An internationalised name (`bücher.de`, a homoglyph `аpple.com`) whose dot is at `p`
+    (starting at `floor` or later): checked in its Punycode form, reported as written."""
+    s = p
+    while s > floor and (_idn_label_char(t[s - 1]) or t[s - 1] == "."):
+        s -= 1
+    while s < p and t[s] in ".-":
+        s += 1
+    m = patterns.IDN_TAIL.match(t, p)
+    if m is None or s == p:
+        return None
+    e = m.end()
+    if (s > 0 and t[s - 1] in "@/\\_") or (e < len(t) and (_idn_label_char(t[e]) or t[e] == "@")):
+        return None
+    token = t[s:e]
+    ascii_name = validators.idna_ascii(token)
+    if ascii_name is None:
+        return None
+    shape = shapes.get(ascii_name)
+    if shape is None:
+        shape = shapes[ascii_name] = _dotted_shape(ascii_name)
+    labels = token.split(".")
+    if shape.kind != "domain" or validators.looks_like_detection_or_code(labels):
+        return None
+    if len(labels) == 2 and len(labels[0]) == 1:
+        return None  # "å.jp" (the text column of a hex dump)
+    return _Candidate(s, e, "domain", token.lower(), shape.private)
+
+
 def _wrapped_url(t: str, m: re.Match[str]) -> tuple[str, int, int]:
     """`hxxps://update-service-<line break>node[.]com/gate` (PDF text): a host that ends in a
     hyphen at the end of a line goes on on the next one. Returns (host, host end, URL end)."""
@@ -532,6 +591,11 @@ def _url_host(host: str) -> tuple[str | None, bool]:
         value = validators.ipv6_value(host)
         return (host.lower(), validators.ip_is_private(value)) if value else (None, False)
     lower = host.lower()
+    if not lower.isascii():
+        ascii_name = validators.idna_ascii(lower)
+        if ascii_name and validators.host_is_domain(ascii_name):
+            return lower, validators.domain_is_private(ascii_name)
+        return None, False
     ipv4 = validators.ipv4_value(lower)
     if ipv4:
         return ipv4, validators.ip_is_private(ipv4)
@@ -709,14 +773,14 @@ def _classify_dotted(
 ) -> _Candidate | None:
     """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion.
     `glued`: the word was cut out of a longer one, so its neighbours are no reason to refuse."""
-    if not glued and e < len(t) and (t[e].isalnum() or t[e] == "@"):
+    if not glued and e < len(t) and (_word_char(t[e]) or t[e] == "@"):
         return None
     escaped = s > 0 and t[s - 1] == "%" and e - s > 3 and t[s] in _HEX and t[s + 1] in _HEX
     if escaped:
         # URL-encoded text: "%2F%2Fevil.biz%2F", "Figure%205.png": the name starts after the
         # escape, and a file name there is part of a URL path, no file of its own.
         s += 2
-    elif s > 0 and t[s - 1].isalnum() and not glued:
+    elif s > 0 and _word_char(t[s - 1]) and not glued:
         return None
     token = t[s:e]
     if token.count(".") > 12:
@@ -731,6 +795,8 @@ def _classify_dotted(
         return _glued_file(t, s, e)
     if kind == "ipv4":
         return _classify_ipv4(t, s, e, shape, r, tables)
+    if kind in ("file", "ambiguous") and s > 0 and _cjk(t[s - 1]):
+        return None  # "WhatsApp-中文p.msi": a file name may hold CJK characters; no part of one
     if kind == "file" and (escaped or _in_url_path(t, s)):
         return None  # a file in a URL path ("/wp-admin/admin-ajax.php"): not a file indicator
     if kind in ("mac", "onion", "file"):

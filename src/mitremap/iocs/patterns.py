@@ -40,6 +40,10 @@ URL_REST = re.compile(
 # A path after a host written without a scheme (`evil.com/gate.php`).
 PATH_REST = re.compile(r"(?::\d{1,5})?/[^\s<>\"'`{}|\\^\[\]“”‘’«»]{0,4096}+")
 
+# The labels after an internationalised label: ".de", ".müller.com" (the TLD in ASCII).
+IDN_TAIL = re.compile(
+    r"(?:\.[^\W_]{1,63}(?:-{1,4}[^\W_]{1,63}){0,8}){0,8}?\.[A-Za-z]{2,24}(?![^\W_])"
+)
 HOST = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63}){1,126}")
 EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}")
 DOT_ANCHOR = re.compile(r"\.[A-Za-z0-9]")

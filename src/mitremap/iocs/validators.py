@@ -268,6 +268,15 @@ def host_is_domain(host: str) -> bool:
     return host not in _suffixes()
 
 
+@lru_cache(maxsize=4096)
+def idna_ascii(name: str) -> str | None:
+    """The Punycode (ASCII) form of an internationalised host name, or None if it has none."""
+    try:
+        return name.lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
 def domain_context(text: str, start: int) -> bool:
     """Words just before a name that say it is a host (`C2 domain`, `resolves`, `connects to`)."""
     return bool(_DOMAIN_CONTEXT.search(text[max(0, start - 48) : start]))
