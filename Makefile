@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,pdf,docx,html,stix,notebook,web
+EXTRAS ?= dev,pdf,docx,html,stix,notebook,web,explain
 
 # The data mirror: ../shared/data beside the clone unless MITREMAP_DATA says otherwise.
 MITREMAP_DATA ?= $(abspath ../shared/data)
