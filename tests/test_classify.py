@@ -138,3 +138,21 @@ def test_features_round_trip_as_plain_arrays():
 def test_training_without_labels_is_an_error():
     with pytest.raises(ModelError):
         LinearModel.train([LabelledText(t, (), "x", t) for t in NONE], settings=SETTINGS)
+
+
+def test_report_negatives_are_unannotated_sentences_of_annotated_reports():
+    from mitremap.classify.linear import held_out_mask, report_negatives
+
+    text = ("The loader created a scheduled task named Updater with schtasks. "
+            "The report was written by two analysts in our research team last spring.")
+    span_end = text.index(".") + 1
+    report = LabelledText(text, ("T1053.005",), "r", "rep1",
+                          {"spans": [{"start": 4, "end": span_end, "label": "T1053.005"}]})
+    negatives = report_negatives([report], known=set())
+    assert [n.text for n in negatives] == [text[span_end + 1:]]
+    assert negatives[0].labels == () and negatives[0].meta["doc_title"] == "rep1"
+    # held out: a report's own sentences and any training text found in it are dropped
+    pool = [*negatives, LabelledText("created a scheduled task named Updater with schtasks",
+                                     ("T1053.005",), "boot", "b1"),
+            LabelledText(SHELL[0], ("T1059",), "x", "s0")]
+    assert held_out_mask(pool, [report]).tolist() == [False, False, True]

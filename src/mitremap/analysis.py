@@ -224,20 +224,18 @@ class MitreMap:
         segmented = time.perf_counter()
         scores = self.model.score_document([text[a:b] for a, b in spans], ranges)
         scored = time.perf_counter()
-        chars = [(spans[a][0], spans[b - 1][1]) for a, b in ranges]
         report = scores.report
         order = np.argsort(-report)
+        passing = [int(j) for j in order if report[j] >= threshold]
+        evidence = self._evidence(scores, passing, spans, ranges, max_evidence)
         hits: list[TechniqueHit] = []
-        for j in order:
-            confidence = float(report[j])
-            if confidence < threshold:
-                break
+        for j in passing:
             label = self.model.labels[j]
-            evidence = _evidence(scores.window[:, j], chars, max_evidence)
             attributions: tuple[Any, ...] = ()
             if explain:
                 attributions = self._attributions(text, spans, ranges, scores.window[:, j], label)
-            hits.append(TechniqueHit(self.techniques[label], confidence, evidence, attributions))
+            hits.append(TechniqueHit(self.techniques[label], float(report[j]), evidence[j],
+                                     attributions))
         if include_parents:
             hits = self._with_parents(hits)
         candidates = [(self.model.labels[j], float(report[j])) for j in order[:5]]
@@ -251,6 +249,52 @@ class MitreMap:
         analysis.timings = {"segment": segmented - started, "score": scored - segmented,
                             "total": done - started}
         return analysis
+
+    def _evidence(self, scores: Any, labels: list[int], spans: list[tuple[int, int]],
+                  ranges: list[tuple[int, int]], limit: int) -> dict[int, tuple[Evidence, ...]]:
+        """Each label's evidence: the sentences that support it in its best windows.
+
+        Windows find the passage; the passage is then narrowed to its sentences that score
+        at least half the best of them (adjacent ones merged). When no single sentence
+        carries the technique — it needs the context — the best window is the evidence.
+        """
+        picked: dict[int, list[int]] = {}
+        for j in labels:
+            column = scores.window[:, j]
+            best = float(column.max()) if len(column) else 0.0
+            top = [int(i) for i in np.argsort(-column)[:limit]
+                   if column[i] >= max(0.05, 0.5 * best)]
+            picked[j] = top or [int(np.argmax(column))] if len(column) else []
+        wanted = sorted({s for top in picked.values() for w in top
+                         for s in range(*ranges[w])})
+        sentence = scores.sentences(wanted) if scores.sentences and wanted else None
+        row = {s: r for r, s in enumerate(wanted)}
+        out: dict[int, tuple[Evidence, ...]] = {}
+        for j, top in picked.items():
+            if not top:
+                out[j] = ()
+                continue
+            found: list[list[float]] = []
+            if sentence is not None:
+                members = sorted({s for w in top for s in range(*ranges[w])})
+                values = {s: float(sentence[row[s], j]) for s in members}
+                floor = max(0.05, 0.5 * max(values.values()))
+                for s in members:
+                    if values[s] < floor:
+                        continue
+                    a, b = spans[s]
+                    if found and found[-1][3] == s - 1:
+                        found[-1][1], found[-1][3] = b, s
+                        found[-1][2] = max(found[-1][2], values[s])
+                    else:
+                        found.append([a, b, values[s], s])
+            if not found:
+                w = top[0]
+                found = [[spans[ranges[w][0]][0], spans[ranges[w][1] - 1][1],
+                          float(scores.window[w, j]), -1]]
+            found = sorted(found, key=lambda f: -f[2])[:limit]
+            out[j] = tuple(Evidence(int(a), int(b), c) for a, b, c, _ in sorted(found))
+        return out
 
     def _with_parents(self, hits: list[TechniqueHit]) -> list[TechniqueHit]:
         """Add each found sub-technique's parent (at the child's confidence) when missing."""
@@ -296,26 +340,6 @@ class MitreMap:
             return self.model.predict_proba([str(t) for t in texts])[:, j]
 
         return score
-
-
-def _evidence(window_scores: np.ndarray, chars: list[tuple[int, int]],
-              limit: int) -> tuple[Evidence, ...]:
-    """The best windows for a technique, overlapping ones merged, in document order."""
-    if len(window_scores) == 0:
-        return ()
-    best = float(window_scores.max())
-    picked = [i for i in np.argsort(-window_scores)
-              if window_scores[i] >= max(0.05, 0.5 * best)][: limit * 3]
-    merged: list[list[float]] = []
-    for i in sorted(picked, key=lambda i: chars[i][0]):
-        a, b = chars[i]
-        if merged and a < merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-            merged[-1][2] = max(merged[-1][2], float(window_scores[i]))
-        else:
-            merged.append([a, b, float(window_scores[i])])
-    merged = sorted(merged, key=lambda m: -m[2])[:limit]
-    return tuple(Evidence(int(a), int(b), c) for a, b, c in sorted(merged))
 
 
 def default_model_path() -> Path:

@@ -60,6 +60,8 @@ class DocumentScores:
 
     window: np.ndarray  # n_windows × n_labels, P(label described in the window)
     report: np.ndarray  # n_labels, P(label is among the report's techniques)
+    # P(label described in the sentence) for chosen sentence indices (to narrow evidence)
+    sentences: Callable[[Sequence[int]], np.ndarray] | None = None
 
 
 @runtime_checkable

@@ -7,7 +7,8 @@ instead of a second pass over the text (character n-grams dominate prediction ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,31 @@ import numpy as np
 from scipy import sparse
 
 _TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+_TOKEN = re.compile(_TOKEN_PATTERN)
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def word_ngrams(text: str, low: int, high: int) -> list[str]:
+    """scikit-learn's `word` analyser (lower-cased, default token pattern), without importing
+    scikit-learn: the CLI's cold start cannot afford its import time."""
+    tokens = _TOKEN.findall(text.lower())
+    out = list(tokens) if low == 1 else []
+    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+        out.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return out
+
+
+def char_wb_ngrams(text: str, low: int, high: int) -> Iterator[str]:
+    """scikit-learn's `char_wb` analyser: character n-grams inside space-padded words."""
+    for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            if length <= n:  # a short word is counted once, as a whole
+                yield padded
+                break
+            for i in range(length - n + 1):
+                yield padded[i:i + n]
 
 
 @dataclass
@@ -27,28 +53,57 @@ class FeatureBlock:
     idf: np.ndarray  # float32, one per term
     weight: float = 1.0  # scale of this block in the concatenated vector
     _vectorizer: Any = field(default=None, repr=False, compare=False)
+    _vocabulary: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> int:
         return len(self.terms)
 
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """Term → column within the block."""
+        if self._vocabulary is None:
+            self._vocabulary = {t: i for i, t in enumerate(self.terms)}
+        return self._vocabulary
+
+    def analyze(self, text: str) -> list[str] | Iterator[str]:
+        low, high = self.ngram_range
+        if self.analyzer == "word":
+            return word_ngrams(text, low, high)
+        if self.analyzer == "char_wb":
+            return char_wb_ngrams(text, low, high)
+        raise ValueError(f"unknown analyser {self.analyzer!r}")
+
     def vectorizer(self) -> Any:
-        """A CountVectorizer with this vocabulary, built once (sklearn imported lazily)."""
+        """The equivalent scikit-learn CountVectorizer (for tools that want one)."""
         if self._vectorizer is None:
             from sklearn.feature_extraction.text import CountVectorizer
 
             self._vectorizer = CountVectorizer(
                 analyzer=self.analyzer,
                 ngram_range=self.ngram_range,
-                vocabulary={t: i for i, t in enumerate(self.terms)},
+                vocabulary=self.vocabulary,
                 token_pattern=_TOKEN_PATTERN,
                 lowercase=True,
                 dtype=np.float32,
             )
+            self._vectorizer._validate_vocabulary()
         return self._vectorizer
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self.vectorizer().transform(texts).tocsr()
+        """N-gram counts per text, as scikit-learn would count them."""
+        vocabulary = self.vocabulary
+        get = vocabulary.get
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:
+            indices.extend(j for j in map(get, self.analyze(text)) if j is not None)
+            indptr.append(len(indices))
+        matrix = sparse.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
+             np.asarray(indptr, dtype=np.int64)), shape=(len(texts), self.size))
+        matrix.sum_duplicates()
+        return matrix
 
     def tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         """Sublinear tf × idf, each row scaled to unit length times the block weight."""

@@ -49,6 +49,7 @@ class LinearSettings:
     negatives_per_label: int = 6000
     prune: float = 0.01
     calibration_folds: int = 3
+    report_negatives: bool = True
     window: int = 3
     n_jobs: int = 2
     seed: int = 0
@@ -60,20 +61,30 @@ class Calibration:
 
     window_a: float = 4.0
     window_b: float = -2.5
+    window_prior: list[float] = field(default_factory=list)  # over (log_prior, unseen)
     report_coef: list[float] = field(default_factory=list)  # over REPORT_FEATURES
     report_intercept: float = 0.0
     reports: int = 0  # annotated reports the prior counts come from
 
-    def window_proba(self, scores: np.ndarray) -> np.ndarray:
-        return _sigmoid(self.window_a * scores + self.window_b)
+    def window_proba(self, scores: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        z = self.window_a * scores + self.window_b
+        if self.window_prior and prior is not None:
+            z = z + prior_features(prior, self.reports) @ np.asarray(self.window_prior)
+        return _sigmoid(z)
 
     def report_proba(self, window_scores: np.ndarray, prior: np.ndarray) -> np.ndarray:
         if len(window_scores) == 0:
             return np.zeros(window_scores.shape[1], dtype=np.float32)
         if not self.report_coef:
-            return self.window_proba(window_scores.max(axis=0))
+            return self.window_proba(window_scores.max(axis=0), prior)
         feats = report_features(window_scores, prior, self.reports)
         return _sigmoid(feats @ np.asarray(self.report_coef) + self.report_intercept)
+
+
+def prior_features(prior: np.ndarray, reports: int) -> np.ndarray:
+    """Per label: log share of annotated reports that list it (smoothed), and "never listed"."""
+    share = (prior + 0.5) / (reports + 1.0)
+    return np.stack([np.log(share), (prior == 0).astype(np.float32)], axis=1)
 
 
 def report_features(window_scores: np.ndarray, prior: np.ndarray, reports: int) -> np.ndarray:
@@ -83,8 +94,7 @@ def report_features(window_scores: np.ndarray, prior: np.ndarray, reports: int) 
         best, second = top[1], top[0]
     else:
         best = second = window_scores[0]
-    share = (prior + 0.5) / (reports + 1.0)
-    return np.stack([best, second, np.log(share), (prior == 0).astype(np.float32)], axis=1)
+    return np.column_stack([best, second, prior_features(prior, reports)])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -138,6 +148,11 @@ class LinearModel:
         settings = settings or LinearSettings()
         started = time.perf_counter()
         report = _reporter(progress)
+        usable = [r for r in reports if r.labels]
+        negatives = []
+        if settings.report_negatives and usable:
+            negatives = report_negatives(usable, {item.text for item in items})
+            items = [*items, *negatives]
         texts = [item.text for item in items]
         label_sets = [most_specific(item.labels) for item in items]
         labels = sorted({x for ls in label_sets for x in ls})
@@ -154,7 +169,6 @@ class LinearModel:
 
         calibration = Calibration()
         prior = np.zeros(len(labels), dtype=np.float32)
-        usable = [r for r in reports if r.labels]
         if usable and settings.calibration_folds >= 2:
             calibration, prior = _calibrate(
                 features, X, Y, items, usable, labels, settings, report)
@@ -164,6 +178,8 @@ class LinearModel:
             backend="linear", attack_version="", package_version=""))
         model._prune_features()
         model.card.backend = "linear"
+        if negatives:
+            model.card.sources["report-negatives"] = len(negatives)
         model.card.labels = len(labels)
         model.card.training_texts = len(items)
         model.card.settings = {k: list(v) if isinstance(v, tuple) else v
@@ -190,17 +206,21 @@ class LinearModel:
         return self.decision_function(self.features.transform(texts))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.calibration.window_proba(self.raw_scores(texts))
+        return self.calibration.window_proba(self.raw_scores(texts), self.prior)
 
     def window_rows(
         self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
     ) -> sparse.csr_matrix:
         """Feature rows of windows ([first, last) sentence ranges) from per-sentence counts."""
-        counts = self.features.counts(sentences)
-        indicator = sparse.lil_matrix((len(windows), len(sentences)), dtype=np.float32)
-        for row, (first, last) in enumerate(windows):
-            indicator[row, first:last] = 1.0
-        return self.features.tfidf(indicator.tocsr() @ counts)
+        return self._window_rows(self.features.counts(sentences), windows)
+
+    def _window_rows(self, counts: sparse.csr_matrix, windows: Sequence[tuple[int, int]]
+                     ) -> sparse.csr_matrix:
+        rows = np.repeat(np.arange(len(windows)), [b - a for a, b in windows])
+        cols = np.concatenate([np.arange(a, b) for a, b in windows])
+        indicator = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                                      shape=(len(windows), counts.shape[0]))
+        return self.features.tfidf(indicator @ counts)
 
     def score_document(
         self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
@@ -208,9 +228,15 @@ class LinearModel:
         if not windows:
             empty = np.zeros((0, len(self.labels)), dtype=np.float32)
             return DocumentScores(empty, np.zeros(len(self.labels), dtype=np.float32))
-        raw = self.decision_function(self.window_rows(sentences, windows))
-        return DocumentScores(self.calibration.window_proba(raw),
-                              self.calibration.report_proba(raw, self.prior))
+        counts = self.features.counts(sentences)
+        raw = self.decision_function(self._window_rows(counts, windows))
+
+        def sentence_proba(indices: Sequence[int]) -> np.ndarray:
+            rows = self.features.tfidf(counts[np.asarray(indices, dtype=np.int64)])
+            return self.calibration.window_proba(self.decision_function(rows), self.prior)
+
+        return DocumentScores(self.calibration.window_proba(raw, self.prior),
+                              self.calibration.report_proba(raw, self.prior), sentence_proba)
 
     def label_weights(self, label: str) -> tuple[np.ndarray, float]:
         """(dense weight vector over the feature columns, bias) of one label: for explanations."""
@@ -373,59 +399,104 @@ def _window_targets(report: Any, chars: list[tuple[int, int]], gold: np.ndarray,
     return target
 
 
-def _calibrate(features, X, Y, items, reports, labels, settings, report):
-    """Out-of-fold window scores on held-out reports → Platt + report-level logistic model."""
-    from sklearn.linear_model import LogisticRegression
+@dataclass
+class HeldOut:
+    """Out-of-fold evidence for calibration: window (score, target) pairs, report features."""
 
+    window_scores: list[np.ndarray] = field(default_factory=list)  # (score, log_prior, unseen)
+    window_targets: list[np.ndarray] = field(default_factory=list)
+    report_features: list[np.ndarray] = field(default_factory=list)
+    report_targets: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, model: LinearModel, held: Sequence[Any], seen: Sequence[Any],
+            window: int = 3) -> None:
+        """Score `held` reports with `model` (which never saw them); `seen` give the prior."""
+        label_index = {x: i for i, x in enumerate(model.labels)}
+        prior = _prior(seen, label_index)
+        prior_rows = prior_features(prior, len(seen))
+        for r in held:
+            sentences, windows, chars = document_windows(r.text, window)
+            if not windows:
+                continue
+            raw = model.decision_function(model.window_rows(sentences, windows))
+            gold = np.zeros(len(model.labels), dtype=bool)
+            for x in r.labels:
+                if x in label_index:
+                    gold[label_index[x]] = True
+            self.report_features.append(report_features(raw, prior, len(seen)))
+            self.report_targets.append(gold)
+            hot = raw > -0.8  # pairs below are certain negatives: keep the fit small
+            columns = np.nonzero(hot)[1]
+            self.window_scores.append(np.column_stack([raw[hot], prior_rows[columns]]))
+            self.window_targets.append(_window_targets(r, chars, gold, raw, label_index)[hot])
+
+    def fit(self, reports: int) -> Calibration:
+        from sklearn.linear_model import LogisticRegression
+
+        scores = np.concatenate(self.window_scores)
+        targets = np.concatenate(self.window_targets)
+        platt = LogisticRegression(C=100.0, max_iter=1000).fit(scores, targets)
+        feats = np.concatenate(self.report_features)
+        gold = np.concatenate(self.report_targets)
+        logistic = LogisticRegression(C=10.0, max_iter=1000).fit(feats, gold)
+        return Calibration(
+            window_a=float(platt.coef_[0, 0]), window_b=float(platt.intercept_[0]),
+            window_prior=[float(c) for c in platt.coef_[0, 1:]],
+            report_coef=[float(c) for c in logistic.coef_[0]],
+            report_intercept=float(logistic.intercept_[0]), reports=reports,
+        )
+
+
+def report_negatives(reports: Sequence[Any], known: set[str]) -> list[Any]:
+    """Sentences of annotated reports that no annotated span touches: "no technique" text
+    written the way reports are (dates, victims, marketing, background)."""
+    from mitremap.corpus import LabelledText
+
+    out = []
+    for r in reports:
+        spans = (r.meta or {}).get("spans") or []
+        if not spans:
+            continue
+        sentences, _, chars = document_windows(r.text, 1)
+        for text, (a, b) in zip(sentences, chars, strict=True):
+            if len(text) < 25 or text in known:
+                continue
+            if any(span["start"] < b and a < span["end"] for span in spans):
+                continue
+            known.add(text)
+            out.append(LabelledText(text, (), "report-negatives", f"{r.id}:{a}",
+                                    {"doc_title": r.id}))
+    return out
+
+
+def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
+    """True for the items that are neither sentences of `held` reports nor text found in them."""
     from mitremap.classify.overlap import TextOverlap
 
+    held_ids = {r.id for r in held}
+    overlap = TextOverlap(r.text for r in held)
+    return np.array([(item.meta or {}).get("doc_title") not in held_ids
+                     and item.text not in overlap for item in items], dtype=bool)
+
+
+def _calibrate(features, X, Y, items, reports, labels, settings, report):
+    """Train k times without a fold of reports; fit the calibration on their scores."""
     k = min(settings.calibration_folds, len(reports))
     order = np.random.default_rng(settings.seed).permutation(len(reports))
-    folds = [order[i::k] for i in range(k)]
-    label_index = {x: i for i, x in enumerate(labels)}
-    win_scores, win_targets, rep_feats, rep_targets = [], [], [], []
+    folds = [set(order[i::k].tolist()) for i in range(k)]
+    held_out = HeldOut()
     for f, fold in enumerate(folds):
-        held = [reports[i] for i in fold]
-        held_ids = {r.id for r in held}
-        overlap = TextOverlap(r.text for r in held)
-        keep = np.array([
-            (item.meta or {}).get("doc_title") not in held_ids and item.text not in overlap
-            for item in items
-        ])
+        held = [reports[i] for i in sorted(fold)]
+        seen = [reports[i] for i in range(len(reports)) if i not in fold]
+        keep = held_out_mask(items, held)
         stage = f"calibrate {f + 1}/{k}"
         weights, bias = _fit_weights(X[keep], Y[keep], settings,
                                      lambda d, t, s=stage: report(s, d, t))
         probe = LinearModel(features, weights, bias, labels, Calibration(),
                             np.zeros(len(labels)), ModelCard("linear", "", ""))
-        train_reports = [reports[i] for i in range(len(reports)) if i not in set(fold)]
-        prior = _prior(train_reports, label_index)
-        for r in held:
-            sentences, windows, chars = document_windows(r.text, settings.window)
-            if not windows:
-                continue
-            raw = probe.decision_function(probe.window_rows(sentences, windows))
-            gold = np.zeros(len(labels), dtype=bool)
-            for x in r.labels:
-                if x in label_index:
-                    gold[label_index[x]] = True
-            rep_feats.append(report_features(raw, prior, len(train_reports)))
-            rep_targets.append(gold)
-            # window level: keep pairs with a plausible score, the rest are certain negatives
-            hot = raw > -0.8
-            win_scores.append(raw[hot])
-            win_targets.append(_window_targets(r, chars, gold, raw, label_index)[hot])
-    scores = np.concatenate(win_scores)
-    targets = np.concatenate(win_targets)
-    platt = LogisticRegression(C=100.0).fit(scores[:, None], targets)
-    feats = np.concatenate(rep_feats)
-    gold = np.concatenate(rep_targets)
-    logistic = LogisticRegression(C=10.0, max_iter=1000).fit(feats, gold)
-    calibration = Calibration(
-        window_a=float(platt.coef_[0, 0]), window_b=float(platt.intercept_[0]),
-        report_coef=[float(c) for c in logistic.coef_[0]],
-        report_intercept=float(logistic.intercept_[0]), reports=len(reports),
-    )
-    return calibration, _prior(reports, label_index)
+        held_out.add(probe, held, seen, settings.window)
+    label_index = {x: i for i, x in enumerate(labels)}
+    return held_out.fit(len(reports)), _prior(reports, label_index)
 
 
 def _prior(reports: Sequence[Any], label_index: dict[str, int]) -> np.ndarray:
