@@ -108,7 +108,7 @@ def linear_attributions(
     per_char = np.zeros(len(text) + 1, dtype=np.float64)
     column = 0
     for block in features.blocks:
-        vocabulary = block.vectorizer().vocabulary_
+        vocabulary = block.vocabulary
         found: dict[int, list[tuple[tuple[int, int], ...]]] = {}
         for (start, _end), sentence in zip(spans, sentences, strict=True):
             for gram, pieces in _occurrences(sentence, start, block.analyzer, block.ngram_range):
