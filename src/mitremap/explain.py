@@ -178,7 +178,11 @@ def shap_values(
             raise ValueError("name the technique to explain")
         function = score.technique_scorer(technique)
         names = [technique]
+    def two_dimensional(batch: Sequence[str]) -> np.ndarray:
+        scores = np.asarray(function(list(batch)), dtype=float)
+        return scores.reshape(len(batch), -1)  # one column per output, as shap expects
+
     masker = shap.maskers.Text(r"\W+")
-    explainer = shap.Explainer(function, masker, output_names=names)
+    explainer = shap.Explainer(two_dimensional, masker, output_names=names)
     kwargs = {"max_evals": max_evals} if max_evals else {}
     return explainer(list(texts), silent=True, **kwargs)

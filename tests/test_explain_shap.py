@@ -1,0 +1,38 @@
+"""SHAP, as in the original notebook, agrees in sign with the exact linear attributions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+shap = pytest.importorskip("shap")
+
+from mitremap.explain import shap_values, top_attributions  # noqa: E402
+from tests.test_analysis import mm  # noqa: E402, F401  (the tiny trained model fixture)
+
+TEXT = "The operators created a scheduled task named Updater with schtasks every hour"
+
+
+def test_shap_returns_real_explanations_that_agree_on_sign_with_exact_attributions(mm):  # noqa: F811
+    result = mm.analyze(TEXT, threshold=0.0, explain=True)
+    hit = next(h for h in result.techniques if h.id == "T1053.005")
+    exact = {TEXT[a.start : a.end].lower(): a.weight for a in hit.attributions}
+    explanation = shap_values(mm, [TEXT], "T1053.005")
+    assert isinstance(explanation, shap.Explanation)
+    tokens = [re.sub(r"\W", "", t).lower() for t in explanation[0].data]
+    values = dict(zip(tokens, explanation[0].values.ravel(), strict=True))
+    top = [
+        a for a in top_attributions(hit.attributions, 4) if TEXT[a.start : a.end].lower() in values
+    ]
+    assert len(top) >= 3
+    for attribution in top:
+        word = TEXT[attribution.start : attribution.end].lower()
+        assert (values[word] > 0) == (exact[word] > 0), (word, values[word], exact[word])
+
+
+def test_shap_on_any_scoring_function():
+    explanation = shap_values(
+        lambda texts: [[t.count("task") * 1.0] for t in texts], ["a task, a task"]
+    )
+    assert explanation[0].values.ravel().max() > 0
