@@ -75,7 +75,8 @@ def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | N
             model.save(saved)
         part = HeldOut()
         if not nested:
-            part.add(model, held, seen)
+            part.add(model, held, seen,
+                     sentences=tests if settings.sentence_calibration else ())
         runs.append(dict(model=model, held=held, seen=seen, tests=tests, part=part,
                          seconds=time.perf_counter() - started, leaked=len(leaked),
                          dropped=int((~keep).sum())))
@@ -90,7 +91,8 @@ def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | N
             for g, other in enumerate(runs):
                 if g != f:
                     for name in ("window_scores", "window_targets", "report_features",
-                                 "report_targets"):
+                                 "report_targets", "sentence_scores", "sentence_targets",
+                                 "sentence_priors"):
                         getattr(pool, name).extend(getattr(other["part"], name))
             model.calibration = pool.fit(len(run["seen"]))
             from mitremap.classify.linear import _prior

@@ -156,3 +156,20 @@ def test_report_negatives_are_unannotated_sentences_of_annotated_reports():
                                      ("T1053.005",), "boot", "b1"),
             LabelledText(SHELL[0], ("T1059",), "x", "s0")]
     assert held_out_mask(pool, [report]).tolist() == [False, False, True]
+
+
+def test_sentence_softmax_fits_a_sharp_temperature_and_leaves_room_for_none():
+    from mitremap.classify.linear import fit_sentence_softmax, sentence_softmax
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(-1.0, 0.3, size=(200, 5))
+    gold = rng.integers(0, 5, size=200)
+    scores[np.arange(200), gold] += 1.5
+    gold[:40] = 5  # "no technique" rows: nothing stands out
+    scores[:40] = rng.normal(-1.0, 0.3, size=(40, 5))
+    prior_rows = np.zeros((5, 2))
+    params = fit_sentence_softmax([(scores, gold, prior_rows)])
+    p = sentence_softmax(params, scores, prior_rows)
+    assert params[0] > 0
+    assert (p.sum(axis=1) <= 1.0 + 1e-5).all()
+    assert p[40:].max(axis=1).mean() > p[:40].max(axis=1).mean()
