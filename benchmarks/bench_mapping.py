@@ -40,8 +40,7 @@ def folds(reports, k: int = 5, seed: int = 0):
     return [[reports[i] for i in sorted(order[f::k])] for f in range(k)]
 
 
-def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | None = None
-                   ) -> dict:
+def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | None = None) -> dict:
     from mitremap.analysis import MitreMap
     from mitremap.classify.linear import HeldOut, LinearModel, held_out_mask
     from mitremap.classify.train import calibration_reports
@@ -75,14 +74,25 @@ def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | N
             model.save(saved)
         part = HeldOut()
         if not nested:
-            part.add(model, held, seen,
-                     sentences=tests if settings.sentence_calibration else ())
-        runs.append(dict(model=model, held=held, seen=seen, tests=tests, part=part,
-                         seconds=time.perf_counter() - started, leaked=len(leaked),
-                         dropped=int((~keep).sum())))
-        print(f"  fold {f + 1}/{k}: trained on {len(items)} texts ({int((~keep).sum())} held-out "
-              f"or overlapping dropped, {len(leaked)} exact test sentences left) in "
-              f"{runs[-1]['seconds']:.0f} s", flush=True)
+            part.add(model, held, seen, sentences=tests if settings.sentence_calibration else ())
+        runs.append(
+            dict(
+                model=model,
+                held=held,
+                seen=seen,
+                tests=tests,
+                part=part,
+                seconds=time.perf_counter() - started,
+                leaked=len(leaked),
+                dropped=int((~keep).sum()),
+            )
+        )
+        print(
+            f"  fold {f + 1}/{k}: trained on {len(items)} texts ({int((~keep).sum())} held-out "
+            f"or overlapping dropped, {len(leaked)} exact test sentences left) in "
+            f"{runs[-1]['seconds']:.0f} s",
+            flush=True,
+        )
     sentence, per_report, preds_all = [], [], []
     for f, run in enumerate(runs):
         model = run["model"]
@@ -90,9 +100,15 @@ def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | N
             pool = HeldOut()
             for g, other in enumerate(runs):
                 if g != f:
-                    for name in ("window_scores", "window_targets", "report_features",
-                                 "report_targets", "sentence_scores", "sentence_targets",
-                                 "sentence_priors"):
+                    for name in (
+                        "window_scores",
+                        "window_targets",
+                        "report_features",
+                        "report_targets",
+                        "sentence_scores",
+                        "sentence_targets",
+                        "sentence_priors",
+                    ):
                         getattr(pool, name).extend(getattr(other["part"], name))
             model.calibration = pool.fit(len(run["seen"]))
             from mitremap.classify.linear import _prior
@@ -143,9 +159,13 @@ def annoctr(mm, kb, resolver) -> dict:
             a = mm.analyze(item.text, threshold=0.0)
             preds.append(({h.id: h.confidence for h in a.techniques}, set(item.labels)))
         m = report_metrics(preds, 0.6)
-        out[split] = {"reports": len(part), "rolled_up_per_report_f1": m.rolled_up_per_report_f1,
-                      "rolled_up_micro": m.rolled_up_micro.__dict__,
-                      "per_report_f1": m.per_report_f1, "micro": m.micro.__dict__}
+        out[split] = {
+            "reports": len(part),
+            "rolled_up_per_report_f1": m.rolled_up_per_report_f1,
+            "rolled_up_micro": m.rolled_up_micro.__dict__,
+            "per_report_f1": m.per_report_f1,
+            "micro": m.micro.__dict__,
+        }
     return out
 
 
@@ -174,8 +194,11 @@ def speed(model_path: Path) -> dict:
     exe = Path(sys.executable).with_name("mitremap")
     for _ in range(3):
         t0 = time.perf_counter()
-        subprocess.run([str(exe), "analyze", str(report), "--model", str(model_path)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(exe), "analyze", str(report), "--model", str(model_path)],
+            check=True,
+            capture_output=True,
+        )
         cold.append(time.perf_counter() - t0)
     out["cold_start_analyze_s"] = min(cold)
     return out
@@ -188,8 +211,12 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="only the speed measurements")
     parser.add_argument("--model", type=Path, default=None, help="model for speed and AnnoCTR")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="keep the fold models here and reuse them on the next run")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep the fold models here and reuse them on the next run",
+    )
     args = parser.parse_args()
 
     from mitremap.analysis import MitreMap, default_model_path
@@ -201,33 +228,47 @@ def main() -> None:
     kb = load_attack()
     results: dict = {}
     if not args.speed:
-        print(f"TRAM reports, {args.folds}-fold CV by document"
-              f"{' (nested calibration)' if args.nested else ''}:", flush=True)
-        results["tram_cv"] = cv = cross_validate(kb, resolver, args.folds, args.nested,
-                                                 LinearSettings(), args.cache)
+        print(
+            f"TRAM reports, {args.folds}-fold CV by document"
+            f"{' (nested calibration)' if args.nested else ''}:",
+            flush=True,
+        )
+        results["tram_cv"] = cv = cross_validate(
+            kb, resolver, args.folds, args.nested, LinearSettings(), args.cache
+        )
         r6 = cv["report"]["0.6"]
-        print(f"sentence top-1 {cv['top1']:.3f} (bar 0.90, baseline 0.79)  top-5 {cv['top5']:.3f} "
-              f"(baseline 0.91)  ECE {cv['sentence_ece']:.3f}")
-        print(f"report @0.6: per-report F1 {r6['per_report_f1']:.3f} (bar 0.80, baseline 0.46)  "
-              f"micro P {r6['micro']['precision']:.3f} R {r6['micro']['recall']:.3f} "
-              f"F1 {r6['micro']['f1']:.3f}  rolled-up per-report F1 "
-              f"{r6['rolled_up_per_report_f1']:.3f}  ECE {r6['ece']:.3f} (bar 0.05)")
+        print(
+            f"sentence top-1 {cv['top1']:.3f} (bar 0.90, baseline 0.79)  top-5 {cv['top5']:.3f} "
+            f"(baseline 0.91)  ECE {cv['sentence_ece']:.3f}"
+        )
+        print(
+            f"report @0.6: per-report F1 {r6['per_report_f1']:.3f} (bar 0.80, baseline 0.46)  "
+            f"micro P {r6['micro']['precision']:.3f} R {r6['micro']['recall']:.3f} "
+            f"F1 {r6['micro']['f1']:.3f}  rolled-up per-report F1 "
+            f"{r6['rolled_up_per_report_f1']:.3f}  ECE {r6['ece']:.3f} (bar 0.05)"
+        )
         for t, m in cv["report"].items():
-            print(f"  threshold {t}: per-report F1 {m['per_report_f1']:.3f} micro F1 "
-                  f"{m['micro']['f1']:.3f}")
+            print(
+                f"  threshold {t}: per-report F1 {m['per_report_f1']:.3f} micro F1 "
+                f"{m['micro']['f1']:.3f}"
+            )
     model_path = args.model or default_model_path()
     if (model_path / "manifest.json").is_file():
         mm = MitreMap.load(model_path)
         results["annoctr"] = a = annoctr(mm, kb, resolver)
         for split, m in a.items():
             if isinstance(m, dict):
-                print(f"AnnoCTR {split} ({m['reports']} reports, parents rolled up): per-report "
-                      f"F1 {m['rolled_up_per_report_f1']:.3f} micro F1 "
-                      f"{m['rolled_up_micro']['f1']:.3f}")
+                print(
+                    f"AnnoCTR {split} ({m['reports']} reports, parents rolled up): per-report "
+                    f"F1 {m['rolled_up_per_report_f1']:.3f} micro F1 "
+                    f"{m['rolled_up_micro']['f1']:.3f}"
+                )
         results["speed"] = s = speed(model_path)
-        print(f"model load {s['load_s']:.2f} s (bar 1)  analyze 20 KB {s['analyze_20kb_s']:.3f} s "
-              f"(bar 0.1)  cold start `mitremap analyze` {s['cold_start_analyze_s']:.2f} s "
-              f"(bar 1.5)  model {s['model_mb']:.1f} MB")
+        print(
+            f"model load {s['load_s']:.2f} s (bar 1)  analyze 20 KB {s['analyze_20kb_s']:.3f} s "
+            f"(bar 0.1)  cold start `mitremap analyze` {s['cold_start_analyze_s']:.2f} s "
+            f"(bar 1.5)  model {s['model_mb']:.1f} MB"
+        )
     else:
         print(f"no model at {model_path}: run `mitremap model ensure` for AnnoCTR and speed")
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

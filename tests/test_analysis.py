@@ -15,8 +15,9 @@ REPORT = " ".join([NONE[0], TASK[0], TASK[3], NONE[1], NONE[2], SHELL[2], NONE[3
 @pytest.fixture(scope="module")
 def mm(tmp_path_factory) -> MitreMap:
     model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
-    model.card.techniques = {"T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"],
-                                           "parent": "T1053"}}
+    model.card.techniques = {
+        "T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"], "parent": "T1053"}
+    }
     path = tmp_path_factory.mktemp("model") / "m"
     model.save(path)
     return MitreMap.load(path)
@@ -34,7 +35,7 @@ def test_analyze_finds_techniques_with_evidence_inside_the_text(mm):
     assert task.technique.url == "https://attack.mitre.org/techniques/T1053/005/"
     for e in task.evidence:
         assert 0 <= e.start < e.end <= len(REPORT)
-    assert any("schtasks" in REPORT[e.start:e.end] for e in task.evidence)
+    assert any("schtasks" in REPORT[e.start : e.end] for e in task.evidence)
 
 
 def test_threshold_is_never_lowered_silently(mm):
@@ -48,8 +49,14 @@ def test_to_dict_follows_the_json_schema(mm):
     data = mm.analyze(REPORT, threshold=0.0).to_dict()
     assert {"document", "model", "threshold", "techniques"} <= set(data)
     hit = data["techniques"][0]
-    assert {"technique", "technique_name", "tactics", "webpage_link", "confidence_score",
-            "evidence"} <= set(hit)
+    assert {
+        "technique",
+        "technique_name",
+        "tactics",
+        "webpage_link",
+        "confidence_score",
+        "evidence",
+    } <= set(hit)
     assert {"start", "end", "confidence", "text"} <= set(hit["evidence"][0])
     assert data["model"]["backend"] == "linear"
 
@@ -57,8 +64,14 @@ def test_to_dict_follows_the_json_schema(mm):
 def test_to_frame_has_the_original_columns(mm):
     pytest.importorskip("pandas")
     frame = mm.analyze(REPORT, threshold=0.0).to_frame()
-    assert list(frame.columns) == ["technique", "technique_name", "tactics", "webpage_link",
-                                   "confidence_score", "evidence"]
+    assert list(frame.columns) == [
+        "technique",
+        "technique_name",
+        "tactics",
+        "webpage_link",
+        "confidence_score",
+        "evidence",
+    ]
     assert len(frame) >= 2
 
 
@@ -80,7 +93,7 @@ def test_explain_gives_attributions_inside_the_evidence(mm):
     hit = next(h for h in result.techniques if h.id == "T1053.005")
     assert hit.attributions
     best = max(hit.attributions, key=lambda a: a.weight)
-    assert REPORT[best.start:best.end].lower().startswith(("schtasks", "scheduled", "task"))
+    assert REPORT[best.start : best.end].lower().startswith(("schtasks", "scheduled", "task"))
 
 
 def test_empty_text_gives_no_hits(mm):

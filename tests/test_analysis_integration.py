@@ -30,8 +30,12 @@ def real_mm(shared_data, tmp_path_factory):
     from mitremap.classify.train import train_model
     from mitremap.data import DataResolver
 
-    settings = LinearSettings(max_word_features=40_000, max_char_features=40_000,
-                              negatives_per_label=1500, calibration_folds=2)
+    settings = LinearSettings(
+        max_word_features=40_000,
+        max_char_features=40_000,
+        negatives_per_label=1500,
+        calibration_folds=2,
+    )
     model = train_model(resolver=DataResolver(data_dir=shared_data), settings=settings)
     path = tmp_path_factory.mktemp("real-model") / "m"
     model.save(path)
@@ -39,20 +43,28 @@ def real_mm(shared_data, tmp_path_factory):
 
 
 def test_sentences_map_to_their_techniques(real_mm):
-    ranked = real_mm.top_k([
-        "The operators dumped credentials from LSASS memory with a renamed copy of Mimikatz.",
-        "To survive reboots it created a scheduled task that runs every hour.",
-        "The implant added a Run key under HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run.",
-        "They cleared the Windows Security and System event logs with wevtutil.",
-    ], k=5)
+    ranked = real_mm.top_k(
+        [
+            "The operators dumped credentials from LSASS memory with a renamed copy of Mimikatz.",
+            "To survive reboots it created a scheduled task that runs every hour.",
+            "The implant added a Run key under HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run.",
+            "They cleared the Windows Security and System event logs with wevtutil.",
+        ],
+        k=5,
+    )
     expected = ["T1003.001", "T1053.005", "T1547.001", "T1070.001"]
     for want, top in zip(expected, ranked, strict=True):
         assert want in [label for label, _ in top[:3]], (want, top)
 
 
 def test_no_technique_text_is_not_confident(real_mm):
-    ranked = real_mm.top_k(["This report was published on 3 March 2024 by our research team.",
-                            "Thanks to our partners for their help."], k=1)
+    ranked = real_mm.top_k(
+        [
+            "This report was published on 3 March 2024 by our research team.",
+            "Thanks to our partners for their help.",
+        ],
+        k=1,
+    )
     assert all(top[0][1] < 0.5 for top in ranked), ranked
 
 
@@ -60,8 +72,22 @@ def test_demo_report_finds_its_main_techniques(real_mm):
     text = (REPO / "examples" / "apt-report.md").read_text(encoding="utf-8")
     result = real_mm.analyze(text, threshold=0.2)
     found = {h.id for h in result.techniques}
-    assert len(found & {"T1566.001", "T1003.001", "T1547.001", "T1053.005", "T1071.001",
-                        "T1082", "T1105", "T1070.001"}) >= 4, found
+    assert (
+        len(
+            found
+            & {
+                "T1566.001",
+                "T1003.001",
+                "T1547.001",
+                "T1053.005",
+                "T1071.001",
+                "T1082",
+                "T1105",
+                "T1070.001",
+            }
+        )
+        >= 4
+    ), found
     for hit in result.techniques:
         assert hit.evidence and all(0 <= e.start < e.end <= len(text) for e in hit.evidence)
     json.dumps(result.to_dict())

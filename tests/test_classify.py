@@ -26,17 +26,28 @@ SHELL = [
     "The backdoor spawns cmd.exe to execute shell commands.",
     "Operators used the Windows command shell to run batch scripts.",
 ]
-JOB = ["Adversaries may abuse job scheduling to execute code at a set time.",
-       "Scheduled jobs such as cron or at run programs at startup."]
-NONE = ["The report was published on 3 March 2024 by the research team.",
-        "Thanks to our colleagues for their help with this analysis.",
-        "The victims were mainly logistics companies in Europe.",
-        "Contact us for more information about our products.",
-        "This blog post was written by two analysts.",
-        "The company has offices in twelve countries."]
+JOB = [
+    "Adversaries may abuse job scheduling to execute code at a set time.",
+    "Scheduled jobs such as cron or at run programs at startup.",
+]
+NONE = [
+    "The report was published on 3 March 2024 by the research team.",
+    "Thanks to our colleagues for their help with this analysis.",
+    "The victims were mainly logistics companies in Europe.",
+    "Contact us for more information about our products.",
+    "This blog post was written by two analysts.",
+    "The company has offices in twelve countries.",
+]
 
-SETTINGS = LinearSettings(min_df=1, max_word_features=5000, max_char_features=5000,
-                          negatives_per_label=100, calibration_folds=2, n_jobs=1, prune=0.0)
+SETTINGS = LinearSettings(
+    min_df=1,
+    max_word_features=5000,
+    max_char_features=5000,
+    negatives_per_label=100,
+    calibration_folds=2,
+    n_jobs=1,
+    prune=0.0,
+)
 
 
 def items() -> list[LabelledText]:
@@ -66,8 +77,12 @@ def test_most_specific_drops_parents_of_listed_children():
 
 
 def test_ranks_the_right_technique_first(model):
-    proba = model.predict_proba(["They created a scheduled task using schtasks.",
-                                 "The implant runs cmd.exe to execute commands."])
+    proba = model.predict_proba(
+        [
+            "They created a scheduled task using schtasks.",
+            "The implant runs cmd.exe to execute commands.",
+        ]
+    )
     assert model.labels[int(np.argmax(proba[0]))] == "T1053.005"
     assert model.labels[int(np.argmax(proba[1]))] == "T1059"
     assert ((proba >= 0) & (proba <= 1)).all()
@@ -143,18 +158,29 @@ def test_training_without_labels_is_an_error():
 def test_report_negatives_are_unannotated_sentences_of_annotated_reports():
     from mitremap.classify.linear import held_out_mask, report_negatives
 
-    text = ("The loader created a scheduled task named Updater with schtasks. "
-            "The report was written by two analysts in our research team last spring.")
+    text = (
+        "The loader created a scheduled task named Updater with schtasks. "
+        "The report was written by two analysts in our research team last spring."
+    )
     span_end = text.index(".") + 1
-    report = LabelledText(text, ("T1053.005",), "r", "rep1",
-                          {"spans": [{"start": 4, "end": span_end, "label": "T1053.005"}]})
+    report = LabelledText(
+        text,
+        ("T1053.005",),
+        "r",
+        "rep1",
+        {"spans": [{"start": 4, "end": span_end, "label": "T1053.005"}]},
+    )
     negatives = report_negatives([report], known=set())
-    assert [n.text for n in negatives] == [text[span_end + 1:]]
+    assert [n.text for n in negatives] == [text[span_end + 1 :]]
     assert negatives[0].labels == () and negatives[0].meta["doc_title"] == "rep1"
     # held out: a report's own sentences and any training text found in it are dropped
-    pool = [*negatives, LabelledText("created a scheduled task named Updater with schtasks",
-                                     ("T1053.005",), "boot", "b1"),
-            LabelledText(SHELL[0], ("T1059",), "x", "s0")]
+    pool = [
+        *negatives,
+        LabelledText(
+            "created a scheduled task named Updater with schtasks", ("T1053.005",), "boot", "b1"
+        ),
+        LabelledText(SHELL[0], ("T1059",), "x", "s0"),
+    ]
     assert held_out_mask(pool, [report]).tolist() == [False, False, True]
 
 

@@ -27,8 +27,16 @@ def report_file(tmp_path):
 
 
 def test_analyze_json(cli, model_dir, report_file):
-    result = cli("analyze", str(report_file), "--model", str(model_dir), "--format", "json",
-                 "--threshold", "0")
+    result = cli(
+        "analyze",
+        str(report_file),
+        "--model",
+        str(model_dir),
+        "--format",
+        "json",
+        "--threshold",
+        "0",
+    )
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["threshold"] == 0.0
@@ -40,8 +48,16 @@ def test_analyze_table_and_csv(cli, model_dir, report_file):
     table = cli("analyze", str(report_file), "--model", str(model_dir), "--threshold", "0")
     assert table.code == 0, table.err
     assert "T1053.005" in table.out
-    csv = cli("analyze", str(report_file), "--model", str(model_dir), "--format", "csv",
-              "--threshold", "0")
+    csv = cli(
+        "analyze",
+        str(report_file),
+        "--model",
+        str(model_dir),
+        "--format",
+        "csv",
+        "--threshold",
+        "0",
+    )
     assert csv.code == 0, csv.err
     assert "T1059" in csv.out
 
@@ -61,17 +77,42 @@ def test_missing_model_is_one_line_error(cli, tmp_path, report_file):
 
 def test_evaluate_sentences_and_reports(cli, model_dir, tmp_path):
     sentences = tmp_path / "s.jsonl"
-    sentences.write_text("\n".join(json.dumps({"text": t, "labels": [label]}) for t, label in
-                                   [(TASK[2], "T1053.005"), (SHELL[3], "T1059")]) + "\n")
-    result = cli("--data", str(_tiny_mirror(tmp_path)), "evaluate", str(sentences), "--model",
-                 str(model_dir), "--format", "json")
+    sentences.write_text(
+        "\n".join(
+            json.dumps({"text": t, "labels": [label]})
+            for t, label in [(TASK[2], "T1053.005"), (SHELL[3], "T1059")]
+        )
+        + "\n"
+    )
+    result = cli(
+        "--data",
+        str(_tiny_mirror(tmp_path)),
+        "evaluate",
+        str(sentences),
+        "--model",
+        str(model_dir),
+        "--format",
+        "json",
+    )
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["n"] == 2 and 0.0 <= data["top1"] <= 1.0 and data["top5"] == 1.0
     docs = tmp_path / "r.jsonl"
     docs.write_text(json.dumps({"text": REPORT, "labels": ["T1053.005", "T1059"]}) + "\n")
-    result = cli("--data", str(_tiny_mirror(tmp_path)), "evaluate", str(docs), "--level",
-                 "report", "--model", str(model_dir), "--format", "json", "--threshold", "0.01")
+    result = cli(
+        "--data",
+        str(_tiny_mirror(tmp_path)),
+        "evaluate",
+        str(docs),
+        "--level",
+        "report",
+        "--model",
+        str(model_dir),
+        "--format",
+        "json",
+        "--threshold",
+        "0.01",
+    )
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["n"] == 1 and data["micro"]["recall"] == 1.0
@@ -87,11 +128,22 @@ def _tiny_mirror(tmp_path):
 def test_train_on_own_file_then_info(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
     extra = tmp_path / "mine.jsonl"
-    extra.write_text("\n".join(json.dumps({"text": i.text, "labels": list(i.labels)})
-                               for i in items()) + "\n")
+    extra.write_text(
+        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
+    )
     out = tmp_path / "trained"
-    result = cli("-q", "--data", str(_tiny_mirror(tmp_path)), "train", "--source",
-                 "attack-procedures", "--add", str(extra), "--out", str(out))
+    result = cli(
+        "-q",
+        "--data",
+        str(_tiny_mirror(tmp_path)),
+        "train",
+        "--source",
+        "attack-procedures",
+        "--add",
+        str(extra),
+        "--out",
+        str(out),
+    )
     assert result.code == 0, result.err
     assert (out / "manifest.json").is_file()
     info = cli("model", "info", "--model", str(out), "--format", "json")

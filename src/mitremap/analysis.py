@@ -49,10 +49,13 @@ class Evidence:
     confidence: float
 
     def to_dict(self, text: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {"start": self.start, "end": self.end,
-                               "confidence": round(self.confidence, 4)}
+        out: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "confidence": round(self.confidence, 4),
+        }
         if text:
-            out["text"] = text[self.start:self.end]
+            out["text"] = text[self.start : self.end]
         return out
 
 
@@ -107,8 +110,10 @@ class Analysis:
         if not self.candidates:
             return f"no technique reached the threshold {self.threshold}"
         best, score = self.candidates[0]
-        return (f"no technique reached the threshold {self.threshold} "
-                f"(best candidate: {best} at {score:.2f})")
+        return (
+            f"no technique reached the threshold {self.threshold} "
+            f"(best candidate: {best} at {score:.2f})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         text = self.document.text
@@ -135,16 +140,25 @@ class Analysis:
 
             raise MissingExtraError("pandas", "pandas", "Analysis.to_frame") from exc
         text = self.document.text
-        rows = [{
-            "technique": h.technique.id,
-            "technique_name": h.technique.name,
-            "tactics": ", ".join(h.technique.tactics),
-            "webpage_link": h.technique.url,
-            "confidence_score": round(h.confidence, 4),
-            "evidence": " … ".join(text[e.start:e.end] for e in h.evidence),
-        } for h in self.techniques]
-        columns = ["technique", "technique_name", "tactics", "webpage_link", "confidence_score",
-                   "evidence"]
+        rows = [
+            {
+                "technique": h.technique.id,
+                "technique_name": h.technique.name,
+                "tactics": ", ".join(h.technique.tactics),
+                "webpage_link": h.technique.url,
+                "confidence_score": round(h.confidence, 4),
+                "evidence": " … ".join(text[e.start : e.end] for e in h.evidence),
+            }
+            for h in self.techniques
+        ]
+        columns = [
+            "technique",
+            "technique_name",
+            "tactics",
+            "webpage_link",
+            "confidence_score",
+            "evidence",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
 
@@ -158,8 +172,11 @@ class MitreMap:
         for label in model.labels:
             row = info.get(label) or {}
             self.techniques[label] = TechniqueInfo(
-                label, row.get("name", label), tuple(row.get("tactics", ())),
-                row.get("parent") or (label.split(".")[0] if "." in label else None))
+                label,
+                row.get("name", label),
+                tuple(row.get("tactics", ())),
+                row.get("parent") or (label.split(".")[0] if "." in label else None),
+            )
         if kb is not None and model.card.attack_version and kb.version != model.card.attack_version:
             self._map_to(kb)
 
@@ -177,14 +194,17 @@ class MitreMap:
         warnings.warn(
             f"the model was trained on ATT&CK {self.model.card.attack_version}, "
             f"the knowledge base is ATT&CK {kb.version}: revoked techniques are shown as "
-            "their replacements where known", stacklevel=3)
+            "their replacements where known",
+            stacklevel=3,
+        )
         for label in list(self.techniques):
             try:
                 t = kb.resolve(label)
             except KeyError:
                 continue
             self.techniques[label] = TechniqueInfo(
-                t.id, t.name, tuple(x.name for x in t.tactics), t.parent)
+                t.id, t.name, tuple(x.name for x in t.tactics), t.parent
+            )
 
     @property
     def labels(self) -> list[str]:
@@ -192,9 +212,13 @@ class MitreMap:
 
     def card(self) -> dict[str, Any]:
         c = self.model.card
-        return {"backend": c.backend, "attack_version": c.attack_version,
-                "recipe": {k: c.recipe.get(k) for k in ("name", "version")},
-                "package_version": c.package_version, "trained_at": c.trained_at}
+        return {
+            "backend": c.backend,
+            "attack_version": c.attack_version,
+            "recipe": {k: c.recipe.get(k) for k in ("name", "version")},
+            "package_version": c.package_version,
+            "trained_at": c.trained_at,
+        }
 
     def analyze(
         self,
@@ -213,12 +237,17 @@ class MitreMap:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be between 0 and 1")
         started = time.perf_counter()
-        document = (text_or_document if isinstance(text_or_document, Document)
-                    else Document(str(text_or_document)))
+        document = (
+            text_or_document
+            if isinstance(text_or_document, Document)
+            else Document(str(text_or_document))
+        )
         text = document.text
         spans = [(s.start, s.end) for s in split_sentences(text)]
         n = len(spans)
-        ranges = [(i, min(i + window, n)) for i in range(0, max(n - window, 0) + 1, stride)] if n else []
+        ranges = (
+            [(i, min(i + window, n)) for i in range(0, max(n - window, 0) + 1, stride)] if n else []
+        )
         if ranges and ranges[-1][1] < n:
             ranges.append((max(n - window, 0), n))
         segmented = time.perf_counter()
@@ -234,24 +263,33 @@ class MitreMap:
             attributions: tuple[Any, ...] = ()
             if explain:
                 attributions = self._attributions(text, spans, ranges, scores.window[:, j], label)
-            hits.append(TechniqueHit(self.techniques[label], float(report[j]), evidence[j],
-                                     attributions))
+            hits.append(
+                TechniqueHit(self.techniques[label], float(report[j]), evidence[j], attributions)
+            )
         if include_parents:
             hits = self._with_parents(hits)
         candidates = [(self.model.labels[j], float(report[j])) for j in order[:5]]
-        analysis = Analysis(document, hits, threshold, window, self.card(),
-                            candidates=candidates)
+        analysis = Analysis(document, hits, threshold, window, self.card(), candidates=candidates)
         if iocs:
             from mitremap.iocs import extract_iocs
 
             analysis.indicators = list(extract_iocs(text))
         done = time.perf_counter()
-        analysis.timings = {"segment": segmented - started, "score": scored - segmented,
-                            "total": done - started}
+        analysis.timings = {
+            "segment": segmented - started,
+            "score": scored - segmented,
+            "total": done - started,
+        }
         return analysis
 
-    def _evidence(self, scores: Any, labels: list[int], spans: list[tuple[int, int]],
-                  ranges: list[tuple[int, int]], limit: int) -> dict[int, tuple[Evidence, ...]]:
+    def _evidence(
+        self,
+        scores: Any,
+        labels: list[int],
+        spans: list[tuple[int, int]],
+        ranges: list[tuple[int, int]],
+        limit: int,
+    ) -> dict[int, tuple[Evidence, ...]]:
         """Each label's evidence: the sentences that support it in its best windows.
 
         Windows find the passage; the passage is then narrowed to its sentences that score
@@ -262,11 +300,11 @@ class MitreMap:
         for j in labels:
             column = scores.window[:, j]
             best = float(column.max()) if len(column) else 0.0
-            top = [int(i) for i in np.argsort(-column)[:limit]
-                   if column[i] >= max(0.05, 0.5 * best)]
+            top = [
+                int(i) for i in np.argsort(-column)[:limit] if column[i] >= max(0.05, 0.5 * best)
+            ]
             picked[j] = top or [int(np.argmax(column))] if len(column) else []
-        wanted = sorted({s for top in picked.values() for w in top
-                         for s in range(*ranges[w])})
+        wanted = sorted({s for top in picked.values() for w in top for s in range(*ranges[w])})
         sentence = scores.sentences(wanted) if scores.sentences and wanted else None
         row = {s: r for r, s in enumerate(wanted)}
         out: dict[int, tuple[Evidence, ...]] = {}
@@ -290,8 +328,14 @@ class MitreMap:
                         found.append([a, b, values[s], s])
             if not found:
                 w = top[0]
-                found = [[spans[ranges[w][0]][0], spans[ranges[w][1] - 1][1],
-                          float(scores.window[w, j]), -1]]
+                found = [
+                    [
+                        spans[ranges[w][0]][0],
+                        spans[ranges[w][1] - 1][1],
+                        float(scores.window[w, j]),
+                        -1,
+                    ]
+                ]
             found = sorted(found, key=lambda f: -f[2])[:limit]
             out[j] = tuple(Evidence(int(a), int(b), c) for a, b, c, _ in sorted(found))
         return out
@@ -308,9 +352,14 @@ class MitreMap:
                 have.add(parent)
         return sorted(out, key=lambda h: -h.confidence)
 
-    def _attributions(self, text: str, spans: list[tuple[int, int]],
-                      ranges: list[tuple[int, int]], window_scores: np.ndarray,
-                      label: str) -> tuple[Any, ...]:
+    def _attributions(
+        self,
+        text: str,
+        spans: list[tuple[int, int]],
+        ranges: list[tuple[int, int]],
+        window_scores: np.ndarray,
+        label: str,
+    ) -> tuple[Any, ...]:
         """Exact per-word contributions over the technique's best window."""
         if not hasattr(self.model, "label_weights") or not ranges:
             return ()
@@ -328,7 +377,9 @@ class MitreMap:
         k = max(1, min(k, proba.shape[1]))
         top = np.argsort(-proba, axis=1)[:, :k]
         labels = self.model.labels
-        return [[(labels[j], float(row[j])) for j in idx] for row, idx in zip(proba, top, strict=True)]
+        return [
+            [(labels[j], float(row[j])) for j in idx] for row, idx in zip(proba, top, strict=True)
+        ]
 
     def technique_scorer(self, technique: str) -> Callable[[Sequence[str]], np.ndarray]:
         """A function texts → calibrated confidence of one technique (for SHAP)."""

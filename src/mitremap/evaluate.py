@@ -64,8 +64,9 @@ def set_f1(predicted: set[str], gold: set[str]) -> float:
     return 2 * len(predicted & gold) / (len(predicted) + len(gold))
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10
-                               ) -> float:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
     """Σ_bins (share of items) × |accuracy − mean confidence|."""
     confidence = np.asarray(confidence, dtype=float)
     correct = np.asarray(correct, dtype=float)
@@ -85,8 +86,9 @@ def macro(per_label: dict[str, tuple[int, int, int]]) -> PRF:
     if not per_label:
         return PRF(0.0, 0.0, 0.0)
     scores = [prf(*counts) for counts in per_label.values()]
-    return PRF(*(float(np.mean([getattr(s, k) for s in scores]))
-                 for k in ("precision", "recall", "f1")))
+    return PRF(
+        *(float(np.mean([getattr(s, k) for s in scores])) for k in ("precision", "recall", "f1"))
+    )
 
 
 def rolled_up(labels: Iterable[str]) -> set[str]:
@@ -119,14 +121,18 @@ def evaluate_sentences(mitremap: Any, items: Sequence[Any]) -> SentenceMetrics:
             per_label.setdefault(label, [0, 0, 0])[2] += 1
     n = len(items)
     return SentenceMetrics(
-        n, top1 / n, top5 / n, prf(tp, fp, fn),
+        n,
+        top1 / n,
+        top5 / n,
+        prf(tp, fp, fn),
         macro({k: tuple(v) for k, v in per_label.items()}),
         expected_calibration_error(np.array(confidence), np.array(correct)),
     )
 
 
-def report_predictions(mitremap: Any, items: Sequence[Any], window: int = 3
-                       ) -> list[tuple[dict[str, float], set[str]]]:
+def report_predictions(
+    mitremap: Any, items: Sequence[Any], window: int = 3
+) -> list[tuple[dict[str, float], set[str]]]:
     """For each report: every label's report-level confidence, and its gold set."""
     out = []
     for item in items:
@@ -136,8 +142,11 @@ def report_predictions(mitremap: Any, items: Sequence[Any], window: int = 3
     return out
 
 
-def report_metrics(predictions: Sequence[tuple[dict[str, float], set[str]]],
-                   threshold: float = 0.6, min_confidence: float = 0.1) -> ReportMetrics:
+def report_metrics(
+    predictions: Sequence[tuple[dict[str, float], set[str]]],
+    threshold: float = 0.6,
+    min_confidence: float = 0.1,
+) -> ReportMetrics:
     """Technique-set metrics at `threshold`; ECE over the pairs with confidence ≥ min_confidence."""
     f1s, rolled_f1s = [], []
     tp = fp = fn = 0
@@ -157,21 +166,29 @@ def report_metrics(predictions: Sequence[tuple[dict[str, float], set[str]]],
         rfn += len(rg - rp)
         for label in predicted | gold:
             counts = per_label.setdefault(label, [0, 0, 0])
-            counts[0 if label in predicted and label in gold else 1 if label in predicted else 2] += 1
+            counts[
+                0 if label in predicted and label in gold else 1 if label in predicted else 2
+            ] += 1
         for label, value in confidences.items():
             if value >= min_confidence:
                 confidence.append(value)
                 correct.append(label in gold)
     return ReportMetrics(
-        len(predictions), threshold, float(np.mean(f1s)) if f1s else 0.0, prf(tp, fp, fn),
+        len(predictions),
+        threshold,
+        float(np.mean(f1s)) if f1s else 0.0,
+        prf(tp, fp, fn),
         macro({k: tuple(v) for k, v in per_label.items()}),
-        float(np.mean(rolled_f1s)) if rolled_f1s else 0.0, prf(rtp, rfp, rfn),
-        expected_calibration_error(np.array(confidence), np.array(correct)), len(confidence),
+        float(np.mean(rolled_f1s)) if rolled_f1s else 0.0,
+        prf(rtp, rfp, rfn),
+        expected_calibration_error(np.array(confidence), np.array(correct)),
+        len(confidence),
     )
 
 
-def evaluate_reports(mitremap: Any, items: Sequence[Any], threshold: float = 0.6,
-                     window: int = 3) -> ReportMetrics:
+def evaluate_reports(
+    mitremap: Any, items: Sequence[Any], threshold: float = 0.6, window: int = 3
+) -> ReportMetrics:
     return report_metrics(report_predictions(mitremap, items, window), threshold)
 
 
@@ -180,5 +197,7 @@ def read_labelled(path: str, kb: Any) -> list[Any]:
     from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
 
     normaliser = LabelNormaliser(kb)
-    return [LabelledText(i.text, normaliser.normalise(i.labels), i.source, i.id, i.meta)
-            for i in read_jsonl(path)]
+    return [
+        LabelledText(i.text, normaliser.normalise(i.labels), i.source, i.id, i.meta)
+        for i in read_jsonl(path)
+    ]

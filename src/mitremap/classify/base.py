@@ -85,8 +85,9 @@ class TechniqueModel(Protocol):
     def save(self, path: str | os.PathLike[str]) -> Path: ...
 
 
-def write_model(path: str | os.PathLike[str], manifest: dict[str, Any],
-                arrays: dict[str, np.ndarray]) -> Path:
+def write_model(
+    path: str | os.PathLike[str], manifest: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> Path:
     """Write manifest + arrays into `path` atomically enough: arrays first, manifest last."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,8 +109,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"the model at {folder} is corrupt ({MANIFEST} is not JSON); "
-                         "run `mitremap train`") from exc
+        raise ModelError(
+            f"the model at {folder} is corrupt ({MANIFEST} is not JSON); run `mitremap train`"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{folder} is not a MitreMap model folder")
     if int(data.get("format_version", 0)) > FORMAT_VERSION:
@@ -124,10 +126,13 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         with np.load(file, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except FileNotFoundError as exc:
-        raise ModelError(f"the model at {Path(path)} has no {ARRAYS}; run `mitremap train`") from exc
+        raise ModelError(
+            f"the model at {Path(path)} has no {ARRAYS}; run `mitremap train`"
+        ) from exc
     except (OSError, ValueError, EOFError) as exc:
-        raise ModelError(f"the model at {Path(path)} is corrupt ({ARRAYS}: {exc}); "
-                         "run `mitremap train`") from exc
+        raise ModelError(
+            f"the model at {Path(path)} is corrupt ({ARRAYS}: {exc}); run `mitremap train`"
+        ) from exc
 
 
 def load_model(path: str | os.PathLike[str]) -> TechniqueModel:

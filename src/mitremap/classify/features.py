@@ -26,7 +26,7 @@ def word_ngrams(text: str, low: int, high: int) -> list[str]:
     tokens = _TOKEN.findall(text.lower())
     out = list(tokens) if low == 1 else []
     for n in range(max(low, 2), min(high, len(tokens)) + 1):
-        out.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+        out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return out
 
 
@@ -40,7 +40,7 @@ def char_wb_ngrams(text: str, low: int, high: int) -> Iterator[str]:
                 yield padded
                 break
             for i in range(length - n + 1):
-                yield padded[i:i + n]
+                yield padded[i : i + n]
 
 
 @dataclass
@@ -100,8 +100,13 @@ class FeatureBlock:
             indices.extend(j for j in map(get, self.analyze(text)) if j is not None)
             indptr.append(len(indices))
         matrix = sparse.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
-             np.asarray(indptr, dtype=np.int64)), shape=(len(texts), self.size))
+            (
+                np.ones(len(indices), dtype=np.float32),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int64),
+            ),
+            shape=(len(texts), self.size),
+        )
         matrix.sum_duplicates()
         return matrix
 
@@ -119,8 +124,13 @@ class FeatureBlock:
     def keep(self, mask: np.ndarray) -> FeatureBlock:
         """A copy with only the terms where `mask` is true (to drop features no label uses)."""
         index = np.flatnonzero(mask)
-        return FeatureBlock(self.analyzer, self.ngram_range, [self.terms[i] for i in index],
-                            self.idf[index].astype(np.float32), self.weight)
+        return FeatureBlock(
+            self.analyzer,
+            self.ngram_range,
+            [self.terms[i] for i in index],
+            self.idf[index].astype(np.float32),
+            self.weight,
+        )
 
 
 @dataclass
@@ -150,8 +160,15 @@ class TextFeatures:
         char_weight: float = 1.0,
     ) -> TextFeatures:
         """Learn vocabularies (capped by document frequency) and idf from `texts`."""
-        return cls.fit_transform(texts, word_ngrams, char_ngrams, max_word_features,
-                                 max_char_features, min_df, char_weight)[0]
+        return cls.fit_transform(
+            texts,
+            word_ngrams,
+            char_ngrams,
+            max_word_features,
+            max_char_features,
+            min_df,
+            char_weight,
+        )[0]
 
     @classmethod
     def fit_transform(
@@ -172,13 +189,22 @@ class TextFeatures:
             specs.append(("char_wb", char_ngrams, max_char_features, char_weight))
         blocks, parts = [], []
         for analyzer, ngrams, cap, weight in specs:
-            vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=min_df,
-                                  max_features=cap, sublinear_tf=True,
-                                  token_pattern=_TOKEN_PATTERN, dtype=np.float32)
+            vec = TfidfVectorizer(
+                analyzer=analyzer,
+                ngram_range=ngrams,
+                min_df=min_df,
+                max_features=cap,
+                sublinear_tf=True,
+                token_pattern=_TOKEN_PATTERN,
+                dtype=np.float32,
+            )
             parts.append(vec.fit_transform(texts) * np.float32(weight))
             order = sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])
-            blocks.append(FeatureBlock(analyzer, ngrams, [t for t, _ in order],
-                                       vec.idf_.astype(np.float32), weight))
+            blocks.append(
+                FeatureBlock(
+                    analyzer, ngrams, [t for t, _ in order], vec.idf_.astype(np.float32), weight
+                )
+            )
         return cls(blocks), sparse.hstack(parts, format="csr", dtype=np.float32)
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
@@ -189,7 +215,7 @@ class TextFeatures:
         """Model input rows from raw counts."""
         parts, start = [], 0
         for b in self.blocks:
-            parts.append(b.tfidf(counts[:, start:start + b.size]))
+            parts.append(b.tfidf(counts[:, start : start + b.size]))
             start += b.size
         return sparse.hstack(parts, format="csr")
 
@@ -199,7 +225,7 @@ class TextFeatures:
     def keep(self, mask: np.ndarray) -> TextFeatures:
         blocks, start = [], 0
         for b in self.blocks:
-            blocks.append(b.keep(mask[start:start + b.size]))
+            blocks.append(b.keep(mask[start : start + b.size]))
             start += b.size
         return TextFeatures(blocks)
 
@@ -208,8 +234,14 @@ class TextFeatures:
         """(JSON-able description, arrays) for saving without pickle."""
         meta, arrays = [], {}
         for i, b in enumerate(self.blocks):
-            meta.append({"analyzer": b.analyzer, "ngram_range": list(b.ngram_range),
-                         "weight": b.weight, "size": b.size})
+            meta.append(
+                {
+                    "analyzer": b.analyzer,
+                    "ngram_range": list(b.ngram_range),
+                    "weight": b.weight,
+                    "size": b.size,
+                }
+            )
             arrays[f"features_{i}_idf"] = b.idf.astype(np.float32)
             arrays[f"features_{i}_terms"] = np.array("\n".join(b.terms).encode("utf-8"))
         return {"blocks": meta}, arrays
@@ -222,7 +254,16 @@ class TextFeatures:
             terms = raw.split("\n") if raw else []
             idf = np.asarray(arrays[f"features_{i}_idf"], dtype=np.float32)
             if len(terms) != spec["size"] or len(idf) != spec["size"]:
-                raise ValueError(f"feature block {i} has {len(terms)} terms, expected {spec['size']}")
-            blocks.append(FeatureBlock(spec["analyzer"], tuple(spec["ngram_range"]), terms, idf,
-                                       float(spec.get("weight", 1.0))))
+                raise ValueError(
+                    f"feature block {i} has {len(terms)} terms, expected {spec['size']}"
+                )
+            blocks.append(
+                FeatureBlock(
+                    spec["analyzer"],
+                    tuple(spec["ngram_range"]),
+                    terms,
+                    idf,
+                    float(spec.get("weight", 1.0)),
+                )
+            )
         return cls(blocks)

@@ -92,8 +92,9 @@ class Calibration:
         return _sigmoid(feats @ np.asarray(self.report_coef) + self.report_intercept)
 
 
-def sentence_softmax(params: Sequence[float], scores: np.ndarray, prior_rows: np.ndarray
-                     ) -> np.ndarray:
+def sentence_softmax(
+    params: Sequence[float], scores: np.ndarray, prior_rows: np.ndarray
+) -> np.ndarray:
     """P(label) per row from a softmax over labels plus a "no technique" logit."""
     temperature, c_prior, c_unseen, none = params
     z = temperature * scores + prior_rows @ np.array([c_prior, c_unseen])
@@ -103,8 +104,9 @@ def sentence_softmax(params: Sequence[float], scores: np.ndarray, prior_rows: np
     return (e / total).astype(np.float32)
 
 
-def fit_sentence_softmax(groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
-                         ) -> list[float]:
+def fit_sentence_softmax(
+    groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> list[float]:
     """Maximum likelihood of each sentence's label (index len(labels): no technique), over
     groups of (raw scores, gold indices, prior rows of the model that scored them)."""
     from scipy.optimize import minimize
@@ -117,8 +119,12 @@ def fit_sentence_softmax(groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarr
             total -= float(np.log(np.clip(p[np.arange(len(gold)), gold], 1e-9, 1.0)).sum())
         return total
 
-    result = minimize(loss, np.array([4.0, 0.5, -3.0, 0.0]), method="Nelder-Mead",
-                      options={"maxiter": 600, "xatol": 1e-3, "fatol": 1e-2})
+    result = minimize(
+        loss,
+        np.array([4.0, 0.5, -3.0, 0.0]),
+        method="Nelder-Mead",
+        options={"maxiter": 600, "xatol": 1e-3, "fatol": 1e-2},
+    )
     return [float(x) for x in result.x]
 
 
@@ -203,27 +209,38 @@ class LinearModel:
 
         report("features", 0, 1)
         features, X = TextFeatures.fit_transform(
-            texts, settings.word_ngrams, settings.char_ngrams, settings.max_word_features,
-            settings.max_char_features, settings.min_df,
+            texts,
+            settings.word_ngrams,
+            settings.char_ngrams,
+            settings.max_word_features,
+            settings.max_char_features,
+            settings.min_df,
         )
         report("features", 1, 1)
 
         calibration = Calibration()
         prior = np.zeros(len(labels), dtype=np.float32)
         if usable and settings.calibration_folds >= 2:
-            calibration, prior = _calibrate(
-                features, X, Y, items, usable, labels, settings, report)
+            calibration, prior = _calibrate(features, X, Y, items, usable, labels, settings, report)
 
         weights, bias = _fit_weights(X, Y, settings, lambda d, t: report("train", d, t))
-        model = cls(features, weights, bias, labels, calibration, prior, card or ModelCard(
-            backend="linear", attack_version="", package_version=""))
+        model = cls(
+            features,
+            weights,
+            bias,
+            labels,
+            calibration,
+            prior,
+            card or ModelCard(backend="linear", attack_version="", package_version=""),
+        )
         model.card.backend = "linear"
         if negatives:
             model.card.sources["report-negatives"] = len(negatives)
         model.card.labels = len(labels)
         model.card.training_texts = len(items)
-        model.card.settings = {k: list(v) if isinstance(v, tuple) else v
-                               for k, v in asdict(settings).items()}
+        model.card.settings = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
+        }
         model.card.train_seconds = round(time.perf_counter() - started, 1)
         return model
 
@@ -246,12 +263,15 @@ class LinearModel:
         """Feature rows of windows ([first, last) sentence ranges) from per-sentence counts."""
         return self._window_rows(self.features.counts(sentences), windows)
 
-    def _window_rows(self, counts: sparse.csr_matrix, windows: Sequence[tuple[int, int]]
-                     ) -> sparse.csr_matrix:
+    def _window_rows(
+        self, counts: sparse.csr_matrix, windows: Sequence[tuple[int, int]]
+    ) -> sparse.csr_matrix:
         rows = np.repeat(np.arange(len(windows)), [b - a for a, b in windows])
         cols = np.concatenate([np.arange(a, b) for a, b in windows])
-        indicator = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                                      shape=(len(windows), counts.shape[0]))
+        indicator = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(windows), counts.shape[0]),
+        )
         return self.features.tfidf(indicator @ counts)
 
     def score_document(
@@ -267,8 +287,11 @@ class LinearModel:
             rows = self.features.tfidf(counts[np.asarray(indices, dtype=np.int64)])
             return self.calibration.sentence_proba(self.decision_function(rows), self.prior)
 
-        return DocumentScores(self.calibration.window_proba(raw, self.prior),
-                              self.calibration.report_proba(raw, self.prior), sentence_proba)
+        return DocumentScores(
+            self.calibration.window_proba(raw, self.prior),
+            self.calibration.report_proba(raw, self.prior),
+            sentence_proba,
+        )
 
     def label_weights(self, label: str) -> tuple[np.ndarray, float]:
         """(dense weight vector over the feature columns, bias) of one label: for explanations."""
@@ -308,17 +331,21 @@ class LinearModel:
             shape = tuple(manifest["weights_shape"])
             weights = sparse.csr_matrix(
                 (arrays["weights_data"], arrays["weights_indices"], arrays["weights_indptr"]),
-                shape=shape)
+                shape=shape,
+            )
             if shape != (features.size, len(labels)):
-                raise ValueError(f"weights are {shape}, features × labels "
-                                 f"{features.size} × {len(labels)}")
+                raise ValueError(
+                    f"weights are {shape}, features × labels {features.size} × {len(labels)}"
+                )
             calibration = Calibration(**manifest["calibration"])
             card = ModelCard.from_dict(manifest.get("card", {}))
-            return cls(features, weights, arrays["bias"], labels, calibration, arrays["prior"],
-                       card)
+            return cls(
+                features, weights, arrays["bias"], labels, calibration, arrays["prior"], card
+            )
         except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise ModelError(f"the model is corrupt or incompatible ({exc}); "
-                             "run `mitremap train`") from exc
+            raise ModelError(
+                f"the model is corrupt or incompatible ({exc}); run `mitremap train`"
+            ) from exc
 
 
 # ---- training internals -----------------------------------------------------------------
@@ -345,8 +372,9 @@ def _label_matrix(label_sets: Sequence[Sequence[str]], labels: list[str]) -> spa
     return sparse.csc_matrix((data, (rows, cols)), shape=(len(label_sets), len(labels)), dtype=bool)
 
 
-def _fit_label(X: sparse.csr_matrix, positives: np.ndarray, n_neg: int, C: float, seed: int,
-               prune: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _fit_label(
+    X: sparse.csr_matrix, positives: np.ndarray, n_neg: int, C: float, seed: int, prune: float
+) -> tuple[np.ndarray, np.ndarray, float]:
     from sklearn.svm import LinearSVC
 
     rng = np.random.default_rng(seed)
@@ -367,15 +395,21 @@ def _fit_label(X: sparse.csr_matrix, positives: np.ndarray, n_neg: int, C: float
     return keep.astype(np.int32), coef[keep].astype(np.float32), float(svm.intercept_[0])
 
 
-def _fit_weights(X: sparse.csr_matrix, Y: sparse.csc_matrix, settings: LinearSettings,
-                 progress: Any) -> tuple[sparse.csr_matrix, np.ndarray]:
+def _fit_weights(
+    X: sparse.csr_matrix, Y: sparse.csc_matrix, settings: LinearSettings, progress: Any
+) -> tuple[sparse.csr_matrix, np.ndarray]:
     from joblib import Parallel, delayed
 
     n_labels = Y.shape[1]
     jobs = (
-        delayed(_fit_label)(X, Y.indices[Y.indptr[j]:Y.indptr[j + 1]],
-                            settings.negatives_per_label, settings.C, settings.seed + j,
-                            settings.prune)
+        delayed(_fit_label)(
+            X,
+            Y.indices[Y.indptr[j] : Y.indptr[j + 1]],
+            settings.negatives_per_label,
+            settings.C,
+            settings.seed + j,
+            settings.prune,
+        )
         for j in range(n_labels)
     )
     indices, values, bias = [], [], np.zeros(n_labels, dtype=np.float32)
@@ -413,8 +447,13 @@ def document_windows(
     return [text[a:b] for a, b in spans], windows, chars
 
 
-def _window_targets(report: Any, chars: list[tuple[int, int]], gold: np.ndarray,
-                    raw: np.ndarray, label_index: dict[str, int]) -> np.ndarray:
+def _window_targets(
+    report: Any,
+    chars: list[tuple[int, int]],
+    gold: np.ndarray,
+    raw: np.ndarray,
+    label_index: dict[str, int],
+) -> np.ndarray:
     """Which labels each window describes: from annotated spans when the report has them,
     else the report's labels where they are the window's best-scoring label."""
     spans = (report.meta or {}).get("spans") or []
@@ -443,8 +482,14 @@ class HeldOut:
     sentence_targets: list[np.ndarray] = field(default_factory=list)
     sentence_priors: list[np.ndarray] = field(default_factory=list)  # per add: labels × 2
 
-    def add(self, model: LinearModel, held: Sequence[Any], seen: Sequence[Any],
-            window: int = 3, sentences: Sequence[Any] = ()) -> None:
+    def add(
+        self,
+        model: LinearModel,
+        held: Sequence[Any],
+        seen: Sequence[Any],
+        window: int = 3,
+        sentences: Sequence[Any] = (),
+    ) -> None:
         """Score `held` reports (and their annotated `sentences`) with `model`, which never
         saw them; `seen` reports give the prior."""
         label_index = {x: i for i, x in enumerate(model.labels)}
@@ -454,8 +499,10 @@ class HeldOut:
             # annotated sentences (their first label) and "no technique" sentences of the
             # held-out reports; the prior of the labels as seen without these reports
             texts = [s.text for s in sentences]
-            gold = [label_index.get(s.labels[0], -1) if s.labels else len(model.labels)
-                    for s in sentences]
+            gold = [
+                label_index.get(s.labels[0], -1) if s.labels else len(model.labels)
+                for s in sentences
+            ]
             negatives = report_negatives(held, set(texts))
             texts += [n.text for n in negatives]
             gold += [len(model.labels)] * len(negatives)
@@ -491,13 +538,24 @@ class HeldOut:
         logistic = LogisticRegression(C=10.0, max_iter=1000).fit(feats, gold)
         sentence: list[float] = []
         if self.sentence_scores:
-            sentence = fit_sentence_softmax(list(zip(
-                self.sentence_scores, self.sentence_targets, self.sentence_priors, strict=True)))
+            sentence = fit_sentence_softmax(
+                list(
+                    zip(
+                        self.sentence_scores,
+                        self.sentence_targets,
+                        self.sentence_priors,
+                        strict=True,
+                    )
+                )
+            )
         return Calibration(
-            window_a=float(platt.coef_[0, 0]), window_b=float(platt.intercept_[0]),
+            window_a=float(platt.coef_[0, 0]),
+            window_b=float(platt.intercept_[0]),
             window_prior=[float(c) for c in platt.coef_[0, 1:]],
             report_coef=[float(c) for c in logistic.coef_[0]],
-            report_intercept=float(logistic.intercept_[0]), reports=reports, sentence=sentence,
+            report_intercept=float(logistic.intercept_[0]),
+            reports=reports,
+            sentence=sentence,
         )
 
 
@@ -518,8 +576,9 @@ def report_negatives(reports: Sequence[Any], known: set[str]) -> list[Any]:
             if any(span["start"] < b and a < span["end"] for span in spans):
                 continue
             known.add(text)
-            out.append(LabelledText(text, (), "report-negatives", f"{r.id}:{a}",
-                                    {"doc_title": r.id}))
+            out.append(
+                LabelledText(text, (), "report-negatives", f"{r.id}:{a}", {"doc_title": r.id})
+            )
     return out
 
 
@@ -529,8 +588,13 @@ def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
 
     held_ids = {r.id for r in held}
     overlap = TextOverlap(r.text for r in held)
-    return np.array([(item.meta or {}).get("doc_title") not in held_ids
-                     and item.text not in overlap for item in items], dtype=bool)
+    return np.array(
+        [
+            (item.meta or {}).get("doc_title") not in held_ids and item.text not in overlap
+            for item in items
+        ],
+        dtype=bool,
+    )
 
 
 def _calibrate(features, X, Y, items, reports, labels, settings, report):
@@ -544,15 +608,24 @@ def _calibrate(features, X, Y, items, reports, labels, settings, report):
         seen = [reports[i] for i in range(len(reports)) if i not in fold]
         keep = held_out_mask(items, held)
         stage = f"calibrate {f + 1}/{k}"
-        weights, bias = _fit_weights(X[keep], Y[keep], settings,
-                                     lambda d, t, s=stage: report(s, d, t))
-        probe = LinearModel(features, weights, bias, labels, Calibration(),
-                            np.zeros(len(labels)), ModelCard("linear", "", ""))
+        weights, bias = _fit_weights(
+            X[keep], Y[keep], settings, lambda d, t, s=stage: report(s, d, t)
+        )
+        probe = LinearModel(
+            features,
+            weights,
+            bias,
+            labels,
+            Calibration(),
+            np.zeros(len(labels)),
+            ModelCard("linear", "", ""),
+        )
         sentences = []
         if settings.sentence_calibration:
             held_ids = {r.id for r in held}
-            sentences = [i for i in items
-                         if i.labels and (i.meta or {}).get("doc_title") in held_ids]
+            sentences = [
+                i for i in items if i.labels and (i.meta or {}).get("doc_title") in held_ids
+            ]
         held_out.add(probe, held, seen, settings.window, sentences)
     label_index = {x: i for i, x in enumerate(labels)}
     return held_out.fit(len(reports)), _prior(reports, label_index)
@@ -565,4 +638,3 @@ def _prior(reports: Sequence[Any], label_index: dict[str, int]) -> np.ndarray:
         if x in label_index:
             prior[label_index[x]] = n
     return prior
-

@@ -21,7 +21,7 @@ def _words(text: str) -> list[str]:
 
 
 def _shingles(words: list[str]) -> set[str]:
-    return {" ".join(words[i:i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
+    return {" ".join(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
 
 
 class TextOverlap:

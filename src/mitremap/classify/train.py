@@ -13,8 +13,9 @@ from mitremap.classify.linear import LinearModel, LinearSettings
 CALIBRATION_REPORTS = "tram/reports.jsonl"
 
 
-def calibration_reports(kb: Any, resolver: Any, exclude: Callable[[Any], bool] | None = None
-                        ) -> list[Any]:
+def calibration_reports(
+    kb: Any, resolver: Any, exclude: Callable[[Any], bool] | None = None
+) -> list[Any]:
     """TRAM's annotated reports with labels normalised like training labels."""
     from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
 
@@ -53,8 +54,9 @@ def train_model(
     if sources is not None:
         recipe = Recipe("custom", "1", tuple(sources))
     stage = (lambda name: progress("corpus", 0, 1)) if progress else None
-    corpus = build_corpus(kb, recipe, resolver=resolver, add=add, drop=drop, include=include,
-                          progress=stage)
+    corpus = build_corpus(
+        kb, recipe, resolver=resolver, add=add, drop=drop, include=include, progress=stage
+    )
     reports = calibration_reports(kb, resolver) if calibrate else []
     summary = corpus.report.to_dict()
     card = ModelCard(
@@ -72,5 +74,6 @@ def train_model(
     )
     if reports:
         card.recipe["calibration"] = f"{len(reports)} TRAM reports ({CALIBRATION_REPORTS})"
-    return LinearModel.train(corpus.items, reports=reports, settings=settings, card=card,
-                             progress=progress)
+    return LinearModel.train(
+        corpus.items, reports=reports, settings=settings, card=card, progress=progress
+    )

@@ -13,8 +13,9 @@ from mitremap.errors import MitreMapError, ModelError
 
 ModelOption = Annotated[
     Path | None,
-    typer.Option("--model", "-m", help="Model folder (default: the cached default model).",
-                 metavar="DIR"),
+    typer.Option(
+        "--model", "-m", help="Model folder (default: the cached default model).", metavar="DIR"
+    ),
 ]
 
 
@@ -24,8 +25,13 @@ def _progress():
 
     if options.quiet:
         return None, None
-    display = Progress("[progress.description]{task.description}", BarColumn(),
-                       MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+    display = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -36,8 +42,14 @@ def _progress():
     return display, update
 
 
-def _train(sources: list[str] | None, add: list[Path] | None, drop: list[str] | None,
-           include: list[str] | None, out: Path | None, calibrate: bool = True) -> Path:
+def _train(
+    sources: list[str] | None,
+    add: list[Path] | None,
+    drop: list[str] | None,
+    include: list[str] | None,
+    out: Path | None,
+    calibrate: bool = True,
+) -> Path:
     from mitremap.analysis import default_model_path
     from mitremap.attack import load_attack
     from mitremap.classify.train import train_model
@@ -52,36 +64,67 @@ def _train(sources: list[str] | None, add: list[Path] | None, drop: list[str] | 
     if display is not None:
         display.start()
     try:
-        model = train_model(kb, sources=sources or None, add=add or (), drop=drop or (),
-                            include=include or (), resolver=res, calibrate=calibrate,
-                            progress=update)
+        model = train_model(
+            kb,
+            sources=sources or None,
+            add=add or (),
+            drop=drop or (),
+            include=include or (),
+            resolver=res,
+            calibrate=calibrate,
+            progress=update,
+        )
     finally:
         if display is not None:
             display.stop()
     model.save(target)
     err_console.print(
         f"trained {len(model.labels)} techniques on {model.card.training_texts} texts in "
-        f"{model.card.train_seconds:.0f} s → {target}", highlight=False)
+        f"{model.card.train_seconds:.0f} s → {target}",
+        highlight=False,
+    )
     return target
 
 
 def train(
-    source: Annotated[list[str] | None, typer.Option(
-        "--source", help="Train on only these sources (repeat); default: the default recipe.",
-        metavar="NAME")] = None,
-    add: Annotated[list[Path] | None, typer.Option(
-        "--add", help="Add your own labelled file (JSONL, CSV, Sigma/Atomic folder, STIX).",
-        metavar="FILE")] = None,
-    drop: Annotated[list[str] | None, typer.Option(
-        "--drop", help="Leave out a source of the recipe (repeat).", metavar="NAME")] = None,
-    include: Annotated[list[str] | None, typer.Option(
-        "--include", help="Opt-in sources, e.g. elastic or capec (repeat).",
-        metavar="NAME")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Model folder (default: the cached default model).",
-        metavar="DIR")] = None,
-    no_calibrate: Annotated[bool, typer.Option(
-        "--no-calibrate", help="Skip report-level calibration (faster, less accurate).")] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="Train on only these sources (repeat); default: the default recipe.",
+            metavar="NAME",
+        ),
+    ] = None,
+    add: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--add",
+            help="Add your own labelled file (JSONL, CSV, Sigma/Atomic folder, STIX).",
+            metavar="FILE",
+        ),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option("--drop", help="Leave out a source of the recipe (repeat).", metavar="NAME"),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include", help="Opt-in sources, e.g. elastic or capec (repeat).", metavar="NAME"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Model folder (default: the cached default model).", metavar="DIR"
+        ),
+    ] = None,
+    no_calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--no-calibrate", help="Skip report-level calibration (faster, less accurate)."
+        ),
+    ] = False,
 ) -> None:
     """Train a technique model (about 6 minutes on 2 cores) and save it."""
     _train(source, add, drop, include, out, calibrate=not no_calibrate)
@@ -95,18 +138,24 @@ def _load(model: Path | None):
 
 def analyze(
     source: Annotated[str, typer.Argument(help="A report: file, URL, or - for stdin.")],
-    threshold: Annotated[float, typer.Option(
-        "--threshold", "-t", min=0.0, max=1.0, help="Report techniques at or above this.")] = 0.6,
-    window: Annotated[int, typer.Option("--window", "-w", min=1,
-                                        help="Sentences per window.")] = 3,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="table, json, csv, navigator, stix, markdown or html.")] = "table",
-    iocs: Annotated[bool, typer.Option("--iocs", help="Also list indicators of compromise.")
-                    ] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Add per-word attributions.")
-                       ] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")
-                      ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", "-t", min=0.0, max=1.0, help="Report techniques at or above this."
+        ),
+    ] = 0.6,
+    window: Annotated[int, typer.Option("--window", "-w", min=1, help="Sentences per window.")] = 3,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="table, json, csv, navigator, stix, markdown or html."),
+    ] = "table",
+    iocs: Annotated[
+        bool, typer.Option("--iocs", help="Also list indicators of compromise.")
+    ] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add per-word attributions.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
     model: ModelOption = None,
 ) -> None:
     """Find the ATT&CK techniques a report describes, with confidence and evidence."""
@@ -115,8 +164,9 @@ def analyze(
     document = read_document(source)
     if not document.text.strip():
         raise MitreMapError(f"{source}: the input is empty")
-    result = _load(model).analyze(document, threshold=threshold, window=window, explain=explain,
-                                  iocs=iocs)
+    result = _load(model).analyze(
+        document, threshold=threshold, window=window, explain=explain, iocs=iocs
+    )
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
@@ -140,19 +190,24 @@ def _print_table(result, iocs: bool) -> None:
     from rich.table import Table
 
     title = result.document.title or result.document.origin
-    table = Table(title=f"{title} — techniques at or above {result.threshold}",
-                  title_justify="left")
+    table = Table(
+        title=f"{title} — techniques at or above {result.threshold}", title_justify="left"
+    )
     for column in ("technique", "name", "tactics", "confidence", "evidence"):
         table.add_column(column, overflow="fold")
     text = result.document.text
     for hit in result.techniques:
         evidence = hit.evidence[0] if hit.evidence else None
-        snippet = " ".join(text[evidence.start:evidence.end].split()) if evidence else ""
+        snippet = " ".join(text[evidence.start : evidence.end].split()) if evidence else ""
         if len(snippet) > 160:
             snippet = snippet[:157] + "…"
-        table.add_row(hit.technique.id, escape(hit.technique.name),
-                      escape(", ".join(hit.technique.tactics)), f"{hit.confidence:.2f}",
-                      escape(snippet))
+        table.add_row(
+            hit.technique.id,
+            escape(hit.technique.name),
+            escape(", ".join(hit.technique.tactics)),
+            f"{hit.confidence:.2f}",
+            escape(snippet),
+        )
     if result.techniques:
         console.print(table)
     else:
@@ -167,7 +222,7 @@ def _print_table(result, iocs: bool) -> None:
 
 
 def evaluate(
-    file: Annotated[Path, typer.Argument(help="Labelled JSONL: {\"text\", \"labels\"} a line.")],
+    file: Annotated[Path, typer.Argument(help='Labelled JSONL: {"text", "labels"} a line.')],
     level: Annotated[str, typer.Option("--level", help="sentence or report.")] = "sentence",
     threshold: Annotated[float, typer.Option("--threshold", "-t", min=0.0, max=1.0)] = 0.6,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
@@ -182,8 +237,11 @@ def evaluate(
     if not file.is_file():
         raise MitreMapError(f"{file}: no such file")
     mm = _load(model)
-    items = [i for i in read_labelled(str(file), load_attack(data_dir=options.data_dir))
-             if level == "report" or i.labels]
+    items = [
+        i
+        for i in read_labelled(str(file), load_attack(data_dir=options.data_dir))
+        if level == "report" or i.labels
+    ]
     if not items:
         raise MitreMapError(f"{file}: no labelled text to evaluate")
     if level == "sentence":
@@ -200,8 +258,12 @@ def evaluate(
 def _print_metrics(metrics: dict) -> None:
     from rich.table import Table
 
-    table = Table("metric", "value", title=f"{metrics['file']} ({metrics['level']} level)",
-                  title_justify="left")
+    table = Table(
+        "metric",
+        "value",
+        title=f"{metrics['file']} ({metrics['level']} level)",
+        title_justify="left",
+    )
     for key, value in metrics.items():
         if key in ("file", "level"):
             continue
@@ -214,8 +276,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def ensure(
-    force: Annotated[bool, typer.Option("--force", help="Retrain even if a model exists.")
-                     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Retrain even if a model exists.")] = False,
 ) -> None:
     """Train the default model unless one is cached (what `make setup` runs)."""
     from mitremap.analysis import default_model_path
