@@ -381,6 +381,12 @@ class MitreMap:
             [(labels[j], float(row[j])) for j in idx] for row, idx in zip(proba, top, strict=True)
         ]
 
+    def widget(self) -> Any:
+        """The notebook widget bound to this model (needs the `notebook` extra)."""
+        from mitremap.notebook import widget
+
+        return widget(self)
+
     def technique_scorer(self, technique: str) -> Callable[[Sequence[str]], np.ndarray]:
         """A function texts → calibrated confidence of one technique (for SHAP)."""
         j = self.model.labels.index(technique) if technique in self.model.labels else None
