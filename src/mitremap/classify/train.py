@@ -73,7 +73,8 @@ def train_model(
         },
     )
     if reports:
-        card.recipe["calibration"] = f"{len(reports)} TRAM reports ({CALIBRATION_REPORTS})"
+        labelled = sum(1 for r in reports if r.labels)
+        card.recipe["calibration"] = f"{labelled} annotated TRAM reports ({CALIBRATION_REPORTS})"
     return LinearModel.train(
         corpus.items, reports=reports, settings=settings, card=card, progress=progress
     )
