@@ -137,7 +137,7 @@ def _load(model: Path | None):
 
 
 def analyze(
-    source: Annotated[str, typer.Argument(help="A report: file, URL, or - for stdin.")],
+    source: Annotated[str, typer.Argument(help="A report: file, folder, URL, or - for stdin.")],
     threshold: Annotated[
         float,
         typer.Option(
@@ -158,12 +158,17 @@ def analyze(
     ] = None,
     model: ModelOption = None,
 ) -> None:
-    """Find the ATT&CK techniques a report describes, with confidence and evidence."""
+    """Find the ATT&CK techniques a report (or every report in a folder) describes."""
     from mitremap.documents import read_document
 
+    if Path(source).is_dir():
+        _analyze_folder(Path(source), threshold, window, fmt, iocs, explain, output, model)
+        return
     document = read_document(source)
     if not document.text.strip():
         raise MitreMapError(f"{source}: the input is empty")
+    for warning in document.warnings:
+        err_console.print(f"note: {source}: {warning}", highlight=False, markup=False)
     result = _load(model).analyze(
         document, threshold=threshold, window=window, explain=explain, iocs=iocs
     )
@@ -172,17 +177,101 @@ def analyze(
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
         _print_table(result, iocs)
         return
-    if fmt == "json":
-        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
-    else:
-        from mitremap.export import render
-
-        text = render(result, fmt, iocs=iocs)
+    text = _render(result, fmt, iocs)
     if output is not None:
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         err_console.print(f"wrote {output}", highlight=False)
     else:
         typer.echo(text)
+
+
+_EXTENSIONS = {
+    "json": ".json",
+    "csv": ".csv",
+    "navigator": ".layer.json",
+    "stix": ".stix.json",
+    "markdown": ".md",
+    "html": ".html",
+}
+
+
+def _render(result, fmt: str, iocs: bool) -> str:
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
+    from mitremap.export import render
+
+    return render(result, fmt, iocs=iocs)
+
+
+def _analyze_folder(
+    folder: Path,
+    threshold: float,
+    window: int,
+    fmt: str,
+    iocs: bool,
+    explain: bool,
+    output: Path | None,
+    model: Path | None,
+) -> None:
+    """Every supported file of a folder: a table each, one JSON document, or one file each
+    in the --output folder; then what was skipped and why."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from mitremap.documents import read_folder
+
+    if fmt not in ("table", "json") and output is None:
+        raise MitreMapError(
+            f"for a folder, --format {fmt} writes one file per report: add --output DIR"
+        )
+    if fmt == "table" and output is not None:
+        raise MitreMapError("--output needs a file format (json, csv, …), not table")
+    mm = _load(model)
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=options.quiet,
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+        found = read_folder(
+            folder, progress=lambda done, total, _: bar.update(task, completed=done, total=total)
+        )
+        bar.update(task, description="analyzing", completed=0, total=len(found.documents))
+        results = []
+        for document in found.documents:
+            results.append(
+                mm.analyze(document, threshold=threshold, window=window, explain=explain, iocs=iocs)
+            )
+            bar.advance(task)
+    if fmt == "table":
+        for result in results:
+            _print_table(result, iocs)
+    elif fmt == "json" and output is None:
+        typer.echo(
+            json.dumps(
+                {
+                    "documents": [r.to_dict() for r in results],
+                    "skipped": [{"path": str(p), "reason": reason} for p, reason in found.skipped],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            name = Path(result.document.origin).name or "report"
+            (output / f"{name}{_EXTENSIONS[fmt]}").write_text(
+                _render(result, fmt, iocs) + "\n", encoding="utf-8"
+            )
+        err_console.print(f"wrote {len(results)} files to {output}", highlight=False)
+    err_console.print(
+        f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
+    )
+    for path, reason in found.skipped:
+        err_console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
 
 
 def _print_table(result, iocs: bool) -> None:

@@ -1,0 +1,95 @@
+"""Every bad input to `mitremap analyze` is one line on stderr and exit code 1, never a
+traceback or a hang; folders are analyzed file by file with a summary of what was skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from mitremap.classify.linear import LinearModel
+from tests.test_classify import SETTINGS, items, reports
+
+
+def _write(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+BAD_INPUTS = {
+    "empty.txt": (b"", "empty"),
+    "blank.md": (b"  \n\t\n", "empty"),
+    "binary.dat": (bytes(range(256)) * 16, "binary"),
+    "corrupt.pdf": (b"%PDF-1.4\n1 0 obj garbage", "PDF"),
+    "corrupt.docx": (b"PK\x03\x04 not really a zip", "DOCX"),
+    "script.html": (
+        b"<html><head><script>var a = 1;</script></head><body></body></html>",
+        "no readable text",
+    ),
+    "latin.txt": (b"caf\xe9 \x81\x8d\x9d na\xefve \xff\xfe\xfa\x80\x81", "UTF-8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_files_are_one_line_errors(cli, tmp_path, name):
+    content, expected = BAD_INPUTS[name]
+    if name.endswith((".pdf", ".docx", ".html")):
+        pytest.importorskip(
+            {"pdf": "pypdf", "docx": "docx", "html": "trafilatura"}[name.rsplit(".", 1)[1]]
+        )
+    result = cli("analyze", str(_write(tmp_path / name, content)))
+    assert result.code == 1, result.out
+    assert expected in result.err and name in result.err
+    assert "Traceback" not in result.err and result.err.strip().count("\n") == 0
+
+
+def test_a_200_mb_file_fails_at_once_on_its_size(cli, tmp_path):
+    big = tmp_path / "big.txt"
+    with big.open("wb") as handle:  # sparse: nothing is really written
+        handle.truncate(200 * 1024 * 1024)
+    result = cli("analyze", str(big))
+    assert result.code == 1 and "too large" in result.err and "Traceback" not in result.err
+
+
+def test_missing_file_and_unreachable_url(cli, tmp_path):
+    assert "no such file" in cli("analyze", str(tmp_path / "nope.txt")).err
+    result = cli("analyze", "http://127.0.0.1:9/report.html")
+    assert result.code == 1 and "cannot connect" in result.err
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    model.save(path)
+    return path
+
+
+def test_a_folder_is_analyzed_file_by_file_with_a_skip_summary(cli, tmp_path, tiny_model):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "one.txt").write_text(
+        "The malware creates a scheduled task with schtasks to run every hour."
+    )
+    (folder / "two.md").write_text("The backdoor spawns cmd.exe to execute shell commands.")
+    _write(folder / "image.bin", bytes(range(256)) * 8)
+    result = cli("analyze", str(folder), "--model", str(tiny_model), "--format", "json", "-t", "0")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert sorted(os.path.basename(d["document"]["origin"]) for d in data["documents"]) == [
+        "one.txt",
+        "two.md",
+    ]
+    assert [os.path.basename(s["path"]) for s in data["skipped"]] == ["image.bin"]
+    assert "2 reports analyzed, 1 skipped" in result.err and "binary" in result.err
+    out = tmp_path / "layers"
+    result = cli(
+        "analyze", str(folder), "--model", str(tiny_model), "-f", "navigator", "-o", str(out)
+    )
+    assert result.code == 0 and sorted(p.name for p in out.iterdir()) == [
+        "one.txt.layer.json",
+        "two.md.layer.json",
+    ]
+    result = cli("analyze", str(folder), "--model", str(tiny_model), "-f", "csv")
+    assert result.code == 1 and "--output DIR" in result.err
