@@ -178,6 +178,7 @@ def shap_values(
             raise ValueError("name the technique to explain")
         function = score.technique_scorer(technique)
         names = [technique]
+
     def two_dimensional(batch: Sequence[str]) -> np.ndarray:
         scores = np.asarray(function(list(batch)), dtype=float)
         return scores.reshape(len(batch), -1)  # one column per output, as shap expects
