@@ -11,6 +11,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from mitremap.classify.features import TextFeatures
 from mitremap.explain import _occurrences, linear_attributions, top_attributions
+from tests.test_analysis import mm  # noqa: F401  (the tiny trained model fixture)
 
 CORPUS = [
     "The malware creates a scheduled task for persistence.",
@@ -73,3 +74,15 @@ def test_a_word_the_model_likes_gets_the_top_weight():
     assert {text[a.start : a.end] for a in top[:2]} == {"scheduled", "task"}
     hour = next(a for a in attributions if text[a.start : a.end] == "hour")
     assert hour.weight < 0
+
+
+def test_analyze_explains_every_evidence_passage(mm):  # noqa: F811  (tiny model fixture)
+    from tests.test_analysis import REPORT
+
+    result = mm.analyze(REPORT, threshold=0.0, explain=True)
+    for hit in result.techniques[:2]:
+        assert hit.attributions
+        for a in hit.attributions:
+            assert any(e.start <= a.start < a.end <= e.end for e in hit.evidence)
+        for e in hit.evidence:
+            assert any(e.start <= a.start < e.end for a in hit.attributions)

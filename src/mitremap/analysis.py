@@ -262,7 +262,7 @@ class MitreMap:
             label = self.model.labels[j]
             attributions: tuple[Any, ...] = ()
             if explain:
-                attributions = self._attributions(text, spans, ranges, scores.window[:, j], label)
+                attributions = self._attributions(text, spans, evidence[j], label)
             hits.append(
                 TechniqueHit(self.techniques[label], float(report[j]), evidence[j], attributions)
             )
@@ -356,18 +356,22 @@ class MitreMap:
         self,
         text: str,
         spans: list[tuple[int, int]],
-        ranges: list[tuple[int, int]],
-        window_scores: np.ndarray,
+        evidence: tuple[Evidence, ...],
         label: str,
     ) -> tuple[Any, ...]:
-        """Exact per-word contributions over the technique's best window."""
-        if not hasattr(self.model, "label_weights") or not ranges:
+        """Exact per-word contributions to the technique's score over each evidence passage
+        (its sentences read as one window, as the model reads windows)."""
+        if not hasattr(self.model, "label_weights") or not evidence:
             return ()
         from mitremap.explain import linear_attributions
 
-        a, b = ranges[int(np.argmax(window_scores))]
         weights, _ = self.model.label_weights(label)
-        return tuple(linear_attributions(text, spans[a:b], self.model.features, weights))
+        out: list[Any] = []
+        for e in evidence:
+            inside = [s for s in spans if e.start <= s[0] and s[1] <= e.end]
+            if inside:
+                out.extend(linear_attributions(text, inside, self.model.features, weights))
+        return tuple(out)
 
     def top_k(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
         """For each text: its `k` most likely techniques with calibrated confidence."""
