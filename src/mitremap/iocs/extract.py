@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 from mitremap.errors import MitreMapError
@@ -68,6 +69,19 @@ class _Candidate(NamedTuple):
     type: str
     value: str
     private: bool = False
+
+
+_new_object = object.__new__
+
+
+def _indicator(kind: str, value: str, raw: str, start: int, end: int, private: bool) -> Indicator:
+    """An `Indicator` built without the frozen dataclass's `__init__`, whose six
+    `object.__setattr__` calls cost as much as finding some of the indicators."""
+    indicator = _new_object(Indicator)
+    indicator.__dict__.update(
+        type=kind, value=value, raw=raw, start=start, end=end, private=private
+    )
+    return indicator
 
 
 def _find_all(text: str, literal: str) -> Iterator[int]:
@@ -163,7 +177,7 @@ class IocExtractor:
                 continue
             start, end = refanged.original_span(cand.start, cand.end)
             result.append(
-                Indicator(cand.type, cand.value, text[start:end], start, end, cand.private)
+                _indicator(cand.type, cand.value, text[start:end], start, end, cand.private)
             )
         return result
 
@@ -343,9 +357,9 @@ class IocExtractor:
                 return
             s, e = m.span(1)
             pos = e
-            if e < len(t) and (t[e] == "_" or _foreign_letter(t[e])):
+            if e < size and (t[e] == "_" or (t[e] > "\x7f" and _foreign_letter(t[e]))):
                 continue
-            if s > 0 and (t[s - 1] == "_" or _foreign_letter(t[s - 1])):
+            if s > 0 and (t[s - 1] == "_" or (t[s - 1] > "\x7f" and _foreign_letter(t[s - 1]))):
                 continue
             found = _classify_run(t, s, e) or _glued_hash(t, s, e)
             if found is not None:
@@ -364,7 +378,7 @@ class IocExtractor:
                 return
             p = anchor.start()
             s = _left(t, p, _LABEL_CHARS, 64)
-            if s > 0 and idn_tries and _foreign_letter(t[s - 1]):
+            if s > 0 and t[s - 1] > "\x7f" and idn_tries and _foreign_letter(t[s - 1]):
                 idn_tries -= 1
                 found = _idn_name(t, p, max(idn_floor, p - 253), shapes)  # "bücher.de"
                 idn_floor = p + 1
@@ -729,7 +743,9 @@ class _Shape(NamedTuple):
     code_like: bool = False  # AV name, namespace, identifier: a host only when defanged
 
 
+@lru_cache(maxsize=16384)
 def _dotted_shape(token: str) -> _Shape:
+    """Cached across texts: the same names, files and technique ids recur report after report."""
     labels = token.split(".")
     if token.replace(".", "").isdigit():
         value = validators.ipv4_value(token)

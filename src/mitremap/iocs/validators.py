@@ -237,6 +237,7 @@ def ip_is_private(value: str) -> bool:
 
 
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_SUFFIXES = tuple("." + d for d in RESERVED_DOMAINS)
 _RESERVED_TLDS = _words(
     """
     example test invalid localhost local internal lan home corp
@@ -248,7 +249,7 @@ def domain_is_private(domain: str) -> bool:
     """Documentation and internal names (RFC 2606/6761 and common internal TLDs)."""
     if domain.rsplit(".", 1)[-1] in _RESERVED_TLDS:
         return True
-    return any(domain == d or domain.endswith("." + d) for d in RESERVED_DOMAINS)
+    return domain in RESERVED_DOMAINS or domain.endswith(_RESERVED_SUFFIXES)
 
 
 _HOSTNAME = re.compile(
