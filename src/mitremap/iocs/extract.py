@@ -168,17 +168,15 @@ class IocExtractor:
         ):
             candidates.extend(finder(clean, refanged))
         result = []
-        for cand in _resolve(candidates):
-            if cand.type not in self.types:
+        types, allowlist, include_private = self.types, self.allowlist, self.include_private
+        original_span = refanged.original_span
+        for start, end, kind, value, private in _resolve(candidates):
+            if kind not in types or (private and not include_private):
                 continue
-            if cand.private and not self.include_private:
+            if allowlist and is_allowlisted(kind, value, allowlist):
                 continue
-            if self.allowlist and is_allowlisted(cand.type, cand.value, self.allowlist):
-                continue
-            start, end = refanged.original_span(cand.start, cand.end)
-            result.append(
-                _indicator(cand.type, cand.value, text[start:end], start, end, cand.private)
-            )
+            start, end = original_span(start, end)
+            result.append(_indicator(kind, value, text[start:end], start, end, private))
         return result
 
     # --- passes ---------------------------------------------------------------------------
@@ -394,7 +392,7 @@ class IocExtractor:
             if not m:
                 continue
             found = None
-            if "-" in t[p : m.end()] and _IPV4_RANGE.fullmatch(t, s, m.end()):
+            if t.find("-", p, m.end()) != -1 and _IPV4_RANGE.fullmatch(t, s, m.end()):
                 yield from _ipv4_range(t, s, m.end(), r, shapes, tables)
                 continue
             glued = _IPV4_THEN_NAME.fullmatch(t, s, m.end()) if t[s].isdigit() else None

@@ -52,8 +52,9 @@ _DOT_STOPWORDS = frozenset(
 )
 
 
-# "[.]" "(.)" "{.}" "[dot]": the common case, found with one split and replaced in bulk.
-_PLAIN_DOTS = re.compile(r"([\[({](?:\.|dot|DOT)[\])}])")
+# "[.]" "(.)" "{.}" "[dot]": the common case, found in bulk. One pattern per opening bracket:
+# a literal first character lets the regex engine skip ahead far faster than a character class.
+_PLAIN_DOTS = tuple(re.compile(re.escape(o) + r"(?:\.|dot|DOT)[\])}]") for o in "[({")
 # Every other bracketed marker (spaces inside, "@", "at", ":", "://", "/", ","), judged one by one.
 _OTHER_BRACKETS = tuple(
     re.compile(
@@ -264,24 +265,19 @@ def _between_words(text: str, start: int, end: int) -> bool:
 
 
 def _plain_dot_columns(text: str) -> tuple[list[int], list[int]]:
-    """Starts and ends of every "[.]"-style marker, from one `split` (fast even for 300k)."""
-    pieces = _PLAIN_DOTS.split(text)
-    if len(pieces) == 1:
-        return [], []
-    bounds = list(accumulate(map(len, pieces)))
-    # pieces alternate gap, marker, gap, ...: a marker starts where the gap before it ends.
-    return bounds[0:-1:2], bounds[1::2]
+    """Starts and ends of every "[.]"-style marker. Markers never overlap (a closing bracket
+    opens none), so the matches of the three patterns, sorted, are all of them."""
+    spans = sorted(m.span() for pattern in _PLAIN_DOTS for m in pattern.finditer(text))
+    return [start for start, _ in spans], [end for _, end in spans]
 
 
 def refang_map(text: str) -> Refanged:
     """Refang `text` and keep the edits, so spans of the copy map back to the original."""
     starts, ends = _plain_dot_columns(text)
     replacements = ["."] * len(starts)
-    widened = False
     if starts and (" [" in text or " (" in text or " {" in text):
         for k, (start, end) in enumerate(zip(starts, ends, strict=True)):
             starts[k], ends[k] = _widen(text, start, end)
-            widened = widened or starts[k] != start
     others = _edits(text)
     if others:
         merged = sorted([*zip(starts, ends, replacements, strict=True), *others])
@@ -299,14 +295,11 @@ def refang_map(text: str) -> Refanged:
     growth = accumulate(map(operator.sub, sizes, map(operator.sub, ends, starts)), initial=0)
     clean_starts = list(map(operator.add, starts, growth))
     clean_ends = list(map(operator.add, clean_starts, sizes))
-    if others or widened:
-        gaps = list(map(text.__getitem__, map(slice, [0, *ends], [*starts, len(text)])))
-        pieces: list[str] = [""] * (2 * len(gaps) - 1)
-        pieces[0::2] = gaps
-        pieces[1::2] = replacements
-        clean = "".join(pieces)
-    else:
-        clean = _PLAIN_DOTS.sub(".", text)
+    gaps = list(map(text.__getitem__, map(slice, [0, *ends], [*starts, len(text)])))
+    pieces: list[str] = [""] * (2 * len(gaps) - 1)
+    pieces[0::2] = gaps
+    pieces[1::2] = replacements
+    clean = "".join(pieces)
     return Refanged(text, clean, tuple(clean_starts), tuple(clean_ends), tuple(starts), tuple(ends))
 
 
