@@ -20,6 +20,7 @@ Baselines (from the project notes and the issue): TF-IDF + LinearSVC top-1 ≈ 0
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -100,15 +101,7 @@ def cross_validate(kb, resolver, k: int, nested: bool, settings, cache: Path | N
             pool = HeldOut()
             for g, other in enumerate(runs):
                 if g != f:
-                    for name in (
-                        "window_scores",
-                        "window_targets",
-                        "report_features",
-                        "report_targets",
-                        "sentence_scores",
-                        "sentence_targets",
-                        "sentence_priors",
-                    ):
+                    for name in (field.name for field in dataclasses.fields(pool)):
                         getattr(pool, name).extend(getattr(other["part"], name))
             model.calibration = pool.fit(len(run["seen"]))
             from mitremap.classify.linear import _prior

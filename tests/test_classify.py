@@ -199,3 +199,17 @@ def test_sentence_softmax_fits_a_sharp_temperature_and_leaves_room_for_none():
     assert params[0] > 0
     assert (p.sum(axis=1) <= 1.0 + 1e-5).all()
     assert p[40:].max(axis=1).mean() > p[:40].max(axis=1).mean()
+
+
+def test_damaged_report_trees_in_a_saved_model_are_a_user_error(model, tmp_path):
+    model.save(tmp_path / "m")
+    manifest_path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["calibration"]["report_trees"] = {
+        "init": 0,
+        "rate": 1,
+        "trees": [[[0], [1.0], [], [], []]],
+    }
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(tmp_path / "m")

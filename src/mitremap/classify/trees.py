@@ -1,0 +1,111 @@
+"""Small gradient-boosted tree ensembles kept as plain arrays.
+
+Why: the report-level confidence is a non-linear function of a few per-label numbers (best
+window score, second best, report length, how often annotators report the technique); boosted
+trees fit it better than a logistic model and stay calibrated. Models are stored without
+pickle, so the fitted trees are copied out of scikit-learn into lists of numbers that JSON can
+hold, and evaluated here with numpy (a few microseconds per label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class TreeEnsemble:
+    """Sum of regression trees plus a constant, on the log-odds scale.
+
+    Each tree is (feature, threshold, left, right, value) over its nodes; a leaf has left = -1.
+    A row goes left when its feature value, rounded to float32 as scikit-learn does, is <=
+    the threshold.
+    """
+
+    init: float = 0.0
+    rate: float = 1.0
+    trees: list[list[list[float]]] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, seed: int = 0, **params: Any) -> TreeEnsemble:
+        """Fit scikit-learn's GradientBoostingClassifier and copy its trees out."""
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        settings = dict(
+            n_estimators=150,
+            learning_rate=0.05,
+            max_depth=3,
+            min_samples_leaf=40,
+            subsample=0.8,
+            random_state=seed,
+        )
+        settings.update(params)
+        gb = GradientBoostingClassifier(**settings).fit(X, y)
+        return cls.from_sklearn(gb)
+
+    @classmethod
+    def from_sklearn(cls, gb: Any) -> TreeEnsemble:
+        prior = float(gb.init_.class_prior_[1])
+        prior = min(max(prior, 1e-9), 1 - 1e-9)
+        trees = []
+        for (estimator,) in gb.estimators_:
+            t = estimator.tree_
+            trees.append(
+                [
+                    t.feature.astype(float).tolist(),
+                    t.threshold.astype(float).tolist(),
+                    t.children_left.astype(float).tolist(),
+                    t.children_right.astype(float).tolist(),
+                    t.value[:, 0, 0].astype(float).tolist(),
+                ]
+            )
+        return cls(float(np.log(prior / (1 - prior))), float(gb.learning_rate), trees)
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds per row."""
+        X = np.asarray(X, dtype=np.float32)
+        rows = np.arange(len(X))
+        out = np.full(len(X), self.init, dtype=np.float64)
+        for feature, threshold, left, right, value in self._arrays():
+            node = np.zeros(len(X), dtype=np.int64)
+            while True:
+                inner = left[node] >= 0
+                if not inner.any():
+                    break
+                at = node[inner]
+                go_left = X[rows[inner], feature[at]] <= threshold[at]
+                node[inner] = np.where(go_left, left[at], right[at])
+            out += self.rate * value[node]
+        return out
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        return (1.0 / (1.0 + np.exp(-np.clip(self.decision(X), -30, 30)))).astype(np.float32)
+
+    def _arrays(self) -> list[tuple[np.ndarray, ...]]:
+        cached = getattr(self, "_cache", None)
+        if cached is None:
+            cached = [
+                (
+                    np.maximum(np.asarray(f, dtype=np.int64), 0),
+                    np.asarray(t, dtype=np.float64),
+                    np.asarray(left, dtype=np.int64),
+                    np.asarray(right, dtype=np.int64),
+                    np.asarray(v, dtype=np.float64),
+                )
+                for f, t, left, right, v in self.trees
+            ]
+            object.__setattr__(self, "_cache", cached)
+        return cached
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"init": self.init, "rate": self.rate, "trees": self.trees}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TreeEnsemble:
+        trees = data.get("trees") or []
+        for tree in trees:
+            if len(tree) != 5 or len({len(part) for part in tree}) != 1:
+                raise ValueError("a stored tree has parts of different lengths")
+        return cls(float(data["init"]), float(data["rate"]), trees)
