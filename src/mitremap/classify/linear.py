@@ -41,6 +41,9 @@ from mitremap.errors import ModelError
 REPORT_FEATURES = ("best", "second", "log_prior", "unseen")
 # the boosted-tree report model also sees the report's length (log number of windows)
 REPORT_TREE_FEATURES = ("best", "second", "log_windows", "log_prior", "unseen")
+# a label whose best window scores at most this is certainly not in the report (report
+# confidence 0): the tree model is fitted and evaluated only above it, which keeps both fast
+REPORT_FLOOR = -0.8
 
 
 @dataclass
@@ -59,8 +62,6 @@ class LinearSettings:
     report_negatives: bool = True
     sentence_calibration: bool = False  # softmax for single sentences: not yet better (ECE)
     window: int = 3
-    # sample weight per corpus source (others 1.0): e.g. more weight for report sentences
-    source_weights: dict[str, float] = field(default_factory=dict)
     n_jobs: int = 2
     seed: int = 0
 
@@ -97,7 +98,10 @@ class Calibration:
             return np.zeros(window_scores.shape[1], dtype=np.float32)
         if self.report_trees:
             feats = report_tree_features(window_scores, prior, self.reports)
-            return self._trees().proba(feats)
+            out = np.zeros(len(feats), dtype=np.float32)
+            hot = feats[:, 0] > REPORT_FLOOR
+            out[hot] = self._trees().proba(feats[hot])
+            return out
         if not self.report_coef:
             return self.window_proba(window_scores.max(axis=0), prior)
         feats = report_features(window_scores, prior, self.reports)
@@ -233,10 +237,6 @@ class LinearModel:
         if not labels:
             raise ModelError("the training texts have no labels")
         Y = _label_matrix(label_sets, labels)
-        weight = np.array(
-            [settings.source_weights.get(getattr(item, "source", ""), 1.0) for item in items],
-            dtype=np.float64,
-        )
 
         report("features", 0, 1)
         features, X = TextFeatures.fit_transform(
@@ -252,11 +252,9 @@ class LinearModel:
         calibration = Calibration()
         prior = np.zeros(len(labels), dtype=np.float32)
         if usable and settings.calibration_folds >= 2:
-            calibration, prior = _calibrate(
-                features, X, Y, weight, items, usable, labels, settings, report
-            )
+            calibration, prior = _calibrate(features, X, Y, items, usable, labels, settings, report)
 
-        weights, bias = _fit_weights(X, Y, weight, settings, lambda d, t: report("train", d, t))
+        weights, bias = _fit_weights(X, Y, settings, lambda d, t: report("train", d, t))
         model = cls(
             features,
             weights,
@@ -409,7 +407,6 @@ def _label_matrix(label_sets: Sequence[Sequence[str]], labels: list[str]) -> spa
 
 def _fit_label(
     X: sparse.csr_matrix,
-    weight: np.ndarray,
     positives: np.ndarray,
     n_neg: int,
     C: float,
@@ -430,8 +427,7 @@ def _fit_label(
     y[: len(positives)] = 1
     if len(negatives) == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.float32), 1.0
-    sample_weight = weight[rows] if (weight != 1.0).any() else None
-    svm = LinearSVC(C=C, random_state=seed).fit(X[rows], y, sample_weight=sample_weight)
+    svm = LinearSVC(C=C, random_state=seed).fit(X[rows], y)
     coef = svm.coef_.ravel()
     keep = np.flatnonzero(np.abs(coef) >= prune)
     return keep.astype(np.int32), coef[keep].astype(np.float32), float(svm.intercept_[0])
@@ -440,7 +436,6 @@ def _fit_label(
 def _fit_weights(
     X: sparse.csr_matrix,
     Y: sparse.csc_matrix,
-    weight: np.ndarray,
     settings: LinearSettings,
     progress: Any,
 ) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -450,7 +445,6 @@ def _fit_weights(
     jobs = (
         delayed(_fit_label)(
             X,
-            weight,
             Y.indices[Y.indptr[j] : Y.indptr[j + 1]],
             settings.negatives_per_label,
             settings.C,
@@ -588,8 +582,7 @@ class HeldOut:
         trees = TreeEnsemble()
         if self.report_tree_features and gold.sum() >= 50:
             tree_feats = np.concatenate(self.report_tree_features)
-            # labels far below every threshold are certain negatives: keep the fit small
-            hot = tree_feats[:, 0] > -1.0
+            hot = tree_feats[:, 0] > REPORT_FLOOR
             trees = TreeEnsemble.fit(tree_feats[hot], gold[hot])
         sentence: list[float] = []
         if self.sentence_scores:
@@ -653,7 +646,7 @@ def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
     )
 
 
-def _calibrate(features, X, Y, weight, items, reports, labels, settings, report):
+def _calibrate(features, X, Y, items, reports, labels, settings, report):
     """Train k times without a fold of reports; fit the calibration on their scores."""
     k = min(settings.calibration_folds, len(reports))
     order = np.random.default_rng(settings.seed).permutation(len(reports))
@@ -665,7 +658,7 @@ def _calibrate(features, X, Y, weight, items, reports, labels, settings, report)
         keep = held_out_mask(items, held)
         stage = f"calibrate {f + 1}/{k}"
         weights, bias = _fit_weights(
-            X[keep], Y[keep], weight[keep], settings, lambda d, t, s=stage: report(s, d, t)
+            X[keep], Y[keep], settings, lambda d, t, s=stage: report(s, d, t)
         )
         probe = LinearModel(
             features,

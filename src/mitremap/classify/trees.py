@@ -64,38 +64,42 @@ class TreeEnsemble:
         return cls(float(np.log(prior / (1 - prior))), float(gb.learning_rate), trees)
 
     def decision(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds per row."""
+        """Log-odds per row. All trees are walked at once, one level per step: the nodes of
+        every tree sit in one flat array, so a step is a few numpy gathers."""
         X = np.asarray(X, dtype=np.float32)
-        rows = np.arange(len(X))
-        out = np.full(len(X), self.init, dtype=np.float64)
-        for feature, threshold, left, right, value in self._arrays():
-            node = np.zeros(len(X), dtype=np.int64)
-            while True:
-                inner = left[node] >= 0
-                if not inner.any():
-                    break
-                at = node[inner]
-                go_left = X[rows[inner], feature[at]] <= threshold[at]
-                node[inner] = np.where(go_left, left[at], right[at])
-            out += self.rate * value[node]
-        return out
+        if not self.trees:
+            return np.full(len(X), self.init)
+        feature, threshold, left, right, value, roots = self._flat()
+        node = np.broadcast_to(roots, (len(X), len(roots))).copy()
+        rows = np.arange(len(X))[:, None]
+        while True:
+            inner = left[node] >= 0
+            if not inner.any():
+                break
+            go_left = X[rows, feature[node]] <= threshold[node]
+            node = np.where(inner, np.where(go_left, left[node], right[node]), node)
+        return self.init + self.rate * value[node].sum(axis=1)
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-np.clip(self.decision(X), -30, 30)))).astype(np.float32)
 
-    def _arrays(self) -> list[tuple[np.ndarray, ...]]:
+    def _flat(self) -> tuple[np.ndarray, ...]:
+        """The trees' nodes in one array each; children as indices into those arrays."""
         cached = getattr(self, "_cache", None)
         if cached is None:
-            cached = [
-                (
-                    np.maximum(np.asarray(f, dtype=np.int64), 0),
-                    np.asarray(t, dtype=np.float64),
-                    np.asarray(left, dtype=np.int64),
-                    np.asarray(right, dtype=np.int64),
-                    np.asarray(v, dtype=np.float64),
-                )
-                for f, t, left, right, v in self.trees
-            ]
+            sizes = [len(tree[0]) for tree in self.trees]
+            roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+            parts = list(zip(*self.trees, strict=True)) if self.trees else [[]] * 5
+
+            def flat(i: int, dtype: type) -> np.ndarray:
+                return np.concatenate([np.asarray(x, dtype=dtype) for x in parts[i]] or [[]])
+
+            feature = np.maximum(flat(0, np.int64), 0)
+            left, right = flat(2, np.int64), flat(3, np.int64)
+            offsets = np.repeat(roots, sizes)
+            left = np.where(left >= 0, left + offsets, -1)
+            right = np.where(right >= 0, right + offsets, -1)
+            cached = (feature, flat(1, np.float64), left, right, flat(4, np.float64), roots)
             object.__setattr__(self, "_cache", cached)
         return cached
 
