@@ -213,3 +213,14 @@ def test_damaged_report_trees_in_a_saved_model_are_a_user_error(model, tmp_path)
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="corrupt"):
         load_model(tmp_path / "m")
+
+
+def test_counts_match_scikit_learn_with_and_without_the_word_cache():
+    texts = TASK + SHELL + NONE + ["schtasks schtasks SCHTASKS /create /tn Updater", "a", ""]
+    features = TextFeatures.fit(TASK + SHELL + NONE, min_df=1)
+    for block in features.blocks:
+        expected = block.vectorizer().transform(texts).toarray()
+        np.testing.assert_array_equal(block.counts(texts).toarray(), expected)  # cache filled
+        np.testing.assert_array_equal(block.counts(texts).toarray(), expected)  # cache used
+        features.clear_cache()
+        np.testing.assert_array_equal(block.counts(texts).toarray(), expected)

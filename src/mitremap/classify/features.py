@@ -18,6 +18,7 @@ from scipy import sparse
 _TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _TOKEN = re.compile(_TOKEN_PATTERN)
 _WHITE_SPACES = re.compile(r"\s\s+")
+_WORD_CACHE_SIZE = 100_000
 
 
 def word_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -32,15 +33,25 @@ def word_ngrams(text: str, low: int, high: int) -> list[str]:
 
 def char_wb_ngrams(text: str, low: int, high: int) -> Iterator[str]:
     """scikit-learn's `char_wb` analyser: character n-grams inside space-padded words."""
-    for word in _WHITE_SPACES.sub(" ", text.lower()).split():
-        padded = f" {word} "
-        length = len(padded)
-        for n in range(low, high + 1):
-            if length <= n:  # a short word is counted once, as a whole
-                yield padded
-                break
-            for i in range(length - n + 1):
-                yield padded[i : i + n]
+    for word in char_wb_words(text):
+        yield from word_char_ngrams(word, low, high)
+
+
+def char_wb_words(text: str) -> list[str]:
+    """The words `char_wb` pads and cuts into n-grams."""
+    return _WHITE_SPACES.sub(" ", text.lower()).split()
+
+
+def word_char_ngrams(word: str, low: int, high: int) -> Iterator[str]:
+    """The `char_wb` n-grams of one word."""
+    padded = f" {word} "
+    length = len(padded)
+    for n in range(low, high + 1):
+        if length <= n:  # a short word is counted once, as a whole
+            yield padded
+            break
+        for i in range(length - n + 1):
+            yield padded[i : i + n]
 
 
 @dataclass
@@ -54,6 +65,9 @@ class FeatureBlock:
     weight: float = 1.0  # scale of this block in the concatenated vector
     _vectorizer: Any = field(default=None, repr=False, compare=False)
     _vocabulary: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    # char_wb: word → its n-grams' columns. Words repeat (Zipf), so most words of a report
+    # are looked up once instead of being cut into n-grams again; bounded, cleared when full.
+    _word_columns: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -97,7 +111,11 @@ class FeatureBlock:
         indices: list[int] = []
         indptr = [0]
         for text in texts:
-            indices.extend(j for j in map(get, self.analyze(text)) if j is not None)
+            if self.analyzer == "char_wb":
+                for word in char_wb_words(text):
+                    indices.extend(self._columns_of_word(word))
+            else:
+                indices.extend(j for j in map(get, self.analyze(text)) if j is not None)
             indptr.append(len(indices))
         matrix = sparse.csr_matrix(
             (
@@ -109,6 +127,17 @@ class FeatureBlock:
         )
         matrix.sum_duplicates()
         return matrix
+
+    def _columns_of_word(self, word: str) -> list[int]:
+        columns = self._word_columns.get(word)
+        if columns is None:
+            get = self.vocabulary.get
+            low, high = self.ngram_range
+            columns = [j for j in map(get, word_char_ngrams(word, low, high)) if j is not None]
+            if len(self._word_columns) >= _WORD_CACHE_SIZE:
+                self._word_columns.clear()
+            self._word_columns[word] = columns
+        return columns
 
     def tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         """Sublinear tf × idf, each row scaled to unit length times the block weight."""
@@ -142,6 +171,11 @@ class TextFeatures:
     @property
     def size(self) -> int:
         return sum(b.size for b in self.blocks)
+
+    def clear_cache(self) -> None:
+        """Forget the per-word n-gram columns (benchmarks use it to time a first reading)."""
+        for block in self.blocks:
+            block._word_columns.clear()
 
     @property
     def terms(self) -> list[tuple[str, str]]:
