@@ -162,3 +162,21 @@ def test_model_ensure_keeps_an_existing_model(cli, tmp_path, monkeypatch, model_
     result = cli("model", "ensure")
     assert result.code == 0, result.err
     assert "default model present" in result.out
+
+
+def test_analyze_parents_and_stride(cli, model_dir, report_file):
+    def techniques(*extra):
+        result = cli(
+            "analyze", str(report_file), "--model", str(model_dir), "-f", "json", "-t", "0", *extra
+        )
+        assert result.code == 0, result.err
+        return {t["technique"]: t["confidence_score"] for t in json.loads(result.out)["techniques"]}
+
+    plain = techniques()
+    assert "T1053.005" in plain
+    with_parents = techniques("--parents")
+    assert with_parents["T1053"] >= with_parents["T1053.005"]  # a child implies its parent
+    assert set(plain) <= set(with_parents)
+    assert techniques("--stride", "3")  # fewer, non-overlapping windows still find techniques
+    bad = cli("analyze", str(report_file), "--model", str(model_dir), "--stride", "0")
+    assert bad.code != 0 and "Traceback" not in bad.err

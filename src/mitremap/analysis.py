@@ -341,16 +341,22 @@ class MitreMap:
         return out
 
     def _with_parents(self, hits: list[TechniqueHit]) -> list[TechniqueHit]:
-        """Add each found sub-technique's parent (at the child's confidence) when missing."""
-        have = {h.id for h in hits}
-        out = list(hits)
-        for h in hits:
+        """A sub-technique implies its parent: add the parent at the child's confidence when
+        missing, or raise it to the child's confidence when the model gave it less."""
+        by_id = {h.id: h for h in hits}
+        for h in sorted(hits, key=lambda h: -h.confidence):
             parent = h.technique.parent
-            if parent and parent not in have:
+            if not parent:
+                continue
+            found = by_id.get(parent)
+            if found is None:
                 info = self.techniques.get(parent) or TechniqueInfo(parent, parent)
-                out.append(TechniqueHit(info, h.confidence, h.evidence, (), implied=True))
-                have.add(parent)
-        return sorted(out, key=lambda h: -h.confidence)
+                by_id[parent] = TechniqueHit(info, h.confidence, h.evidence, (), implied=True)
+            elif found.confidence < h.confidence:
+                by_id[parent] = TechniqueHit(
+                    found.technique, h.confidence, h.evidence, (), implied=True
+                )
+        return sorted(by_id.values(), key=lambda h: -h.confidence)
 
     def _attributions(
         self,

@@ -145,6 +145,15 @@ def analyze(
         ),
     ] = 0.6,
     window: Annotated[int, typer.Option("--window", "-w", min=1, help="Sentences per window.")] = 3,
+    stride: Annotated[
+        int, typer.Option("--stride", min=1, help="Sentences between window starts.")
+    ] = 1,
+    parents: Annotated[
+        bool,
+        typer.Option(
+            "--parents", help="Also list each found sub-technique's parent (at its confidence)."
+        ),
+    ] = False,
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", help="table, json, csv, navigator, stix, markdown or html."),
@@ -161,17 +170,23 @@ def analyze(
     """Find the ATT&CK techniques a report (or every report in a folder) describes."""
     from mitremap.documents import read_document
 
+    settings = dict(
+        threshold=threshold,
+        window=window,
+        stride=stride,
+        include_parents=parents,
+        explain=explain,
+        iocs=iocs,
+    )
     if Path(source).is_dir():
-        _analyze_folder(Path(source), threshold, window, fmt, iocs, explain, output, model)
+        _analyze_folder(Path(source), settings, fmt, output, model)
         return
     document = read_document(source)
     if not document.text.strip():
         raise MitreMapError(f"{source}: the input is empty")
     for warning in document.warnings:
         err_console.print(f"note: {source}: {warning}", highlight=False, markup=False)
-    result = _load(model).analyze(
-        document, threshold=threshold, window=window, explain=explain, iocs=iocs
-    )
+    result = _load(model).analyze(document, **settings)
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
@@ -205,11 +220,8 @@ def _render(result, fmt: str, iocs: bool) -> str:
 
 def _analyze_folder(
     folder: Path,
-    threshold: float,
-    window: int,
+    settings: dict,
     fmt: str,
-    iocs: bool,
-    explain: bool,
     output: Path | None,
     model: Path | None,
 ) -> None:
@@ -241,13 +253,11 @@ def _analyze_folder(
         bar.update(task, description="analyzing", completed=0, total=len(found.documents))
         results = []
         for document in found.documents:
-            results.append(
-                mm.analyze(document, threshold=threshold, window=window, explain=explain, iocs=iocs)
-            )
+            results.append(mm.analyze(document, **settings))
             bar.advance(task)
     if fmt == "table":
         for result in results:
-            _print_table(result, iocs)
+            _print_table(result, settings["iocs"])
     elif fmt == "json" and output is None:
         typer.echo(
             json.dumps(
@@ -264,7 +274,7 @@ def _analyze_folder(
         for result in results:
             name = Path(result.document.origin).name or "report"
             (output / f"{name}{_EXTENSIONS[fmt]}").write_text(
-                _render(result, fmt, iocs) + "\n", encoding="utf-8"
+                _render(result, fmt, settings["iocs"]) + "\n", encoding="utf-8"
             )
         err_console.print(f"wrote {len(results)} files to {output}", highlight=False)
     err_console.print(
