@@ -1,8 +1,9 @@
 """Technique mapping: accuracy by document-split cross-validation on TRAM, AnnoCTR, speed.
 
-    python benchmarks/bench_mapping.py            # 5-fold CV (≈10 min on 2 cores) + speed
+    python benchmarks/bench_mapping.py            # 5-fold CV (≈20 min on 2 cores) + speed
     python benchmarks/bench_mapping.py --nested   # the exact shipped pipeline in every fold
     python benchmarks/bench_mapping.py --speed    # only load / analyze / cold-start timings
+    python benchmarks/bench_mapping.py --cache DIR  # keep the fold models; a rerun reuses them
 
 Cross-validation is by report: each fold trains on the default recipe minus the held-out
 reports' sentences and minus every training text that occurs (nearly) in them — TRAM's
