@@ -101,3 +101,12 @@ def test_model_folder_holds_no_pickle(real_mm, tmp_path):
         assert all(data[name].dtype != object for name in data.files)
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["card"]["labels"] >= 550
+
+
+def test_report_confidence_comes_from_trees_fitted_on_tram_reports(real_mm):
+    calibration = real_mm.model.calibration
+    assert calibration.reports >= 100  # TRAM's annotated reports, held out in turn
+    assert len(calibration.report_trees["trees"]) > 10
+    report = (REPO / "examples" / "apt-report.md").read_text(encoding="utf-8")
+    confidences = [h.confidence for h in real_mm.analyze(report, threshold=0.0).techniques]
+    assert all(0.0 <= c <= 1.0 for c in confidences) and max(confidences) >= 0.6

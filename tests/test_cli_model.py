@@ -151,6 +151,13 @@ def test_train_on_own_file_then_info(cli, tmp_path, monkeypatch):
     card = json.loads(info.out)
     assert card["backend"] == "linear" and card["attack_version"] == "18.1"
     assert card["sources"]["attack-procedures"] >= 1
+    assert card["report_confidence"].startswith("best window")  # no annotated reports here
+
+
+def test_info_names_the_report_model(cli, model_dir):
+    info = cli("model", "info", "--model", str(model_dir), "--format", "json")
+    assert info.code == 0, info.err
+    assert json.loads(info.out)["report_confidence"] == "logistic, fitted on 3 held-out reports"
 
 
 def test_model_ensure_keeps_an_existing_model(cli, tmp_path, monkeypatch, model_dir):

@@ -401,9 +401,10 @@ def info(
     from mitremap.classify.base import read_manifest
 
     path = model or default_model_path()
-    card = dict(read_manifest(path).get("card", {}))
+    manifest = read_manifest(path)
+    card = dict(manifest.get("card", {}))
     card.pop("techniques", None)
-    card = {"path": str(path), **card}
+    card = {"path": str(path), **card, "report_confidence": _report_model(manifest)}
     if fmt == "json":
         typer.echo(json.dumps(card, indent=2))
         return
@@ -413,6 +414,17 @@ def info(
     for key, value in card.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
     console.print(table)
+
+
+def _report_model(manifest: dict) -> str:
+    """How the model turns window scores into a report-level confidence."""
+    calibration = manifest.get("calibration") or {}
+    trees = (calibration.get("report_trees") or {}).get("trees") or []
+    if trees:
+        return f"boosted trees ({len(trees)}), fitted on {calibration.get('reports', 0)} held-out reports"
+    if calibration.get("report_coef"):
+        return f"logistic, fitted on {calibration.get('reports', 0)} held-out reports"
+    return "best window (no annotated reports to calibrate on)"
 
 
 def register(app: typer.Typer) -> None:
