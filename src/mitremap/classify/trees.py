@@ -100,7 +100,7 @@ class TreeEnsemble:
             left = np.where(left >= 0, left + offsets, -1)
             right = np.where(right >= 0, right + offsets, -1)
             cached = (feature, flat(1, np.float64), left, right, flat(4, np.float64), roots)
-            object.__setattr__(self, "_cache", cached)
+            self._cache = cached
         return cached
 
     def to_dict(self) -> dict[str, Any]:
