@@ -129,11 +129,43 @@ def test_pickled_arrays_are_refused(model, tmp_path):
         load_model(tmp_path / "m")
 
 
-def test_report_calibration_is_learned_from_held_out_reports():
+def test_report_calibration_is_learned_from_held_out_reports_and_snippets():
     trained = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
-    assert len(trained.calibration.report_coef) == 4
-    assert trained.calibration.reports == 3  # the report without labels is not used
-    assert trained.prior[trained.labels.index("T1059")] == 2
+    evidence = trained.calibration.evidence
+    assert evidence["r"] == 3  # the report without labels is not used
+    assert evidence["snippets"] > 0  # short reports of held-out labelled text
+    proba = trained.predict_proba(["A scheduled task was created with schtasks /create."])
+    assert trained.labels[int(np.argmax(proba[0]))] == "T1053.005"
+
+
+def test_partially_annotated_sources_judge_only_their_labels():
+    """TRAM-like sources (annotators use a fixed set of techniques) say nothing about the
+    others: their text, and their reports' unannotated sentences, are not negatives there."""
+    from mitremap.classify.linear import _judged, _silence, report_negatives
+
+    settings = LinearSettings(partial_label_families={"tram": ("r", "boot")})
+    with_spans = [
+        LabelledText(
+            " ".join([TASK[0], NONE[0], SHELL[2]]),
+            ("T1053.005",),
+            "r",
+            "r1",
+            {"spans": [{"start": 0, "end": len(TASK[0]), "label": "T1053.005"}]},
+        )
+    ]
+    negatives = report_negatives(with_spans, set())
+    assert SHELL[2] in [n.text for n in negatives]  # unannotated, yet it describes T1059
+    boot = LabelledText(TASK[3], ("T1053",), "boot", "b1")
+    pool = [*items(), boot, *negatives]
+    labels = ["T1053", "T1053.005", "T1059"]
+    silent = _silence(pool, with_spans, labels, settings)
+    assert silent is not None and len(silent.groups) == 1
+    rows, judged = silent.groups[0]
+    assert [pool[i].source for i in rows] == ["boot"] + ["report-negatives"] * len(negatives)
+    assert judged.tolist() == [True, True, False]  # the family never labels T1059
+    assert silent.excluded(2).tolist() == rows.tolist() and silent.excluded(0) is None
+    assert _judged(pool, with_spans, labels, settings)["r"].mask(3).tolist() == judged.tolist()
+    assert _silence(pool, with_spans, labels, LinearSettings(partial_label_families={})) is None
 
 
 def test_overlap_finds_report_sentences_even_with_names_removed():
@@ -182,23 +214,6 @@ def test_report_negatives_are_unannotated_sentences_of_annotated_reports():
         LabelledText(SHELL[0], ("T1059",), "x", "s0"),
     ]
     assert held_out_mask(pool, [report]).tolist() == [False, False, True]
-
-
-def test_sentence_softmax_fits_a_sharp_temperature_and_leaves_room_for_none():
-    from mitremap.classify.linear import fit_sentence_softmax, sentence_softmax
-
-    rng = np.random.default_rng(0)
-    scores = rng.normal(-1.0, 0.3, size=(200, 5))
-    gold = rng.integers(0, 5, size=200)
-    scores[np.arange(200), gold] += 1.5
-    gold[:40] = 5  # "no technique" rows: nothing stands out
-    scores[:40] = rng.normal(-1.0, 0.3, size=(40, 5))
-    prior_rows = np.zeros((5, 2))
-    params = fit_sentence_softmax([(scores, gold, prior_rows)])
-    p = sentence_softmax(params, scores, prior_rows)
-    assert params[0] > 0
-    assert (p.sum(axis=1) <= 1.0 + 1e-5).all()
-    assert p[40:].max(axis=1).mean() > p[:40].max(axis=1).mean()
 
 
 def test_damaged_report_trees_in_a_saved_model_are_a_user_error(model, tmp_path):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mitremap.classify.linear import Calibration, report_tree_features
+from mitremap.classify.calibration import Calibration, report_features
 from mitremap.classify.trees import TreeEnsemble
 
 
@@ -51,17 +51,26 @@ def test_report_confidence_uses_the_trees_when_present():
     rng = np.random.default_rng(0)
     windows = rng.normal(-1, 0.5, size=(12, 3)).astype(np.float32)
     windows[4, 0] = 1.5  # one strong window for label 0
+    windows[4, 1] = 0.5  # label 1's best window is label 0's too
     windows[:, 2] = -2.0  # label 2: below the floor everywhere
-    prior = np.array([10.0, 0.0, 3.0])
-    feats = report_tree_features(windows, prior, 20)
-    assert feats.shape == (3, 5)
-    assert feats[0, 0] == pytest.approx(1.5) and feats[0, 2] == pytest.approx(np.log(13))
+    feats = report_features(windows)
+    assert feats.shape == (3, 4)  # best, second, margin, log_windows
+    assert feats[0, 0] == pytest.approx(1.5) and feats[0, 3] == pytest.approx(np.log(13))
+    assert feats[0, 2] == pytest.approx(1.0)  # 1.5 over the window's runner-up 0.5
+    assert feats[1, 2] == pytest.approx(-1.0)  # 0.5 under the window's best 1.5
     # a tree model that says "yes" exactly when the best window score is above 1
     stump = {
         "init": 0.0,
         "rate": 1.0,
         "trees": [[[0, -2, -2], [1.0, -2, -2], [1, -1, -1], [2, -1, -1], [0, -5.0, 5.0]]],
     }
-    proba = Calibration(report_trees=stump, reports=20).report_proba(windows, prior)
+    proba = Calibration(report_trees=stump).report_proba(windows)
     assert proba[0] > 0.99 and proba[1] < 0.01
     assert proba[2] == 0.0  # certainly absent: not even sent through the trees
+
+
+def test_report_features_of_a_one_window_report():
+    windows = np.array([[0.2, -0.3, 0.9]], dtype=np.float32)
+    feats = report_features(windows)
+    np.testing.assert_allclose(feats[:, 0], feats[:, 1])  # second best is the best
+    np.testing.assert_allclose(feats[:, 2], [-0.7, -1.2, 0.7], rtol=1e-5)

@@ -390,6 +390,8 @@ class SourceSpec:
     path: str | None  # mirror-relative; None for ATT&CK's own text
     negatives: bool = False  # label-less records are "no technique" examples
     skip_deprecated: bool = False
+    split: str | None = None  # keep only records of this split (AnnoCTR: train)
+    reader: str = "jsonl"  # "jsonl", or "mentions": a short mention read in its sentence
 
 
 SOURCE_SPECS: dict[str, SourceSpec] = {
@@ -409,9 +411,18 @@ SOURCE_SPECS: dict[str, SourceSpec] = {
         SourceSpec("kql", "corpora/kql_bertjanp.jsonl"),
         SourceSpec("capec", "corpora/capec_to_attack.jsonl"),
         SourceSpec("elastic", "corpora/elastic_rules.jsonl"),
+        SourceSpec("text2ttp-manual", "corpora/text2ttp_manual.jsonl"),
+        SourceSpec("text2ttp-tramv1", "corpora/text2ttp_tramv1.jsonl"),
+        SourceSpec("ctid-kev", "corpora/ctid_kev.jsonl"),
+        SourceSpec("mbc", "corpora/mbc.jsonl"),
+        SourceSpec("panther", "corpora/panther.jsonl"),
+        SourceSpec("lolbas", "corpora/lolbas.jsonl"),
+        SourceSpec(
+            "annoctr-train", "annoctr/mentions_train_dev.jsonl", split="train", reader="mentions"
+        ),
     )
 }
-EVALUATION_ONLY = frozenset({"annoctr"})
+EVALUATION_ONLY = frozenset({"annoctr", "annoctr-dev"})
 
 
 @dataclass(frozen=True)
@@ -555,7 +566,7 @@ def build_corpus(
         elif name == "attack-descriptions":
             take(attack_texts(kb, procedures=False), name, spec)
         else:
-            take(read_jsonl(resolver.require(spec.path), source=name), name, spec)
+            take(_read_source(resolver.require(spec.path), spec), name, spec)
     for path in added:
         if progress is not None:
             progress(Path(path).name)
@@ -563,6 +574,25 @@ def build_corpus(
 
     report.labels = normaliser.report
     return Corpus(list(merged.values()), report)
+
+
+def _read_source(path: Path, spec: SourceSpec) -> Iterator[LabelledText]:
+    for item in read_jsonl(path, source=spec.name):
+        if spec.split is not None and item.meta.get("split") != spec.split:
+            continue
+        if spec.reader == "mentions":
+            item = _mention_in_sentence(item)
+        yield item
+
+
+def _mention_in_sentence(item: LabelledText) -> LabelledText:
+    """An AnnoCTR mention ("sent this malspam campaign") read with the words around it, so the
+    training text is the sentence an analyst would read."""
+    left = str(item.meta.get("context_left") or "").strip()
+    right = str(item.meta.get("context_right") or "").strip()
+    text = " ".join(x for x in (left, item.text.strip(), right) if x)
+    meta = {**item.meta, "doc_title": item.meta.get("doc")}  # its report, for held-out folds
+    return LabelledText(text, item.labels, item.source, item.id, meta)
 
 
 def _dedup_key(text: str) -> str:

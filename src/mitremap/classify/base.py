@@ -21,7 +21,7 @@ from mitremap.errors import ModelError
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 FORMAT = "mitremap-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: calibration without per-technique priors (`classify.calibration`)
 
 Progress = Callable[[str, int, int], None]
 """Called with (stage, done, total) while a model trains."""
@@ -114,8 +114,16 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{folder} is not a MitreMap model folder")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+    version = data.get("format_version")
+    if not isinstance(version, int):
+        raise ModelError(f"the model at {folder} is corrupt (format_version {version!r})")
+    if version > FORMAT_VERSION:
         raise ModelError(f"the model at {folder} needs a newer MitreMap; upgrade mitremap")
+    if version < FORMAT_VERSION:
+        raise ModelError(
+            f"the model at {folder} was made by an older MitreMap (format {version}); "
+            "run `mitremap train` (or `mitremap model ensure --force`) to rebuild it"
+        )
     return data
 
 

@@ -3,19 +3,17 @@
 Why this design:
 - Linear models on sparse n-grams train in minutes on two cores, predict a report in
   milliseconds, and are exactly explainable (a score is a sum of per-feature contributions).
+  A fine-tuned small transformer on the same corpus was measured no better away from TRAM.
 - One-vs-rest, one label per technique: a window can describe several techniques. Each label
   is trained on its positives and a fixed-size sample of the rest, which keeps training time
   flat in the number of texts; calibration afterwards corrects the scale.
 - Labels are the most specific technique of a text (a sub-technique's text is not also parent
   text); a parent label learns from text that names only the parent.
-- Calibration is learned on reports the model did not see: when whole annotated reports are
-  given, the model is trained k times without a fold of them (and without any text that occurs
-  in them), and the held-out reports' window scores fit (1) a Platt scaling of window scores and
-  (2) a small model for "is this technique among the report's techniques" from the best and
-  second-best window scores, the report's length and how often annotators report the
-  technique: boosted trees (`classify.trees`, stored as plain numbers) when there are enough
-  annotated reports, else a logistic model. On TRAM (5-fold CV by report) the trees raised
-  per-report F1 at 0.6 from 0.47 to 0.53 and cut the calibration error from 0.057 to 0.024.
+- Unannotated sentences of annotated reports ("report negatives") are negatives only for the
+  techniques their annotators use (`Silence`): TRAM is silent, not negative, on the rest.
+- Calibration (`classify.calibration`) is learned out-of-fold on annotated reports and on
+  short reports made of held-out labelled text of every source, the same way for every
+  technique, so the long tail of ATT&CK keeps its scores.
 - Weights are pruned and stored sparse. The vocabulary is kept whole even where no weight
   uses a term, because every term counts in a row's length normalisation.
 """
@@ -24,7 +22,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,16 +31,15 @@ import numpy as np
 from scipy import sparse
 
 from mitremap.classify.base import DocumentScores, ModelCard, Progress, write_model
+from mitremap.classify.calibration import (
+    Calibration,
+    HeldOut,
+    Judged,
+    snippet_reports,
+    span_targets,
+)
 from mitremap.classify.features import TextFeatures
-from mitremap.classify.trees import TreeEnsemble
 from mitremap.errors import ModelError
-
-REPORT_FEATURES = ("best", "second", "log_prior", "unseen")
-# the boosted-tree report model also sees the report's length (log number of windows)
-REPORT_TREE_FEATURES = ("best", "second", "log_windows", "log_prior", "unseen")
-# a label whose best window scores at most this is certainly not in the report (report
-# confidence 0): the tree model is fitted and evaluated only above it, which keeps both fast
-REPORT_FLOOR = -0.8
 
 
 @dataclass
@@ -58,125 +54,26 @@ class LinearSettings:
     C: float = 0.5
     negatives_per_label: int = 6000
     prune: float = 0.05  # |weight| below this is dropped: same accuracy, 5× smaller, faster
+    # positives weigh (negatives / positives) ** balance: rare techniques are not drowned
+    balance: float = 0.0
+    # a source's texts count this much in training (1 when not named)
+    source_weights: dict[str, float] = field(default_factory=dict)
     calibration_folds: int = 3
     report_negatives: bool = True
-    sentence_calibration: bool = False  # softmax for single sentences: not yet better (ECE)
+    # sources whose annotators label a fixed set of techniques, in families that share one:
+    # their text is evidence (positive or negative) only for those techniques
+    partial_label_families: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {
+            "tram": ("tram-reports", "tram-bootstrap", "tram-single", "tram-spans"),
+            "tram-v1": ("text2ttp-tramv1",),
+        }
+    )
+    snippet_reports: int = 3000  # short reports of held-out labelled text, over all folds
+    filler_sources: tuple[str, ...] = ("tram-negative",)  # "no technique" text among them
+    no_snippet_sources: tuple[str, ...] = ()
     window: int = 3
     n_jobs: int = 2
     seed: int = 0
-
-
-@dataclass
-class Calibration:
-    """Maps raw decision scores to probabilities (see the module docstring)."""
-
-    window_a: float = 4.0
-    window_b: float = -2.5
-    window_prior: list[float] = field(default_factory=list)  # over (log_prior, unseen)
-    # softmax over labels and "no technique": temperature, log_prior, unseen, none logit
-    sentence: list[float] = field(default_factory=list)
-    report_coef: list[float] = field(default_factory=list)  # over REPORT_FEATURES
-    report_intercept: float = 0.0
-    report_trees: dict[str, Any] = field(default_factory=dict)  # TreeEnsemble, preferred
-    reports: int = 0  # annotated reports the prior counts come from
-
-    def window_proba(self, scores: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        z = self.window_a * scores + self.window_b
-        if self.window_prior and prior is not None:
-            z = z + prior_features(prior, self.reports) @ np.asarray(self.window_prior)
-        return _sigmoid(z)
-
-    def sentence_proba(self, scores: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        """Single sentences: a softmax over the labels and "no technique" (a sentence usually
-        describes one technique), fitted on held-out annotated sentences when available."""
-        if not self.sentence or prior is None:
-            return self.window_proba(scores, prior)
-        return sentence_softmax(self.sentence, scores, prior_features(prior, self.reports))
-
-    def report_proba(self, window_scores: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        if len(window_scores) == 0:
-            return np.zeros(window_scores.shape[1], dtype=np.float32)
-        if self.report_trees:
-            feats = report_tree_features(window_scores, prior, self.reports)
-            out = np.zeros(len(feats), dtype=np.float32)
-            hot = feats[:, 0] > REPORT_FLOOR
-            out[hot] = self._trees().proba(feats[hot])
-            return out
-        if not self.report_coef:
-            return self.window_proba(window_scores.max(axis=0), prior)
-        feats = report_features(window_scores, prior, self.reports)
-        return _sigmoid(feats @ np.asarray(self.report_coef) + self.report_intercept)
-
-    def _trees(self) -> TreeEnsemble:
-        cached = getattr(self, "_tree_cache", None)
-        if cached is None:
-            cached = TreeEnsemble.from_dict(self.report_trees)
-            self._tree_cache = cached
-        return cached
-
-
-def sentence_softmax(
-    params: Sequence[float], scores: np.ndarray, prior_rows: np.ndarray
-) -> np.ndarray:
-    """P(label) per row from a softmax over labels plus a "no technique" logit."""
-    temperature, c_prior, c_unseen, none = params
-    z = temperature * scores + prior_rows @ np.array([c_prior, c_unseen])
-    top = np.maximum(z.max(axis=1, keepdims=True), none)
-    e = np.exp(z - top)
-    total = e.sum(axis=1, keepdims=True) + np.exp(none - top)
-    return (e / total).astype(np.float32)
-
-
-def fit_sentence_softmax(
-    groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-) -> list[float]:
-    """Maximum likelihood of each sentence's label (index len(labels): no technique), over
-    groups of (raw scores, gold indices, prior rows of the model that scored them)."""
-    from scipy.optimize import minimize
-
-    def loss(params: np.ndarray) -> float:
-        total = 0.0
-        for scores, gold, prior_rows in groups:
-            p = sentence_softmax(params, scores, prior_rows).astype(np.float64)
-            p = np.column_stack([p, 1.0 - p.sum(axis=1)])
-            total -= float(np.log(np.clip(p[np.arange(len(gold)), gold], 1e-9, 1.0)).sum())
-        return total
-
-    result = minimize(
-        loss,
-        np.array([4.0, 0.5, -3.0, 0.0]),
-        method="Nelder-Mead",
-        options={"maxiter": 600, "xatol": 1e-3, "fatol": 1e-2},
-    )
-    return [float(x) for x in result.x]
-
-
-def prior_features(prior: np.ndarray, reports: int) -> np.ndarray:
-    """Per label: log share of annotated reports that list it (smoothed), and "never listed"."""
-    share = (prior + 0.5) / (reports + 1.0)
-    return np.stack([np.log(share), (prior == 0).astype(np.float32)], axis=1)
-
-
-def report_features(window_scores: np.ndarray, prior: np.ndarray, reports: int) -> np.ndarray:
-    """Per label: best window score, second best, log prior share of reports, never reported."""
-    if len(window_scores) > 1:
-        top = np.partition(window_scores, len(window_scores) - 2, axis=0)[-2:]
-        best, second = top[1], top[0]
-    else:
-        best = second = window_scores[0]
-    return np.column_stack([best, second, prior_features(prior, reports)])
-
-
-def report_tree_features(window_scores: np.ndarray, prior: np.ndarray, reports: int) -> np.ndarray:
-    """REPORT_TREE_FEATURES per label: a long report has more chances of one stray high window,
-    so the tree model learns to ask more of the best window there."""
-    base = report_features(window_scores, prior, reports)
-    windows = np.full(len(base), np.log(len(window_scores) + 1.0), dtype=base.dtype)
-    return np.column_stack([base[:, :2], windows, base[:, 2:]])
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
 
 
 def most_specific(labels: Sequence[str]) -> tuple[str, ...]:
@@ -196,7 +93,6 @@ class LinearModel:
         bias: np.ndarray,
         labels: list[str],
         calibration: Calibration,
-        prior: np.ndarray,
         card: ModelCard,
     ) -> None:
         self.features = features
@@ -204,7 +100,6 @@ class LinearModel:
         self.bias = bias.astype(np.float32)
         self.labels = labels
         self.calibration = calibration
-        self.prior = prior.astype(np.float32)
         self.card = card
         self._index = {label: i for i, label in enumerate(labels)}
 
@@ -249,19 +144,23 @@ class LinearModel:
         )
         report("features", 1, 1)
 
+        silent = _silence(items, usable, labels, settings)
         calibration = Calibration()
-        prior = np.zeros(len(labels), dtype=np.float32)
-        if usable and settings.calibration_folds >= 2:
-            calibration, prior = _calibrate(features, X, Y, items, usable, labels, settings, report)
+        if settings.calibration_folds >= 2:
+            calibration = _calibrate(
+                features, X, Y, items, usable, labels, settings, report, silent
+            )
 
-        weights, bias = _fit_weights(X, Y, settings, lambda d, t: report("train", d, t))
+        row_weights = _row_weights(items, settings)
+        weights, bias = _fit_weights(
+            X, Y, settings, lambda d, t: report("train", d, t), silent, row_weights
+        )
         model = cls(
             features,
             weights,
             bias,
             labels,
             calibration,
-            prior,
             card or ModelCard(backend="linear", attack_version="", package_version=""),
         )
         model.card.backend = "linear"
@@ -286,7 +185,8 @@ class LinearModel:
         return self.decision_function(self.features.transform(texts))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.calibration.sentence_proba(self.raw_scores(texts), self.prior)
+        """P(label described in the text), each text read as one window."""
+        return self.calibration.window_proba(self.raw_scores(texts))
 
     def window_rows(
         self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
@@ -316,11 +216,11 @@ class LinearModel:
 
         def sentence_proba(indices: Sequence[int]) -> np.ndarray:
             rows = self.features.tfidf(counts[np.asarray(indices, dtype=np.int64)])
-            return self.calibration.sentence_proba(self.decision_function(rows), self.prior)
+            return self.calibration.window_proba(self.decision_function(rows))
 
         return DocumentScores(
-            self.calibration.window_proba(raw, self.prior),
-            self.calibration.report_proba(raw, self.prior),
+            self.calibration.window_proba(raw),
+            self.calibration.report_proba(raw),
             sentence_proba,
         )
 
@@ -342,7 +242,6 @@ class LinearModel:
             weights_indices=w.indices.astype(np.int32),
             weights_indptr=w.indptr.astype(np.int64),
             bias=self.bias,
-            prior=self.prior,
             labels=np.array("\n".join(self.labels).encode("ascii")),
         )
         manifest = {
@@ -369,12 +268,9 @@ class LinearModel:
                     f"weights are {shape}, features × labels {features.size} × {len(labels)}"
                 )
             calibration = Calibration(**manifest["calibration"])
-            if calibration.report_trees:
-                calibration._trees()  # a damaged tree fails here, not at the first report
+            calibration.check()
             card = ModelCard.from_dict(manifest.get("card", {}))
-            return cls(
-                features, weights, arrays["bias"], labels, calibration, arrays["prior"], card
-            )
+            return cls(features, weights, arrays["bias"], labels, calibration, card)
         except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
             raise ModelError(
                 f"the model is corrupt or incompatible ({exc}); run `mitremap train`"
@@ -412,13 +308,20 @@ def _fit_label(
     C: float,
     seed: int,
     prune: float,
+    excluded: np.ndarray | None = None,
+    balance: float = 0.0,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
+    """One label's SVM on its positives and a sample of the rest (minus `excluded` rows: text
+    whose source cannot say "no" for this label)."""
     from sklearn.svm import LinearSVC
 
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     mask = np.ones(n, dtype=bool)
     mask[positives] = False
+    if excluded is not None:
+        mask[excluded] = False
     negatives = np.flatnonzero(mask)
     if len(negatives) > n_neg:
         negatives = rng.choice(negatives, n_neg, replace=False)
@@ -427,10 +330,32 @@ def _fit_label(
     y[: len(positives)] = 1
     if len(negatives) == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.float32), 1.0
-    svm = LinearSVC(C=C, random_state=seed).fit(X[rows], y)
+    if len(positives) == 0:  # every positive held out (a calibration fold): never predicted
+        return np.zeros(0, np.int32), np.zeros(0, np.float32), -2.0
+    weight = float(np.clip((len(negatives) / max(len(positives), 1)) ** balance, 1.0, 100.0))
+    svm = LinearSVC(C=C, class_weight={0: 1.0, 1: weight}, random_state=seed)
+    svm.fit(X[rows], y, sample_weight=None if row_weights is None else row_weights[rows])
     coef = svm.coef_.ravel()
     keep = np.flatnonzero(np.abs(coef) >= prune)
     return keep.astype(np.int32), coef[keep].astype(np.float32), float(svm.intercept_[0])
+
+
+@dataclass
+class Silence:
+    """Rows that are evidence only for some labels: text of a source whose annotators use a
+    fixed set of techniques (TRAM's ~75) says nothing, yes or no, about the others."""
+
+    groups: list[tuple[np.ndarray, np.ndarray]]  # (row indices, bool per label: judged)
+
+    def excluded(self, label: int) -> np.ndarray | None:
+        """The rows that must not be negatives of `label`."""
+        rows = [r for r, judged in self.groups if not judged[label]]
+        return np.concatenate(rows) if rows else None
+
+    def subset(self, keep: np.ndarray) -> Silence:
+        """The same rows after `X[keep]`."""
+        position = np.cumsum(keep) - 1
+        return Silence([(position[r[keep[r]]], judged) for r, judged in self.groups])
 
 
 def _fit_weights(
@@ -438,6 +363,8 @@ def _fit_weights(
     Y: sparse.csc_matrix,
     settings: LinearSettings,
     progress: Any,
+    silent: Silence | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[sparse.csr_matrix, np.ndarray]:
     from joblib import Parallel, delayed
 
@@ -450,6 +377,9 @@ def _fit_weights(
             settings.C,
             settings.seed + j,
             settings.prune,
+            silent.excluded(j) if silent is not None else None,
+            settings.balance,
+            row_weights,
         )
         for j in range(n_labels)
     )
@@ -488,126 +418,6 @@ def document_windows(
     return [text[a:b] for a, b in spans], windows, chars
 
 
-def _window_targets(
-    report: Any,
-    chars: list[tuple[int, int]],
-    gold: np.ndarray,
-    raw: np.ndarray,
-    label_index: dict[str, int],
-) -> np.ndarray:
-    """Which labels each window describes: from annotated spans when the report has them,
-    else the report's labels where they are the window's best-scoring label."""
-    spans = (report.meta or {}).get("spans") or []
-    if not spans:
-        return gold[None, :] & (raw >= raw.max(axis=1, keepdims=True))
-    target = np.zeros(raw.shape, dtype=bool)
-    for span in spans:
-        j = label_index.get(span.get("label", ""))
-        if j is None:
-            continue
-        for w, (a, b) in enumerate(chars):
-            if a < span["end"] and span["start"] < b:
-                target[w, j] = True
-    return target
-
-
-@dataclass
-class HeldOut:
-    """Out-of-fold evidence for calibration: window (score, target) pairs, report features."""
-
-    window_scores: list[np.ndarray] = field(default_factory=list)  # (score, log_prior, unseen)
-    window_targets: list[np.ndarray] = field(default_factory=list)
-    report_features: list[np.ndarray] = field(default_factory=list)
-    report_targets: list[np.ndarray] = field(default_factory=list)
-    report_tree_features: list[np.ndarray] = field(default_factory=list)
-    sentence_scores: list[np.ndarray] = field(default_factory=list)
-    sentence_targets: list[np.ndarray] = field(default_factory=list)
-    sentence_priors: list[np.ndarray] = field(default_factory=list)  # per add: labels × 2
-
-    def add(
-        self,
-        model: LinearModel,
-        held: Sequence[Any],
-        seen: Sequence[Any],
-        window: int = 3,
-        sentences: Sequence[Any] = (),
-    ) -> None:
-        """Score `held` reports (and their annotated `sentences`) with `model`, which never
-        saw them; `seen` reports give the prior."""
-        label_index = {x: i for i, x in enumerate(model.labels)}
-        prior = _prior(seen, label_index)
-        prior_rows = prior_features(prior, len(seen))
-        if sentences:
-            # annotated sentences (their first label) and "no technique" sentences of the
-            # held-out reports; the prior of the labels as seen without these reports
-            texts = [s.text for s in sentences]
-            gold = [
-                label_index.get(s.labels[0], -1) if s.labels else len(model.labels)
-                for s in sentences
-            ]
-            negatives = report_negatives(held, set(texts))
-            texts += [n.text for n in negatives]
-            gold += [len(model.labels)] * len(negatives)
-            keep = np.array(gold) >= 0
-            raw = model.raw_scores(texts)[keep]
-            self.sentence_scores.append(raw.astype(np.float32))
-            self.sentence_targets.append(np.array(gold)[keep])
-            self.sentence_priors.append(prior_rows)
-        for r in held:
-            sentences, windows, chars = document_windows(r.text, window)
-            if not windows:
-                continue
-            raw = model.decision_function(model.window_rows(sentences, windows))
-            gold = np.zeros(len(model.labels), dtype=bool)
-            for x in r.labels:
-                if x in label_index:
-                    gold[label_index[x]] = True
-            self.report_features.append(report_features(raw, prior, len(seen)))
-            self.report_tree_features.append(report_tree_features(raw, prior, len(seen)))
-            self.report_targets.append(gold)
-            hot = raw > -0.8  # pairs below are certain negatives: keep the fit small
-            columns = np.nonzero(hot)[1]
-            self.window_scores.append(np.column_stack([raw[hot], prior_rows[columns]]))
-            self.window_targets.append(_window_targets(r, chars, gold, raw, label_index)[hot])
-
-    def fit(self, reports: int) -> Calibration:
-        from sklearn.linear_model import LogisticRegression
-
-        scores = np.concatenate(self.window_scores)
-        targets = np.concatenate(self.window_targets)
-        platt = LogisticRegression(C=100.0, max_iter=1000).fit(scores, targets)
-        feats = np.concatenate(self.report_features)
-        gold = np.concatenate(self.report_targets)
-        logistic = LogisticRegression(C=10.0, max_iter=1000).fit(feats, gold)
-        trees = TreeEnsemble()
-        if self.report_tree_features and gold.sum() >= 50:
-            tree_feats = np.concatenate(self.report_tree_features)
-            hot = tree_feats[:, 0] > REPORT_FLOOR
-            trees = TreeEnsemble.fit(tree_feats[hot], gold[hot])
-        sentence: list[float] = []
-        if self.sentence_scores:
-            sentence = fit_sentence_softmax(
-                list(
-                    zip(
-                        self.sentence_scores,
-                        self.sentence_targets,
-                        self.sentence_priors,
-                        strict=True,
-                    )
-                )
-            )
-        return Calibration(
-            window_a=float(platt.coef_[0, 0]),
-            window_b=float(platt.intercept_[0]),
-            window_prior=[float(c) for c in platt.coef_[0, 1:]],
-            report_coef=[float(c) for c in logistic.coef_[0]],
-            report_intercept=float(logistic.intercept_[0]),
-            report_trees=trees.to_dict() if trees.trees else {},
-            reports=reports,
-            sentence=sentence,
-        )
-
-
 def report_negatives(reports: Sequence[Any], known: set[str]) -> list[Any]:
     """Sentences of annotated reports that no annotated span touches: "no technique" text
     written the way reports are (dates, victims, marketing, background)."""
@@ -626,9 +436,64 @@ def report_negatives(reports: Sequence[Any], known: set[str]) -> list[Any]:
                 continue
             known.add(text)
             out.append(
-                LabelledText(text, (), "report-negatives", f"{r.id}:{a}", {"doc_title": r.id})
+                LabelledText(
+                    text,
+                    (),
+                    "report-negatives",
+                    f"{r.id}:{a}",
+                    {"doc_title": r.id, "report_source": r.source},
+                )
             )
     return out
+
+
+def _row_weights(items: Sequence[Any], settings: LinearSettings) -> np.ndarray | None:
+    if not settings.source_weights:
+        return None
+    return np.array(
+        [settings.source_weights.get(item.source, 1.0) for item in items], dtype=np.float64
+    )
+
+
+def _family_of(item: Any, settings: LinearSettings) -> str | None:
+    source = item.source
+    if source == "report-negatives":  # judged like the report they come from
+        source = (item.meta or {}).get("report_source")
+    for name, members in settings.partial_label_families.items():
+        if source in members:
+            return name
+    return None
+
+
+def _family_labels(
+    items: Sequence[Any], reports: Sequence[Any], settings: LinearSettings
+) -> dict[str, set[str]]:
+    """The techniques each family of partially labelled sources uses."""
+    used: dict[str, set[str]] = {name: set() for name in settings.partial_label_families}
+    for item in (*items, *reports):
+        family = _family_of(item, settings)
+        if family is not None:
+            used[family].update(item.labels)
+    return used
+
+
+def _silence(
+    items: Sequence[Any], reports: Sequence[Any], labels: list[str], settings: LinearSettings
+) -> Silence | None:
+    """For each family of partially labelled sources: its texts (and its reports' unannotated
+    sentences) are evidence only for the labels the family uses."""
+    used = _family_labels(items, reports, settings)
+    rows: dict[str, list[int]] = {name: [] for name in used}
+    for i, item in enumerate(items):
+        family = _family_of(item, settings)
+        if family is not None:
+            rows[family].append(i)
+    groups = [
+        (np.array(rows[name]), np.isin(labels, sorted(used[name])))
+        for name in used
+        if rows[name] and used[name]
+    ]
+    return Silence(groups) if groups else None
 
 
 def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
@@ -646,44 +511,83 @@ def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
     )
 
 
-def _calibrate(features, X, Y, items, reports, labels, settings, report):
-    """Train k times without a fold of reports; fit the calibration on their scores."""
-    k = min(settings.calibration_folds, len(reports))
-    order = np.random.default_rng(settings.seed).permutation(len(reports))
-    folds = [set(order[i::k].tolist()) for i in range(k)]
+def _calibrate(
+    features: TextFeatures,
+    X: sparse.csr_matrix,
+    Y: sparse.csc_matrix,
+    items: Sequence[Any],
+    reports: Sequence[Any],
+    labels: list[str],
+    settings: LinearSettings,
+    report: Any,
+    silent: Silence | None,
+) -> Calibration:
+    """Train k times without a fold of reports and labelled texts; fit the calibration on how
+    the fold models score what they did not see (see `classify.calibration`)."""
+    k = max(2, settings.calibration_folds)
+    rng = np.random.default_rng(settings.seed)
+    report_fold = {
+        r.id: int(f) for r, f in zip(reports, rng.permutation(len(reports)) % k, strict=True)
+    }
+    item_fold = np.array(
+        [
+            report_fold.get((item.meta or {}).get("doc_title"), int(rng.integers(k)))
+            for item in items
+        ]
+    )
+    label_index = {x: i for i, x in enumerate(labels)}
+    judged = _judged(items, reports, labels, settings)
+    filler = [item for item in items if not item.labels and item.source in settings.filler_sources]
     held_out = HeldOut()
-    for f, fold in enumerate(folds):
-        held = [reports[i] for i in sorted(fold)]
-        seen = [reports[i] for i in range(len(reports)) if i not in fold]
-        keep = held_out_mask(items, held)
+    for f in range(k):
+        held = [r for r in reports if report_fold[r.id] == f]
+        keep = (item_fold != f) & held_out_mask(items, held)
         stage = f"calibrate {f + 1}/{k}"
+        fold_silent = silent.subset(keep) if silent is not None else None
+        row_weights = _row_weights(items, settings)
         weights, bias = _fit_weights(
-            X[keep], Y[keep], settings, lambda d, t, s=stage: report(s, d, t)
+            X[keep],
+            Y[keep],
+            settings,
+            lambda d, t, s=stage: report(s, d, t),
+            fold_silent,
+            None if row_weights is None else row_weights[keep],
         )
         probe = LinearModel(
-            features,
-            weights,
-            bias,
-            labels,
-            Calibration(),
-            np.zeros(len(labels)),
-            ModelCard("linear", "", ""),
+            features, weights, bias, labels, Calibration(), ModelCard("linear", "", "")
         )
-        sentences = []
-        if settings.sentence_calibration:
-            held_ids = {r.id for r in held}
-            sentences = [
-                i for i in items if i.labels and (i.meta or {}).get("doc_title") in held_ids
+        for r in held:
+            sentences, windows, chars = document_windows(r.text, settings.window)
+            raw = probe.decision_function(probe.window_rows(sentences, windows))
+            gold = np.isin(labels, list(r.labels))
+            spans = [
+                (s["start"], s["end"], (s.get("label", ""),))
+                for s in (r.meta or {}).get("spans") or []
             ]
-        held_out.add(probe, held, seen, settings.window, sentences)
-    label_index = {x: i for i, x in enumerate(labels)}
-    return held_out.fit(len(reports)), _prior(reports, label_index)
+            targets = span_targets(chars, spans, label_index) if spans else np.zeros_like(gold)
+            held_out.add(raw, targets if spans else raw < -1e9, gold, judged[r.source], r.source)
+        texts = [
+            item
+            for item, fold in zip(items, item_fold, strict=True)
+            if fold == f and item.labels and item.source not in settings.no_snippet_sources
+        ]
+        limit = settings.snippet_reports // k
+        for text, spans in snippet_reports(texts, filler, settings.seed + f, limit):
+            sentences, windows, chars = document_windows(text, settings.window)
+            raw = probe.decision_function(probe.window_rows(sentences, windows))
+            gold = np.isin(labels, [x for _, _, ls in spans for x in ls])
+            targets = span_targets(chars, spans, label_index)
+            held_out.add(raw, targets, gold, Judged(), "snippets")
+    return held_out.fit(settings.seed)
 
 
-def _prior(reports: Sequence[Any], label_index: dict[str, int]) -> np.ndarray:
-    counts: Counter[str] = Counter(x for r in reports for x in set(r.labels))
-    prior = np.zeros(len(label_index), dtype=np.float32)
-    for x, n in counts.items():
-        if x in label_index:
-            prior[label_index[x]] = n
-    return prior
+def _judged(
+    items: Sequence[Any], reports: Sequence[Any], labels: list[str], settings: LinearSettings
+) -> dict[str, Judged]:
+    """Per report source: the labels its reports can say yes or no to."""
+    used = _family_labels(items, reports, settings)
+    out: dict[str, Judged] = {}
+    for report in reports:
+        family = _family_of(report, settings)
+        out[report.source] = Judged(np.isin(labels, sorted(used[family])) if family else None)
+    return out

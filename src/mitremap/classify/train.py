@@ -1,8 +1,9 @@
-"""Training the default model: the recipe's corpus, TRAM's annotated reports for calibration."""
+"""Training the default model: the recipe's corpus; annotated reports for calibration."""
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -11,23 +12,43 @@ from mitremap.classify.base import ModelCard, Progress
 from mitremap.classify.linear import LinearModel, LinearSettings
 
 CALIBRATION_REPORTS = "tram/reports.jsonl"
+# AnnoCTR's train split (its dev split is kept for evaluation): whole reports, every technique
+# judged, which TRAM's ~75 annotated techniques are not
+ANNOCTR_REPORTS = "annoctr/reports_train_dev.jsonl"
+REPORT_SOURCES = {
+    "tram-reports": (CALIBRATION_REPORTS, None),
+    "annoctr-reports": (ANNOCTR_REPORTS, "train"),
+}
+DEFAULT_REPORT_SOURCES = ("tram-reports", "annoctr-reports")
+
+
+def default_report_sources() -> tuple[str, ...]:
+    return DEFAULT_REPORT_SOURCES
 
 
 def calibration_reports(
-    kb: Any, resolver: Any, exclude: Callable[[Any], bool] | None = None
+    kb: Any,
+    resolver: Any,
+    exclude: Callable[[Any], bool] | None = None,
+    sources: Iterable[str] = ("tram-reports",),
 ) -> list[Any]:
-    """TRAM's annotated reports with labels normalised like training labels."""
+    """Annotated whole reports with labels normalised like training labels."""
     from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
 
     normaliser = LabelNormaliser(kb)
-    located = resolver.find(CALIBRATION_REPORTS)
-    if located.path is None:
-        return []
     out = []
-    for r in read_jsonl(located.path, source="tram-reports"):
-        if exclude is not None and exclude(r):
+    for name in sources:
+        relative, split = REPORT_SOURCES[name]
+        located = resolver.find(relative)
+        if located.path is None:
             continue
-        out.append(LabelledText(r.text, normaliser.normalise(r.labels), r.source, r.id, r.meta))
+        for r in read_jsonl(located.path, source=name):
+            if split is not None and r.meta.get("split") != split:
+                continue
+            if exclude is not None and exclude(r):
+                continue
+            labels = normaliser.normalise(r.labels)
+            out.append(LabelledText(r.text, labels, r.source, r.id, r.meta))
     return out
 
 
@@ -57,7 +78,19 @@ def train_model(
     corpus = build_corpus(
         kb, recipe, resolver=resolver, add=add, drop=drop, include=include, progress=stage
     )
-    reports = calibration_reports(kb, resolver) if calibrate else []
+    missing = [
+        name
+        for name in DEFAULT_REPORT_SOURCES
+        if resolver.find(REPORT_SOURCES[name][0]).path is None
+    ]
+    if calibrate and missing:
+        warnings.warn(
+            f"annotated reports missing ({', '.join(missing)}): the model's confidence is "
+            "calibrated on less evidence; run `mitremap data fetch all` or point --data at a "
+            "mirror",
+            stacklevel=2,
+        )
+    reports = calibration_reports(kb, resolver, sources=DEFAULT_REPORT_SOURCES) if calibrate else []
     summary = corpus.report.to_dict()
     card = ModelCard(
         backend="linear",
@@ -73,8 +106,15 @@ def train_model(
         },
     )
     if reports:
-        labelled = sum(1 for r in reports if r.labels)
-        card.recipe["calibration"] = f"{labelled} annotated TRAM reports ({CALIBRATION_REPORTS})"
+        counts = {
+            name: sum(1 for r in reports if r.labels and r.source == name)
+            for name in REPORT_SOURCES
+        }
+        card.recipe["calibration"] = {
+            "annotated_reports": {k: v for k, v in counts.items() if v},
+            "missing": missing,
+            "held_out_snippets": "short reports of held-out labelled text of every source",
+        }
     return LinearModel.train(
         corpus.items, reports=reports, settings=settings, card=card, progress=progress
     )

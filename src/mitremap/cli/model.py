@@ -421,10 +421,11 @@ def _report_model(manifest: dict) -> str:
     calibration = manifest.get("calibration") or {}
     trees = (calibration.get("report_trees") or {}).get("trees") or []
     if trees:
-        return f"boosted trees ({len(trees)}), fitted on {calibration.get('reports', 0)} held-out reports"
-    if calibration.get("report_coef"):
-        return f"logistic, fitted on {calibration.get('reports', 0)} held-out reports"
-    return "best window (no annotated reports to calibrate on)"
+        evidence = calibration.get("evidence") or {}
+        fitted = ", ".join(f"{n} {kind}" for kind, n in evidence.items())
+        features = ", ".join(calibration.get("report_features") or [])
+        return f"boosted trees ({len(trees)}) over {features}; fitted out-of-fold on {fitted}"
+    return "best window (no held-out evidence to calibrate on)"
 
 
 def register(app: typer.Typer) -> None:

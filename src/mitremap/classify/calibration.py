@@ -1,0 +1,225 @@
+"""From raw decision scores to probabilities that mean what they say, for every technique.
+
+Why this design:
+- Raw one-vs-rest scores rank techniques well, but their scale says nothing about how often a
+  hit is right. Calibration maps them to probabilities, fitted on text the scoring model never
+  saw (out-of-fold: the model is trained k times without a fold, and the fold is scored).
+- Calibration only learns from evidence that can say yes *and* no for a technique. TRAM's
+  annotators use about 75 techniques: a technique they never use is unannotated there, not
+  absent, so TRAM reports judge only those labels (`Judged`). Held-out sentences of every
+  other source, read as short reports of a few sentences (`snippet_reports`), judge every
+  label, so the long tail of ATT&CK is calibrated on text that names it.
+- Nothing technique-specific enters the mapping from scores to probabilities (no per-label
+  prior: an earlier prior of "how often TRAM reports list it" divided the odds of every
+  technique TRAM never annotates by ~175). The same features for every label:
+  - a window's probability: a Platt scaling of its score;
+  - the report's probability: small boosted trees (`classify.trees`) over the label's best
+    and second-best window scores, the best window's margin over the strongest other label
+    in that window, and the report's length (a long report has more chances of one stray
+    high window).
+- Per-technique probabilities stay independent (multi-label): two techniques in one passage
+  both score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mitremap.classify.trees import TreeEnsemble
+
+if TYPE_CHECKING:
+    from mitremap.corpus import LabelledText
+
+REPORT_FEATURES = ("best", "second", "margin", "log_windows")
+# a label whose best window scores at most this is certainly not in the report (report
+# confidence 0): the tree model is fitted and evaluated only above it, which keeps both fast
+REPORT_FLOOR = -0.8
+
+
+@dataclass
+class Calibration:
+    """Maps raw decision scores to probabilities (see the module docstring)."""
+
+    window_a: float = 4.0
+    window_b: float = -2.5
+    report_trees: dict[str, Any] = field(default_factory=dict)  # a TreeEnsemble's numbers
+    report_features: list[str] = field(default_factory=lambda: list(REPORT_FEATURES))
+    evidence: dict[str, int] = field(default_factory=dict)  # what it was fitted on (counts)
+
+    def window_proba(self, scores: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.window_a * scores + self.window_b)
+
+    def report_proba(self, window_scores: np.ndarray) -> np.ndarray:
+        """P(label is among the report's techniques) from its windows' raw scores."""
+        if len(window_scores) == 0:
+            return np.zeros(window_scores.shape[1], dtype=np.float32)
+        if not self.report_trees:
+            return self.window_proba(window_scores.max(axis=0))
+        feats = report_features(window_scores, self.report_features)
+        out = np.zeros(len(feats), dtype=np.float32)
+        hot = feats[:, 0] > REPORT_FLOOR
+        out[hot] = self._trees().proba(feats[hot])
+        return out
+
+    def _trees(self) -> TreeEnsemble:
+        cached = getattr(self, "_tree_cache", None)
+        if cached is None:
+            cached = TreeEnsemble.from_dict(self.report_trees)
+            self._tree_cache = cached
+        return cached
+
+    def check(self) -> None:
+        """Fail now, not at the first report, when the stored numbers are damaged."""
+        unknown = set(self.report_features) - set(REPORT_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown report features {sorted(unknown)}")
+        if self.report_trees:
+            self._trees()
+
+
+def report_features(
+    window_scores: np.ndarray, names: Sequence[str] = REPORT_FEATURES
+) -> np.ndarray:
+    """Per label, the named numbers (`REPORT_FEATURES`) computed from its windows' raw scores."""
+    n = len(window_scores)
+    best_window = window_scores.argmax(axis=0)
+    best = window_scores[best_window, np.arange(window_scores.shape[1])]
+    columns: dict[str, np.ndarray] = {"best": best}
+    if "second" in names:
+        if n > 1:
+            columns["second"] = np.partition(window_scores, n - 2, axis=0)[n - 2]
+        else:
+            columns["second"] = best
+    if "margin" in names:
+        # the strongest other label in the label's own best window
+        if window_scores.shape[1] > 1:
+            top2 = np.partition(window_scores, -2, axis=1)[:, -2:]
+            first, runner = top2[:, 1], top2[:, 0]
+            rival = np.where(best >= first[best_window], runner[best_window], first[best_window])
+        else:
+            rival = np.full_like(best, -1.0)
+        columns["margin"] = best - rival
+    if "log_windows" in names:
+        columns["log_windows"] = np.full_like(best, np.log(n + 1.0))
+    return np.column_stack([columns[name] for name in names]).astype(np.float32)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The labels a piece of held-out evidence can say yes or no to (None: every label)."""
+
+    labels: np.ndarray | None = None  # bool per label
+
+    def mask(self, n_labels: int) -> np.ndarray:
+        return np.ones(n_labels, dtype=bool) if self.labels is None else self.labels
+
+
+@dataclass
+class HeldOut:
+    """Out-of-fold evidence for calibration: (window score, described?) pairs and per-report
+    (features, listed?) rows, only where the evidence judges the label."""
+
+    window_scores: list[np.ndarray] = field(default_factory=list)
+    window_targets: list[np.ndarray] = field(default_factory=list)
+    report_rows: list[np.ndarray] = field(default_factory=list)
+    report_targets: list[np.ndarray] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self,
+        raw: np.ndarray,
+        window_targets: np.ndarray,
+        gold: np.ndarray,
+        judged: Judged,
+        kind: str,
+    ) -> None:
+        """One held-out report: its windows' raw scores (windows × labels), which labels each
+        window describes, the report's labels (bool per label), what it judges."""
+        if len(raw) == 0:
+            return
+        mask = judged.mask(raw.shape[1])
+        hot = (raw > REPORT_FLOOR) & mask[None, :]  # lower pairs are certain negatives
+        self.window_scores.append(raw[hot])
+        self.window_targets.append(window_targets[hot])
+        feats = report_features(raw)
+        keep = (feats[:, 0] > REPORT_FLOOR) & mask
+        self.report_rows.append(feats[keep])
+        self.report_targets.append(gold[keep])
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def fit(self, seed: int = 0) -> Calibration:
+        from sklearn.linear_model import LogisticRegression
+
+        scores = np.concatenate(self.window_scores)[:, None]
+        targets = np.concatenate(self.window_targets)
+        platt = LogisticRegression(C=100.0, max_iter=1000).fit(scores, targets)
+        rows = np.concatenate(self.report_rows)
+        gold = np.concatenate(self.report_targets)
+        trees = TreeEnsemble()
+        if gold.sum() >= 50 and (~gold).sum() >= 50:
+            trees = TreeEnsemble.fit(rows, gold, seed=seed)
+        return Calibration(
+            window_a=float(platt.coef_[0, 0]),
+            window_b=float(platt.intercept_[0]),
+            report_trees=trees.to_dict() if trees.trees else {},
+            evidence=dict(self.counts),
+        )
+
+
+def snippet_reports(
+    items: Sequence[LabelledText],
+    filler: Sequence[LabelledText],
+    seed: int,
+    limit: int,
+    sizes: Sequence[int] = (1, 2, 3, 4, 6, 8, 12),
+) -> list[tuple[str, list[tuple[int, int, tuple[str, ...]]]]]:
+    """Short reports made of held-out labelled texts (and a few "no technique" sentences):
+    (text, [(start, end, labels) of each labelled part]). They judge every label: the texts
+    come from sources that label what they describe, whatever the technique."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(items))
+    out = []
+    at = 0
+    while at < len(order) and len(out) < limit:
+        size = int(rng.choice(sizes))
+        parts: list[tuple[str, tuple[str, ...]]] = [
+            (items[i].text.strip(), items[i].labels) for i in order[at : at + size]
+        ]
+        at += size
+        for _ in range(int(rng.integers(0, 3)) if filler else 0):
+            pick = filler[int(rng.integers(len(filler)))]
+            parts.insert(int(rng.integers(len(parts) + 1)), (pick.text.strip(), ()))
+        text, spans = "", []
+        for part, labels in parts:
+            part = part if part.endswith((".", "!", "?")) else part + "."
+            start = len(text)
+            text += part + " "
+            if labels:
+                spans.append((start, start + len(part), labels))
+        out.append((text.strip(), spans))
+    return out
+
+
+def span_targets(
+    chars: Sequence[tuple[int, int]],
+    spans: Iterable[tuple[int, int, Iterable[str]]],
+    label_index: dict[str, int],
+) -> np.ndarray:
+    """windows × labels: which labels each window (a character range) describes."""
+    target = np.zeros((len(chars), len(label_index)), dtype=bool)
+    for start, end, labels in spans:
+        columns = [label_index[x] for x in labels if x in label_index]
+        if not columns:
+            continue
+        for w, (a, b) in enumerate(chars):
+            if a < end and start < b:
+                target[w, columns] = True
+    return target
