@@ -148,7 +148,7 @@ def test_status_lists_every_source(shared_data):
     located = DataResolver(data_dir=shared_data).status()
     assert len(located) == len(data.SOURCES)
     assert all(item.path is not None for item in located)
-    assert {s.name for s in data.SOURCES if not s.training} == {"elastic", "annoctr"}
+    assert {s.name for s in data.SOURCES if not s.training} == {"elastic"}
 
 
 def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ import numpy as np
 
 from mitremap.documents import Document, split_sentences
 from mitremap.errors import ModelError
+from mitremap.names import Gazetteer, NamedEntity
 
 ATTACK_URL = "https://attack.mitre.org/techniques/"
 
@@ -68,6 +69,9 @@ class TechniqueHit:
     evidence: tuple[Evidence, ...] = ()
     attributions: tuple[Any, ...] = ()
     implied: bool = False
+    # second kind of evidence: software, groups or campaigns named in the report that ATT&CK
+    # says use this technique (shown beside the text evidence; never sets the confidence)
+    named: tuple[NamedEntity, ...] = ()
 
     @property
     def id(self) -> str:
@@ -84,6 +88,11 @@ class TechniqueHit:
         }
         if self.implied:
             out["implied_by_subtechnique"] = True
+        if self.named:
+            out["named_software_known_to_use"] = [
+                {"id": e.id, "name": e.name, "kind": e.kind, "webpage_link": e.url}
+                for e in {e.id: e for e in self.named}.values()
+            ]
         if self.attributions:
             out["attributions"] = [a.to_dict() for a in self.attributions]
         return out
@@ -99,6 +108,7 @@ class Analysis:
     window: int
     model: dict[str, Any]
     indicators: list[Any] = field(default_factory=list)
+    entities: list[NamedEntity] = field(default_factory=list)
     candidates: list[tuple[str, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -126,6 +136,7 @@ class Analysis:
         }
         if self.indicators:
             out["indicators"] = [i.to_dict() for i in self.indicators]
+        out["entities"] = [e.to_dict(text) for e in self.entities]
         if self.message:
             out["message"] = self.message
         out["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
@@ -179,6 +190,11 @@ class MitreMap:
             )
         if kb is not None and model.card.attack_version and kb.version != model.card.attack_version:
             self._map_to(kb)
+        names = getattr(model.card, "names", None)
+        if kb is not None:
+            self.gazetteer = Gazetteer.from_attack(kb)
+        else:
+            self.gazetteer = Gazetteer.from_dict(names or {})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, kb: Any = None) -> MitreMap:
@@ -257,19 +273,31 @@ class MitreMap:
         order = np.argsort(-report)
         passing = [int(j) for j in order if report[j] >= threshold]
         evidence = self._evidence(scores, passing, spans, ranges, max_evidence)
+        entities = self.gazetteer.find(text)
         hits: list[TechniqueHit] = []
         for j in passing:
             label = self.model.labels[j]
             attributions: tuple[Any, ...] = ()
             if explain:
                 attributions = self._attributions(text, spans, evidence[j], label)
+            named = tuple(self.gazetteer.known_users(entities, label))
             hits.append(
-                TechniqueHit(self.techniques[label], float(report[j]), evidence[j], attributions)
+                TechniqueHit(
+                    self.techniques[label], float(report[j]), evidence[j], attributions, named=named
+                )
             )
         if include_parents:
             hits = self._with_parents(hits)
         candidates = [(self.model.labels[j], float(report[j])) for j in order[:5]]
-        analysis = Analysis(document, hits, threshold, window, self.card(), candidates=candidates)
+        analysis = Analysis(
+            document,
+            hits,
+            threshold,
+            window,
+            self.card(),
+            entities=entities,
+            candidates=candidates,
+        )
         if iocs:
             from mitremap.iocs import extract_iocs
 

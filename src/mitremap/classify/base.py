@@ -44,6 +44,8 @@ class ModelCard:
     trained_at: str = ""
     train_seconds: float = 0.0
     techniques: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → name, tactics
+    # ATT&CK software, group and campaign names and what each uses (`mitremap.names`)
+    names: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -68,6 +68,7 @@ def train_model(
     from mitremap.attack import load_attack
     from mitremap.corpus import DEFAULT_RECIPE, Recipe, build_corpus
     from mitremap.data import DataResolver
+    from mitremap.names import Gazetteer
 
     resolver = resolver or DataResolver()
     kb = kb or load_attack(data_dir=resolver.mirror)
@@ -104,6 +105,7 @@ def train_model(
             t.id: {"name": t.name, "tactics": [x.name for x in t.tactics], "parent": t.parent}
             for t in kb.techniques()
         },
+        names=Gazetteer.from_attack(kb).to_dict(),
     )
     if reports:
         counts = {

@@ -404,6 +404,7 @@ def info(
     manifest = read_manifest(path)
     card = dict(manifest.get("card", {}))
     card.pop("techniques", None)
+    card.pop("names", None)
     card = {"path": str(path), **card, "report_confidence": _report_model(manifest)}
     if fmt == "json":
         typer.echo(json.dumps(card, indent=2))
