@@ -322,11 +322,23 @@ def five() -> list[Sentence]:
     return [Sentence(i * 10, i * 10 + 5) for i in range(5)]
 
 
-def test_windows_default_is_three_non_overlapping() -> None:
+def test_windows_default_is_three_overlapping_as_the_model_reads() -> None:
     windows = make_windows(five())
-    assert [len(w.sentences) for w in windows] == [3, 2]
+    assert [len(w.sentences) for w in windows] == [3, 3, 3]
     assert windows[0] == Window(0, 25, tuple(five()[:3]))
-    assert windows[1] == Window(30, 45, tuple(five()[3:]))
+    assert windows[2] == Window(20, 45, tuple(five()[2:]))
+    windows = make_windows(five(), stride=3)
+    assert [(w.start, w.end) for w in windows] == [(0, 25), (30, 45)]
+
+
+def test_window_ranges_at_the_edges() -> None:
+    from mitremap.documents import window_ranges
+
+    assert window_ranges(6, 3, 2) == [(0, 3), (2, 5), (4, 6)]  # the last window may be short
+    assert window_ranges(6, 3, 1) == [(0, 3), (1, 4), (2, 5), (3, 6)]
+    assert window_ranges(2, 3, 1) == [(0, 2)]  # fewer sentences than the window
+    assert window_ranges(0, 3, 1) == []
+    assert window_ranges(7, 3, 3) == [(0, 3), (3, 6), (6, 7)]
 
 
 def test_windows_with_stride_overlap_and_reach_the_end() -> None:
@@ -342,15 +354,15 @@ def test_windows_size_one_and_size_larger_than_text() -> None:
     assert make_windows([]) == []
 
 
-@pytest.mark.parametrize(("size", "stride"), [(0, None), (3, 0), (2, 3)])
-def test_windows_reject_bad_sizes(size: int, stride: int | None) -> None:
+@pytest.mark.parametrize(("size", "stride"), [(0, 1), (3, 0), (2, 3)])
+def test_windows_reject_bad_sizes(size: int, stride: int) -> None:
     with pytest.raises(ValueError):
         make_windows(five(), size=size, stride=stride)
 
 
 def test_windows_map_back_to_text() -> None:
     text = "One is here. Two is here. Three is here. Four is here."
-    windows = make_windows(split_sentences(text), size=2)
+    windows = make_windows(split_sentences(text), size=2, stride=2)
     assert [w.text(text) for w in windows] == [
         "One is here. Two is here.",
         "Three is here. Four is here.",

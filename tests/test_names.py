@@ -61,10 +61,14 @@ def test_a_name_never_spans_a_sentence_break(gazetteer):
 def test_round_trip_through_plain_data(gazetteer):
     again = Gazetteer.from_dict(gazetteer.to_dict())
     text = "The actor used AdFind and rclone.exe to steal data."
-    assert _found(again, text) == _found(gazetteer, text) == [
-        ("S0552", "AdFind"),
-        ("S1040", "rclone.exe"),
-    ]
+    assert (
+        _found(again, text)
+        == _found(gazetteer, text)
+        == [
+            ("S0552", "AdFind"),
+            ("S1040", "rclone.exe"),
+        ]
+    )
 
 
 def test_known_users_of_a_technique(gazetteer):

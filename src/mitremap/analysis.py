@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mitremap.documents import Document, split_sentences
+from mitremap.documents import Document, split_sentences, window_ranges
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
 
@@ -260,12 +260,7 @@ class MitreMap:
         )
         text = document.text
         spans = [(s.start, s.end) for s in split_sentences(text)]
-        n = len(spans)
-        ranges = (
-            [(i, min(i + window, n)) for i in range(0, max(n - window, 0) + 1, stride)] if n else []
-        )
-        if ranges and ranges[-1][1] < n:
-            ranges.append((max(n - window, 0), n))
+        ranges = window_ranges(len(spans), window, stride)
         segmented = time.perf_counter()
         scores = self.model.score_document([text[a:b] for a, b in spans], ranges)
         scored = time.perf_counter()

@@ -399,21 +399,14 @@ def _fit_weights(
     return weights, bias
 
 
-def _windows(n_sentences: int, size: int) -> list[tuple[int, int]]:
-    """Overlapping windows (stride 1) of `size` sentences; one window for short texts."""
-    if n_sentences <= size:
-        return [(0, n_sentences)] if n_sentences else []
-    return [(i, i + size) for i in range(n_sentences - size + 1)]
-
-
 def document_windows(
     text: str, size: int
 ) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
     """Sentences, windows as sentence ranges, and windows as character spans."""
-    from mitremap.documents import split_sentences
+    from mitremap.documents import split_sentences, window_ranges
 
     spans = [(s.start, s.end) for s in split_sentences(text)]
-    windows = _windows(len(spans), size)
+    windows = window_ranges(len(spans), size)
     chars = [(spans[a][0], spans[b - 1][1]) for a, b in windows]
     return [text[a:b] for a, b in spans], windows, chars
 

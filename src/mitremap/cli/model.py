@@ -170,6 +170,10 @@ def analyze(
     """Find the ATT&CK techniques a report (or every report in a folder) describes."""
     from mitremap.documents import read_document
 
+    if stride > window:
+        raise MitreMapError(
+            f"--stride {stride} is larger than --window {window}: sentences would be skipped"
+        )
     settings = dict(
         threshold=threshold,
         window=window,

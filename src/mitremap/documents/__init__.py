@@ -23,7 +23,7 @@ from mitremap.documents.readers import (
     read_stdin,
     read_url,
 )
-from mitremap.documents.segment import make_windows, split_sentences
+from mitremap.documents.segment import make_windows, split_sentences, window_ranges
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -40,6 +40,7 @@ __all__ = [
     "Sentence",
     "Window",
     "make_windows",
+    "window_ranges",
     "read_bytes",
     "read_document",
     "read_file",

@@ -87,26 +87,31 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
-def make_windows(
-    sentences: Sequence[Sentence], size: int = 3, stride: int | None = None
-) -> list[Window]:
-    """Windows of `size` consecutive sentences, one every `stride` sentences (default `size`:
-    non-overlapping, as the original's 3-sentence batches). The last window always reaches the
-    last sentence, so every sentence is in at least one window."""
+def window_ranges(n_sentences: int, size: int = 3, stride: int = 1) -> list[tuple[int, int]]:
+    """The one definition of windows: [first, last) sentence ranges of `size` sentences, one
+    every `stride` sentences (1: overlapping, as the model is calibrated). The last window
+    always reaches the last sentence, so every sentence is in at least one window; a text
+    shorter than `size` is one window."""
     if size < 1:
         raise ValueError("window size must be at least 1")
-    stride = size if stride is None else stride
     if not 1 <= stride <= size:
         raise ValueError(
             "window stride must be between 1 and the window size (else text is skipped)"
         )
-    windows = []
-    for first in range(0, len(sentences), stride):
-        group = tuple(sentences[first : first + size])
-        windows.append(Window(group[0].start, group[-1].end, group))
-        if first + size >= len(sentences):
+    ranges = []
+    for first in range(0, n_sentences, stride):
+        ranges.append((first, min(first + size, n_sentences)))
+        if first + size >= n_sentences:
             break
-    return windows
+    return ranges
+
+
+def make_windows(sentences: Sequence[Sentence], size: int = 3, stride: int = 1) -> list[Window]:
+    """`window_ranges` as `Window`s with their character span."""
+    return [
+        Window(sentences[a].start, sentences[b - 1].end, tuple(sentences[a:b]))
+        for a, b in window_ranges(len(sentences), size, stride)
+    ]
 
 
 def _line_cuts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
