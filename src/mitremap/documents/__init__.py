@@ -40,7 +40,6 @@ __all__ = [
     "Sentence",
     "Window",
     "make_windows",
-    "window_ranges",
     "read_bytes",
     "read_document",
     "read_file",
@@ -48,4 +47,5 @@ __all__ = [
     "read_stdin",
     "read_url",
     "split_sentences",
+    "window_ranges",
 ]
