@@ -103,10 +103,34 @@ def test_model_folder_holds_no_pickle(real_mm, tmp_path):
     assert manifest["card"]["labels"] >= 550
 
 
-def test_report_confidence_comes_from_trees_fitted_on_tram_reports(real_mm):
+def test_report_confidence_comes_from_trees_fitted_on_held_out_evidence(real_mm):
     calibration = real_mm.model.calibration
-    assert calibration.reports >= 100  # TRAM's annotated reports, held out in turn
+    evidence = calibration.evidence
+    assert evidence["tram-reports"] >= 100  # TRAM's annotated reports, held out in turn
+    assert evidence["snippets"] >= 500  # short reports of held-out text of every source
     assert len(calibration.report_trees["trees"]) > 10
     report = (REPO / "examples" / "apt-report.md").read_text(encoding="utf-8")
     confidences = [h.confidence for h in real_mm.analyze(report, threshold=0.0).techniques]
     assert all(0.0 <= c <= 1.0 for c in confidences) and max(confidences) >= 0.6
+
+
+def test_techniques_tram_never_annotates_are_found(real_mm):
+    """Textbook sentences of techniques outside TRAM's annotations: the long tail of ATT&CK."""
+    cases = {
+        "The attackers deleted all volume shadow copies with vssadmin delete shadows /all.": "T1490",
+        "The ransomware encrypted files on every drive and left a ransom note.": "T1486",
+        "A LaunchAgent plist in ~/Library/LaunchAgents kept the backdoor running.": "T1543.001",
+        "They scanned the internal network for open SSH ports with masscan.": "T1046",
+    }
+    ranked = real_mm.top_k(list(cases), k=3)
+    for (text, want), top in zip(cases.items(), ranked, strict=True):
+        assert want in [label for label, _ in top], (text, top)
+
+
+def test_named_software_is_a_second_kind_of_evidence(real_mm):
+    text = "The operators dumped credentials from LSASS memory with a renamed copy of Mimikatz."
+    result = real_mm.analyze(text, threshold=0.0)
+    assert [e.name for e in result.entities] == ["Mimikatz"]
+    lsass = next(h for h in result.techniques if h.id == "T1003.001")
+    assert [e.name for e in lsass.named] == ["Mimikatz"]
+    assert lsass.to_dict(text)["named_software_known_to_use"][0]["id"] == "S0002"

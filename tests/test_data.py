@@ -218,3 +218,45 @@ def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):
             resolver.fetch("splunk")
     finally:
         httpd.shutdown()
+
+
+@pytest.mark.integration
+def test_fetch_rebuilds_the_new_corpora_from_their_real_archives(shared_data, tmp_path, monkeypatch):
+    """The upstream archives in the mirror's raw/ folder, served as their origin would, become
+    corpus files a training run reads like the mirror's own."""
+    from mitremap.corpus import read_jsonl
+
+    archives = {
+        "text2ttp-manual": "text2ttp-sentences.tar.gz",
+        "ctid-kev": "ctid-kev-mappings.tar.gz",
+        "lolbas": "lolbas-yml.tar.gz",
+        "mbc": "mbc-markdown.tar.gz",
+    }
+    handler = type(
+        "H",
+        (http.server.SimpleHTTPRequestHandler,),
+        {
+            "log_message": lambda *a: None,
+            "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(
+                self, *a, directory=str(shared_data / "raw"), **k
+            ),
+        },
+    )
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        patched = tuple(
+            s.__class__(**{**s.__dict__, "fetch": f"{base}/{archives[s.name]}"})
+            if s.name in archives
+            else s
+            for s in data.SOURCES
+        )
+        monkeypatch.setattr(data, "SOURCES", patched)
+        resolver = DataResolver(cache_dir=tmp_path)
+        for name in archives:
+            fetched = {i.text for i in read_jsonl(resolver.fetch(name))}
+            mirror = {i.text for i in read_jsonl(shared_data / data.source(name).path)}
+            assert len(fetched & mirror) >= 0.99 * len(mirror), name
+    finally:
+        httpd.shutdown()

@@ -271,9 +271,22 @@ def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
     return count
 
 
+def _converter(name: str) -> Callable[[Path, str], Iterable[LabelledText]]:
+    def convert(path: Path, source: str) -> Iterable[LabelledText]:
+        from mitremap.converters import CONVERTERS_BY_FORMAT  # imports this module
+
+        return CONVERTERS_BY_FORMAT[name](path, source)
+
+    return convert
+
+
 CONVERTERS: dict[str, Callable[[Path, str], Iterable[LabelledText]]] = {
     "yaml-rules": lambda path, source: read_yaml_rules(path),
     "tram-json": lambda path, source: read_tram_json(path, source),
+    **{
+        name: _converter(name)
+        for name in ("text2ttp-csv", "ctid-kev", "lolbas-yml", "panther-yml", "mbc-markdown")
+    },
 }
 """How a downloaded artifact becomes a mirror JSONL file (see `mitremap.data.SOURCES`)."""
 

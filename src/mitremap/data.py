@@ -60,6 +60,12 @@ _GITHUB = "https://github.com"
 _RAW = "https://raw.githubusercontent.com"
 _TRAM = f"{_RAW}/center-for-threat-informed-defense/tram/main/data/training"
 
+
+def _archive(repo: str, commit: str) -> str:
+    """A repository's tarball at the commit the mirror was made from (its NOTICE names it)."""
+    return f"{_GITHUB}/{repo}/archive/{commit}.tar.gz"
+
+
 SOURCES: tuple[Source, ...] = (
     Source(
         "attack",
@@ -176,6 +182,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/qcri/Text2TTP",
         "GPL-3.0",
         "Text2TTP hand-annotated threat-report sentences",
+        fetch=_archive("qcri/Text2TTP", "aa9e0bfa07b2ee81f5ddffc7ed72021159b423d8"),
+        convert="text2ttp-csv",
     ),
     Source(
         "text2ttp-tramv1",
@@ -183,6 +191,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/qcri/Text2TTP",
         "GPL-3.0 over Apache-2.0",
         "TRAM v1 report sentences as carried by Text2TTP",
+        fetch=_archive("qcri/Text2TTP", "aa9e0bfa07b2ee81f5ddffc7ed72021159b423d8"),
+        convert="text2ttp-csv",
     ),
     Source(
         "ctid-kev",
@@ -190,6 +200,11 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/center-for-threat-informed-defense/mappings-explorer",
         "Apache-2.0",
         "CISA KEV vulnerabilities mapped to ATT&CK by MITRE CTID",
+        fetch=_archive(
+            "center-for-threat-informed-defense/mappings-explorer",
+            "2911162ca45dc34971f3a9fbc9892d1c7fa07b99",
+        ),
+        convert="ctid-kev",
     ),
     Source(
         "mbc",
@@ -197,6 +212,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/MBCProject/mbc-markdown",
         "MBC terms of use",
         "Malware Behavior Catalog behaviours linked to ATT&CK",
+        fetch=_archive("MBCProject/mbc-markdown", "10461c1cf055f138c434247fd2acaffdeb906091"),
+        convert="mbc-markdown",
     ),
     Source(
         "panther",
@@ -204,6 +221,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/panther-labs/panther-analysis",
         "Apache-2.0",
         "Panther detection rules",
+        fetch=_archive("panther-labs/panther-analysis", "daa10c888566839e9918dfba1cd652743781e5fe"),
+        convert="panther-yml",
     ),
     Source(
         "lolbas",
@@ -211,6 +230,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/LOLBAS-Project/LOLBAS",
         "GPL-3.0",
         "LOLBAS: misuse of Windows binaries",
+        fetch=_archive("LOLBAS-Project/LOLBAS", "3403b338875b8a99a0cd7ba4ced5086e8d310bf7"),
+        convert="lolbas-yml",
     ),
     Source(
         "annoctr-mentions",

@@ -129,49 +129,74 @@ class HeldOut:
 
     window_scores: list[np.ndarray] = field(default_factory=list)
     window_targets: list[np.ndarray] = field(default_factory=list)
+    window_kinds: list[str] = field(default_factory=list)
     report_rows: list[np.ndarray] = field(default_factory=list)
     report_targets: list[np.ndarray] = field(default_factory=list)
+    report_kinds: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
         raw: np.ndarray,
-        window_targets: np.ndarray,
+        window_targets: np.ndarray | None,
         gold: np.ndarray,
         judged: Judged,
         kind: str,
     ) -> None:
         """One held-out report: its windows' raw scores (windows × labels), which labels each
-        window describes, the report's labels (bool per label), what it judges."""
+        window describes (None: not known), the report's labels (bool per label), what it
+        judges."""
         if len(raw) == 0:
             return
         mask = judged.mask(raw.shape[1])
         hot = (raw > REPORT_FLOOR) & mask[None, :]  # lower pairs are certain negatives
-        self.window_scores.append(raw[hot])
-        self.window_targets.append(window_targets[hot])
+        if window_targets is not None:
+            self.window_scores.append(raw[hot])
+            self.window_targets.append(window_targets[hot])
+            self.window_kinds.append(kind)
         feats = report_features(raw)
         keep = (feats[:, 0] > REPORT_FLOOR) & mask
         self.report_rows.append(feats[keep])
         self.report_targets.append(gold[keep])
+        self.report_kinds.append(kind)
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def fit(self, seed: int = 0) -> Calibration:
+        """Each kind of evidence (TRAM reports, AnnoCTR reports, snippets) weighs the same in
+        total: thousands of short snippets must not drown a hundred long annotated reports,
+        whose confidence the trees tell apart by the report's length."""
         from sklearn.linear_model import LogisticRegression
 
         scores = np.concatenate(self.window_scores)[:, None]
         targets = np.concatenate(self.window_targets)
-        platt = LogisticRegression(C=100.0, max_iter=1000).fit(scores, targets)
+        platt = LogisticRegression(C=100.0, max_iter=1000).fit(
+            scores, targets, sample_weight=_balanced(self.window_scores, self.window_kinds)
+        )
         rows = np.concatenate(self.report_rows)
         gold = np.concatenate(self.report_targets)
         trees = TreeEnsemble()
         if gold.sum() >= 50 and (~gold).sum() >= 50:
-            trees = TreeEnsemble.fit(rows, gold, seed=seed)
+            weights = _balanced(self.report_rows, self.report_kinds)
+            trees = TreeEnsemble.fit(rows, gold, seed=seed, sample_weight=weights)
         return Calibration(
             window_a=float(platt.coef_[0, 0]),
             window_b=float(platt.intercept_[0]),
             report_trees=trees.to_dict() if trees.trees else {},
             evidence=dict(self.counts),
         )
+
+
+def _balanced(parts: Sequence[np.ndarray], kinds: Sequence[str]) -> np.ndarray:
+    """Row weights that give every kind the same total weight (mean weight 1)."""
+    totals: dict[str, int] = {}
+    for part, kind in zip(parts, kinds, strict=True):
+        totals[kind] = totals.get(kind, 0) + len(part)
+    rows = sum(totals.values())
+    weights = [
+        np.full(len(part), rows / (len(totals) * totals[kind]))
+        for part, kind in zip(parts, kinds, strict=True)
+    ]
+    return np.concatenate(weights)
 
 
 def snippet_reports(

@@ -557,8 +557,8 @@ def _calibrate(
                 (s["start"], s["end"], (s.get("label", ""),))
                 for s in (r.meta or {}).get("spans") or []
             ]
-            targets = span_targets(chars, spans, label_index) if spans else np.zeros_like(gold)
-            held_out.add(raw, targets if spans else raw < -1e9, gold, judged[r.source], r.source)
+            targets = span_targets(chars, spans, label_index) if spans else None
+            held_out.add(raw, targets, gold, judged[r.source], r.source)
         texts = [
             item
             for item, fold in zip(items, item_fold, strict=True)

@@ -29,7 +29,14 @@ class TreeEnsemble:
     trees: list[list[list[float]]] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, seed: int = 0, **params: Any) -> TreeEnsemble:
+    def fit(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        seed: int = 0,
+        sample_weight: np.ndarray | None = None,
+        **params: Any,
+    ) -> TreeEnsemble:
         """Fit scikit-learn's GradientBoostingClassifier and copy its trees out."""
         from sklearn.ensemble import GradientBoostingClassifier
 
@@ -42,7 +49,7 @@ class TreeEnsemble:
             random_state=seed,
         )
         settings.update(params)
-        gb = GradientBoostingClassifier(**settings).fit(X, y)
+        gb = GradientBoostingClassifier(**settings).fit(X, y, sample_weight=sample_weight)
         return cls.from_sklearn(gb)
 
     @classmethod
