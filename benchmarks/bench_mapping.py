@@ -91,12 +91,19 @@ def cross_validate(kb, resolver, k: int) -> dict:
             flush=True,
         )
     n = sum(s.n for s in sentence)
+    # TRAM's annotators use a fixed set of techniques: a hit outside it is unannotated there,
+    # not wrong. Both views are reported.
+    judged = {x for r in tram for x in r.labels}
+    within = [({k: v for k, v in p.items() if k in judged}, g) for p, g in preds]
     return {
         "folds": k,
         "sentences": n,
         "top1": sum(s.top1 * s.n for s in sentence) / n,
         "top5": sum(s.top5 * s.n for s in sentence) / n,
         "report": {str(t): report_metrics(preds, t).to_dict() for t in (0.4, 0.5, 0.6, 0.7)},
+        "report_within_tram_techniques": {
+            str(t): report_metrics(within, t).to_dict() for t in (0.4, 0.5, 0.6, 0.7)
+        },
     }
 
 
@@ -277,15 +284,18 @@ def main() -> None:
     if "cv" in parts:
         print(f"TRAM reports, {args.folds}-fold CV by report (the shipped training in each fold):")
         results["tram_cv"] = cv = cross_validate(kb, resolver, args.folds)
-        r6 = cv["report"]["0.6"]
-        print(
-            f"  TRAM sentences top-1 {cv['top1']:.3f} (bar 0.78)  top-5 {cv['top5']:.3f}\n"
-            f"  TRAM reports @0.6: per-report F1 {r6['per_report_f1']:.3f} (bar 0.65)  micro P "
-            f"{r6['micro']['precision']:.2f} R {r6['micro']['recall']:.2f}  ECE {r6['ece']:.3f} "
-            "(bar 0.05)"
-        )
-        for t, m in cv["report"].items():
-            print(f"    threshold {t}: per-report F1 {m['per_report_f1']:.3f}")
+        print(f"  TRAM sentences top-1 {cv['top1']:.3f} (bar 0.78)  top-5 {cv['top5']:.3f}")
+        for view, key in (
+            ("every hit counted", "report"),
+            ("hits within TRAM's techniques", "report_within_tram_techniques"),
+        ):
+            r6 = cv[key]["0.6"]
+            print(
+                f"  TRAM reports @0.6, {view}: per-report F1 {r6['per_report_f1']:.3f} (bar 0.65)"
+                f"  micro P {r6['micro']['precision']:.2f} R {r6['micro']['recall']:.2f}  ECE "
+                f"{r6['ece']:.3f} (bar 0.05); per-report F1 at 0.4/0.5/0.7: "
+                + " / ".join(f"{cv[key][t]['per_report_f1']:.3f}" for t in ("0.4", "0.5", "0.7"))
+            )
     if "loso" in parts:
         print("Leave one source out (top-1 on a source the model never saw):")
         results["loso"] = lo = leave_one_source_out(kb, resolver)

@@ -157,7 +157,9 @@ def test_train_on_own_file_then_info(cli, tmp_path, monkeypatch):
 def test_info_names_the_report_model(cli, model_dir):
     info = cli("model", "info", "--model", str(model_dir), "--format", "json")
     assert info.code == 0, info.err
-    assert json.loads(info.out)["report_confidence"] == "logistic, fitted on 3 held-out reports"
+    assert json.loads(info.out)["report_confidence"] == (
+        "best window, Platt-scaled (too little held-out evidence for trees: 3 r, 5 snippets)"
+    )
 
 
 def test_model_ensure_keeps_an_existing_model(cli, tmp_path, monkeypatch, model_dir):

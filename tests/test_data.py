@@ -221,7 +221,9 @@ def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
-def test_fetch_rebuilds_the_new_corpora_from_their_real_archives(shared_data, tmp_path, monkeypatch):
+def test_fetch_rebuilds_the_new_corpora_from_their_real_archives(
+    shared_data, tmp_path, monkeypatch
+):
     """The upstream archives in the mirror's raw/ folder, served as their origin would, become
     corpus files a training run reads like the mirror's own."""
     from mitremap.corpus import read_jsonl

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -116,6 +116,8 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{folder} is not a MitreMap model folder")
+    if not isinstance(data.get("card", {}), dict):
+        raise ModelError(f"the model at {folder} is corrupt (its card is not an object)")
     version = data.get("format_version")
     if not isinstance(version, int):
         raise ModelError(f"the model at {folder} is corrupt (format_version {version!r})")
@@ -129,20 +131,38 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """The model's arrays, refusing anything that would need pickle."""
+MAX_ARRAYS_BYTES = 2 * 1024**3  # what the members may inflate to, all together
+
+
+def read_arrays(
+    path: str | os.PathLike[str], expected: Collection[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The model's arrays, refusing anything that would need pickle, members the manifest
+    does not name (checked before anything is inflated) and archives that would inflate past
+    `MAX_ARRAYS_BYTES`."""
+    import zipfile
+    import zlib
+
     file = Path(path) / ARRAYS
+    where = f"the model at {Path(path)}"
     try:
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+        names = {m.filename.removesuffix(".npy") for m in members}
+        if expected is not None and names != set(expected):
+            extra, missing = sorted(names - set(expected)), sorted(set(expected) - names)
+            raise ModelError(
+                f"{where} is corrupt ({ARRAYS} has unexpected members {extra[:3]} or misses "
+                f"{missing[:3]}); run `mitremap train`"
+            )
+        if sum(m.file_size for m in members) > MAX_ARRAYS_BYTES:
+            raise ModelError(f"{where} is corrupt ({ARRAYS} would inflate past 2 GB)")
         with np.load(file, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except FileNotFoundError as exc:
-        raise ModelError(
-            f"the model at {Path(path)} has no {ARRAYS}; run `mitremap train`"
-        ) from exc
-    except (OSError, ValueError, EOFError) as exc:
-        raise ModelError(
-            f"the model at {Path(path)} is corrupt ({ARRAYS}: {exc}); run `mitremap train`"
-        ) from exc
+        raise ModelError(f"{where} has no {ARRAYS}; run `mitremap train`") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise ModelError(f"{where} is corrupt ({ARRAYS}: {exc}); run `mitremap train`") from exc
 
 
 def load_model(path: str | os.PathLike[str]) -> TechniqueModel:
@@ -152,5 +172,6 @@ def load_model(path: str | os.PathLike[str]) -> TechniqueModel:
     if backend == "linear":
         from mitremap.classify.linear import LinearModel
 
-        return LinearModel.from_saved(manifest, read_arrays(path))
+        arrays = read_arrays(path, LinearModel.array_names(manifest))
+        return LinearModel.from_saved(manifest, arrays)
     raise ModelError(f"the model at {path} uses the unknown backend {backend!r}")

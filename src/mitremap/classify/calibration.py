@@ -15,8 +15,9 @@ Why this design:
   - a window's probability: a Platt scaling of its score;
   - the report's probability: small boosted trees (`classify.trees`) over the label's best
     and second-best window scores, the best window's margin over the strongest other label
-    in that window, and the report's length (a long report has more chances of one stray
-    high window).
+    in that window, the report's length (a long report has more chances of one stray high
+    window), and the same best score and margin over single sentences (a window that
+    describes three techniques dilutes each; its sentences do not).
 - Per-technique probabilities stay independent (multi-label): two techniques in one passage
   both score.
 """
@@ -34,7 +35,7 @@ from mitremap.classify.trees import TreeEnsemble
 if TYPE_CHECKING:
     from mitremap.corpus import LabelledText
 
-REPORT_FEATURES = ("best", "second", "margin", "log_windows")
+REPORT_FEATURES = ("best", "second", "margin", "log_windows", "sentence_best", "sentence_margin")
 # a label whose best window scores at most this is certainly not in the report (report
 # confidence 0): the tree model is fitted and evaluated only above it, which keeps both fast
 REPORT_FLOOR = -0.8
@@ -53,13 +54,16 @@ class Calibration:
     def window_proba(self, scores: np.ndarray) -> np.ndarray:
         return _sigmoid(self.window_a * scores + self.window_b)
 
-    def report_proba(self, window_scores: np.ndarray) -> np.ndarray:
-        """P(label is among the report's techniques) from its windows' raw scores."""
+    def report_proba(
+        self, window_scores: np.ndarray, sentence_scores: np.ndarray | None = None
+    ) -> np.ndarray:
+        """P(label is among the report's techniques) from its windows' (and sentences') raw
+        scores."""
         if len(window_scores) == 0:
             return np.zeros(window_scores.shape[1], dtype=np.float32)
         if not self.report_trees:
             return self.window_proba(window_scores.max(axis=0))
-        feats = report_features(window_scores, self.report_features)
+        feats = report_features(window_scores, self.report_features, sentence_scores)
         out = np.zeros(len(feats), dtype=np.float32)
         hot = feats[:, 0] > REPORT_FLOOR
         out[hot] = self._trees().proba(feats[hot])
@@ -68,44 +72,63 @@ class Calibration:
     def _trees(self) -> TreeEnsemble:
         cached = getattr(self, "_tree_cache", None)
         if cached is None:
-            cached = TreeEnsemble.from_dict(self.report_trees)
+            cached = TreeEnsemble.from_dict(self.report_trees, len(self.report_features))
             self._tree_cache = cached
         return cached
 
     def check(self) -> None:
         """Fail now, not at the first report, when the stored numbers are damaged."""
+        for name in ("window_a", "window_b"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"calibration {name} is not a number")
+            if not np.isfinite(value):
+                raise ValueError(f"calibration {name} is not finite")
+        if not isinstance(self.report_features, list) or not all(
+            isinstance(x, str) for x in self.report_features
+        ):
+            raise ValueError("calibration report_features is not a list of names")
         unknown = set(self.report_features) - set(REPORT_FEATURES)
         if unknown:
             raise ValueError(f"unknown report features {sorted(unknown)}")
+        if not isinstance(self.report_trees, dict) or not isinstance(self.evidence, dict):
+            raise ValueError("calibration trees or evidence are not objects")
         if self.report_trees:
             self._trees()
 
 
 def report_features(
-    window_scores: np.ndarray, names: Sequence[str] = REPORT_FEATURES
+    window_scores: np.ndarray,
+    names: Sequence[str] = REPORT_FEATURES,
+    sentence_scores: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per label, the named numbers (`REPORT_FEATURES`) computed from its windows' raw scores."""
+    """Per label, the named numbers (`REPORT_FEATURES`) computed from its windows' raw scores
+    (and its sentences'; without them, the windows stand in)."""
+    best, margin = _best_and_margin(window_scores)
+    columns: dict[str, np.ndarray] = {"best": best, "margin": margin}
     n = len(window_scores)
-    best_window = window_scores.argmax(axis=0)
-    best = window_scores[best_window, np.arange(window_scores.shape[1])]
-    columns: dict[str, np.ndarray] = {"best": best}
     if "second" in names:
-        if n > 1:
-            columns["second"] = np.partition(window_scores, n - 2, axis=0)[n - 2]
-        else:
-            columns["second"] = best
-    if "margin" in names:
-        # the strongest other label in the label's own best window
-        if window_scores.shape[1] > 1:
-            top2 = np.partition(window_scores, -2, axis=1)[:, -2:]
-            first, runner = top2[:, 1], top2[:, 0]
-            rival = np.where(best >= first[best_window], runner[best_window], first[best_window])
-        else:
-            rival = np.full_like(best, -1.0)
-        columns["margin"] = best - rival
+        columns["second"] = np.partition(window_scores, n - 2, axis=0)[n - 2] if n > 1 else best
     if "log_windows" in names:
         columns["log_windows"] = np.full_like(best, np.log(n + 1.0))
+    if "sentence_best" in names or "sentence_margin" in names:
+        if sentence_scores is None or len(sentence_scores) == 0:
+            columns["sentence_best"], columns["sentence_margin"] = best, margin
+        else:
+            columns["sentence_best"], columns["sentence_margin"] = _best_and_margin(sentence_scores)
     return np.column_stack([columns[name] for name in names]).astype(np.float32)
+
+
+def _best_and_margin(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each label's best score over the rows, and its margin over the strongest other label
+    in that same row."""
+    best_row = scores.argmax(axis=0)
+    best = scores[best_row, np.arange(scores.shape[1])]
+    if scores.shape[1] < 2:
+        return best, best + 1.0
+    top2 = np.partition(scores, -2, axis=1)[:, -2:]
+    first, runner = top2[:, 1][best_row], top2[:, 0][best_row]
+    return best, best - np.where(best >= first, runner, first)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -142,6 +165,7 @@ class HeldOut:
         gold: np.ndarray,
         judged: Judged,
         kind: str,
+        sentence_raw: np.ndarray | None = None,
     ) -> None:
         """One held-out report: its windows' raw scores (windows × labels), which labels each
         window describes (None: not known), the report's labels (bool per label), what it
@@ -154,7 +178,7 @@ class HeldOut:
             self.window_scores.append(raw[hot])
             self.window_targets.append(window_targets[hot])
             self.window_kinds.append(kind)
-        feats = report_features(raw)
+        feats = report_features(raw, sentence_scores=sentence_raw)
         keep = (feats[:, 0] > REPORT_FLOOR) & mask
         self.report_rows.append(feats[keep])
         self.report_targets.append(gold[keep])

@@ -282,11 +282,22 @@ class TextFeatures:
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: Any) -> TextFeatures:
+        """Blocks from saved arrays, each checked against its description."""
         blocks = []
         for i, spec in enumerate(meta["blocks"]):
-            raw = bytes(arrays[f"features_{i}_terms"]).decode("utf-8")
+            if spec["analyzer"] not in ("word", "char_wb"):
+                raise ValueError(f"feature block {i} has an unknown analyser")
+            low, high = (int(x) for x in spec["ngram_range"])
+            if not 1 <= low <= high <= 10:
+                raise ValueError(f"feature block {i} has a bad n-gram range")
+            terms_array = arrays[f"features_{i}_terms"]
+            if terms_array.dtype.kind != "S" or terms_array.shape != ():
+                raise ValueError(f"feature block {i}: terms are not one byte string")
+            raw = bytes(terms_array).decode("utf-8")
             terms = raw.split("\n") if raw else []
-            idf = np.asarray(arrays[f"features_{i}_idf"], dtype=np.float32)
+            idf = arrays[f"features_{i}_idf"]
+            if idf.dtype != np.float32 or idf.ndim != 1 or not np.isfinite(idf).all():
+                raise ValueError(f"feature block {i}: idf is not finite float32")
             if len(terms) != spec["size"] or len(idf) != spec["size"]:
                 raise ValueError(
                     f"feature block {i} has {len(terms)} terms, expected {spec['size']}"

@@ -188,6 +188,10 @@ class LinearModel:
         """P(label described in the text), each text read as one window."""
         return self.calibration.window_proba(self.raw_scores(texts))
 
+    def sentence_scores(self, sentences: Sequence[str]) -> np.ndarray:
+        """Raw scores of each sentence read alone."""
+        return self.decision_function(self.features.tfidf(self.features.counts(sentences)))
+
     def window_rows(
         self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
     ) -> sparse.csr_matrix:
@@ -213,14 +217,14 @@ class LinearModel:
             return DocumentScores(empty, np.zeros(len(self.labels), dtype=np.float32))
         counts = self.features.counts(sentences)
         raw = self.decision_function(self._window_rows(counts, windows))
+        sentence_raw = self.decision_function(self.features.tfidf(counts))
 
         def sentence_proba(indices: Sequence[int]) -> np.ndarray:
-            rows = self.features.tfidf(counts[np.asarray(indices, dtype=np.int64)])
-            return self.calibration.window_proba(self.decision_function(rows))
+            return self.calibration.window_proba(sentence_raw[np.asarray(indices, dtype=np.int64)])
 
         return DocumentScores(
             self.calibration.window_proba(raw),
-            self.calibration.report_proba(raw),
+            self.calibration.report_proba(raw, sentence_raw),
             sentence_proba,
         )
 
@@ -253,28 +257,77 @@ class LinearModel:
         }
         return write_model(path, manifest, arrays)
 
+    @staticmethod
+    def array_names(manifest: dict[str, Any]) -> set[str]:
+        """The members `arrays.npz` must have, no more and no fewer."""
+        blocks = (manifest.get("features") or {}).get("blocks") or []
+        names = {"weights_data", "weights_indices", "weights_indptr", "bias", "labels"}
+        for i in range(len(blocks) if isinstance(blocks, list) else 0):
+            names |= {f"features_{i}_idf", f"features_{i}_terms"}
+        return names
+
     @classmethod
     def from_saved(cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearModel:
+        """A saved model, every array checked against the manifest first: a model from
+        elsewhere can neither run code nor make the scoring read outside its arrays."""
         try:
             features = TextFeatures.from_arrays(manifest["features"], arrays)
-            labels = bytes(arrays["labels"]).decode("ascii").split("\n")
+            labels = _labels(arrays["labels"])
             shape = tuple(manifest["weights_shape"])
-            weights = sparse.csr_matrix(
-                (arrays["weights_data"], arrays["weights_indices"], arrays["weights_indptr"]),
-                shape=shape,
-            )
             if shape != (features.size, len(labels)):
                 raise ValueError(
                     f"weights are {shape}, features × labels {features.size} × {len(labels)}"
                 )
+            weights = _checked_csr(arrays, shape)
+            bias = _array(arrays["bias"], np.float32, (len(labels),), "bias")
             calibration = Calibration(**manifest["calibration"])
             calibration.check()
             card = ModelCard.from_dict(manifest.get("card", {}))
-            return cls(features, weights, arrays["bias"], labels, calibration, card)
-        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            return cls(features, weights, bias, labels, calibration, card)
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError, AttributeError) as exc:
             raise ModelError(
                 f"the model is corrupt or incompatible ({exc}); run `mitremap train`"
             ) from exc
+
+
+def _array(value: np.ndarray, dtype: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    if value.dtype != dtype or value.shape != shape:
+        raise ValueError(
+            f"{name} is {value.dtype} {value.shape}, expected {np.dtype(dtype)} {shape}"
+        )
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValueError(f"{name} holds non-finite numbers")
+    return value
+
+
+def _labels(value: np.ndarray) -> list[str]:
+    import re
+
+    if value.dtype.kind != "S" or value.shape != ():
+        raise ValueError("labels are not one byte string")
+    labels = bytes(value).decode("ascii").split("\n")
+    if not all(re.fullmatch(r"T\d{4}(?:\.\d{3})?", x) for x in labels):
+        raise ValueError("labels are not ATT&CK technique ids")
+    return labels
+
+
+def _checked_csr(arrays: dict[str, np.ndarray], shape: tuple[int, ...]) -> sparse.csr_matrix:
+    """The weight matrix, after the checks scipy leaves to the caller (out-of-range indices
+    would make a product read or write outside memory)."""
+    rows, cols = (int(x) for x in shape)
+    data, indices, indptr = (
+        arrays["weights_data"],
+        arrays["weights_indices"],
+        arrays["weights_indptr"],
+    )
+    _array(data, np.float32, (len(data),), "weights_data")
+    _array(indices, np.int32, (len(data),), "weights_indices")
+    _array(indptr, np.int64, (rows + 1,), "weights_indptr")
+    if indptr[0] != 0 or indptr[-1] != len(data) or (np.diff(indptr) < 0).any():
+        raise ValueError("weights_indptr is not a monotone index into the weights")
+    if len(indices) and (indices.min() < 0 or indices.max() >= cols):
+        raise ValueError("weights_indices point outside the labels")
+    return sparse.csr_matrix((data, indices, indptr), shape=(rows, cols))
 
 
 # ---- training internals -----------------------------------------------------------------
@@ -558,7 +611,9 @@ def _calibrate(
                 for s in (r.meta or {}).get("spans") or []
             ]
             targets = span_targets(chars, spans, label_index) if spans else None
-            held_out.add(raw, targets, gold, judged[r.source], r.source)
+            held_out.add(
+                raw, targets, gold, judged[r.source], r.source, probe.sentence_scores(sentences)
+            )
         texts = [
             item
             for item, fold in zip(items, item_fold, strict=True)
@@ -570,7 +625,7 @@ def _calibrate(
             raw = probe.decision_function(probe.window_rows(sentences, windows))
             gold = np.isin(labels, [x for _, _, ls in spans for x in ls])
             targets = span_targets(chars, spans, label_index)
-            held_out.add(raw, targets, gold, Judged(), "snippets")
+            held_out.add(raw, targets, gold, Judged(), "snippets", probe.sentence_scores(sentences))
     return held_out.fit(settings.seed)
 
 

@@ -114,9 +114,37 @@ class TreeEnsemble:
         return {"init": self.init, "rate": self.rate, "trees": self.trees}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TreeEnsemble:
+    def from_dict(cls, data: dict[str, Any], n_features: int | None = None) -> TreeEnsemble:
+        """Trees from plain data, checked so that walking them always ends: every child comes
+        after its parent (scikit-learn's order), every index and feature is in range."""
         trees = data.get("trees") or []
+        if not isinstance(trees, list):
+            raise ValueError("stored trees are not a list")
         for tree in trees:
-            if len(tree) != 5 or len({len(part) for part in tree}) != 1:
-                raise ValueError("a stored tree has parts of different lengths")
+            _check_tree(tree, n_features)
         return cls(float(data["init"]), float(data["rate"]), trees)
+
+
+def _check_tree(tree: Any, n_features: int | None) -> None:
+    if not isinstance(tree, list) or len(tree) != 5:
+        raise ValueError("a stored tree is not five lists")
+    if any(not isinstance(part, list) for part in tree) or len({len(p) for p in tree}) != 1:
+        raise ValueError("a stored tree has parts of different lengths")
+    feature, threshold, left, right, value = (np.asarray(p, dtype=np.float64) for p in tree)
+    n = len(feature)
+    if n == 0 or not (np.isfinite(threshold).all() and np.isfinite(value).all()):
+        raise ValueError("a stored tree is empty or holds non-finite numbers")
+    nodes = np.arange(n)
+    for child in (left, right):
+        if (child != np.round(child)).any():
+            raise ValueError("a stored tree's child index is not a whole number")
+        leaf = child == -1
+        if not ((leaf | ((child > nodes) & (child < n))).all()):
+            raise ValueError("a stored tree points outside itself or backwards (a cycle)")
+    if ((left == -1) != (right == -1)).any():
+        raise ValueError("a stored tree has a node with one child")
+    inner = left >= 0
+    limit = n_features if n_features is not None else np.inf
+    used = feature[inner]
+    if ((used < 0) | (used >= limit) | (used != np.round(used))).any():
+        raise ValueError("a stored tree reads a feature that does not exist")

@@ -383,16 +383,17 @@ def ensure(
 ) -> None:
     """Train the default model unless one is cached (what `make setup` runs)."""
     from mitremap.analysis import default_model_path
-    from mitremap.classify.base import read_manifest
+    from mitremap.classify import load_model
 
     target = default_model_path()
     if not force:
         try:
-            read_manifest(target)
+            load_model(target)  # a model that does not load whole is not "present"
             console.print(f"default model present: {target}", highlight=False)
             return
-        except ModelError:
-            pass
+        except ModelError as exc:
+            if (target / "manifest.json").is_file():
+                err_console.print(f"note: retraining: {exc}", highlight=False, markup=False)
     _train(None, None, None, None, None)
 
 
@@ -425,12 +426,12 @@ def _report_model(manifest: dict) -> str:
     """How the model turns window scores into a report-level confidence."""
     calibration = manifest.get("calibration") or {}
     trees = (calibration.get("report_trees") or {}).get("trees") or []
+    evidence = calibration.get("evidence") or {}
+    fitted = ", ".join(f"{n} {kind}" for kind, n in evidence.items()) or "nothing"
     if trees:
-        evidence = calibration.get("evidence") or {}
-        fitted = ", ".join(f"{n} {kind}" for kind, n in evidence.items())
         features = ", ".join(calibration.get("report_features") or [])
         return f"boosted trees ({len(trees)}) over {features}; fitted out-of-fold on {fitted}"
-    return "best window (no held-out evidence to calibrate on)"
+    return f"best window, Platt-scaled (too little held-out evidence for trees: {fitted})"
 
 
 def register(app: typer.Typer) -> None:
