@@ -58,9 +58,9 @@ def test_held_out_evidence_only_counts_labels_it_judges():
     # label 1 is not judged; label 2 is below the floor everywhere
     assert (held.window_scores[0] > REPORT_FLOOR).all()
     assert sorted(held.window_scores[0].tolist()) == pytest.approx([0.2, 1.0])
-    assert held.report_rows[0].shape == (1, 6) and held.report_targets[0].tolist() == [True]
+    assert held.report_rows[0].shape == (1, 7) and held.report_targets[0].tolist() == [True]
     held.add(raw, targets, gold, Judged(), "snippets")
-    assert held.report_rows[1].shape == (2, 6)
+    assert held.report_rows[1].shape == (2, 7)
     assert held.counts == {"tram": 1, "snippets": 1}
 
 

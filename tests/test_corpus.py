@@ -171,6 +171,14 @@ def test_evaluation_only_sources_cannot_be_trained_on(tiny_kb, tmp_path):
 def test_default_recipe_on_real_data(real_kb, shared_data):
     corpus = build_corpus(real_kb, resolver=DataResolver(data_dir=shared_data))
     assert "elastic" not in DEFAULT_RECIPE.sources and "annoctr" not in DEFAULT_RECIPE.sources
+    mentions = [i for i in corpus.items if i.source == "annoctr-train"]
+    assert len(mentions) > 1000  # AnnoCTR's train split only, each mention in its sentence
+    dev_docs = {
+        i.meta["doc"]
+        for i in read_jsonl(shared_data / "annoctr" / "mentions_train_dev.jsonl")
+        if i.meta.get("split") == "dev"
+    }
+    assert not {m.meta["doc_title"] for m in mentions} & dev_docs
     labels = corpus.label_set
     assert len(labels) >= 600 and all(real_kb[x].active for x in labels)
     report = corpus.report.to_dict()
@@ -178,6 +186,7 @@ def test_default_recipe_on_real_data(real_kb, shared_data):
     assert report["sources"]["chronicle"]["kept"] < report["sources"]["chronicle"]["read"]
     negatives = [i for i in corpus.items if not i.labels]
     assert len(negatives) > 5000 and all(i.source == "tram-negative" for i in negatives)
+    assert {"text2ttp-manual", "ctid-kev", "mbc", "lolbas"} <= {i.source for i in corpus.items}
 
 
 def test_real_sigma_tarball(shared_data):

@@ -76,3 +76,13 @@ def test_known_users_of_a_technique(gazetteer):
     assert [e.name for e in gazetteer.known_users(entities, "T1003.001")] == ["Mimikatz"]
     assert [e.name for e in gazetteer.known_users(entities, "T1569.002")] == ["PsExec"]
     assert gazetteer.known_users(entities, "T1486") == []
+
+
+def test_label_evidence_weighs_specific_tools_over_frameworks(gazetteer):
+    entities = gazetteer.find("They ran PsExec and Cobalt Strike.")
+    labels = ["T1569.002", "T1055", "T1486"]
+    evidence = gazetteer.label_evidence(entities, labels)
+    psexec = next(e for e in entities if e.name == "PsExec")
+    assert evidence[0] == pytest.approx(1 / len(psexec.techniques))  # PsExec: a few techniques
+    assert 0 < evidence[1] < evidence[0]  # Cobalt Strike injects, among dozens of techniques
+    assert evidence[2] == 0.0

@@ -54,7 +54,7 @@ def test_report_confidence_uses_the_trees_when_present():
     windows[4, 1] = 0.5  # label 1's best window is label 0's too
     windows[:, 2] = -2.0  # label 2: below the floor everywhere
     feats = report_features(windows)
-    assert feats.shape == (3, 6)  # best, second, margin, log_windows, sentence best, margin
+    assert feats.shape == (3, 7)  # best, second, margin, log_windows, sentence best, margin, named
     assert feats[0, 0] == pytest.approx(1.5) and feats[0, 3] == pytest.approx(np.log(13))
     assert feats[0, 2] == pytest.approx(1.0)  # 1.5 over the window's runner-up 0.5
     assert feats[1, 2] == pytest.approx(-1.0)  # 0.5 under the window's best 1.5

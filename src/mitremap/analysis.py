@@ -262,13 +262,14 @@ class MitreMap:
         spans = [(s.start, s.end) for s in split_sentences(text)]
         ranges = window_ranges(len(spans), window, stride)
         segmented = time.perf_counter()
-        scores = self.model.score_document([text[a:b] for a, b in spans], ranges)
+        entities = self.gazetteer.find(text)
+        named = self.gazetteer.label_evidence(entities, self.model.labels)
+        scores = self.model.score_document([text[a:b] for a, b in spans], ranges, named)
         scored = time.perf_counter()
         report = scores.report
         order = np.argsort(-report)
         passing = [int(j) for j in order if report[j] >= threshold]
         evidence = self._evidence(scores, passing, spans, ranges, max_evidence)
-        entities = self.gazetteer.find(text)
         hits: list[TechniqueHit] = []
         for j in passing:
             label = self.model.labels[j]

@@ -449,7 +449,7 @@ class Recipe:
 
 DEFAULT_RECIPE = Recipe(
     name="mitremap-default",
-    version="1",
+    version="2",
     sources=(
         "attack-procedures",
         "attack-descriptions",
@@ -463,9 +463,17 @@ DEFAULT_RECIPE = Recipe(
         "car",
         "chronicle",
         "kql",
+        "text2ttp-manual",
+        "text2ttp-tramv1",
+        "ctid-kev",
+        "mbc",
+        "panther",
+        "lolbas",
+        "annoctr-train",
     ),
 )
-"""Elastic (Elastic License 2.0) and CAPEC (weak links) are opt-in; AnnoCTR is never trained on."""
+"""Elastic (Elastic License 2.0) and CAPEC (weak links) are opt-in; AnnoCTR's dev split is never
+trained on (it is kept for evaluation)."""
 
 
 @dataclass

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
@@ -246,6 +248,21 @@ class Gazetteer:
         if _CUE.search(near):
             return True
         return entry.kind == "tool" and written.islower() and bool(_COMMAND_ARGS.match(after))
+
+    def label_evidence(self, entities: Iterable[NamedEntity], labels: Sequence[str]) -> np.ndarray:
+        """Per label: 1 / (number of techniques it uses) of the most specific entity named in
+        the report that ATT&CK says uses the label, else 0. A feature of report confidence."""
+        index = {label: j for j, label in enumerate(labels)}
+        out = np.zeros(len(labels), dtype=np.float32)
+        for entity in {e.id: e for e in entities}.values():
+            if not entity.techniques:
+                continue
+            weight = 1.0 / len(entity.techniques)
+            for technique in entity.techniques:
+                j = index.get(technique)
+                if j is not None and weight > out[j]:
+                    out[j] = weight
+        return out
 
     def known_users(self, entities: Iterable[NamedEntity], technique: str) -> list[NamedEntity]:
         """The entities named in a report that ATT&CK says use `technique` (or a sub-technique

@@ -79,9 +79,13 @@ class TechniqueModel(Protocol):
         ...
 
     def score_document(
-        self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
+        self,
+        sentences: Sequence[str],
+        windows: Sequence[tuple[int, int]],
+        named: np.ndarray | None = None,
     ) -> DocumentScores:
-        """Scores for windows given as [first, last) sentence index ranges, and the report."""
+        """Scores for windows given as [first, last) sentence index ranges, and the report;
+        `named`: per label, the report's named-software evidence (`Gazetteer.label_evidence`)."""
         ...
 
     def save(self, path: str | os.PathLike[str]) -> Path: ...

@@ -16,8 +16,10 @@ Why this design:
   - the report's probability: small boosted trees (`classify.trees`) over the label's best
     and second-best window scores, the best window's margin over the strongest other label
     in that window, the report's length (a long report has more chances of one stray high
-    window), and the same best score and margin over single sentences (a window that
-    describes three techniques dilutes each; its sentences do not).
+    window), the same best score and margin over single sentences (a window that
+    describes three techniques dilutes each; its sentences do not), and whether software
+    named in the report is known to use the technique (`mitremap.names`; 1 / the number of
+    techniques it uses, so a tool with five counts more than a framework with eighty).
 - Per-technique probabilities stay independent (multi-label): two techniques in one passage
   both score.
 """
@@ -35,7 +37,15 @@ from mitremap.classify.trees import TreeEnsemble
 if TYPE_CHECKING:
     from mitremap.corpus import LabelledText
 
-REPORT_FEATURES = ("best", "second", "margin", "log_windows", "sentence_best", "sentence_margin")
+REPORT_FEATURES = (
+    "best",
+    "second",
+    "margin",
+    "log_windows",
+    "sentence_best",
+    "sentence_margin",
+    "named",
+)
 # a label whose best window scores at most this is certainly not in the report (report
 # confidence 0): the tree model is fitted and evaluated only above it, which keeps both fast
 REPORT_FLOOR = -0.8
@@ -55,7 +65,10 @@ class Calibration:
         return _sigmoid(self.window_a * scores + self.window_b)
 
     def report_proba(
-        self, window_scores: np.ndarray, sentence_scores: np.ndarray | None = None
+        self,
+        window_scores: np.ndarray,
+        sentence_scores: np.ndarray | None = None,
+        named: np.ndarray | None = None,
     ) -> np.ndarray:
         """P(label is among the report's techniques) from its windows' (and sentences') raw
         scores."""
@@ -63,7 +76,7 @@ class Calibration:
             return np.zeros(window_scores.shape[1], dtype=np.float32)
         if not self.report_trees:
             return self.window_proba(window_scores.max(axis=0))
-        feats = report_features(window_scores, self.report_features, sentence_scores)
+        feats = report_features(window_scores, self.report_features, sentence_scores, named)
         out = np.zeros(len(feats), dtype=np.float32)
         hot = feats[:, 0] > REPORT_FLOOR
         out[hot] = self._trees().proba(feats[hot])
@@ -101,6 +114,7 @@ def report_features(
     window_scores: np.ndarray,
     names: Sequence[str] = REPORT_FEATURES,
     sentence_scores: np.ndarray | None = None,
+    named: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per label, the named numbers (`REPORT_FEATURES`) computed from its windows' raw scores
     (and its sentences'; without them, the windows stand in)."""
@@ -116,6 +130,8 @@ def report_features(
             columns["sentence_best"], columns["sentence_margin"] = best, margin
         else:
             columns["sentence_best"], columns["sentence_margin"] = _best_and_margin(sentence_scores)
+    if "named" in names:
+        columns["named"] = np.zeros_like(best) if named is None else named.astype(best.dtype)
     return np.column_stack([columns[name] for name in names]).astype(np.float32)
 
 
@@ -166,6 +182,7 @@ class HeldOut:
         judged: Judged,
         kind: str,
         sentence_raw: np.ndarray | None = None,
+        named: np.ndarray | None = None,
     ) -> None:
         """One held-out report: its windows' raw scores (windows × labels), which labels each
         window describes (None: not known), the report's labels (bool per label), what it
@@ -178,7 +195,7 @@ class HeldOut:
             self.window_scores.append(raw[hot])
             self.window_targets.append(window_targets[hot])
             self.window_kinds.append(kind)
-        feats = report_features(raw, sentence_scores=sentence_raw)
+        feats = report_features(raw, sentence_scores=sentence_raw, named=named)
         keep = (feats[:, 0] > REPORT_FLOOR) & mask
         self.report_rows.append(feats[keep])
         self.report_targets.append(gold[keep])

@@ -40,6 +40,7 @@ from mitremap.classify.calibration import (
 )
 from mitremap.classify.features import TextFeatures
 from mitremap.errors import ModelError
+from mitremap.names import Gazetteer
 
 
 @dataclass
@@ -55,7 +56,7 @@ class LinearSettings:
     negatives_per_label: int = 6000
     prune: float = 0.05  # |weight| below this is dropped: same accuracy, 5× smaller, faster
     # positives weigh (negatives / positives) ** balance: rare techniques are not drowned
-    balance: float = 0.0
+    balance: float = 0.5
     # a source's texts count this much in training (1 when not named)
     source_weights: dict[str, float] = field(default_factory=dict)
     calibration_folds: int = 3
@@ -70,7 +71,18 @@ class LinearSettings:
     )
     snippet_reports: int = 3000  # short reports of held-out labelled text, over all folds
     filler_sources: tuple[str, ...] = ("tram-negative",)  # "no technique" text among them
-    no_snippet_sources: tuple[str, ...] = ()
+    # detection rules and technique descriptions read unlike reports: not used for snippets
+    no_snippet_sources: tuple[str, ...] = (
+        "sigma",
+        "splunk",
+        "car",
+        "chronicle",
+        "kql",
+        "panther",
+        "elastic",
+        "capec",
+        "attack-descriptions",
+    )
     window: int = 3
     n_jobs: int = 2
     seed: int = 0
@@ -146,9 +158,10 @@ class LinearModel:
 
         silent = _silence(items, usable, labels, settings)
         calibration = Calibration()
+        names = Gazetteer.from_dict(card.names) if card is not None and card.names else None
         if settings.calibration_folds >= 2:
             calibration = _calibrate(
-                features, X, Y, items, usable, labels, settings, report, silent
+                features, X, Y, items, usable, labels, settings, report, silent, names
             )
 
         row_weights = _row_weights(items, settings)
@@ -210,7 +223,10 @@ class LinearModel:
         return self.features.tfidf(indicator @ counts)
 
     def score_document(
-        self, sentences: Sequence[str], windows: Sequence[tuple[int, int]]
+        self,
+        sentences: Sequence[str],
+        windows: Sequence[tuple[int, int]],
+        named: np.ndarray | None = None,
     ) -> DocumentScores:
         if not windows:
             empty = np.zeros((0, len(self.labels)), dtype=np.float32)
@@ -224,7 +240,7 @@ class LinearModel:
 
         return DocumentScores(
             self.calibration.window_proba(raw),
-            self.calibration.report_proba(raw, sentence_raw),
+            self.calibration.report_proba(raw, sentence_raw, named),
             sentence_proba,
         )
 
@@ -567,6 +583,7 @@ def _calibrate(
     settings: LinearSettings,
     report: Any,
     silent: Silence | None,
+    names: Gazetteer | None = None,
 ) -> Calibration:
     """Train k times without a fold of reports and labelled texts; fit the calibration on how
     the fold models score what they did not see (see `classify.calibration`)."""
@@ -585,6 +602,10 @@ def _calibrate(
     judged = _judged(items, reports, labels, settings)
     filler = [item for item in items if not item.labels and item.source in settings.filler_sources]
     held_out = HeldOut()
+
+    def named(text: str) -> np.ndarray | None:
+        return names.label_evidence(names.find(text), labels) if names is not None else None
+
     for f in range(k):
         held = [r for r in reports if report_fold[r.id] == f]
         keep = (item_fold != f) & held_out_mask(items, held)
@@ -612,7 +633,13 @@ def _calibrate(
             ]
             targets = span_targets(chars, spans, label_index) if spans else None
             held_out.add(
-                raw, targets, gold, judged[r.source], r.source, probe.sentence_scores(sentences)
+                raw,
+                targets,
+                gold,
+                judged[r.source],
+                r.source,
+                probe.sentence_scores(sentences),
+                named(r.text),
             )
         texts = [
             item
