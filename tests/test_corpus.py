@@ -187,6 +187,7 @@ def test_default_recipe_on_real_data(real_kb, shared_data):
     negatives = [i for i in corpus.items if not i.labels]
     assert len(negatives) > 5000 and all(i.source == "tram-negative" for i in negatives)
     assert {"text2ttp-manual", "ctid-kev", "mbc", "lolbas"} <= {i.source for i in corpus.items}
+    assert "panther" not in DEFAULT_RECIPE.sources  # opt-in: measured no gain
 
 
 def test_real_sigma_tarball(shared_data):
