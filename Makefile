@@ -27,15 +27,15 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# `make bench` prints every benchmark; FULL=1 adds the 5-fold cross-validation of the
-# technique model (about 15 minutes on 2 cores).
+# `make bench` prints every benchmark; FULL=1 adds the 5-fold cross-validation on TRAM and
+# leave-one-source-out training of the technique model (about 45 minutes on 2 cores).
 bench: setup
 	$(BIN)/python benchmarks/bench_attack.py
 	$(BIN)/python benchmarks/bench_documents.py
 	$(BIN)/python benchmarks/bench_iocs.py
 	$(BIN)/python benchmarks/bench_iocs_accuracy.py
 	$(BIN)/python benchmarks/bench_explain.py
-	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--speed)
+	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--quick)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -80,6 +80,31 @@ def test_read_jsonl_and_its_errors(tmp_path):
         list(read_jsonl(path))
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"text": "x", "labels": 5}', "list of technique ids"),
+        ('{"text": "x", "labels": [1059]}', "list of technique ids"),
+        ('{"text": "x", "labels": "T1059"}', "list of technique ids"),  # not split into letters
+        ('{"text": "x", "labels": [], "meta": [1, 2]}', '"meta" must be an object'),
+        ("[1, 2]", "not a JSON object"),
+    ],
+)
+def test_read_jsonl_refuses_records_outside_the_schema(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "fine", "labels": []}\n' + line + "\n")
+    with pytest.raises(DataError, match=message) as error:
+        list(read_jsonl(path))
+    assert "bad.jsonl, line 2" in str(error.value)
+
+
+def test_read_jsonl_refuses_binary_files(tmp_path):
+    path = tmp_path / "binary.jsonl"
+    path.write_bytes(b'{"text": "ok", "labels": []}\n\xff\xfe\x00garbage\n')
+    with pytest.raises(DataError, match="not UTF-8"):
+        list(read_jsonl(path))
+
+
 def test_read_csv_with_either_separator(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text('text,labels\n"uses cmd.exe",T1059\n"task, then shell","T1053.005; T1059"\n')

@@ -126,34 +126,52 @@ class LabelNormaliser:
 
 
 def read_jsonl(path: str | Path, source: str | None = None) -> Iterator[LabelledText]:
-    """Records in the shared schema: {"text", "labels", "source"?, "id"?, "meta"?} per line."""
+    """Records in the shared schema: {"text", "labels", "source"?, "id"?, "meta"?} per line.
+
+    A record that does not fit the schema (labels that are not a list of id strings, meta that
+    is not an object, a file that is not UTF-8 text) is a one-line `DataError` naming the file
+    and line: training on a silently mangled record is worse than stopping.
+    """
     path = Path(path)
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
         raise DataError(f"Cannot read {path}: {exc.strerror or exc}") from exc
     with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                text, labels = record["text"], record.get("labels") or []
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataError(
-                    f"{path}, line {number}: not a JSON object with 'text' and 'labels'"
-                ) from exc
-            if isinstance(text, str) and text.strip():
-                yield LabelledText(
-                    text=text,
-                    labels=tuple(labels),
-                    source=source or record.get("source") or path.stem,
-                    id=str(record.get("id", f"{path.stem}:{number}")),
-                    meta={
-                        **(record.get("meta") or {}),
-                        **({"split": record["split"]} if "split" in record else {}),
-                    },
-                )
+        number = 0
+        try:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                item = _jsonl_record(line, path, number, source)
+                if item is not None:
+                    yield item
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}, line {number + 1}: not UTF-8 text ({exc.reason})") from exc
+
+
+def _jsonl_record(line: str, path: Path, number: int, source: str | None) -> LabelledText | None:
+    where = f"{path}, line {number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not a JSON object with 'text' and 'labels'") from exc
+    if not isinstance(record, dict) or "text" not in record:
+        raise DataError(f"{where}: not a JSON object with 'text' and 'labels'")
+    text, labels, meta = record["text"], record.get("labels") or [], record.get("meta") or {}
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise DataError(f'{where}: "labels" must be a list of technique ids, e.g. ["T1059.001"]')
+    if not isinstance(meta, dict):
+        raise DataError(f'{where}: "meta" must be an object')
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return LabelledText(
+        text=text,
+        labels=tuple(labels),
+        source=source or str(record.get("source") or path.stem),
+        id=str(record.get("id", f"{path.stem}:{number}")),
+        meta={**meta, **({"split": record["split"]} if "split" in record else {})},
+    )
 
 
 def read_csv(path: str | Path, source: str | None = None) -> Iterator[LabelledText]:
