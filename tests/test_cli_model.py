@@ -189,3 +189,11 @@ def test_analyze_parents_and_stride(cli, model_dir, report_file):
     assert techniques("--stride", "3")  # fewer, non-overlapping windows still find techniques
     bad = cli("analyze", str(report_file), "--model", str(model_dir), "--stride", "0")
     assert bad.code != 0 and "Traceback" not in bad.err
+
+
+def test_evaluate_refuses_an_unknown_format_or_level(cli, model_dir, tmp_path):
+    labelled = tmp_path / "l.jsonl"
+    labelled.write_text('{"text": "It ran schtasks.", "labels": ["T1053.005"]}\n')
+    for option in (("--format", "bogus"), ("--level", "word")):
+        result = cli("evaluate", str(labelled), "--model", str(model_dir), *option)
+        assert result.code == 2, (option, result.out, result.err)

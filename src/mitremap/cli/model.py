@@ -336,7 +336,9 @@ def evaluate(
     from mitremap.evaluate import evaluate_reports, evaluate_sentences, read_labelled
 
     if level not in ("sentence", "report"):
-        raise MitreMapError(f"--level must be sentence or report, not {level!r}")
+        raise typer.BadParameter("choose sentence or report", param_hint="--level")
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("choose table or json", param_hint="--format")
     if not file.is_file():
         raise MitreMapError(f"{file}: no such file")
     mm = _load(model)
