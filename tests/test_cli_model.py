@@ -197,3 +197,24 @@ def test_evaluate_refuses_an_unknown_format_or_level(cli, model_dir, tmp_path):
     for option in (("--format", "bogus"), ("--level", "word")):
         result = cli("evaluate", str(labelled), "--model", str(model_dir), *option)
         assert result.code == 2, (option, result.out, result.err)
+
+
+def test_training_prints_plain_progress_lines_when_not_a_terminal(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "trained"
+    extra = tmp_path / "mine.jsonl"
+    extra.write_text(
+        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
+    )
+    result = cli(
+        "--data", str(_tiny_mirror(tmp_path)), "train", "--source", "attack-procedures",
+        "--add", str(extra), "--out", str(out), "--no-calibrate",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    lines = result.err.splitlines()
+    assert "corpus: 1/1" in result.err  # the corpus stage completes
+    train = [line for line in lines if line.startswith("train: ")]
+    assert (
+        train[0].startswith("train: 0/")
+        and train[-1].split()[1].split("/")[0] == (train[-1].split()[1].split("/")[1])
+    )  # from 0 to the end, in plain lines

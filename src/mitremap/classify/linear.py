@@ -146,14 +146,19 @@ class LinearModel:
         Y = _label_matrix(label_sets, labels)
 
         report("features", 0, 1)
-        features, X = TextFeatures.fit_transform(
-            texts,
-            settings.word_ngrams,
-            settings.char_ngrams,
-            settings.max_word_features,
-            settings.max_char_features,
-            settings.min_df,
-        )
+        try:
+            features, X = TextFeatures.fit_transform(
+                texts,
+                settings.word_ngrams,
+                settings.char_ngrams,
+                settings.max_word_features,
+                settings.max_char_features,
+                settings.min_df,
+            )
+        except ValueError as exc:  # scikit-learn: no term occurs in min_df texts
+            raise ModelError(
+                f"too little training text to learn from ({len(texts)} texts: {exc})"
+            ) from exc
         report("features", 1, 1)
 
         silent = _silence(items, usable, labels, settings)

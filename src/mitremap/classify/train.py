@@ -79,6 +79,8 @@ def train_model(
     corpus = build_corpus(
         kb, recipe, resolver=resolver, add=add, drop=drop, include=include, progress=stage
     )
+    if progress is not None:
+        progress("corpus", 1, 1)
     missing = [
         name
         for name in DEFAULT_REPORT_SOURCES

@@ -20,11 +20,31 @@ ModelOption = Annotated[
 
 
 def _progress():
-    """A rich progress display with one bar per training stage (nothing when --quiet)."""
+    """A rich progress display with one bar per training stage (nothing when --quiet); plain
+    progress lines when the output is not a terminal (CI, logs, nohup), where bars are silent."""
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     if options.quiet:
         return None, None
+    if not err_console.is_terminal:
+        started = time.monotonic()
+        last: dict[str, int] = {}
+
+        def line(stage: str, done: int, total: int) -> None:
+            # a line at the start and end of a stage, and at every tenth of it
+            step = max(total // 10, 1)
+            new_step = done in (0, total) or done // step != last.get(stage, -1) // step
+            if new_step and last.get(stage) != done:
+                err_console.print(
+                    f"{stage}: {done}/{total} ({time.monotonic() - started:.0f} s)",
+                    highlight=False,
+                    markup=False,
+                )
+            last[stage] = done
+
+        return None, line
     display = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
