@@ -86,3 +86,9 @@ def test_label_evidence_weighs_specific_tools_over_frameworks(gazetteer):
     assert evidence[0] == pytest.approx(1 / len(psexec.techniques))  # PsExec: a few techniques
     assert 0 < evidence[1] < evidence[0]  # Cobalt Strike injects, among dozens of techniques
     assert evidence[2] == 0.0
+
+
+def test_command_and_control_is_not_a_command(gazetteer):
+    text = "It sent them to its command-and-control server at 185.220.101.47 over HTTPS."
+    assert _found(gazetteer, text) == []
+    assert [n for _, n in _found(gazetteer, "They scheduled it with the at command.")] == ["at"]

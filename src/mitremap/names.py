@@ -92,7 +92,8 @@ ORDINARY_WORDS = frozenset(
 _CUE = re.compile(
     r"\b(?:malware|backdoor|trojan|ransomware|loader|dropper|implant|rat|tool|utility|"
     r"variant|family|botnet|worm|wiper|stealer|spyware|rootkit|framework|group|actor|apt|"
-    r"campaign|operators?|gang|command|commands|binary|executable|payload)\b",
+    r"campaign|operators?|gang|commands?(?![\s-]*(?:and[\s-]*)?control)|binary|executable|"
+    r"payload)\b",
     re.IGNORECASE,
 )
 # a command line: a switch, a UNC path or a sub-command after the name (`net user`, `reg add`)
