@@ -36,6 +36,11 @@ def test_analyze_json_follows_the_cli_schema(client, model):
     assert call["document"].text == "It created a scheduled task."
 
 
+def test_health_reports_the_loaded_models_card(client):
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["model"]["attack_version"] == "18.1"
+
+
 def test_analyze_in_export_formats(client):
     layer = client.post("/api/analyze", json={"text": "x", "format": "navigator"}).json()
     assert layer["domain"] == "enterprise-attack" and layer["versions"]["layer"] == "4.5"

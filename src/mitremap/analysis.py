@@ -16,13 +16,16 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mitremap.documents import Document, split_sentences, window_ranges
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
+
+if TYPE_CHECKING:
+    from mitremap.iocs import Indicator
 
 ATTACK_URL = "https://attack.mitre.org/techniques/"
 
@@ -107,7 +110,7 @@ class Analysis:
     threshold: float
     window: int
     model: dict[str, Any]
-    indicators: list[Any] = field(default_factory=list)
+    indicators: list[Indicator] = field(default_factory=list)
     entities: list[NamedEntity] = field(default_factory=list)
     candidates: list[tuple[str, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -226,7 +229,9 @@ class MitreMap:
     def labels(self) -> list[str]:
         return list(self.model.labels)
 
+    @property
     def card(self) -> dict[str, Any]:
+        """What a result says about the model that made it (kept in `Analysis.model`)."""
         c = self.model.card
         return {
             "backend": c.backend,
@@ -239,6 +244,7 @@ class MitreMap:
     def analyze(
         self,
         text_or_document: str | Document,
+        *,
         threshold: float = 0.6,
         window: int = 3,
         stride: int = 1,
@@ -285,26 +291,26 @@ class MitreMap:
         if include_parents:
             hits = self._with_parents(hits)
         candidates = [(self.model.labels[j], float(report[j])) for j in order[:5]]
-        analysis = Analysis(
+        indicators: list[Indicator] = []
+        if iocs:
+            from mitremap.iocs import extract_iocs
+
+            indicators = list(extract_iocs(text))
+        return Analysis(
             document,
             hits,
             threshold,
             window,
-            self.card(),
+            self.card,
+            indicators=indicators,
             entities=entities,
             candidates=candidates,
+            timings={
+                "segment": segmented - started,
+                "score": scored - segmented,
+                "total": time.perf_counter() - started,
+            },
         )
-        if iocs:
-            from mitremap.iocs import extract_iocs
-
-            analysis.indicators = list(extract_iocs(text))
-        done = time.perf_counter()
-        analysis.timings = {
-            "segment": segmented - started,
-            "score": scored - segmented,
-            "total": done - started,
-        }
-        return analysis
 
     def _evidence(
         self,

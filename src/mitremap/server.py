@@ -121,13 +121,7 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
-        loaded = model()
-        card = getattr(loaded, "model_card", None)
-        return {
-            "status": "ok",
-            "version": __version__,
-            "model": card.to_dict() if hasattr(card, "to_dict") else card,
-        }
+        return {"status": "ok", "version": __version__, "model": model().card}
 
     @app.post("/api/analyze")
     def analyze(request: AnalyzeRequest) -> Response:
