@@ -218,3 +218,55 @@ def test_training_prints_plain_progress_lines_when_not_a_terminal(cli, tmp_path,
         train[0].startswith("train: 0/")
         and train[-1].split()[1].split("/")[0] == (train[-1].split()[1].split("/")[1])
     )  # from 0 to the end, in plain lines
+
+
+@pytest.mark.parametrize("where", ["missing-folder/out.json", "a-folder", "/dev/full"])
+def test_output_errors_are_one_line_and_keep_the_previous_file(
+    cli, model_dir, report_file, tmp_path, where
+):
+    target = tmp_path / where if not where.startswith("/") else __import__("pathlib").Path(where)
+    if where == "a-folder":
+        target.mkdir()
+    result = cli(
+        "analyze", str(report_file), "--model", str(model_dir), "-f", "json", "-o", str(target)
+    )
+    assert result.code == 1, result.out
+    assert "Traceback" not in result.err and "cannot write" in result.err
+
+
+def test_a_failed_write_keeps_the_previous_good_output(model_dir, tmp_path, monkeypatch):
+    import os
+
+    from mitremap.errors import OutputError
+    from mitremap.files import write_text
+
+    target = tmp_path / "out.json"
+    target.write_text("previous good output")
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OutputError, match="No space left"):
+        write_text(target, "new output")
+    assert target.read_text() == "previous good output"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left
+
+
+def test_folder_reports_of_the_same_name_get_their_own_files(cli, model_dir, tmp_path):
+    reports = tmp_path / "reports"
+    for sub in ("a", "b"):
+        (reports / sub).mkdir(parents=True)
+        (reports / sub / "report.md").write_text(REPORT, encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("analyze", str(reports), "--model", str(model_dir), "-f", "json", "-o", str(out))
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.iterdir()) == ["a__report.md.json", "b__report.md.json"]
+    assert "wrote 2 files" in result.err
+
+
+def test_train_checks_its_output_folder_before_training(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = cli("train", "--out", str(blocker / "model"))
+    assert result.code == 1 and "cannot create" in result.err

@@ -541,10 +541,11 @@ def _index_path(bundle: Path, cache_dir: Path) -> Path:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so readers never see half a file."""
+    from mitremap.errors import OutputError
+    from mitremap.files import write_text
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
+        write_text(path, text)
+    except (OSError, OutputError):
         pass  # the cache is an optimisation: a read-only cache folder must not stop a load

@@ -271,10 +271,11 @@ def read_tram_json(path: str | Path, source: str | None = None) -> Iterator[Labe
 
 def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
     """Write records in the shared schema, atomically (temporary file, then rename)."""
+    from mitremap.files import atomic_writer
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
     count = 0
-    with tmp.open("w", encoding="utf-8") as out:
+    with atomic_writer(target) as out:
         for item in items:
             record = {
                 "source": item.source,
@@ -285,7 +286,6 @@ def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
-    tmp.replace(target)
     return count
 
 

@@ -35,6 +35,10 @@ class ModelError(MitreMapError):
     """A model folder is missing, corrupt, or incompatible."""
 
 
+class OutputError(MitreMapError):
+    """An output file or folder cannot be written (missing folder, read-only, disk full)."""
+
+
 class InputError(MitreMapError):
     """An input document cannot be read (empty, binary, too large, corrupt, unreachable)."""
 

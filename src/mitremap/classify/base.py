@@ -95,15 +95,13 @@ def write_model(
     path: str | os.PathLike[str], manifest: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> Path:
     """Write manifest + arrays into `path` atomically enough: arrays first, manifest last."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{ARRAYS}.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, folder / ARRAYS)
+    from mitremap.files import atomic_writer, check_writable_folder, write_text
+
+    folder = check_writable_folder(path)
+    with atomic_writer(folder / ARRAYS, binary=True) as handle:
+        np.savez_compressed(handle, **arrays)
     body = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
-    tmp_manifest = folder / f".{MANIFEST}.tmp"
-    tmp_manifest.write_text(json.dumps(body, indent=1, sort_keys=False), encoding="utf-8")
-    os.replace(tmp_manifest, folder / MANIFEST)
+    write_text(folder / MANIFEST, json.dumps(body, indent=1, sort_keys=False))
     return folder
 
 

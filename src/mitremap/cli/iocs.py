@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mitremap.cli.common import console
+from mitremap.files import write_text
 
 FORMATS = ("table", "json", "csv", "stix")
 
@@ -116,7 +117,7 @@ def iocs(
         buffer = io.StringIO()
         Console(file=buffer, width=200, color_system=None).print(rendered, highlight=False)
         rendered = buffer.getvalue()
-    output.write_text(rendered, encoding="utf-8")
+    write_text(output, rendered)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from mitremap.cli.common import console, err_console, options, resolver
 from mitremap.errors import MitreMapError, ModelError
+from mitremap.files import check_writable_folder, write_text
 
 ModelOption = Annotated[
     Path | None,
@@ -74,12 +75,12 @@ def _train(
     from mitremap.attack import load_attack
     from mitremap.classify.train import train_model
 
-    res = resolver()
-    kb = load_attack(data_dir=options.data_dir)
+    target = check_writable_folder(out or default_model_path())  # before minutes of work
     for path in add or []:
         if not path.exists():
             raise MitreMapError(f"--add {path}: no such file or folder")
-    target = out or default_model_path()
+    res = resolver()
+    kb = load_attack(data_dir=options.data_dir)
     display, update = _progress()
     if display is not None:
         display.start()
@@ -218,7 +219,7 @@ def analyze(
         return
     text = _render(result, fmt, iocs)
     if output is not None:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_text(output, text if text.endswith("\n") else text + "\n")
         err_console.print(f"wrote {output}", highlight=False)
     else:
         typer.echo(text)
@@ -294,18 +295,29 @@ def _analyze_folder(
             )
         )
     else:
-        output.mkdir(parents=True, exist_ok=True)
-        for result in results:
-            name = Path(result.document.origin).name or "report"
-            (output / f"{name}{_EXTENSIONS[fmt]}").write_text(
-                _render(result, fmt, settings["iocs"]) + "\n", encoding="utf-8"
-            )
-        err_console.print(f"wrote {len(results)} files to {output}", highlight=False)
+        check_writable_folder(output)
+        names = _output_names(folder, [r.document.origin for r in results], _EXTENSIONS[fmt])
+        for result, name in zip(results, names, strict=True):
+            write_text(output / name, _render(result, fmt, settings["iocs"]) + "\n")
+        err_console.print(f"wrote {len(set(names))} files to {output}", highlight=False)
     err_console.print(
         f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
     )
     for path, reason in found.skipped:
         err_console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
+
+
+def _output_names(folder: Path, origins: list[str], extension: str) -> list[str]:
+    """One output file per report, named after its path inside the folder (`a/report.md` →
+    `a__report.md.json`), so two reports of the same name never overwrite each other."""
+    names = []
+    for origin in origins:
+        try:
+            relative = Path(origin).resolve().relative_to(folder.resolve())
+        except ValueError:
+            relative = Path(Path(origin).name or "report")
+        names.append("__".join(relative.parts) + extension)
+    return names
 
 
 def _print_table(result, iocs: bool) -> None:

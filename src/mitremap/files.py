@@ -1,0 +1,79 @@
+"""Writing files so that a failure never leaves a half-written one, or a traceback.
+
+Every file MitreMap writes (exports, indicator lists, corpus files, caches) goes through
+`atomic_writer`: the bytes go to a temporary file beside the target, which replaces the target
+only once complete and flushed. A full disk, a read-only folder or a missing parent keeps the
+previous good file and becomes an `OutputError` naming the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from mitremap.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO]:
+    """A handle that writes `path` all at once, or not at all."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a folder; give a file name")
+    if target.exists() and not target.is_file():  # a device or pipe (/dev/stdout): no rename
+        try:
+            with target.open("wb" if binary else "w", **_text_mode(binary)) as handle:
+                yield handle
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return
+    if not target.parent.is_dir():
+        raise OutputError(f"cannot write {target}: the folder {target.parent} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+        ) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _text_mode(binary: bool) -> dict[str, str]:
+    return {} if binary else {"encoding": "utf-8"}
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """`text` into `path`, atomically (see `atomic_writer`)."""
+    with atomic_writer(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def check_writable_folder(path: str | os.PathLike[str]) -> Path:
+    """Fail before long work when its output folder cannot be made or written."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot write into {folder}: it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write into {folder}: permission denied")
+    return folder
