@@ -98,3 +98,77 @@ def test_oversized_request_is_refused_before_reading(client):
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
+
+
+def test_every_answer_carries_the_security_headers(client):
+    for response in (client.get("/"), client.get("/api/health"), client.post("/api/iocs", json={})):
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_a_foreign_host_or_origin_is_refused(client):
+    rebinding = client.get("/api/health", headers={"host": "attacker.example"})
+    assert rebinding.status_code == 400 and "Host" in rebinding.json()["error"]
+    posted = client.post(
+        "/api/analyze", json={"text": "x"}, headers={"origin": "https://evil.example"}
+    )
+    assert posted.status_code == 403
+    same = client.post("/api/analyze", json={"text": "x"}, headers={"origin": "http://localhost"})
+    assert same.status_code == 200
+
+
+def test_lone_surrogates_and_nan_thresholds_are_not_server_errors(client, model):
+    import json as jsonlib
+
+    surrogate = client.post(
+        "/api/analyze",
+        content=jsonlib.dumps({"text": "It ran \ud800 schtasks."}),
+        headers={"content-type": "application/json"},
+    )
+    assert surrogate.status_code == 200
+    assert model.calls[0]["document"].text == "It ran ? schtasks."  # one character for one
+    nan = client.post(
+        "/api/analyze",
+        content='{"text": "x", "threshold": NaN}',
+        headers={"content-type": "application/json"},
+    )
+    assert nan.status_code == 422
+
+
+def test_health_answers_while_a_slow_analysis_runs():
+    import threading
+    import time
+
+    from mitremap.server import create_app
+
+    class Slow(StandIn):
+        def analyze(self, document, **options):
+            time.sleep(1.5)
+            return super().analyze(document, **options)
+
+    client = TestClient(create_app(Slow(), max_bytes=10_000))
+    worker = threading.Thread(target=lambda: client.post("/api/analyze", json={"text": "x"}))
+    worker.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    assert client.get("/api/health").status_code == 200
+    assert time.perf_counter() - started < 1.0  # not queued behind the analysis
+    worker.join()
+
+
+def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch):
+    import time
+
+    from mitremap import server
+
+    class Slow(StandIn):
+        def analyze(self, document, **options):
+            time.sleep(0.5)
+            return super().analyze(document, **options)
+
+    client = TestClient(server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1))
+    assert client.post("/api/analyze", json={"text": "x"}).status_code == 504
+    monkeypatch.setattr(server, "QUEUE", 0)
+    busy = TestClient(server.create_app(StandIn(), max_bytes=10_000))
+    assert busy.post("/api/analyze", json={"text": "x"}).status_code == 503

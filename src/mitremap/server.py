@@ -8,15 +8,33 @@
 - `GET /api/techniques/{id}`, `GET /api/health`.
 
 Every input is bounded (`max_bytes`), errors are one-line JSON `{"error": ...}` with a 4xx
-status, and the model is loaded once per process.
+status, and the model is loaded once per process. Documents are read and analysed in a small
+worker pool off the event loop (a large upload never stalls `/api/health`), with a queue limit
+(503 when full) and a time limit (504). Every answer carries a strict Content-Security-Policy,
+`X-Content-Type-Options` and `X-Frame-Options`; requests naming a foreign `Host` (DNS
+rebinding) or posted from a foreign origin are refused.
 """
 
 import html
+import math
 from typing import Annotated, Any
 
 from mitremap.errors import InputError, MissingExtraError, MitreMapError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+WORKERS = 2  # analyses at once
+QUEUE = 16  # analyses waiting or running before new ones get 503
+TIME_LIMIT_S = 120.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 _FORM = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>MitreMap</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
@@ -35,8 +53,21 @@ up to {limit} MB) to map it to MITRE ATT&amp;CK techniques and extract its indic
 </body></html>"""
 
 
-def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """The FastAPI app; `mitremap` is a loaded `MitreMap` (default: the cached default model)."""
+def clean_text(text: str) -> str:
+    """Text that encodes: a lone surrogate (valid JSON, invalid UTF-8) becomes '?', one
+    character for one, so offsets stay true."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def create_app(
+    mitremap: Any = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+    time_limit_s: float = TIME_LIMIT_S,
+) -> Any:
+    """The FastAPI app; `mitremap` is a loaded `MitreMap` (default: the cached default model).
+
+    `allowed_hosts`: the names a request's `Host` may carry (loopback by default)."""
     try:
         from fastapi import FastAPI, File, Form, Request, UploadFile
         from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -44,11 +75,30 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     except ImportError as exc:
         raise MissingExtraError("fastapi", "web", "The web app") from exc
 
+    import asyncio
+    from urllib.parse import urlsplit
+
+    import anyio
+
     from mitremap import __version__
     from mitremap.documents import Document, read_bytes
     from mitremap.export import FORMATS, render
 
-    state: dict[str, Any] = {"mitremap": mitremap}
+    state: dict[str, Any] = {"mitremap": mitremap, "pending": 0}
+    workers = anyio.CapacityLimiter(WORKERS)
+
+    async def in_worker(function: Any, *args: Any) -> Any:
+        """Run blocking work (reading a document, analysing it) in the worker pool."""
+        if state["pending"] >= QUEUE:
+            raise _Busy("the server is busy; try again shortly")
+        state["pending"] += 1
+        try:
+            call = anyio.to_thread.run_sync(function, *args, limiter=workers)
+            return await asyncio.wait_for(call, timeout=time_limit_s)
+        except TimeoutError as exc:
+            raise _Busy(f"the analysis took longer than {time_limit_s:.0f} s", 504) from exc
+        finally:
+            state["pending"] -= 1
 
     def model() -> Any:
         if state["mitremap"] is None:
@@ -60,7 +110,7 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     class AnalyzeRequest(BaseModel):
         text: str = Field(..., description="The report text.")
         title: str = ""
-        threshold: float = Field(0.6, ge=0.0, le=1.0)
+        threshold: float = Field(0.6, ge=0.0, le=1.0, allow_inf_nan=False)
         window: int = Field(3, ge=1, le=50)
         explain: bool = False
         iocs: bool = True
@@ -81,6 +131,8 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     @app.exception_handler(MitreMapError)
     async def _user_error(_: Request, exc: MitreMapError) -> JSONResponse:
         status = 413 if isinstance(exc, InputError) and "larger than" in str(exc) else 400
+        if isinstance(exc, _Busy):
+            status = exc.status
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     def _check_size(size: int) -> None:
@@ -94,6 +146,8 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             raise MitreMapError(f"Unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
         if not document.text.strip():
             raise InputError("the input is empty")
+        if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
+            raise InputError("the threshold must be a number between 0 and 1")
         result = model().analyze(
             document, threshold=threshold, window=window, explain=explain, iocs=iocs
         )
@@ -104,6 +158,32 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             render(result, fmt, iocs=iocs),
             media_type=media.get(fmt, "application/json") + "; charset=utf-8",
         )
+
+    def _host_name(value: str) -> str:
+        return (urlsplit(f"//{value}").hostname or "").lower()
+
+    allowed = {h.strip("[]").lower() for h in allowed_hosts}
+
+    @app.middleware("http")
+    async def _guarded(request: Request, call_next: Any) -> Any:
+        """Refuse a foreign Host (DNS rebinding) and cross-origin posts; add the security
+        headers to every answer."""
+        problem = None
+        if _host_name(request.headers.get("host", "")) not in allowed:
+            problem = (400, "the Host header names a server this is not")
+        elif request.method == "POST":
+            origin = request.headers.get("origin")
+            site = request.headers.get("sec-fetch-site", "")
+            if (
+                origin and _host_name(urlsplit(origin).netloc) not in allowed
+            ) or site == "cross-site":
+                problem = (403, "cross-origin requests are refused")
+        if problem is not None:
+            response = JSONResponse({"error": problem[1]}, status_code=problem[0])
+        else:
+            response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.middleware("http")
     async def _bounded(request: Request, call_next: Any) -> Any:
@@ -124,10 +204,12 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         return {"status": "ok", "version": __version__, "model": model().card}
 
     @app.post("/api/analyze")
-    def analyze(request: AnalyzeRequest) -> Response:
-        _check_size(len(request.text.encode("utf-8")))
-        document = Document(request.text, title=request.title or "text", origin="api")
-        return _answer(
+    async def analyze(request: AnalyzeRequest) -> Response:
+        text = clean_text(request.text)
+        _check_size(len(text.encode("utf-8")))
+        document = Document(text, title=clean_text(request.title) or "text", origin="api")
+        return await in_worker(
+            _answer,
             document,
             request.threshold,
             request.window,
@@ -147,17 +229,21 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     ) -> Response:
         data = await file.read(max_bytes + 1)
         _check_size(len(data))
-        document = read_bytes(
-            data, name=file.filename or "upload", origin=file.filename or "upload"
-        )
-        return _answer(document, threshold, window, explain, iocs, format)
+        name = clean_text(file.filename or "upload")
+
+        def work() -> Response:
+            document = read_bytes(data, name=name, origin=name)
+            return _answer(document, threshold, window, explain, iocs, format)
+
+        return await in_worker(work)
 
     @app.post("/api/iocs")
-    def iocs(request: IocRequest) -> dict[str, Any]:
+    async def iocs(request: IocRequest) -> dict[str, Any]:
         from mitremap.iocs import extract_iocs
 
-        _check_size(len(request.text.encode("utf-8")))
-        found = extract_iocs(request.text, types=request.types)
+        text = clean_text(request.text)
+        _check_size(len(text.encode("utf-8")))
+        found = await in_worker(lambda: extract_iocs(text, types=request.types))
         return {"indicators": [i.to_dict() for i in found]}
 
     @app.get("/api/techniques/{technique_id}")
@@ -184,11 +270,21 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             if file is not None and file.filename:
                 data = await file.read(max_bytes + 1)
                 _check_size(len(data))
-                document = read_bytes(data, name=file.filename, origin=file.filename)
+                name = clean_text(file.filename)
+
+                def work() -> Response:
+                    document = read_bytes(data, name=name, origin=name)
+                    return _answer(document, threshold, window, bool(explain), True, "html")
+
             else:
-                _check_size(len(text.encode("utf-8")))
-                document = Document(text, title="pasted text", origin="form")
-            return _answer(document, threshold, window, bool(explain), True, "html")
+                pasted = clean_text(text)
+                _check_size(len(pasted.encode("utf-8")))
+
+                def work() -> Response:
+                    document = Document(pasted, title="pasted text", origin="form")
+                    return _answer(document, threshold, window, bool(explain), True, "html")
+
+            return await in_worker(work)
         except MitreMapError as exc:
             page = (
                 f"<!DOCTYPE html><meta charset='utf-8'><title>MitreMap: error</title>"
@@ -197,3 +293,11 @@ def create_app(mitremap: Any = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             return HTMLResponse(page, status_code=400)
 
     return app
+
+
+class _Busy(MitreMapError):
+    """The worker pool is full (503) or an analysis ran out of time (504)."""
+
+    def __init__(self, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status

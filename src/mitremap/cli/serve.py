@@ -22,6 +22,14 @@ def serve(
     max_mb: Annotated[
         int, typer.Option("--max-mb", min=1, help="Largest accepted input, in MB.")
     ] = 10,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="A host name clients may use to reach the server (repeat); loopback always.",
+            metavar="NAME",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app (a form at /) and the REST API (/api/analyze, /api/iocs …)."""
     from mitremap.errors import MissingExtraError
@@ -33,9 +41,19 @@ def serve(
         raise MissingExtraError("uvicorn", "web", "mitremap serve") from exc
     from mitremap.analysis import MitreMap
 
-    app = create_app(MitreMap.load(model), max_bytes=max_mb * 2**20)
+    from mitremap.server import LOOPBACK_HOSTS
+
+    hosts = (*LOOPBACK_HOSTS, host, *(allow_host or ()))
+    app = create_app(MitreMap.load(model), max_bytes=max_mb * 2**20, allowed_hosts=hosts)
     console.print(f"MitreMap on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=5,  # an idle connection is closed after 5 s
+        limit_concurrency=64,  # beyond that, 503 at once instead of piling up
+    )
 
 
 def register(app: typer.Typer) -> None:
