@@ -70,6 +70,7 @@ def create_app(
     `allowed_hosts`: the names a request's `Host` may carry (loopback by default)."""
     try:
         from fastapi import FastAPI, File, Form, Request, UploadFile
+        from fastapi.exceptions import RequestValidationError
         from fastapi.responses import HTMLResponse, JSONResponse, Response
         from pydantic import BaseModel, Field
     except ImportError as exc:
@@ -127,6 +128,15 @@ def create_app(
         redoc_url=None,
         description="Map threat reports to MITRE ATT&CK techniques; extract IoCs.",
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """Say which field is wrong, without echoing the input (it may not even be JSON)."""
+        problems = [
+            f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body')}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "; ".join(problems)}, status_code=422)
 
     @app.exception_handler(MitreMapError)
     async def _user_error(_: Request, exc: MitreMapError) -> JSONResponse:

@@ -40,7 +40,6 @@ def serve(
     except ImportError as exc:
         raise MissingExtraError("uvicorn", "web", "mitremap serve") from exc
     from mitremap.analysis import MitreMap
-
     from mitremap.server import LOOPBACK_HOSTS
 
     hosts = (*LOOPBACK_HOSTS, host, *(allow_host or ()))
