@@ -68,3 +68,114 @@ def test_bad_sources_are_clear_errors(tmp_path, model):
     bad.write_text('{"id": 1}\n')
     with pytest.raises(InputError, match="line 1"):
         batch.analyze_corpus([bad], tmp_path / "o.jsonl")
+
+
+def _two_records(tmp_path):
+    records = tmp_path / "in.jsonl"
+    records.write_text(
+        json.dumps({"id": "r1", "text": "It ran schtasks."})
+        + "\n"
+        + json.dumps({"id": "r2", "text": "It dumped LSASS."})
+        + "\n"
+    )
+    return records
+
+
+def test_a_complete_last_record_without_newline_counts_as_done(tmp_path, model):
+    records = _two_records(tmp_path)
+    out = tmp_path / "out.jsonl"
+    batch.analyze_corpus([records], out)
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))  # killed just before the newline
+    summary = batch.analyze_corpus([records], out)
+    assert (summary.done, summary.skipped) == (0, 2)
+    assert [r["id"] for r in lines(out)] == ["r1", "r2"]
+
+
+def test_a_torn_last_record_is_redone(tmp_path, model):
+    records = _two_records(tmp_path)
+    out = tmp_path / "out.jsonl"
+    batch.analyze_corpus([records], out)
+    out.write_bytes(out.read_bytes()[:-20])  # killed mid-write
+    summary = batch.analyze_corpus([records], out)
+    assert (summary.done, summary.skipped) == (1, 1)
+    assert sorted(r["id"] for r in lines(out)) == ["r1", "r2"]
+
+
+def test_a_folder_spelled_differently_is_not_redone(tmp_path, model, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The loader created a scheduled task.")
+    out = tmp_path / "out.jsonl"
+    batch.analyze_corpus([corpus], out)
+    monkeypatch.chdir(tmp_path)
+    summary = batch.analyze_corpus(["./corpus/../corpus"], out)
+    assert (summary.done, summary.skipped) == (0, 1) and len(lines(out)) == 1
+
+
+def test_repeated_ids_in_a_source_are_all_analyzed(tmp_path, model):
+    records = tmp_path / "in.jsonl"
+    records.write_text(
+        "".join(json.dumps({"id": "same", "text": f"Text {i}."}) + "\n" for i in range(3))
+    )
+    out = tmp_path / "out.jsonl"
+    assert batch.analyze_corpus([records], out).done == 3
+    assert batch.analyze_corpus([records], out).skipped == 3  # and resumable
+
+
+def test_two_runs_on_one_output_are_refused(tmp_path, model):
+    import fcntl
+
+    records = _two_records(tmp_path)
+    out = tmp_path / "out.jsonl"
+    with out.open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(InputError, match="another batch run"):
+            batch.analyze_corpus([records], out)
+
+
+@pytest.mark.slow
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    records = tmp_path / "many.jsonl"  # enough for a chunk per worker
+    records.write_text("".join(json.dumps({"text": f"Text {i}."}) + "\n" for i in range(12)))
+    script = f"""
+import os, time
+from mitremap import batch
+from tests.test_notebook import StandIn
+class Slow(StandIn):
+    def analyze(self, document, **options):
+        (__import__("pathlib").Path({str(pids)!r}) / str(os.getpid())).touch()
+        time.sleep(60)
+batch._MODELS[None] = Slow()
+batch.analyze_corpus([{str(records)!r}], {str(tmp_path / "out.jsonl")!r}, workers=2)
+"""
+    repo = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=repo)
+    deadline = time.monotonic() + 30
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = [int(p.name) for p in pids.iterdir()]
+    assert len(workers) == 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.3)
+        alive = [p for p in workers if os.path.exists(f"/proc/{p}") and _running(p)]
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has exited
+    except OSError:
+        return False

@@ -30,6 +30,7 @@ class Job:
     path: str | None = None
     text: str | None = None
     title: str = ""
+    origin_hint: str = ""  # where it was read (file:line), to tell repeated ids apart
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,29 @@ class BatchSummary:
 
 def jobs_from(sources: Iterable[str | os.PathLike[str]]) -> Iterator[Job]:
     """Jobs from files, folders (every file inside, hidden ones excepted) and `.jsonl` files
-    whose lines hold `{"id"?, "title"?, "text"}`."""
+    whose lines hold `{"id"?, "title"?, "text"}`. A file's id is its absolute path, however
+    the folder was spelled; an id seen before gets its source line added, so no record is
+    mistaken for one already done."""
+    seen: set[str] = set()
+    for job in _jobs(sources):
+        if job.id in seen:
+            job = Job(f"{job.id}@{job.origin_hint}", job.path, job.text, job.title)
+        seen.add(job.id)
+        yield job
+
+
+def _jobs(sources: Iterable[str | os.PathLike[str]]) -> Iterator[Job]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
             for file in sorted(path.rglob("*")):
                 relative = file.relative_to(path)
                 if file.is_file() and not any(part.startswith(".") for part in relative.parts):
-                    yield Job(id=str(file), path=str(file))
+                    yield Job(id=str(file.resolve()), path=str(file))
         elif path.suffix.lower() == ".jsonl" and path.is_file():
             yield from _jsonl_jobs(path)
         elif path.is_file():
-            yield Job(id=str(path), path=str(path))
+            yield Job(id=str(path.resolve()), path=str(path))
         else:
             raise InputError(f"{path}: no such file or folder")
 
@@ -82,6 +94,7 @@ def _jsonl_jobs(path: Path) -> Iterator[Job]:
                 id=str(record.get("id", f"{path.name}:{number}")),
                 text=str(text),
                 title=str(record.get("title", "")),
+                origin_hint=f"{path.name}:{number}",
             )
 
 
@@ -141,11 +154,12 @@ def analyze_corpus(
     """Analyze every document of `sources` into the JSONL file `output` (appending, resumable)."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    finished = done_ids(output)
-    todo = [job for job in jobs_from(sources) if job.id not in finished]
-    summary = BatchSummary(skipped=len(finished))
-    _trim_torn_line(output)
     with output.open("a", encoding="utf-8") as out:
+        _lock(out, output)  # a second run on the same output would duplicate every record
+        _mend_last_line(output)  # before reading what is done: a torn line is not done
+        finished = done_ids(output)
+        todo = [job for job in jobs_from(sources) if job.id not in finished]
+        summary = BatchSummary(skipped=len(finished))
         for record in _results(todo, settings, workers, scheduler):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
@@ -168,8 +182,14 @@ def _results(
         for job in jobs:
             yield run_job(job, settings)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_watch_parent)
+        try:
             yield from pool.map(run_job, jobs, [settings] * len(jobs), chunksize=4)
+        finally:
+            # interrupted (Ctrl-C, SIGTERM, an error): stop the workers now, not after the queue
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask_results(jobs: list[Job], settings: Settings, scheduler: str) -> Iterator[dict[str, Any]]:
@@ -183,10 +203,50 @@ def _dask_results(jobs: list[Job], settings: Settings, scheduler: str) -> Iterat
             yield future.result()
 
 
-def _trim_torn_line(output: Path) -> None:
-    """Drop a last line without its newline (a run killed mid-write), so appends stay valid."""
-    if not output.exists() or output.stat().st_size == 0:
+def _mend_last_line(output: Path) -> None:
+    """A last line without its newline (a run killed mid-write): a complete record gets its
+    newline and counts as done; a torn one is dropped and redone."""
+    size = output.stat().st_size
+    if size == 0:
         return
-    data = output.read_bytes()
-    if not data.endswith(b"\n"):
-        output.write_bytes(data[: data.rfind(b"\n") + 1])
+    with output.open("rb+") as handle:
+        start = max(0, size - MAX_LINE_BYTES)
+        handle.seek(start)
+        tail = handle.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n") + 1
+        try:
+            json.loads(tail[cut:])
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+        except ValueError:
+            handle.truncate(start + cut)
+
+
+def _lock(handle: Any, output: Path) -> None:
+    """One run per output file at a time."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise InputError(f"{output} is being written by another batch run; wait for it") from exc
+
+
+def _watch_parent() -> None:
+    """In a worker process: exit when the parent dies (SIGKILL leaves no one to stop us)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()

@@ -32,7 +32,12 @@ def batch(
     ] = None,
 ) -> None:
     """Analyze every document of a corpus; a re-run skips what is already in --out."""
+    import signal
+
     from mitremap.batch import Settings, analyze_corpus
+
+    # SIGTERM ends the run like Ctrl-C: the workers are stopped, written lines stay
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     settings = Settings(model=str(model) if model else None, threshold=threshold, window=window)
     with Progress(
