@@ -18,11 +18,10 @@ from tests.test_export import make_analysis
 class StandIn:
     """Records what the widget asked for and answers with a fixed analysis."""
 
-    card = {"backend": "stand-in", "attack_version": "18.1"}
-
     def __init__(self, fail: Exception | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
         self.fail = fail
+        self.card = {"backend": "stand-in", "attack_version": "18.1"}
 
     def analyze(self, document: Any, **options: Any) -> Any:
         self.calls.append({"document": document, **options})
