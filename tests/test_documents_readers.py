@@ -514,11 +514,53 @@ def test_missing_extras_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> 
     for module, extra, data in [
         ("pypdf", "pdf", make_pdf(PDF_PAGES)),
         ("trafilatura", "html", HTML_PAGE),
-        ("docx", "docx", make_docx()),
     ]:
         monkeypatch.setitem(sys.modules, module, None)
         with pytest.raises(MissingExtraError, match=rf"pip install 'mitremap\[{extra}\]'"):
             read_bytes(data)
+
+
+def test_docx_is_read_without_python_docx(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = make_docx()
+    monkeypatch.setitem(sys.modules, "docx", None)
+    assert "spearphishing emails" in read_bytes(data).text
+
+
+def _big_docx(paragraphs: int) -> bytes:
+    body = "".join(
+        f"<w:p><w:r><w:t>Paragraph {i} says the actor ran schtasks.</w:t></w:r></w:p>"
+        for i in range(paragraphs)
+    )
+    xml = (
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        f"<w:body>{body}</w:body></w:document>"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", xml)
+    return buffer.getvalue()
+
+
+def test_docx_text_is_capped_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mitremap.documents import formats
+
+    monkeypatch.setattr(formats, "MAX_DOCX_TEXT_CHARS", 2_000)
+    document = read_bytes(_big_docx(1_000), name="big.docx")
+    assert len(document.text) <= 2_000 + 200
+    assert document.text.startswith("Paragraph 0 says")
+    assert any("characters of text were read" in w for w in document.warnings)
+
+
+def test_a_docx_that_lies_about_its_sizes_stops_while_inflating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mitremap.documents import formats
+
+    monkeypatch.setattr(formats, "MAX_UNZIPPED_BYTES", 20_000)
+    monkeypatch.setattr(formats, "_check_unzipped_size", lambda data, origin: None)  # the lie
+    with pytest.raises(InputError, match="zip bomb"):
+        read_bytes(_big_docx(5_000), name="bomb.docx")
 
 
 def test_document_error_is_an_input_error() -> None:

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePath
+from typing import Any
 
 from mitremap.errors import InputError, MissingExtraError
 
@@ -195,33 +196,114 @@ def pdf_text(data: bytes, origin: str) -> tuple[str, str, list[str]]:
     return "\n\n".join(page for page in pages if page), title, notes
 
 
-def docx_text(data: bytes, origin: str) -> tuple[str, str]:
-    """Text (paragraphs and table rows, in order) and title of a Word document."""
-    try:
-        import docx
-        from docx.table import Table
-    except ImportError:
-        raise MissingExtraError("python-docx", "docx", "Reading Word documents") from None
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+MAX_DOCX_TEXT_CHARS = 20_000_000
+"""Text read from one DOCX at most: past it the rest is left out, with a note (a small file can
+hold hundreds of MB of XML, so the XML is streamed and only its text is kept)."""
+
+
+def docx_text(data: bytes, origin: str) -> tuple[str, str, list[str]]:
+    """Text (paragraphs and table rows, in order), title and notes of a Word document.
+
+    The main part is streamed (`iterparse`, each paragraph dropped once read): memory follows
+    the extracted text, capped at `MAX_DOCX_TEXT_CHARS`, not the XML; inflating stops at
+    `MAX_UNZIPPED_BYTES` whatever the zip's headers claim.
+    """
+    import xml.etree.ElementTree as ET
+    import zipfile
+
     _check_unzipped_size(data, origin)
-    blocks: list[str] = []
+    notes: list[str] = []
     try:
-        document = docx.Document(io.BytesIO(data))
-        for item in document.iter_inner_content():
-            if isinstance(item, Table):
-                for row in item.rows:
-                    cells = list(dict.fromkeys(cell.text.strip() for cell in row.cells))
-                    blocks.append(" | ".join(cell for cell in cells if cell))
-            else:
-                blocks.append(item.text.strip())
-        title = (document.core_properties.title or "").strip()
-    except Exception as error:  # zip, XML and package errors on corrupt input
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if "word/document.xml" not in names:
+                raise DocumentError(origin, "not a readable Word document (corrupt DOCX)")
+            with archive.open("word/document.xml") as part:
+                blocks, cut = _docx_blocks(_Capped(part, MAX_UNZIPPED_BYTES, origin))
+            title = ""
+            if "docProps/core.xml" in names:
+                with archive.open("docProps/core.xml") as part:
+                    core = ET.parse(_Capped(part, 1 << 20, origin))
+                    title = (core.findtext(_DC_TITLE) or "").strip()
+    except DocumentError:
+        raise
+    except Exception as error:  # zip, inflate and XML errors on corrupt input
         raise DocumentError(
             origin, f"not a readable Word document (corrupt DOCX): {one_line(error)}"
         ) from None
+    if cut:
+        notes.append(f"only the first {MAX_DOCX_TEXT_CHARS:,} characters of text were read")
     text = "\n\n".join(block for block in blocks if block)
     if not text.strip():
         raise DocumentError(origin, "the Word document has no text")
-    return text, title
+    return text, title, notes
+
+
+def _docx_blocks(stream: Any) -> tuple[list[str], bool]:
+    """Paragraphs outside tables, and table rows as "cell | cell", in document order."""
+    import xml.etree.ElementTree as ET
+
+    blocks: list[str] = []
+    total = 0
+    depth = 0  # table nesting
+    for event, element in ET.iterparse(stream, events=("start", "end")):
+        tag = element.tag
+        if tag == f"{_W}tbl":
+            depth += 1 if event == "start" else -1
+        if event != "end":
+            continue
+        if tag == f"{_W}p" and depth == 0:
+            block = _paragraph_text(element).strip()
+        elif tag == f"{_W}tr" and depth == 1:
+            cells = [
+                "\n".join(_paragraph_text(p).strip() for p in cell.iter(f"{_W}p")).strip()
+                for cell in element.iter(f"{_W}tc")
+            ]
+            block = " | ".join(c for c in dict.fromkeys(cells) if c)
+        else:
+            continue
+        element.clear()
+        if block:
+            total += len(block)
+            if total > MAX_DOCX_TEXT_CHARS:
+                return blocks, True
+            blocks.append(block)
+    return blocks, False
+
+
+def _paragraph_text(paragraph: Any) -> str:
+    parts = []
+    for node in paragraph.iter():
+        if node.tag == f"{_W}t":
+            parts.append(node.text or "")
+        elif node.tag == f"{_W}tab":
+            parts.append("\t")
+        elif node.tag in (f"{_W}br", f"{_W}cr"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+class _Capped(io.RawIOBase):
+    """A zip member read through a counter: more than `limit` inflated bytes is refused,
+    whatever sizes the archive declares."""
+
+    def __init__(self, stream: Any, limit: int, origin: str) -> None:
+        self._stream, self._left, self._origin = stream, limit, origin
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._stream.read(min(len(buffer), 1 << 16))
+        self._left -= len(chunk)
+        if self._left < 0:
+            raise DocumentError(
+                self._origin, "the DOCX expands past its limit: refused (a zip bomb?)"
+            )
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def _clean_pdf_text(text: str) -> str:

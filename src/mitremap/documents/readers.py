@@ -120,7 +120,7 @@ def read_bytes(
     if kind == formats.PDF:
         text, found_title, notes = formats.pdf_text(data, origin)
     elif kind == formats.DOCX:
-        text, found_title = formats.docx_text(data, origin)
+        text, found_title, notes = formats.docx_text(data, origin)
     else:
         text, notes = formats.decode(data, origin, charset or formats.html_charset(data))
         kind = formats.text_kind(text, name)
