@@ -1,0 +1,65 @@
+"""Hostile documents: time and peak memory of reading a DOCX bomb.
+
+    python benchmarks/bench_hostile.py
+
+The bomb is a 1.5 MB DOCX whose main part inflates to about 480 MB of tiny paragraphs (the
+case from the hostile-input review: it once took 7.7 GB and 34–51 s). Each case runs in a
+fresh process so its peak memory is its own. Bar: under 1 GB and under 30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+UNIT = b"<w:p><w:r><w:t>ab</w:t></w:r></w:p>"
+HEAD = (
+    b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+)
+PROBE = """
+import json, resource, sys, time
+from mitremap.documents import read_file
+started = time.perf_counter()
+try:
+    document = read_file(sys.argv[1])
+    outcome = f"read {len(document.text):,} characters; {'; '.join(document.warnings)}"
+except Exception as exc:
+    outcome = f"{type(exc).__name__}: {exc}"
+print(json.dumps({"seconds": time.perf_counter() - started, "outcome": outcome,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def make_bomb(path: Path, xml_mb: int = 480) -> None:
+    """Written in pieces: the bomb itself never sits in this process's memory."""
+    chunk = UNIT * (1 << 16)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as part:
+            part.write(HEAD)
+            for _ in range(xml_mb * 2**20 // len(chunk)):
+                part.write(chunk)
+            part.write(b"</w:body></w:document>")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        bomb = Path(folder) / "bomb.docx"
+        make_bomb(bomb)
+        run = subprocess.run(
+            [sys.executable, "-c", PROBE, str(bomb)], capture_output=True, text=True, check=True
+        )
+        result = json.loads(run.stdout)
+        print(
+            f"DOCX bomb ({bomb.stat().st_size / 2**20:.1f} MB, 480 MB of XML): "
+            f"{result['seconds']:.1f} s (bar 30), peak {result['peak_mb']:.0f} MB (bar 1024) — "
+            f"{result['outcome'][:160]}"
+        )
+
+
+if __name__ == "__main__":
+    main()
