@@ -183,10 +183,32 @@ def test_navigator_layer_follows_the_layer_format():
     assert layer["versions"]["attack"] == "18"
     assert layer["gradient"]["maxValue"] > layer["gradient"]["minValue"]
     task = layer["techniques"][0]
-    assert task["techniqueID"] == "T1053.005" and task["score"] == 0.91
+    assert task["techniqueID"] == "T1053.005" and task["score"] == 91  # percent: whole steps
+    assert layer["gradient"] == {**layer["gradient"], "minValue": 0, "maxValue": 100}
+    parent = next(t for t in layer["techniques"] if t["techniqueID"] == "T1053")
+    assert parent["showSubtechniques"] is True  # else the sub-technique stays hidden
+    assert ":" not in layer["name"] and len(layer["name"]) <= 31  # an Excel sheet title
     assert task["comment"] == "It created a scheduled task named Updater for persistence."
     assert layer["links"] == [{"label": "report", "url": "https://example.org/report"}]
     json.dumps(layer)  # serialisable as is
+
+
+def test_csv_cells_never_run_as_formulas():
+    analysis = make_analysis()
+    data = analysis.to_dict()
+    data["techniques"][0]["evidence"][0]["text"] = '=HYPERLINK("http://evil.example","x")'
+    data["techniques"][0]["technique_name"] = "+cmd|' /C calc'!A0"
+
+    class Rows:
+        def to_dict(self):
+            return data
+
+        document = analysis.document
+
+    rows = list(csv.DictReader(io.StringIO(export.to_csv(Rows()))))
+    assert rows[0]["evidence"].startswith("'=HYPERLINK")
+    assert rows[0]["technique_name"].startswith("'+cmd")
+    assert rows[1]["technique"] == "T1566"  # ordinary cells untouched
 
 
 def test_navigator_layer_without_url_has_no_report_link():
