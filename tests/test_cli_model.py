@@ -270,3 +270,49 @@ def test_train_checks_its_output_folder_before_training(cli, tmp_path):
     blocker.write_text("x")
     result = cli("train", "--out", str(blocker / "model"))
     assert result.code == 1 and "cannot create" in result.err
+
+
+def test_model_export_then_install_on_a_second_cache(cli, model_dir, tmp_path, monkeypatch):
+    archive = tmp_path / "model.tar.gz"
+    exported = cli("model", "export", "--model", str(model_dir), "-o", str(archive))
+    assert exported.code == 0, exported.err
+    digest = exported.out.split("sha256 ")[1].split()[0]
+    monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "second-cache"))
+    wrong = cli("model", "install", str(archive), "--sha256", "0" * 64)
+    assert wrong.code == 1 and "SHA-256" in wrong.err
+    installed = cli("model", "install", str(archive), "--sha256", digest)
+    assert installed.code == 0, installed.err
+    default = tmp_path / "second-cache" / "models" / "default"
+    assert (default / "manifest.json").is_file()
+    info = cli("model", "info", "--format", "json")
+    assert json.loads(info.out)["path"] == str(default)
+
+
+def test_model_install_refuses_hostile_archives(cli, model_dir, tmp_path):
+    import io
+    import tarfile
+
+    def archive(*members):
+        path = tmp_path / f"bad{len(list(tmp_path.iterdir()))}.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            for info, data in members:
+                tar.addfile(info, io.BytesIO(data) if data is not None else None)
+        return path
+
+    link = tarfile.TarInfo("arrays.npz")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    manifest = (model_dir / "manifest.json").read_bytes()
+    info = tarfile.TarInfo("manifest.json")
+    info.size = len(manifest)
+    escape = tarfile.TarInfo("../../evil")
+    escape.size = 1
+    target = tmp_path / "installed"
+    for bad in (
+        archive((info, manifest), (link, None)),  # a link instead of the arrays
+        archive((escape, b"x")),  # a path out of the folder
+        tmp_path / "nothing.tar.gz",
+    ):
+        result = cli("model", "install", str(bad), "--target", str(target))
+        assert result.code == 1 and "Traceback" not in result.err, result.err
+        assert not target.exists()
+    assert not (tmp_path.parent / "evil").exists()

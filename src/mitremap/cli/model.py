@@ -468,6 +468,37 @@ def _report_model(manifest: dict) -> str:
     return f"best window, Platt-scaled (too little held-out evidence for trees: {fitted})"
 
 
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The archive to write (.tar.gz).")],
+    model: ModelOption = None,
+) -> None:
+    """Pack a model into one file to share (prints its SHA-256)."""
+    from mitremap.analysis import default_model_path
+    from mitremap.classify.package import export_model
+
+    digest = export_model(model or default_model_path(), output)
+    console.print(f"wrote {output}\nsha256 {digest}", highlight=False)
+
+
+def install(
+    package: Annotated[str, typer.Argument(help="A model archive: a file or an https URL.")],
+    sha256: Annotated[
+        str | None, typer.Option("--sha256", help="Refuse the archive unless it has this hash.")
+    ] = None,
+    target: Annotated[
+        Path | None,
+        typer.Option("--target", help="Install here (default: as the cached default model)."),
+    ] = None,
+) -> None:
+    """Install a shared model archive (checked like any model before it replaces one)."""
+    from mitremap.analysis import default_model_path
+    from mitremap.classify.package import install_model
+
+    destination = target or default_model_path()
+    digest = install_model(package, destination, sha256)
+    console.print(f"installed {destination}\nsha256 {digest}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("train")(train)
@@ -476,4 +507,6 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="The cached default model.", no_args_is_help=True)
     group.command("ensure")(ensure)
     group.command("info")(info)
+    group.command("export")(export)
+    group.command("install")(install)
     app.add_typer(group, name="model")
