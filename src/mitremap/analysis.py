@@ -282,10 +282,10 @@ class MitreMap:
             attributions: tuple[Any, ...] = ()
             if explain:
                 attributions = self._attributions(text, spans, evidence[j], label)
-            named = tuple(self.gazetteer.known_users(entities, label))
+            users = tuple(self.gazetteer.known_users(entities, label))
             hits.append(
                 TechniqueHit(
-                    self.techniques[label], float(report[j]), evidence[j], attributions, named=named
+                    self.techniques[label], float(report[j]), evidence[j], attributions, named=users
                 )
             )
         if include_parents:

@@ -125,7 +125,7 @@ def evaluate_sentences(mitremap: Any, items: Sequence[Any]) -> SentenceMetrics:
         top1 / n,
         top5 / n,
         prf(tp, fp, fn),
-        macro({k: tuple(v) for k, v in per_label.items()}),
+        macro({k: (v[0], v[1], v[2]) for k, v in per_label.items()}),
         expected_calibration_error(np.array(confidence), np.array(correct)),
     )
 
@@ -178,7 +178,7 @@ def report_metrics(
         threshold,
         float(np.mean(f1s)) if f1s else 0.0,
         prf(tp, fp, fn),
-        macro({k: tuple(v) for k, v in per_label.items()}),
+        macro({k: (v[0], v[1], v[2]) for k, v in per_label.items()}),
         float(np.mean(rolled_f1s)) if rolled_f1s else 0.0,
         prf(rtp, rfp, rfn),
         expected_calibration_error(np.array(confidence), np.array(correct)),

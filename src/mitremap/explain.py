@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -170,13 +170,13 @@ def shap_values(
         import shap
     except ImportError as exc:
         raise MissingExtraError("shap", "explain", "SHAP explanations") from exc
-    if callable(score) and technique is None:
+    if technique is None:
+        if not callable(score):
+            raise ValueError("name the technique to explain")
         function = score
         names = ["score"]
     else:
-        if technique is None:
-            raise ValueError("name the technique to explain")
-        function = score.technique_scorer(technique)
+        function = cast(Any, score).technique_scorer(technique)  # a MitreMap
         names = [technique]
 
     def two_dimensional(batch: Sequence[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mitremap.errors import OutputError
 
@@ -26,7 +26,7 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         raise OutputError(f"cannot write {target}: it is a folder; give a file name")
     if target.exists() and not target.is_file():  # a device or pipe (/dev/stdout): no rename
         try:
-            with target.open("wb" if binary else "w", **_text_mode(binary)) as handle:
+            with _open(os.open(target, os.O_WRONLY), binary) as handle:
                 yield handle
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
@@ -41,9 +41,7 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(
-            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
-        ) as handle:
+        with _open(fd, binary) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -54,8 +52,8 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         tmp.unlink(missing_ok=True)
 
 
-def _text_mode(binary: bool) -> dict[str, str]:
-    return {} if binary else {"encoding": "utf-8"}
+def _open(fd: int, binary: bool) -> IO[Any]:
+    return os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -99,7 +99,8 @@ def write_model(
 
     folder = check_writable_folder(path)
     with atomic_writer(folder / ARRAYS, binary=True) as handle:
-        np.savez_compressed(handle, **arrays)
+        members: dict[str, Any] = dict(arrays)  # names → arrays (numpy's stub types them oddly)
+        np.savez_compressed(handle, **members)
     body = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
     write_text(folder / MANIFEST, json.dumps(body, indent=1, sort_keys=False))
     return folder

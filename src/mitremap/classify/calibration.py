@@ -252,7 +252,7 @@ def snippet_reports(
     come from sources that label what they describe, whatever the technique."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
-    out = []
+    out: list[tuple[str, list[tuple[int, int, tuple[str, ...]]]]] = []
     at = 0
     while at < len(order) and len(out) < limit:
         size = int(rng.choice(sizes))
@@ -263,7 +263,8 @@ def snippet_reports(
         for _ in range(int(rng.integers(0, 3)) if filler else 0):
             pick = filler[int(rng.integers(len(filler)))]
             parts.insert(int(rng.integers(len(parts) + 1)), (pick.text.strip(), ()))
-        text, spans = "", []
+        text = ""
+        spans: list[tuple[int, int, tuple[str, ...]]] = []
         for part, labels in parts:
             part = part if part.endswith((".", "!", "?")) else part + "."
             start = len(text)

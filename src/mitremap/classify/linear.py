@@ -632,7 +632,7 @@ def _calibrate(
             sentences, windows, chars = document_windows(r.text, settings.window)
             raw = probe.decision_function(probe.window_rows(sentences, windows))
             gold = np.isin(labels, list(r.labels))
-            spans = [
+            spans: list[tuple[int, int, tuple[str, ...]]] = [
                 (s["start"], s["end"], (s.get("label", ""),))
                 for s in (r.meta or {}).get("spans") or []
             ]

@@ -96,7 +96,7 @@ class TreeEnsemble:
         if cached is None:
             sizes = [len(tree[0]) for tree in self.trees]
             roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-            parts = list(zip(*self.trees, strict=True)) if self.trees else [[]] * 5
+            parts: list[Any] = list(zip(*self.trees, strict=True)) if self.trees else [[]] * 5
 
             def flat(i: int, dtype: type) -> np.ndarray:
                 return np.concatenate([np.asarray(x, dtype=dtype) for x in parts[i]] or [[]])

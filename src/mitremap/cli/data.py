@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 from rich.table import Table
 
 from mitremap.cli.common import console, options, resolver
@@ -68,7 +68,7 @@ def fetch(
         for name in names:
             task = bar.add_task(name, total=None)
 
-            def update(done: int, total: int | None, task: int = task) -> None:
+            def update(done: int, total: int | None, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total)
 
             if name == "attack":

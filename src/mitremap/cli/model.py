@@ -294,7 +294,7 @@ def _analyze_folder(
                 ensure_ascii=False,
             )
         )
-    else:
+    elif output is not None:
         check_writable_folder(output)
         names = _output_names(folder, [r.document.origin for r in results], _EXTENSIONS[fmt])
         for result, name in zip(results, names, strict=True):

@@ -249,7 +249,7 @@ class IocExtractor:
             segments = patterns.WIN_SEGMENTS.match(t, p) if start is not None else None
             if start is None or segments is None:
                 # No path starts here: skip the rest of this word (C speed, not per backslash).
-                p = t.find("\\", patterns.NON_SPACE_RUN.match(t, p + 1).end())
+                p = t.find("\\", patterns.run_end(patterns.NON_SPACE_RUN, t, p + 1))
                 continue
             end = _trim(t, start, segments.end(), r, _TRAILING + "&")  # "x.dll& next"
             backslash, p = p, t.find("\\", max(end, p + 1))
@@ -423,14 +423,14 @@ class IocExtractor:
             s = _left(t, p, _HEX, 10)
             pos = p + 1
             if s > 0 and (t[s - 1].isalnum() or t[s - 1] in "_.:-"):
-                pos = patterns.HEX_COLON_RUN.match(t, p).end()
+                pos = patterns.run_end(patterns.HEX_COLON_RUN, t, p)
                 continue
             found = _classify_colon(t, s, p, r)
             if found is not None:
                 pos = max(pos, found.end)
                 yield found
             else:
-                pos = max(pos, patterns.HEX_COLON_RUN.match(t, p).end())
+                pos = max(pos, patterns.run_end(patterns.HEX_COLON_RUN, t, p))
         for anchor in patterns.DASH_MAC_ANCHOR.finditer(t):
             s = anchor.start() - 2
             if s < 0 or (s > 0 and (t[s - 1].isalnum() or t[s - 1] in "-:")):

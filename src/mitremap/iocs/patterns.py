@@ -199,3 +199,9 @@ YARA = re.compile(
 YARA_MENTION = re.compile(
     r"(?i:yara)[ \t]+(?i:rules?)[ \t]+([A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]{1,127})"
 )
+
+
+def run_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a run pattern (one that may match nothing, so always matches) ends from `pos`."""
+    found = pattern.match(text, pos)
+    return found.end() if found is not None else pos

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from mitremap.iocs import validators
+from mitremap.iocs.patterns import run_end
 
 Edit = tuple[int, int, str]  # (start, end, replacement) in the original text
 
@@ -200,7 +201,7 @@ def _edits(text: str) -> list[Edit]:
             if value == "," and not _between_words(text, m.start(), m.end()):
                 continue
             start, end = _widen(text, *m.span()) if value in (".", "@") else m.span()
-            edits.append((start, end, "." if value == "," else value))
+            edits.append((start, end, "." if value == "," else str(value)))
     for pattern in _HALF_BRACKETS:
         for m in pattern.finditer(text):
             if m.start() > 0 and text[m.start() - 1] in _ALNUM:
@@ -247,7 +248,7 @@ def _markdown_escapes(text: str) -> Iterator[Edit]:
         if pos >= token_end:
             low = max(0, pos - _TOKEN_LIMIT)
             token_start = 1 + max(text.rfind(" ", low, pos), text.rfind("\n", low, pos), low - 1)
-            token_end = _NON_SPACE.match(text, pos).end()
+            token_end = run_end(_NON_SPACE, text, pos)
             token = text[token_start:token_end]
             escape_only = token.count("\\") == token.count("\\_") or token.startswith("HKEY\\_")
         if (
