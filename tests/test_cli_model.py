@@ -316,3 +316,15 @@ def test_model_install_refuses_hostile_archives(cli, model_dir, tmp_path):
         assert result.code == 1 and "Traceback" not in result.err, result.err
         assert not target.exists()
     assert not (tmp_path.parent / "evil").exists()
+
+
+def test_piped_tables_are_tab_separated_and_values_whole(cli, model_dir, tmp_path):
+    report = tmp_path / "r.txt"
+    url = "hxxps://very-long-subdomain.example-domain-for-testing[.]com/" + "a" * 120 + "/x.bin"
+    report.write_text(f"{TASK[0]} The loader came from {url} today.\n", encoding="utf-8")
+    result = cli("analyze", str(report), "--model", str(model_dir), "--iocs", "-t", "0.0")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert all("\t" in line for line in lines)  # one record a line, never wrapped
+    url_line = next(line for line in lines if line.startswith("url\t"))
+    assert url_line.split("\t")[2] == url

@@ -321,39 +321,50 @@ def _output_names(folder: Path, origins: list[str], extension: str) -> list[str]
 
 
 def _print_table(result, iocs: bool) -> None:
+    """A table on a terminal (ids, hashes and URLs never wrap: the evidence folds instead);
+    plain tab-separated lines when piped, so every value can be copied whole."""
     from rich.markup import escape
     from rich.table import Table
 
-    title = result.document.title or result.document.origin
-    table = Table(
-        title=f"{title} — techniques at or above {result.threshold}", title_justify="left"
-    )
-    for column in ("technique", "name", "tactics", "confidence", "evidence"):
-        table.add_column(column, overflow="fold")
     text = result.document.text
+    rows: list[tuple[str, ...]] = []
     for hit in result.techniques:
         evidence = hit.evidence[0] if hit.evidence else None
         snippet = " ".join(text[evidence.start : evidence.end].split()) if evidence else ""
         if len(snippet) > 160:
             snippet = snippet[:157] + "…"
-        table.add_row(
-            hit.technique.id,
-            escape(hit.technique.name),
-            escape(", ".join(hit.technique.tactics)),
-            f"{hit.confidence:.2f}",
-            escape(snippet),
+        tactics = ", ".join(hit.technique.tactics)
+        rows.append(
+            (hit.technique.id, hit.technique.name, tactics, f"{hit.confidence:.2f}", snippet)
         )
-    if result.techniques:
-        console.print(table)
-    else:
-        console.print(result.message, highlight=False)
+    indicators: list[tuple[str, ...]] = [(i.type, i.value, i.raw) for i in result.indicators]
+    if not console.is_terminal:
+        for line in rows or [("#", result.message)]:
+            typer.echo("\t".join(line))
+        if iocs:
+            for line in indicators or [("#", "no indicators found")]:
+                typer.echo("\t".join(line))
+        return
+    title = result.document.title or result.document.origin
+    table = Table(
+        title=f"{escape(title)} — techniques at or above {result.threshold}", title_justify="left"
+    )
+    table.add_column("technique", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("tactics", overflow="fold")
+    table.add_column("confidence", no_wrap=True)
+    table.add_column("evidence", overflow="fold", ratio=1)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table if rows else result.message, highlight=False)
     if iocs:
         itable = Table(title="indicators", title_justify="left")
-        for column in ("type", "value", "as written"):
-            itable.add_column(column, overflow="fold")
-        for ind in result.indicators:
-            itable.add_row(ind.type, escape(ind.value), escape(ind.raw))
-        console.print(itable if result.indicators else "no indicators found")
+        itable.add_column("type", no_wrap=True)
+        itable.add_column("value", no_wrap=True, overflow="ignore")
+        itable.add_column("as written", no_wrap=True, overflow="ignore")
+        for indicator in indicators:
+            itable.add_row(*(escape(cell) for cell in indicator))
+        console.print(itable if indicators else "no indicators found")
 
 
 def evaluate(
