@@ -219,3 +219,17 @@ def test_real_sigma_tarball(shared_data):
     items = list(read_yaml_rules(shared_data / "raw" / "sigma-rules.tar.gz"))
     labelled = [i for i in items if i.labels]
     assert len(items) > 4000 and len(labelled) > 3500
+
+
+def test_an_added_file_without_usable_labels_is_an_error(tiny_kb, tmp_path):
+    extra = tmp_path / "mine.jsonl"
+    extra.write_text(
+        json.dumps({"text": "It ran schtasks.", "labels": ["T9999"]})
+        + "\n"
+        + json.dumps({"text": "Nothing here.", "labels": []})
+        + "\n"
+    )
+    with pytest.raises(DataError, match="no usable labelled text .2 records read"):
+        build_corpus(
+            tiny_kb, Recipe("x", "1", ()), resolver=DataResolver(cache_dir=tmp_path), add=[extra]
+        )

@@ -608,7 +608,13 @@ def build_corpus(
     for path in added:
         if progress is not None:
             progress(Path(path).name)
-        take(read_any(path), f"file:{Path(path).name}", None)
+        name = f"file:{Path(path).name}"
+        take(read_any(path), name, None)
+        if not report.kept[name]:
+            raise DataError(
+                f"{path}: no usable labelled text ({report.read[name]} records read, none with "
+                "a technique id this ATT&CK version knows); check its 'labels'"
+            )
 
     report.labels = normaliser.report
     return Corpus(list(merged.values()), report)
