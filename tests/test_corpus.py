@@ -229,7 +229,7 @@ def test_an_added_file_without_usable_labels_is_an_error(tiny_kb, tmp_path):
         + json.dumps({"text": "Nothing here.", "labels": []})
         + "\n"
     )
-    with pytest.raises(DataError, match="no usable labelled text .2 records read"):
+    with pytest.raises(DataError, match=r"no usable labelled text \(2 records read"):
         build_corpus(
             tiny_kb, Recipe("x", "1", ()), resolver=DataResolver(cache_dir=tmp_path), add=[extra]
         )
