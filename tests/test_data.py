@@ -151,6 +151,23 @@ def test_status_lists_every_source(shared_data):
     assert {s.name for s in data.SOURCES if not s.training} == {"elastic"}
 
 
+def _serve_folder(folder):
+    """A local web server standing in for the origins: the files of `folder`."""
+    handler = type(
+        "H",
+        (http.server.SimpleHTTPRequestHandler,),
+        {
+            "log_message": lambda *a: None,
+            "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(
+                self, *a, directory=str(folder), **k
+            ),
+        },
+    )
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
 def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):
     """A Sigma tarball and TRAM's JSON, served locally, become mirror JSONL files in the cache."""
     import io
@@ -183,19 +200,7 @@ def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):
             }
         )
     )
-    handler = type(
-        "H",
-        (http.server.SimpleHTTPRequestHandler,),
-        {
-            "log_message": lambda *a: None,
-            "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(
-                self, *a, directory=str(site), **k
-            ),
-        },
-    )
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, base = _serve_folder(site)
     try:
         patched = tuple(
             s.__class__(**{**s.__dict__, "fetch": f"{base}/master.tar.gz"})
@@ -234,19 +239,7 @@ def test_fetch_rebuilds_the_new_corpora_from_their_real_archives(
         "lolbas": "lolbas-yml.tar.gz",
         "mbc": "mbc-markdown.tar.gz",
     }
-    handler = type(
-        "H",
-        (http.server.SimpleHTTPRequestHandler,),
-        {
-            "log_message": lambda *a: None,
-            "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(
-                self, *a, directory=str(shared_data / "raw"), **k
-            ),
-        },
-    )
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, base = _serve_folder(shared_data / "raw")
     try:
         patched = tuple(
             s.__class__(**{**s.__dict__, "fetch": f"{base}/{archives[s.name]}"})
