@@ -175,3 +175,19 @@ def cli(capsys, monkeypatch):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def mm(tmp_path_factory):
+    """A MitreMap on a model trained once per test run on the tiny corpus (`tests.tiny`)."""
+    from mitremap.analysis import MitreMap
+    from mitremap.classify.linear import LinearModel
+    from tests.tiny import SETTINGS, items, reports
+
+    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    model.card.techniques = {
+        "T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"], "parent": "T1053"}
+    }
+    path = tmp_path_factory.mktemp("model") / "m"
+    model.save(path)
+    return MitreMap.load(path)

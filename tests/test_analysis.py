@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mitremap.analysis import Analysis, MitreMap
-from mitremap.classify.linear import LinearModel
+from mitremap.analysis import Analysis
 from mitremap.documents import Document
-from tests.test_classify import NONE, SETTINGS, SHELL, TASK, items, reports
-
-REPORT = " ".join([NONE[0], TASK[0], TASK[3], NONE[1], NONE[2], SHELL[2], NONE[3]])
-
-
-@pytest.fixture(scope="module")
-def mm(tmp_path_factory) -> MitreMap:
-    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
-    model.card.techniques = {
-        "T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"], "parent": "T1053"}
-    }
-    path = tmp_path_factory.mktemp("model") / "m"
-    model.save(path)
-    return MitreMap.load(path)
+from tests.tiny import NONE, REPORT
 
 
 def test_analyze_finds_techniques_with_evidence_inside_the_text(mm):

@@ -8,7 +8,7 @@ import pytest
 
 from mitremap import batch
 from mitremap.errors import InputError
-from tests.test_notebook import StandIn
+from tests.fakes import StandIn
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
     script = f"""
 import os, time
 from mitremap import batch
-from tests.test_notebook import StandIn
+from tests.fakes import StandIn
 class Slow(StandIn):
     def analyze(self, document, **options):
         (__import__("pathlib").Path({str(pids)!r}) / str(os.getpid())).touch()

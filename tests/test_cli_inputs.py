@@ -9,7 +9,7 @@ import os
 import pytest
 
 from mitremap.classify.linear import LinearModel
-from tests.test_classify import SETTINGS, items, reports
+from tests.tiny import SETTINGS, items, reports
 
 
 def _write(path, content: bytes):

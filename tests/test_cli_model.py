@@ -8,8 +8,7 @@ import pytest
 
 from mitremap.classify.linear import LinearModel
 from tests.conftest import make_tiny_bundle
-from tests.test_analysis import REPORT
-from tests.test_classify import SETTINGS, SHELL, TASK, items, reports
+from tests.tiny import REPORT, SETTINGS, SHELL, TASK, items, reports
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from mitremap.classify.features import TextFeatures
 from mitremap.explain import _occurrences, linear_attributions, top_attributions
-from tests.test_analysis import mm  # noqa: F401  (the tiny trained model fixture)
 
 CORPUS = [
     "The malware creates a scheduled task for persistence.",
@@ -76,8 +75,8 @@ def test_a_word_the_model_likes_gets_the_top_weight():
     assert hour.weight < 0
 
 
-def test_analyze_explains_every_evidence_passage(mm):  # noqa: F811  (tiny model fixture)
-    from tests.test_analysis import REPORT
+def test_analyze_explains_every_evidence_passage(mm):
+    from tests.tiny import REPORT
 
     result = mm.analyze(REPORT, threshold=0.0, explain=True)
     for hit in result.techniques[:2]:

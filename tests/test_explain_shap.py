@@ -9,12 +9,11 @@ import pytest
 shap = pytest.importorskip("shap")
 
 from mitremap.explain import shap_values, top_attributions  # noqa: E402
-from tests.test_analysis import mm  # noqa: E402, F401  (the tiny trained model fixture)
 
 TEXT = "The operators created a scheduled task named Updater with schtasks every hour"
 
 
-def test_shap_returns_real_explanations_that_agree_on_sign_with_exact_attributions(mm):  # noqa: F811
+def test_shap_returns_real_explanations_that_agree_on_sign_with_exact_attributions(mm):
     result = mm.analyze(TEXT, threshold=0.0, explain=True)
     hit = next(h for h in result.techniques if h.id == "T1053.005")
     exact = {TEXT[a.start : a.end].lower(): a.weight for a in hit.attributions}

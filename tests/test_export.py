@@ -6,106 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
 
 import pytest
 
 from mitremap import export
 from mitremap.documents import Document
 from mitremap.errors import MitreMapError
-
-TEXT = (
-    "The actor sent <script>alert('x')</script> phishing mails. "
-    "It created a scheduled task named Updater for persistence. "
-    "C2 traffic went to 185.220.101.47 over HTTPS."
-)
-
-
-def _span(needle: str) -> tuple[int, int]:
-    start = TEXT.index(needle)
-    return start, start + len(needle)
-
-
-@dataclass
-class FakeAnalysis:
-    """The two things exporters read: `to_dict()` (the CLI JSON schema) and `document.text`."""
-
-    document: Document
-    techniques: list[dict[str, Any]] = field(default_factory=list)
-    indicators: list[dict[str, Any]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {
-            "document": self.document.to_dict(),
-            "model": {"backend": "linear", "attack_version": "18.1"},
-            "threshold": 0.6,
-            "techniques": self.techniques,
-        }
-        if self.indicators is not None:
-            data["indicators"] = self.indicators
-        return data
-
-
-def make_analysis(
-    indicators: bool = True, origin: str = "https://example.org/report"
-) -> FakeAnalysis:
-    task = _span("It created a scheduled task named Updater for persistence.")
-    phish = _span("The actor sent <script>alert('x')</script> phishing mails.")
-    ip = _span("185.220.101.47")
-    word = _span("scheduled task")
-    return FakeAnalysis(
-        Document(TEXT, title="Report <b>one</b>", origin=origin),
-        techniques=[
-            {
-                "technique": "T1053.005",
-                "technique_name": "Scheduled Task",
-                "tactics": ["Execution", "Persistence", "Privilege Escalation"],
-                "webpage_link": "https://attack.mitre.org/techniques/T1053/005/",
-                "confidence_score": 0.91,
-                "evidence": [
-                    {
-                        "start": task[0],
-                        "end": task[1],
-                        "confidence": 0.91,
-                        "text": TEXT[task[0] : task[1]],
-                    }
-                ],
-                "attributions": [
-                    {"start": word[0], "end": word[1], "weight": 1.3},
-                    {"start": task[0], "end": task[0] + 2, "weight": -0.2},
-                ],
-            },
-            {
-                "technique": "T1566",
-                "technique_name": "Phishing",
-                "tactics": ["Initial Access"],
-                "webpage_link": "https://attack.mitre.org/techniques/T1566/",
-                "confidence_score": 0.7,
-                "evidence": [
-                    {
-                        "start": phish[0],
-                        "end": phish[1],
-                        "confidence": 0.7,
-                        "text": TEXT[phish[0] : phish[1]],
-                    }
-                ],
-            },
-        ],
-        indicators=[
-            {
-                "type": "ipv4",
-                "value": "185.220.101.47",
-                "raw": "185.220.101.47",
-                "start": ip[0],
-                "end": ip[1],
-            }
-        ]
-        if indicators
-        else None,
-    )
-
+from tests.fakes import FakeAnalysis, make_analysis
 
 # ---- Navigator layer, checked against the layer format 4.5 rules ------------------------------
 

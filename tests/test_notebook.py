@@ -4,7 +4,6 @@ test_notebook_example.py."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -12,22 +11,7 @@ pytest.importorskip("ipywidgets")
 
 from mitremap.errors import InputError
 from mitremap.notebook import widget
-from tests.test_export import make_analysis
-
-
-class StandIn:
-    """Records what the widget asked for and answers with a fixed analysis."""
-
-    def __init__(self, fail: Exception | None = None) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.fail = fail
-        self.card = {"backend": "stand-in", "attack_version": "18.1"}
-
-    def analyze(self, document: Any, **options: Any) -> Any:
-        self.calls.append({"document": document, **options})
-        if self.fail:
-            raise self.fail
-        return make_analysis()
+from tests.fakes import StandIn
 
 
 def test_run_passes_controls_and_shows_results():

@@ -10,7 +10,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
 from mitremap.server import create_app
-from tests.test_notebook import StandIn
+from tests.fakes import StandIn
 
 
 @pytest.fixture
