@@ -1,10 +1,11 @@
-"""Hostile documents: time and peak memory of reading a DOCX bomb.
+"""Hostile documents: time and peak memory of a DOCX bomb and of a 49 MB text.
 
     python benchmarks/bench_hostile.py
 
 The bomb is a 1.5 MB DOCX whose main part inflates to about 480 MB of tiny paragraphs (the
-case from the hostile-input review: it once took 7.7 GB and 34–51 s). Each case runs in a
-fresh process so its peak memory is its own. Bar: under 1 GB and under 30 s.
+case from the hostile-input review: it once took 7.7 GB and 34–51 s). The long text is 49 MB
+of report prose, analysed with indicators (it once died out of memory at 9.7 GB). Each case runs
+in a fresh process so its peak memory is its own. Bars: under 1 GB each; the bomb under 30 s.
 """
 
 from __future__ import annotations
@@ -46,6 +47,31 @@ def make_bomb(path: Path, xml_mb: int = 480) -> None:
             part.write(b"</w:body></w:document>")
 
 
+ANALYZE = """
+import json, resource, sys, time
+from mitremap.analysis import MitreMap
+from mitremap.documents import read_file
+mm = MitreMap.load()
+started = time.perf_counter()
+result = mm.analyze(read_file(sys.argv[1]), iocs=True)
+print(json.dumps({"seconds": time.perf_counter() - started,
+                  "outcome": f"{len(result.techniques)} techniques, {len(result.indicators)} indicators",
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def long_text(path: Path, megabytes: int = 49) -> None:
+    article = Path(__file__).resolve().parents[2] / "shared" / "data" / "ioc" / "long-article-1.txt"
+    base = (
+        article.read_text(encoding="utf-8") if article.is_file() else "The actor used cmd. " * 900
+    )
+    with path.open("w", encoding="utf-8") as out:
+        written = 0
+        while written < megabytes * 2**20:
+            out.write(base)
+            written += len(base.encode("utf-8"))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         bomb = Path(folder) / "bomb.docx"
@@ -58,6 +84,16 @@ def main() -> None:
             f"DOCX bomb ({bomb.stat().st_size / 2**20:.1f} MB, 480 MB of XML): "
             f"{result['seconds']:.1f} s (bar 30), peak {result['peak_mb']:.0f} MB (bar 1024) — "
             f"{result['outcome'][:160]}"
+        )
+        text = Path(folder) / "long.txt"
+        long_text(text)
+        run = subprocess.run(
+            [sys.executable, "-c", ANALYZE, str(text)], capture_output=True, text=True, check=True
+        )
+        result = json.loads(run.stdout)
+        print(
+            f"analyze 49 MB of text with indicators: {result['seconds']:.0f} s, "
+            f"peak {result['peak_mb']:.0f} MB (bar 1024) — {result['outcome']}"
         )
 
 

@@ -92,3 +92,21 @@ def test_bad_arguments(mm):
         mm.analyze(REPORT, window=0)
     with pytest.raises(ValueError):
         mm.analyze(REPORT, threshold=1.5)
+
+
+def test_a_long_document_is_read_in_segments_with_true_offsets(mm, monkeypatch):
+    from mitremap import analysis
+
+    whole = mm.analyze(REPORT, threshold=0.0)
+    monkeypatch.setattr(analysis, "SEGMENT_CHARS", 120)  # every sentence or two a segment
+    parts = mm.analyze(REPORT, threshold=0.0)
+    assert {h.id for h in parts.techniques} == {h.id for h in whole.techniques}
+    for hit in parts.techniques:
+        for e in hit.evidence:
+            assert 0 <= e.start < e.end <= len(REPORT)
+    assert analysis._segments([(0, 50), (51, 100), (101, 300), (301, 320)], 120) == [
+        (0, 2),
+        (2, 3),
+        (3, 4),
+    ]
+    assert analysis._segments([], 120) == [(0, 0)]
