@@ -1,11 +1,12 @@
 """The public API: `MitreMap.load().analyze(report)` → techniques with confidence and evidence.
 
 A report is split into sentences, read in overlapping windows of `window` sentences (stride 1,
-as the model was calibrated), and scored once per window. A technique's report-level
-confidence comes from the model's report calibration (best windows + how often annotators
-report it); its evidence is the windows that support it best. The threshold is never changed
-behind the user's back: when nothing passes, `Analysis.message` says so and names the best
-candidate.
+as the model was calibrated), and scored once per window and once per sentence. A technique's
+report-level confidence comes from the model's report calibration (its best windows and
+sentences, and any named software known to use it); its evidence is the sentences that support
+it best; named software is listed beside it. A very long document is read in segments
+(`SEGMENT_CHARS`), so memory does not grow with its size. The threshold is never changed behind
+the user's back: when nothing passes, `Analysis.message` says so and names the best candidate.
 """
 
 from __future__ import annotations
