@@ -98,6 +98,7 @@ def test_a_long_document_is_read_in_segments_with_true_offsets(mm, monkeypatch):
     from mitremap import analysis
 
     whole = mm.analyze(REPORT, threshold=0.0)
+    assert len(whole.techniques) == len(mm.labels)  # at 0 every label is listed, with evidence
     monkeypatch.setattr(analysis, "SEGMENT_CHARS", 120)  # every sentence or two a segment
     parts = mm.analyze(REPORT, threshold=0.0)
     assert {h.id for h in parts.techniques} == {h.id for h in whole.techniques}

@@ -270,7 +270,7 @@ class MitreMap:
         segmented = time.perf_counter()
         entities = self.gazetteer.find(text)
         named = self.gazetteer.label_evidence(entities, self.model.labels)
-        report = np.zeros(len(self.model.labels), dtype=np.float32)
+        report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
         evidence: dict[int, tuple[Evidence, ...]] = {}
         for part in _segments(spans, SEGMENT_CHARS):
             part_spans = spans[part[0] : part[1]]

@@ -13,10 +13,10 @@ what it is ("the Royal ransomware", "net user", "at.exe").
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -200,29 +200,31 @@ class Gazetteer:
         return cls(dict(entries), uses)
 
     def find(self, text: str) -> list[NamedEntity]:
-        """Every mention, left to right; a longer name wins over the names inside it."""
-        words = list(_WORD.finditer(text))
-        lower = [w.group(0).lower() for w in words]
+        """Every mention, left to right; a longer name wins over the names inside it. Words
+        are read as a stream with a few words of look-ahead, so memory does not grow with
+        the text."""
+        words = _WORD.finditer(text)
+        ahead: deque[re.Match[str]] = deque(islice(words, self.MAX_WORDS))
         out = []
-        i = 0
-        while i < len(words):
-            first = lower[i]
-            if first not in self._first and first.removesuffix(".exe") not in self._entries:
-                i += 1
-                continue
-            for n in range(min(self.MAX_WORDS, len(words) - i), 0, -1):
-                span = words[i : i + n]
-                if n > 1 and any(_gap(text, a, b) for a, b in pairwise(span)):
-                    continue
-                start, end = span[0].start(), span[-1].end()
-                written = text[start:end]
-                exe = written.lower().endswith(".exe")
-                entity = self._entity(text, start, end, written[:-4] if exe else written, exe)
-                if entity is not None:
-                    out.append(entity)
-                    i += n - 1
-                    break
-            i += 1
+        while ahead:
+            first = ahead[0].group(0).lower()
+            used = 1
+            if first in self._first or first.removesuffix(".exe") in self._entries:
+                for n in range(len(ahead), 0, -1):
+                    span = list(islice(ahead, n))
+                    if n > 1 and any(_gap(text, a, b) for a, b in pairwise(span)):
+                        continue
+                    start, end = span[0].start(), span[-1].end()
+                    written = text[start:end]
+                    exe = written.lower().endswith(".exe")
+                    found = self._entity(text, start, end, written[:-4] if exe else written, exe)
+                    if found is not None:
+                        out.append(found)
+                        used = n
+                        break
+            for _ in range(used):
+                ahead.popleft()
+            ahead.extend(islice(words, self.MAX_WORDS - len(ahead)))
         return out
 
     def _entity(
