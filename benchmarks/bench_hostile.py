@@ -72,14 +72,19 @@ def long_text(path: Path, megabytes: int = 49) -> None:
             written += len(base.encode("utf-8"))
 
 
+def in_fresh_process(script: str, path: Path) -> dict:
+    """Run `script` on `path` in its own process: its peak memory is the case's alone."""
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(run.stdout)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         bomb = Path(folder) / "bomb.docx"
         make_bomb(bomb)
-        run = subprocess.run(
-            [sys.executable, "-c", PROBE, str(bomb)], capture_output=True, text=True, check=True
-        )
-        result = json.loads(run.stdout)
+        result = in_fresh_process(PROBE, bomb)
         print(
             f"DOCX bomb ({bomb.stat().st_size / 2**20:.1f} MB, 480 MB of XML): "
             f"{result['seconds']:.1f} s (bar 30), peak {result['peak_mb']:.0f} MB (bar 1024) — "
@@ -87,10 +92,7 @@ def main() -> None:
         )
         text = Path(folder) / "long.txt"
         long_text(text)
-        run = subprocess.run(
-            [sys.executable, "-c", ANALYZE, str(text)], capture_output=True, text=True, check=True
-        )
-        result = json.loads(run.stdout)
+        result = in_fresh_process(ANALYZE, text)
         print(
             f"analyze 49 MB of text with indicators: {result['seconds']:.0f} s, "
             f"peak {result['peak_mb']:.0f} MB (bar 1024) — {result['outcome']}"
