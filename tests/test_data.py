@@ -255,3 +255,15 @@ def test_fetch_rebuilds_the_new_corpora_from_their_real_archives(
             assert len(fetched & mirror) >= 0.99 * len(mirror), name
     finally:
         httpd.shutdown()
+
+
+def test_status_as_json(cli, shared_data):
+    import json
+
+    result = cli("--data", str(shared_data), "data", "status", "--format", "json")
+    assert result.code == 0, result.err
+    body = json.loads(result.out)
+    rows = {row["source"]: row for row in body["sources"]}
+    assert rows["lolbas"]["where"] == "option" and rows["lolbas"]["fetchable"] is True
+    assert rows["elastic"]["training"] is False
+    assert cli("data", "status", "--format", "xml").code == 2

@@ -11,12 +11,35 @@ from rich.table import Table
 from mitremap.cli.common import console, options, resolver
 
 
-def status() -> None:
+def status(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
     """Show where each data source was found and which ATT&CK version is in use."""
+    import json
+
     from mitremap.attack import load_attack
     from mitremap.data import SOURCES
 
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("choose table or json", param_hint="--format")
     res = resolver()
+    if fmt == "json":
+        rows = [
+            {
+                "source": src.name,
+                "where": found.where,
+                "path": str(found.path) if found.path else None,
+                "bytes": found.size,
+                "licence": src.licence,
+                "training": src.training,
+                "fetchable": bool(src.fetch),
+            }
+            for src, found in zip(SOURCES, res.status(), strict=True)
+        ]
+        mirror = str(res.mirror) if res.mirror else None
+        body = {"mirror": mirror, "cache": str(res.cache_dir), "sources": rows}
+        typer.echo(json.dumps(body, indent=2))
+        return
     console.print(f"Data mirror: {res.mirror or '-'} ({res.mirror_origin})", highlight=False)
     console.print(f"Cache:       {res.cache_dir}", highlight=False)
     table = Table("source", "where", "size", "licence", "path")
