@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_iocs_accuracy.py
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_hostile.py
+	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--quick)
 
 lint: $(STAMP)
