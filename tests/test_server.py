@@ -172,3 +172,72 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch):
     monkeypatch.setattr(server, "QUEUE", 0)
     busy = TestClient(server.create_app(StandIn(), max_bytes=10_000))
     assert busy.post("/api/analyze", json={"text": "x"}).status_code == 503
+
+
+@pytest.fixture
+def real_server():
+    """The app on a real uvicorn server (loopback, a free port) with the guarded protocol."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn")
+    from mitremap.server import create_app, guarded_protocol
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(StandIn(), max_bytes=10_000_000),
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        http=guarded_protocol(request_timeout=1.0, per_client=3),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _dropped_within(sock, seconds: float) -> bool:
+    import time
+
+    sock.settimeout(seconds)
+    started = time.monotonic()
+    try:
+        data = sock.recv(1024)
+    except TimeoutError:
+        return False
+    return data == b"" and time.monotonic() - started <= seconds
+
+
+def test_slow_headers_and_short_bodies_are_dropped(real_server):
+    import socket
+
+    slow = socket.create_connection(("127.0.0.1", real_server))
+    slow.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+    assert _dropped_within(slow, 3.0)
+    short = socket.create_connection(("127.0.0.1", real_server))
+    short.sendall(
+        b"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 9000000\r\n\r\n{"text": "x'  # 11 bytes of the 9 MB declared
+    )
+    assert _dropped_within(short, 3.0)
+    slow.close()
+    short.close()
+
+
+def test_one_client_cannot_hold_every_connection(real_server):
+    import socket
+
+    held = [socket.create_connection(("127.0.0.1", real_server)) for _ in range(3)]
+    extra = socket.create_connection(("127.0.0.1", real_server))
+    assert _dropped_within(extra, 0.9)  # refused at once, before the request timeout
+    for sock in (*held, extra):
+        sock.close()

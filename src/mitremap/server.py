@@ -311,3 +311,60 @@ class _Busy(MitreMapError):
     def __init__(self, message: str, status: int = 503) -> None:
         super().__init__(message)
         self.status = status
+
+
+def guarded_protocol(request_timeout: float = 30.0, per_client: int = 32) -> Any:
+    """uvicorn's HTTP/1.1 protocol, made to drop clients that hold a connection without
+    sending a whole request: a request (headers and body) must arrive within
+    `request_timeout` seconds of its first byte or of the connection, and one client address
+    may hold at most `per_client` connections. (uvicorn times out idle keep-alive connections
+    itself, but not a request that never finishes.)"""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    open_by_client: dict[str, int] = {}
+
+    class GuardedH11(H11Protocol):
+        _deadline: Any = None
+        _who: str = ""
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._who = self.client[0] if self.client else ""
+            open_by_client[self._who] = open_by_client.get(self._who, 0) + 1
+            if open_by_client[self._who] > per_client:
+                transport.close()
+                return
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is h11.DONE or self.transport.is_closing():
+                self._disarm()
+            else:
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            left = open_by_client.get(self._who, 1) - 1
+            if left > 0:
+                open_by_client[self._who] = left
+            else:
+                open_by_client.pop(self._who, None)
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(request_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.conn.their_state is not h11.DONE:
+                self.transport.close()
+
+    return GuardedH11

@@ -40,7 +40,7 @@ def serve(
     except ImportError as exc:
         raise MissingExtraError("uvicorn", "web", "mitremap serve") from exc
     from mitremap.analysis import MitreMap
-    from mitremap.server import LOOPBACK_HOSTS
+    from mitremap.server import LOOPBACK_HOSTS, guarded_protocol
 
     hosts = (*LOOPBACK_HOSTS, host, *(allow_host or ()))
     app = create_app(MitreMap.load(model), max_bytes=max_mb * 2**20, allowed_hosts=hosts)
@@ -50,6 +50,7 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
+        http=guarded_protocol(request_timeout=30.0),  # slow or stalled requests are dropped
         timeout_keep_alive=5,  # an idle connection is closed after 5 s
         limit_concurrency=64,  # beyond that, 503 at once instead of piling up
     )
