@@ -134,7 +134,8 @@ def test_two_runs_on_one_output_are_refused(tmp_path, model):
 
 
 @pytest.mark.slow
-def test_workers_exit_when_the_parent_is_killed(tmp_path):
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_workers_exit_when_the_parent_is_killed(tmp_path, how):
     import os
     import signal
     import subprocess
@@ -146,7 +147,8 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
     records = tmp_path / "many.jsonl"  # enough for a chunk per worker
     records.write_text("".join(json.dumps({"text": f"Text {i}."}) + "\n" for i in range(12)))
     script = f"""
-import os, time
+import os, signal, time
+signal.signal(signal.SIGTERM, signal.default_int_handler)  # as `mitremap batch` does
 from mitremap import batch
 from tests.fakes import StandIn
 class Slow(StandIn):
@@ -163,8 +165,8 @@ batch.analyze_corpus([{str(records)!r}], {str(tmp_path / "out.jsonl")!r}, worker
         time.sleep(0.2)
     workers = [int(p.name) for p in pids.iterdir()]
     assert len(workers) == 2
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
+    parent.send_signal(getattr(signal, how))
+    parent.wait(timeout=30)
     deadline = time.monotonic() + 10
     alive = workers
     while alive and time.monotonic() < deadline:
@@ -179,3 +181,11 @@ def _running(pid: int) -> bool:
             return stat.read().split()[2] != "Z"  # a zombie has exited
     except OSError:
         return False
+
+
+def test_two_workers_finish_every_record(tmp_path, model):
+    records = tmp_path / "many.jsonl"
+    records.write_text("".join(json.dumps({"text": f"Text {i}."}) + "\n" for i in range(20)))
+    out = tmp_path / "out.jsonl"
+    summary = batch.analyze_corpus([records], out, workers=2)
+    assert summary.done == 20 and len(lines(out)) == 20

@@ -327,3 +327,22 @@ def test_piped_tables_are_tab_separated_and_values_whole(cli, model_dir, tmp_pat
     assert all("\t" in line for line in lines)  # one record a line, never wrapped
     url_line = next(line for line in lines if line.startswith("url\t"))
     assert url_line.split("\t")[2] == url
+
+
+def test_model_ensure_does_not_call_a_truncated_model_present(
+    cli, tmp_path, monkeypatch, model_dir
+):
+    import shutil
+
+    cache = tmp_path / "cache"
+    default = cache / "models" / "default"
+    shutil.copytree(model_dir, default)
+    arrays = default / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[:1000])
+    monkeypatch.setenv("MITREMAP_CACHE", str(cache))
+    monkeypatch.setenv("MITREMAP_OFFLINE", "1")
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    result = cli("--data", str(empty), "model", "ensure")
+    assert "default model present" not in result.out
+    assert "retraining" in result.err and result.code == 1  # it tries to train (no data here)

@@ -189,7 +189,7 @@ def _results(
             # interrupted (Ctrl-C, SIGTERM, an error): stop the workers now, not after the queue
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _dask_results(jobs: list[Job], settings: Settings, scheduler: str) -> Iterator[dict[str, Any]]:
@@ -237,10 +237,15 @@ def _lock(handle: Any, output: Path) -> None:
 
 
 def _watch_parent() -> None:
-    """In a worker process: exit when the parent dies (SIGKILL leaves no one to stop us)."""
+    """In a worker process: the parent decides when to stop (Ctrl-C reaches the parent; its
+    SIGTERM ends a worker at once), and the worker exits when the parent dies (SIGKILL leaves
+    no one to stop it)."""
+    import signal
     import threading
     import time
 
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
 
     def watch() -> None:
