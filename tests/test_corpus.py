@@ -183,9 +183,14 @@ def test_build_corpus_merges_duplicates_and_normalises(tiny_kb, tmp_path):
 
 
 def test_evaluation_only_sources_cannot_be_trained_on(tiny_kb, tmp_path):
-    with pytest.raises(DataError, match="evaluation-only"):
+    for name in ("annoctr", "annoctr-dev"):  # AnnoCTR's dev split, reports and mentions
+        with pytest.raises(DataError, match="evaluation-only"):
+            build_corpus(
+                tiny_kb, Recipe("x", "1", (name,)), resolver=DataResolver(cache_dir=tmp_path)
+            )
+    with pytest.raises(DataError, match="calibration-only"):  # whole reports calibrate
         build_corpus(
-            tiny_kb, Recipe("x", "1", ("annoctr",)), resolver=DataResolver(cache_dir=tmp_path)
+            tiny_kb, Recipe("x", "1", ("tram-reports",)), resolver=DataResolver(cache_dir=tmp_path)
         )
     with pytest.raises(DataError, match="Unknown training source"):
         build_corpus(

@@ -147,8 +147,15 @@ def test_download_size_limit_and_http_errors(server, tmp_path):
 def test_status_lists_every_source(shared_data):
     located = DataResolver(data_dir=shared_data).status()
     assert len(located) == len(data.SOURCES)
-    assert all(item.path is not None for item in located)
-    assert {s.name for s in data.SOURCES if not s.training} == {"elastic"}
+    in_files = [item for item, s in zip(located, data.SOURCES, strict=True) if s.path]
+    assert all(item.path is not None for item in in_files)  # the mirror has every file
+    bundle = [item.where for item, s in zip(located, data.SOURCES, strict=True) if not s.path]
+    assert bundle == ["bundle", "bundle"]  # ATT&CK's procedures and descriptions
+    roles = {s.name: s.role for s in data.SOURCES}
+    assert [n for n, r in roles.items() if r == "evaluation"] == ["annoctr-dev", "annoctr"]
+    assert (
+        roles["elastic"] == roles["panther"] == "opt-in" and roles["tram-reports"] == "calibration"
+    )
 
 
 def _serve_folder(folder):
@@ -265,5 +272,5 @@ def test_status_as_json(cli, shared_data):
     body = json.loads(result.out)
     rows = {row["source"]: row for row in body["sources"]}
     assert rows["lolbas"]["where"] == "option" and rows["lolbas"]["fetchable"] is True
-    assert rows["elastic"]["training"] is False
+    assert rows["elastic"]["role"] == "opt-in"
     assert cli("data", "status", "--format", "xml").code == 2

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mitremap.errors import DataError, UnknownTechniqueError
+from mitremap.sources import DEFAULT_ATTACK_VERSION
 
 ATTACK_URL = "https://attack.mitre.org"
-DEFAULT_ATTACK_VERSION = "18.1"
 _INDEX_SCHEMA = 1  # bump when the cached index layout changes
 
 _TECHNIQUE_ID = re.compile(r"^T\d{4}(?:\.\d{3})?$")

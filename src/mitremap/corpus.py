@@ -24,6 +24,7 @@ import yaml
 
 from mitremap.attack import AttackKB, clean_attack_text
 from mitremap.errors import DataError
+from mitremap.sources import SOURCES, Source, source
 
 _LABEL = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _SIGMA_TAG = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
@@ -306,7 +307,7 @@ CONVERTERS: dict[str, Callable[[Path, str], Iterable[LabelledText]]] = {
         for name in ("text2ttp-csv", "ctid-kev", "lolbas-yml", "panther-yml", "mbc-markdown")
     },
 }
-"""How a downloaded artifact becomes a mirror JSONL file (see `mitremap.data.SOURCES`)."""
+"""How a downloaded artifact becomes a mirror JSONL file (see `mitremap.sources`)."""
 
 
 def read_any(path: str | Path) -> Iterator[LabelledText]:
@@ -413,47 +414,16 @@ def _atomic_texts(doc: dict[str, Any], name: str) -> Iterator[LabelledText]:
 # ---- recipes -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    """A named training source: the mirror file it reads, and which records it keeps."""
-
-    name: str
-    path: str | None  # mirror-relative; None for ATT&CK's own text
-    negatives: bool = False  # label-less records are "no technique" examples
-    skip_deprecated: bool = False
-    split: str | None = None  # keep only records of this split (AnnoCTR: train)
-    reader: str = "jsonl"  # "jsonl", or "mentions": a short mention read in its sentence
-
-
-SOURCE_SPECS: dict[str, SourceSpec] = {
-    s.name: s
-    for s in (
-        SourceSpec("attack-procedures", None),
-        SourceSpec("attack-descriptions", None),
-        SourceSpec("tram-bootstrap", "corpora/tram_bootstrap.jsonl"),
-        SourceSpec("tram-single", "tram/single_label.jsonl"),
-        SourceSpec("tram-spans", "tram/spans.jsonl"),
-        SourceSpec("tram-negative", "corpora/tram_negative.jsonl", negatives=True),
-        SourceSpec("sigma", "corpora/sigma_rules.jsonl"),
-        SourceSpec("atomic", "corpora/atomic_tests.jsonl"),
-        SourceSpec("splunk", "corpora/splunk_detections.jsonl"),
-        SourceSpec("car", "corpora/car_analytics.jsonl"),
-        SourceSpec("chronicle", "corpora/chronicle_rules.jsonl", skip_deprecated=True),
-        SourceSpec("kql", "corpora/kql_bertjanp.jsonl"),
-        SourceSpec("capec", "corpora/capec_to_attack.jsonl"),
-        SourceSpec("elastic", "corpora/elastic_rules.jsonl"),
-        SourceSpec("text2ttp-manual", "corpora/text2ttp_manual.jsonl"),
-        SourceSpec("text2ttp-tramv1", "corpora/text2ttp_tramv1.jsonl"),
-        SourceSpec("ctid-kev", "corpora/ctid_kev.jsonl"),
-        SourceSpec("mbc", "corpora/mbc.jsonl"),
-        SourceSpec("panther", "corpora/panther.jsonl"),
-        SourceSpec("lolbas", "corpora/lolbas.jsonl"),
-        SourceSpec(
-            "annoctr-train", "annoctr/mentions_train_dev.jsonl", split="train", reader="mentions"
-        ),
-    )
-}
-EVALUATION_ONLY = frozenset({"annoctr", "annoctr-dev"})
+def training_source(name: str) -> Source:
+    """A source that may be trained on (`mitremap.sources`), or a `DataError` saying why not."""
+    try:
+        spec = source(name)
+    except KeyError:
+        known = ", ".join(s.name for s in SOURCES if s.training)
+        raise DataError(f"Unknown training source {name!r}; known: {known}") from None
+    if not spec.training:
+        raise DataError(f"{name} is {spec.role}-only and cannot be used for training")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -556,11 +526,7 @@ def build_corpus(
     resolver = resolver or DataResolver()
     dropped = set(drop)
     names = [n for n in (*recipe.sources, *include) if n not in dropped]
-    for name in names:
-        if name in EVALUATION_ONLY:
-            raise DataError(f"{name} is evaluation-only and cannot be used for training")
-        if name not in SOURCE_SPECS:
-            raise DataError(f"Unknown training source {name!r}; known: {', '.join(SOURCE_SPECS)}")
+    specs = {name: training_source(name) for name in names}
     added = [str(p) for p in add]
     report = CorpusReport(
         Recipe(recipe.name, recipe.version, tuple(dict.fromkeys(names))), added_files=added
@@ -568,7 +534,7 @@ def build_corpus(
     normaliser = LabelNormaliser(kb)
     merged: dict[str, LabelledText] = {}
 
-    def take(items: Iterable[LabelledText], name: str, spec: SourceSpec | None) -> None:
+    def take(items: Iterable[LabelledText], name: str, spec: Source | None) -> None:
         for item in items:
             report.read[name] += 1
             if spec is not None and spec.skip_deprecated and item.meta.get("deprecated"):
@@ -598,13 +564,13 @@ def build_corpus(
     for name in names:
         if progress is not None:
             progress(name)
-        spec = SOURCE_SPECS[name]
+        spec = specs[name]
         if name == "attack-procedures":
             take(attack_texts(kb, descriptions=False), name, spec)
         elif name == "attack-descriptions":
             take(attack_texts(kb, procedures=False), name, spec)
         else:
-            take(_read_source(resolver.require(spec.path), spec), name, spec)
+            take(_read_source(resolver.require(str(spec.path)), spec), name, spec)
     for path in added:
         if progress is not None:
             progress(Path(path).name)
@@ -620,7 +586,7 @@ def build_corpus(
     return Corpus(list(merged.values()), report)
 
 
-def _read_source(path: Path, spec: SourceSpec) -> Iterator[LabelledText]:
+def _read_source(path: Path, spec: Source) -> Iterator[LabelledText]:
     for item in read_jsonl(path, source=spec.name):
         if spec.split is not None and item.meta.get("split") != spec.split:
             continue

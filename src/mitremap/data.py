@@ -20,237 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mitremap.attack import DEFAULT_ATTACK_VERSION
 from mitremap.errors import DataNotFoundError, DownloadError
+from mitremap.sources import ATTACK_ORIGIN, DEFAULT_ATTACK_VERSION, SOURCES, Source
 
 ENV_DATA = "MITREMAP_DATA"
 ENV_CACHE = "MITREMAP_CACHE"
 ENV_OFFLINE = "MITREMAP_OFFLINE"
 
-ATTACK_ORIGIN = (
-    "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/"
-    "enterprise-attack/enterprise-attack-{version}.json"
-)
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None) while a download runs."""
 
 
-@dataclass(frozen=True)
-class Source:
-    """A public data source: where it lives in a mirror, where it comes from, its licence.
-
-    `fetch` is the URL of an artifact `mitremap data fetch` can download, and `convert` how it
-    becomes the mirror file ("copy", or a reader in `mitremap.corpus`); sources without one are
-    read from a mirror only.
-    """
-
-    name: str
-    path: str  # relative to the mirror root
-    home: str  # the project it comes from
-    licence: str
-    description: str
-    training: bool = True  # False: evaluation only, never in the default model
-    fetch: str = ""
-    convert: str = ""
-
-
-_GITHUB = "https://github.com"
-_RAW = "https://raw.githubusercontent.com"
-_TRAM = f"{_RAW}/center-for-threat-informed-defense/tram/main/data/training"
-
-
-def _archive(repo: str, commit: str) -> str:
-    """A repository's tarball at the commit the mirror was made from (its NOTICE names it)."""
-    return f"{_GITHUB}/{repo}/archive/{commit}.tar.gz"
-
-
-SOURCES: tuple[Source, ...] = (
-    Source(
-        "attack",
-        f"attack/enterprise-attack-{DEFAULT_ATTACK_VERSION}.json",
-        f"{_GITHUB}/mitre-attack/attack-stix-data",
-        "MITRE ATT&CK terms of use",
-        "ATT&CK Enterprise STIX bundle",
-        fetch=ATTACK_ORIGIN.format(version=DEFAULT_ATTACK_VERSION),
-        convert="copy",
-    ),
-    Source(
-        "sigma",
-        "corpora/sigma_rules.jsonl",
-        f"{_GITHUB}/SigmaHQ/sigma",
-        "DRL 1.1",
-        "SigmaHQ detection rules",
-        fetch=f"{_GITHUB}/SigmaHQ/sigma/archive/refs/heads/master.tar.gz",
-        convert="yaml-rules",
-    ),
-    Source(
-        "atomic",
-        "corpora/atomic_tests.jsonl",
-        f"{_GITHUB}/redcanaryco/atomic-red-team",
-        "MIT",
-        "Atomic Red Team tests",
-        fetch=f"{_GITHUB}/redcanaryco/atomic-red-team/archive/refs/heads/master.tar.gz",
-        convert="yaml-rules",
-    ),
-    Source(
-        "splunk",
-        "corpora/splunk_detections.jsonl",
-        f"{_GITHUB}/splunk/security_content",
-        "Apache-2.0",
-        "Splunk security content detections",
-    ),
-    Source(
-        "car",
-        "corpora/car_analytics.jsonl",
-        f"{_GITHUB}/mitre-attack/car",
-        "Apache-2.0",
-        "MITRE Cyber Analytics Repository",
-    ),
-    Source(
-        "chronicle",
-        "corpora/chronicle_rules.jsonl",
-        f"{_GITHUB}/chronicle/detection-rules",
-        "Apache-2.0",
-        "Chronicle detection rules",
-    ),
-    Source(
-        "kql",
-        "corpora/kql_bertjanp.jsonl",
-        f"{_GITHUB}/Bert-JanP/Hunting-Queries-Detection-Rules",
-        "BSD-3-Clause",
-        "KQL hunting queries",
-    ),
-    Source(
-        "capec",
-        "corpora/capec_to_attack.jsonl",
-        f"{_GITHUB}/mitre/cti",
-        "CAPEC terms of use",
-        "CAPEC attack patterns linked to ATT&CK",
-    ),
-    Source(
-        "elastic",
-        "corpora/elastic_rules.jsonl",
-        f"{_GITHUB}/elastic/detection-rules",
-        "Elastic License 2.0",
-        "Elastic detection rules (opt-in: not an open-source licence)",
-        training=False,
-    ),
-    Source(
-        "tram-bootstrap",
-        "corpora/tram_bootstrap.jsonl",
-        f"{_GITHUB}/center-for-threat-informed-defense/tram",
-        "Apache-2.0",
-        "TRAM bootstrap training sentences",
-        fetch=f"{_TRAM}/bootstrap-training-data.json",
-        convert="tram-json",
-    ),
-    Source(
-        "tram-negative",
-        "corpora/tram_negative.jsonl",
-        f"{_GITHUB}/center-for-threat-informed-defense/tram",
-        "Apache-2.0",
-        "TRAM sentences that describe no technique",
-        fetch=f"{_TRAM}/archive/negative_data.json",
-        convert="tram-json",
-    ),
-    Source(
-        "tram-reports",
-        "tram/reports.jsonl",
-        f"{_GITHUB}/center-for-threat-informed-defense/tram",
-        "Apache-2.0",
-        "121 TRAM reports with annotated spans",
-    ),
-    Source(
-        "tram-single",
-        "tram/single_label.jsonl",
-        f"{_GITHUB}/center-for-threat-informed-defense/tram",
-        "Apache-2.0",
-        "TRAM sentence-level single-label set",
-    ),
-    Source(
-        "tram-spans",
-        "tram/spans.jsonl",
-        f"{_GITHUB}/center-for-threat-informed-defense/tram",
-        "Apache-2.0",
-        "TRAM annotated spans",
-    ),
-    Source(
-        "text2ttp-manual",
-        "corpora/text2ttp_manual.jsonl",
-        f"{_GITHUB}/qcri/Text2TTP",
-        "GPL-3.0",
-        "Text2TTP hand-annotated threat-report sentences",
-        fetch=_archive("qcri/Text2TTP", "aa9e0bfa07b2ee81f5ddffc7ed72021159b423d8"),
-        convert="text2ttp-csv",
-    ),
-    Source(
-        "text2ttp-tramv1",
-        "corpora/text2ttp_tramv1.jsonl",
-        f"{_GITHUB}/qcri/Text2TTP",
-        "GPL-3.0 over Apache-2.0",
-        "TRAM v1 report sentences as carried by Text2TTP",
-        fetch=_archive("qcri/Text2TTP", "aa9e0bfa07b2ee81f5ddffc7ed72021159b423d8"),
-        convert="text2ttp-csv",
-    ),
-    Source(
-        "ctid-kev",
-        "corpora/ctid_kev.jsonl",
-        f"{_GITHUB}/center-for-threat-informed-defense/mappings-explorer",
-        "Apache-2.0",
-        "CISA KEV vulnerabilities mapped to ATT&CK by MITRE CTID",
-        fetch=_archive(
-            "center-for-threat-informed-defense/mappings-explorer",
-            "2911162ca45dc34971f3a9fbc9892d1c7fa07b99",
-        ),
-        convert="ctid-kev",
-    ),
-    Source(
-        "mbc",
-        "corpora/mbc.jsonl",
-        f"{_GITHUB}/MBCProject/mbc-markdown",
-        "MBC terms of use",
-        "Malware Behavior Catalog behaviours linked to ATT&CK",
-        fetch=_archive("MBCProject/mbc-markdown", "10461c1cf055f138c434247fd2acaffdeb906091"),
-        convert="mbc-markdown",
-    ),
-    Source(
-        "panther",
-        "corpora/panther.jsonl",
-        f"{_GITHUB}/panther-labs/panther-analysis",
-        "Apache-2.0",
-        "Panther detection rules",
-        fetch=_archive("panther-labs/panther-analysis", "daa10c888566839e9918dfba1cd652743781e5fe"),
-        convert="panther-yml",
-    ),
-    Source(
-        "lolbas",
-        "corpora/lolbas.jsonl",
-        f"{_GITHUB}/LOLBAS-Project/LOLBAS",
-        "GPL-3.0",
-        "LOLBAS: misuse of Windows binaries",
-        fetch=_archive("LOLBAS-Project/LOLBAS", "3403b338875b8a99a0cd7ba4ced5086e8d310bf7"),
-        convert="lolbas-yml",
-    ),
-    Source(
-        "annoctr-mentions",
-        "annoctr/mentions_train_dev.jsonl",
-        f"{_GITHUB}/boschresearch/anno-ctr-lrec-coling-2024",
-        "CC BY-SA 4.0",
-        "AnnoCTR annotated mentions (train split trained on; dev kept for evaluation)",
-    ),
-    Source(
-        "annoctr",
-        "annoctr/reports_train_dev.jsonl",
-        f"{_GITHUB}/boschresearch/anno-ctr-lrec-coling-2024",
-        "CC BY-SA 4.0",
-        "AnnoCTR reports (train split calibrates; dev kept for evaluation)",
-    ),
-)
-
-
 def source(name: str) -> Source:
+    """A source of `mitremap.sources` by name, or an error naming the known ones."""
     for item in SOURCES:
         if item.name == name:
             return item
@@ -332,7 +116,7 @@ class DataResolver:
     def fetch(self, name: str, progress: Progress | None = None) -> Path:
         """Download a public source from its origin into the cache, converted to the mirror layout."""
         src = source(name)
-        if not src.fetch:
+        if not src.fetch or src.path is None:
             raise DataNotFoundError(
                 f"{name} cannot be downloaded by MitreMap; get it from {src.home} and put it at "
                 f"{src.path} in a data mirror (--data or {ENV_DATA})"
@@ -350,7 +134,7 @@ class DataResolver:
         return target
 
     def status(self) -> list[Located]:
-        return [self.find(s.path) for s in SOURCES]
+        return [self.find(s.path) if s.path else Located(s.name, None, "bundle") for s in SOURCES]
 
     def _where_looked(self) -> str:
         places = []

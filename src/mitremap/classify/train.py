@@ -10,15 +10,11 @@ from typing import Any
 
 from mitremap.classify.base import ModelCard, Progress
 from mitremap.classify.linear import LinearModel, LinearSettings
+from mitremap.sources import source
 
 CALIBRATION_REPORTS = "tram/reports.jsonl"
-# AnnoCTR's train split (its dev split is kept for evaluation): whole reports, every technique
-# judged, which TRAM's ~75 annotated techniques are not
-ANNOCTR_REPORTS = "annoctr/reports_train_dev.jsonl"
-REPORT_SOURCES = {
-    "tram-reports": (CALIBRATION_REPORTS, None),
-    "annoctr-reports": (ANNOCTR_REPORTS, "train"),
-}
+# annotated whole reports calibrate report confidence (`mitremap.sources`, role calibration):
+# TRAM's, and AnnoCTR's train split (its dev split is kept for evaluation)
 DEFAULT_REPORT_SOURCES = ("tram-reports", "annoctr-reports")
 
 
@@ -38,12 +34,12 @@ def calibration_reports(
     normaliser = LabelNormaliser(kb)
     out = []
     for name in sources:
-        relative, split = REPORT_SOURCES[name]
-        located = resolver.find(relative)
+        spec = source(name)
+        located = resolver.find(str(spec.path))
         if located.path is None:
             continue
         for r in read_jsonl(located.path, source=name):
-            if split is not None and r.meta.get("split") != split:
+            if spec.split is not None and r.meta.get("split") != spec.split:
                 continue
             if exclude is not None and exclude(r):
                 continue
@@ -84,7 +80,7 @@ def train_model(
     missing = [
         name
         for name in DEFAULT_REPORT_SOURCES
-        if resolver.find(REPORT_SOURCES[name][0]).path is None
+        if resolver.find(str(source(name).path)).path is None
     ]
     if calibrate and missing:
         warnings.warn(
@@ -112,7 +108,7 @@ def train_model(
     if reports:
         counts = {
             name: sum(1 for r in reports if r.labels and r.source == name)
-            for name in REPORT_SOURCES
+            for name in DEFAULT_REPORT_SOURCES
         }
         card.recipe["calibration"] = {
             "annotated_reports": {k: v for k, v in counts.items() if v},

@@ -31,7 +31,7 @@ def status(
                 "path": str(found.path) if found.path else None,
                 "bytes": found.size,
                 "licence": src.licence,
-                "training": src.training,
+                "role": src.role,
                 "fetchable": bool(src.fetch),
             }
             for src, found in zip(SOURCES, res.status(), strict=True)
@@ -45,8 +45,14 @@ def status(
     table = Table("source", "where", "size", "licence", "path")
     for src, found in zip(SOURCES, res.status(), strict=True):
         size = f"{found.size / 2**20:.1f} MB" if found.path else "-"
-        where = found.where if found.path else "[red]missing[/]"
-        table.add_row(src.name, where, size, src.licence, str(found.path or src.path))
+        where = found.where if found.path or not src.path else "[red]missing[/]"
+        table.add_row(
+            src.name,
+            where,
+            size,
+            src.licence,
+            str(found.path or src.path or "in the ATT&CK bundle"),
+        )
     console.print(table)
     located = res.find(SOURCES[0].path)
     if located.path is not None:
