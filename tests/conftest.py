@@ -191,3 +191,31 @@ def mm(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "m"
     model.save(path)
     return MitreMap.load(path)
+
+
+@pytest.fixture(scope="session")
+def real_model_path(shared_data, tmp_path_factory):
+    """A model trained here on the real data with the default recipe and smaller settings
+    (about two and a half minutes on 2 cores, once per session): integration tests never
+    depend on the developer's cached model."""
+    from mitremap.classify.linear import LinearSettings
+    from mitremap.classify.train import train_model
+    from mitremap.data import DataResolver
+
+    settings = LinearSettings(
+        max_word_features=40_000,
+        max_char_features=40_000,
+        negatives_per_label=1500,
+        calibration_folds=2,
+    )
+    model = train_model(resolver=DataResolver(data_dir=shared_data), settings=settings)
+    path = tmp_path_factory.mktemp("real-model") / "m"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_mm(real_model_path):
+    from mitremap.analysis import MitreMap
+
+    return MitreMap.load(real_model_path)

@@ -1,7 +1,7 @@
-"""The real default model on real data: the demo report, TRAM sentences, safety of the folder.
+"""A real model on real data: the demo report, TRAM sentences, safety of the folder.
 
-Uses the cached default model when present (`make setup` trains it); otherwise trains a
-smaller model on the shared data once per session (about a minute and a half on 2 cores).
+Hermetic: the model is trained here, once per session, with the default recipe and smaller
+settings (about two minutes on 2 cores) — never the developer's cached model.
 """
 
 from __future__ import annotations
@@ -13,33 +13,6 @@ import pytest
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def real_mm(shared_data, tmp_path_factory):
-    from mitremap.analysis import MitreMap, default_model_path
-    from mitremap.classify.base import read_manifest
-    from mitremap.errors import ModelError
-
-    try:
-        read_manifest(default_model_path())
-        return MitreMap.load()
-    except ModelError:
-        pass
-    from mitremap.classify.linear import LinearSettings
-    from mitremap.classify.train import train_model
-    from mitremap.data import DataResolver
-
-    settings = LinearSettings(
-        max_word_features=40_000,
-        max_char_features=40_000,
-        negatives_per_label=1500,
-        calibration_folds=2,
-    )
-    model = train_model(resolver=DataResolver(data_dir=shared_data), settings=settings)
-    path = tmp_path_factory.mktemp("real-model") / "m"
-    model.save(path)
-    return MitreMap.load(path)
 
 
 def test_sentences_map_to_their_techniques(real_mm):

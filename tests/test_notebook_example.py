@@ -14,12 +14,15 @@ pytest.importorskip("ipywidgets")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(scope="module")
-def default_model():
-    from mitremap.analysis import default_model_path
+@pytest.fixture
+def default_model(real_model_path, tmp_path, monkeypatch):
+    """The session's real model, installed as the default model of a cache of the test's own
+    (the notebook calls `MitreMap.load()`): never the developer's cached model."""
+    import shutil
 
-    if not (default_model_path() / "manifest.json").is_file():
-        pytest.skip("no default model in the cache: run 'mitremap model ensure' (make setup does)")
+    cache = tmp_path / "cache"
+    shutil.copytree(real_model_path, cache / "models" / "default")
+    monkeypatch.setenv("MITREMAP_CACHE", str(cache))
 
 
 def _text(cell) -> str:
