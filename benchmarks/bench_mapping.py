@@ -57,14 +57,14 @@ def default_recipe_items(kb, resolver, drop=()):
 def cross_validate(kb, resolver, k: int) -> dict:
     from mitremap.analysis import MitreMap
     from mitremap.classify.linear import LinearModel, LinearSettings, held_out_mask
-    from mitremap.classify.train import calibration_reports, default_report_sources
+    from mitremap.classify.train import DEFAULT_REPORT_SOURCES, calibration_reports
     from mitremap.corpus import Recipe, build_corpus
     from mitremap.evaluate import evaluate_sentences, report_metrics
 
     tram = [r for r in calibration_reports(kb, resolver) if r.labels]
     others = [
         r
-        for r in calibration_reports(kb, resolver, sources=default_report_sources())
+        for r in calibration_reports(kb, resolver, sources=DEFAULT_REPORT_SOURCES)
         if r.labels and r.source != "tram-reports"
     ]
     single = build_corpus(kb, Recipe("bench", "1", ("tram-single",)), resolver=resolver).items

@@ -607,6 +607,7 @@ def _calibrate(
     judged = _judged(items, reports, labels, settings)
     filler = [item for item in items if not item.labels and item.source in settings.filler_sources]
     held_out = HeldOut()
+    row_weights = _row_weights(items, settings)  # the same for every fold
 
     def named(text: str) -> np.ndarray | None:
         return names.label_evidence(names.find(text), labels) if names is not None else None
@@ -616,7 +617,6 @@ def _calibrate(
         keep = (item_fold != f) & held_out_mask(items, held)
         stage = f"calibrate {f + 1}/{k}"
         fold_silent = silent.subset(keep) if silent is not None else None
-        row_weights = _row_weights(items, settings)
         weights, bias = _fit_weights(
             X[keep],
             Y[keep],

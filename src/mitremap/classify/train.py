@@ -18,10 +18,6 @@ CALIBRATION_REPORTS = "tram/reports.jsonl"
 DEFAULT_REPORT_SOURCES = ("tram-reports", "annoctr-reports")
 
 
-def default_report_sources() -> tuple[str, ...]:
-    return DEFAULT_REPORT_SOURCES
-
-
 def calibration_reports(
     kb: Any,
     resolver: Any,
