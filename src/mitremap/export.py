@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any, Protocol
@@ -472,22 +473,44 @@ def _highlight(text: str, hits: Any, indicators: Any) -> str:
     return "".join(out)
 
 
-EXPORTERS: dict[str, Callable[[Exportable], str]] = {
-    "json": to_json,
-    "csv": to_csv,
-    "navigator": lambda a: json.dumps(to_navigator(a), indent=2, ensure_ascii=False),
-    "stix": lambda a: json.dumps(to_stix(a), indent=2, ensure_ascii=False),
-    "markdown": to_markdown,
-    "html": to_html,
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format, as the CLI and the server both offer it."""
+
+    name: str
+    extension: str  # for files written per report, e.g. ``.layer.json``
+    media_type: str  # for HTTP answers
+    render: Callable[[Exportable, bool], str]  # (analysis, with indicators) -> text
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("json", ".json", "application/json", lambda a, _: to_json(a)),
+        ExportFormat("csv", ".csv", "text/csv", lambda a, iocs: to_csv(a, iocs=iocs)),
+        ExportFormat(
+            "navigator", ".layer.json", "application/json", lambda a, _: _json_text(to_navigator(a))
+        ),
+        ExportFormat("stix", ".stix.json", "application/json", lambda a, _: _json_text(to_stix(a))),
+        ExportFormat("markdown", ".md", "text/markdown", lambda a, _: to_markdown(a)),
+        ExportFormat("html", ".html", "text/html", lambda a, _: to_html(a)),
+    )
 }
-FORMATS = tuple(EXPORTERS)
+FORMATS = tuple(EXPORT_FORMATS)
+
+
+def export_format(name: str) -> ExportFormat:
+    """The registered format called `name`, or a user error listing the known ones."""
+    try:
+        return EXPORT_FORMATS[name]
+    except KeyError:
+        raise MitreMapError(f"Unknown format {name!r}; use one of: {', '.join(FORMATS)}") from None
 
 
 def render(analysis: Exportable, fmt: str, iocs: bool = False) -> str:
     """The analysis in one of `FORMATS`, as text."""
-    if fmt == "csv":
-        return to_csv(analysis, iocs=iocs)
-    try:
-        return EXPORTERS[fmt](analysis)
-    except KeyError:
-        raise MitreMapError(f"Unknown format {fmt!r}; use one of: {', '.join(FORMATS)}") from None
+    return export_format(fmt).render(analysis, iocs)

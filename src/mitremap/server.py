@@ -83,7 +83,7 @@ def create_app(
 
     from mitremap import __version__
     from mitremap.documents import Document, read_bytes
-    from mitremap.export import FORMATS, render
+    from mitremap.export import FORMATS, export_format
 
     state: dict[str, Any] = {"mitremap": mitremap, "pending": 0}
     workers = anyio.CapacityLimiter(WORKERS)
@@ -152,8 +152,7 @@ def create_app(
     def _answer(
         document: Document, threshold: float, window: int, explain: bool, iocs: bool, fmt: str
     ) -> Response:
-        if fmt not in FORMATS:
-            raise MitreMapError(f"Unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        exporter = export_format(fmt)
         if not document.text.strip():
             raise InputError("the input is empty")
         if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
@@ -163,10 +162,8 @@ def create_app(
         )
         if fmt == "json":
             return JSONResponse(result.to_dict())
-        media = {"csv": "text/csv", "markdown": "text/markdown", "html": "text/html"}
         return Response(
-            render(result, fmt, iocs=iocs),
-            media_type=media.get(fmt, "application/json") + "; charset=utf-8",
+            exporter.render(result, iocs), media_type=exporter.media_type + "; charset=utf-8"
         )
 
     def _host_name(value: str) -> str:

@@ -1,0 +1,220 @@
+"""`mitremap analyze`: one report, a folder of reports, a URL or stdin, in any export format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mitremap.cli.common import console, err_console, options
+from mitremap.cli.model import ModelOption, _load
+from mitremap.errors import MitreMapError
+from mitremap.export import FORMATS, export_format, render
+from mitremap.files import check_writable_folder, write_text
+
+
+def analyze(
+    source: Annotated[str, typer.Argument(help="A report: file, folder, URL, or - for stdin.")],
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", "-t", min=0.0, max=1.0, help="Report techniques at or above this."
+        ),
+    ] = 0.6,
+    window: Annotated[int, typer.Option("--window", "-w", min=1, help="Sentences per window.")] = 3,
+    stride: Annotated[
+        int, typer.Option("--stride", min=1, help="Sentences between window starts.")
+    ] = 1,
+    parents: Annotated[
+        bool,
+        typer.Option(
+            "--parents", help="Also list each found sub-technique's parent (at its confidence)."
+        ),
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help=f"table, {', '.join(FORMATS)}."),
+    ] = "table",
+    iocs: Annotated[
+        bool, typer.Option("--iocs", help="Also list indicators of compromise.")
+    ] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add per-word attributions.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    model: ModelOption = None,
+) -> None:
+    """Find the ATT&CK techniques a report (or every report in a folder) describes."""
+    from mitremap.documents import read_document
+
+    if stride > window:
+        raise MitreMapError(
+            f"--stride {stride} is larger than --window {window}: sentences would be skipped"
+        )
+    if fmt != "table":
+        export_format(fmt)  # an unknown format fails before any work
+    settings = dict(
+        threshold=threshold,
+        window=window,
+        stride=stride,
+        include_parents=parents,
+        explain=explain,
+        iocs=iocs,
+    )
+    if Path(source).is_dir():
+        _analyze_folder(Path(source), settings, fmt, output, model)
+        return
+    document = read_document(source)
+    if not document.text.strip():
+        raise MitreMapError(f"{source}: the input is empty")
+    for warning in document.warnings:
+        err_console.print(f"note: {source}: {warning}", highlight=False, markup=False)
+    result = _load(model).analyze(document, **settings)
+    if fmt == "table":
+        if output is not None:
+            raise MitreMapError("--output needs a file format (json, csv, …), not table")
+        _print_table(result, iocs)
+        return
+    text = _render(result, fmt, iocs)
+    if output is not None:
+        write_text(output, text if text.endswith("\n") else text + "\n")
+        err_console.print(f"wrote {output}", highlight=False)
+    else:
+        typer.echo(text)
+
+
+def _render(result, fmt: str, iocs: bool) -> str:
+    return render(result, fmt, iocs=iocs)
+
+
+def _analyze_folder(
+    folder: Path,
+    settings: dict,
+    fmt: str,
+    output: Path | None,
+    model: Path | None,
+) -> None:
+    """Every supported file of a folder: a table each, one JSON document, or one file each
+    in the --output folder; then what was skipped and why."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from mitremap.documents import read_folder
+
+    if fmt not in ("table", "json") and output is None:
+        raise MitreMapError(
+            f"for a folder, --format {fmt} writes one file per report: add --output DIR"
+        )
+    if fmt == "table" and output is not None:
+        raise MitreMapError("--output needs a file format (json, csv, …), not table")
+    mm = _load(model)
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=options.quiet,
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+        found = read_folder(
+            folder, progress=lambda done, total, _: bar.update(task, completed=done, total=total)
+        )
+        bar.update(task, description="analyzing", completed=0, total=len(found.documents))
+        results = []
+        for document in found.documents:
+            results.append(mm.analyze(document, **settings))
+            bar.advance(task)
+    if fmt == "table":
+        for result in results:
+            _print_table(result, settings["iocs"])
+    elif fmt == "json" and output is None:
+        typer.echo(
+            json.dumps(
+                {
+                    "documents": [r.to_dict() for r in results],
+                    "skipped": [{"path": str(p), "reason": reason} for p, reason in found.skipped],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    elif output is not None:
+        check_writable_folder(output)
+        names = _output_names(
+            folder, [r.document.origin for r in results], export_format(fmt).extension
+        )
+        for result, name in zip(results, names, strict=True):
+            write_text(output / name, _render(result, fmt, settings["iocs"]) + "\n")
+        err_console.print(f"wrote {len(set(names))} files to {output}", highlight=False)
+    err_console.print(
+        f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
+    )
+    for path, reason in found.skipped:
+        err_console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
+
+
+def _output_names(folder: Path, origins: list[str], extension: str) -> list[str]:
+    """One output file per report, named after its path inside the folder (`a/report.md` →
+    `a__report.md.json`), so two reports of the same name never overwrite each other."""
+    names = []
+    for origin in origins:
+        try:
+            relative = Path(origin).resolve().relative_to(folder.resolve())
+        except ValueError:
+            relative = Path(Path(origin).name or "report")
+        names.append("__".join(relative.parts) + extension)
+    return names
+
+
+def _print_table(result, iocs: bool) -> None:
+    """A table on a terminal (ids, hashes and URLs never wrap: the evidence folds instead);
+    plain tab-separated lines when piped, so every value can be copied whole."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    text = result.document.text
+    rows: list[tuple[str, ...]] = []
+    for hit in result.techniques:
+        evidence = hit.evidence[0] if hit.evidence else None
+        snippet = " ".join(text[evidence.start : evidence.end].split()) if evidence else ""
+        if len(snippet) > 160:
+            snippet = snippet[:157] + "…"
+        tactics = ", ".join(hit.technique.tactics)
+        rows.append(
+            (hit.technique.id, hit.technique.name, tactics, f"{hit.confidence:.2f}", snippet)
+        )
+    indicators: list[tuple[str, ...]] = [(i.type, i.value, i.raw) for i in result.indicators]
+    if not console.is_terminal:
+        for line in rows or [("#", result.message)]:
+            typer.echo("\t".join(line))
+        if iocs:
+            for line in indicators or [("#", "no indicators found")]:
+                typer.echo("\t".join(line))
+        return
+    title = result.document.title or result.document.origin
+    table = Table(
+        title=f"{escape(title)} — techniques at or above {result.threshold}", title_justify="left"
+    )
+    table.add_column("technique", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("tactics", overflow="fold")
+    table.add_column("confidence", no_wrap=True)
+    table.add_column("evidence", overflow="fold", ratio=1)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table if rows else result.message, highlight=False)
+    if iocs:
+        itable = Table(title="indicators", title_justify="left")
+        itable.add_column("type", no_wrap=True)
+        itable.add_column("value", no_wrap=True, overflow="ignore")
+        itable.add_column("as written", no_wrap=True, overflow="ignore")
+        for indicator in indicators:
+            itable.add_row(*(escape(cell) for cell in indicator))
+        console.print(itable if indicators else "no indicators found")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("analyze")(analyze)
