@@ -197,7 +197,10 @@ def mm(tmp_path_factory):
 def real_model_path(shared_data, tmp_path_factory):
     """A model trained here on the real data with the default recipe and smaller settings
     (about two and a half minutes on 2 cores, once per session): integration tests never
-    depend on the developer's cached model."""
+    depend on the developer's cached model.
+
+    $MITREMAP_TEST_MODEL names a folder to keep this model in between runs (a developer's
+    convenience; CI never sets it): trained there once, then reused."""
     from mitremap.classify.linear import LinearSettings
     from mitremap.classify.train import train_model
     from mitremap.data import DataResolver
@@ -208,8 +211,11 @@ def real_model_path(shared_data, tmp_path_factory):
         negatives_per_label=1500,
         calibration_folds=2,
     )
+    kept = os.environ.get("MITREMAP_TEST_MODEL")
+    path = Path(kept) if kept else tmp_path_factory.mktemp("real-model") / "m"
+    if kept and (path / "manifest.json").is_file():
+        return path
     model = train_model(resolver=DataResolver(data_dir=shared_data), settings=settings)
-    path = tmp_path_factory.mktemp("real-model") / "m"
     model.save(path)
     return path
 
