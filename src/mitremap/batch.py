@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mitremap.errors import InputError, MissingExtraError, MitreMapError
+from mitremap.files import visible_files
 
 MAX_LINE_BYTES = 50 * 1024 * 1024
 
@@ -66,9 +67,8 @@ def _jobs(sources: Iterable[str | os.PathLike[str]]) -> Iterator[Job]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                relative = file.relative_to(path)
-                if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+            for file in visible_files(path):
+                if file.is_file():
                     yield Job(id=str(file.resolve()), path=str(file))
         elif path.suffix.lower() == ".jsonl" and path.is_file():
             yield from _jsonl_jobs(path)

@@ -1,4 +1,4 @@
-"""Writing files so that a failure never leaves a half-written one, or a traceback.
+"""Files in and out: writes that never leave a half-written file, and one folder walker.
 
 Every file MitreMap writes (exports, indicator lists, corpus files, caches) goes through
 `atomic_writer`: the bytes go to a temporary file beside the target, which replaces the target
@@ -75,3 +75,16 @@ def check_writable_folder(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write into {folder}: permission denied")
     return folder
+
+
+def visible_files(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Every file under a folder, hidden files and folders left out, in name order.
+
+    The one folder walker: `read_folder` and `mitremap batch` see the same files in the same
+    order. It streams, so a batch over a huge tree starts at once.
+    """
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(names):
+            if not name.startswith("."):
+                yield Path(folder, name)

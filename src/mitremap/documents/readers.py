@@ -21,6 +21,7 @@ from mitremap.documents import formats
 from mitremap.documents.formats import DocumentError
 from mitremap.documents.model import Document, first_line
 from mitremap.errors import MitreMapError
+from mitremap.files import visible_files
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
@@ -190,10 +191,7 @@ def read_folder(
     root = Path(path)
     if not root.is_dir():
         raise DocumentError(str(root), "no such folder" if not root.exists() else "not a folder")
-    files: list[Path] = []
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-        files.extend(Path(folder, name) for name in sorted(names) if not name.startswith("."))
+    files = list(visible_files(root))
     if not files:
         raise DocumentError(str(root), "the folder has no files")
     result = FolderResult()
