@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mitremap.analysis import MitreMap
+    from mitremap.attack import AttackKB
+    from mitremap.corpus import LabelledText
 
 
 @dataclass
@@ -95,7 +100,7 @@ def rolled_up(labels: Iterable[str]) -> set[str]:
     return {x.split(".")[0] for x in labels}
 
 
-def evaluate_sentences(mitremap: Any, items: Sequence[Any]) -> SentenceMetrics:
+def evaluate_sentences(mitremap: MitreMap, items: Sequence[LabelledText]) -> SentenceMetrics:
     """Top-1/top-5 accuracy; P/R/F1 of the top-1 label against each text's labels."""
     items = [i for i in items if i.labels]
     if not items:
@@ -131,7 +136,7 @@ def evaluate_sentences(mitremap: Any, items: Sequence[Any]) -> SentenceMetrics:
 
 
 def report_predictions(
-    mitremap: Any, items: Sequence[Any], window: int = 3
+    mitremap: MitreMap, items: Sequence[LabelledText], window: int = 3
 ) -> list[tuple[dict[str, float], set[str]]]:
     """For each report: every label's report-level confidence, and its gold set."""
     out = []
@@ -187,12 +192,12 @@ def report_metrics(
 
 
 def evaluate_reports(
-    mitremap: Any, items: Sequence[Any], threshold: float = 0.6, window: int = 3
+    mitremap: MitreMap, items: Sequence[LabelledText], threshold: float = 0.6, window: int = 3
 ) -> ReportMetrics:
     return report_metrics(report_predictions(mitremap, items, window), threshold)
 
 
-def read_labelled(path: str, kb: Any) -> list[Any]:
+def read_labelled(path: str, kb: AttackKB) -> list[LabelledText]:
     """A JSONL file of {"text", "labels"} with labels normalised like training labels."""
     from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
 

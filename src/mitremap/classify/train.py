@@ -6,11 +6,16 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mitremap.classify.base import ModelCard, Progress
 from mitremap.classify.linear import LinearModel, LinearSettings
 from mitremap.sources import source
+
+if TYPE_CHECKING:
+    from mitremap.attack import AttackKB
+    from mitremap.corpus import LabelledText
+    from mitremap.data import DataResolver
 
 CALIBRATION_REPORTS = "tram/reports.jsonl"
 # annotated whole reports calibrate report confidence (`mitremap.sources`, role calibration):
@@ -19,11 +24,11 @@ DEFAULT_REPORT_SOURCES = ("tram-reports", "annoctr-reports")
 
 
 def calibration_reports(
-    kb: Any,
-    resolver: Any,
-    exclude: Callable[[Any], bool] | None = None,
+    kb: AttackKB,
+    resolver: DataResolver,
+    exclude: Callable[[LabelledText], bool] | None = None,
     sources: Iterable[str] = ("tram-reports",),
-) -> list[Any]:
+) -> list[LabelledText]:
     """Annotated whole reports with labels normalised like training labels."""
     from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
 
@@ -45,12 +50,12 @@ def calibration_reports(
 
 
 def train_model(
-    kb: Any = None,
+    kb: AttackKB | None = None,
     sources: Iterable[str] | None = None,
     add: Iterable[str | Path] = (),
     drop: Iterable[str] = (),
     include: Iterable[str] = (),
-    resolver: Any = None,
+    resolver: DataResolver | None = None,
     settings: LinearSettings | None = None,
     calibrate: bool = True,
     progress: Progress | None = None,
