@@ -1,4 +1,5 @@
-"""STIX patterns and bundles, checksum helpers, and the `mitremap iocs` command."""
+"""STIX patterns, checksum helpers, and the `mitremap iocs` command (whose STIX and MISP output
+come from the same builders as `analyze`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 
 import pytest
 
+from mitremap.export import stix_pattern
 from mitremap.iocs import Indicator, checksums, extract_iocs
-from mitremap.iocs.stix import stix_bundle, stix_pattern
 
 
 def ind(kind: str, value: str, private: bool = False) -> Indicator:
@@ -76,7 +77,7 @@ def test_bech32_and_base58check() -> None:
     ],
 )  # fmt: skip
 def test_stix_patterns(indicator: Indicator, pattern: str | None) -> None:
-    assert stix_pattern(indicator) == pattern
+    assert stix_pattern(indicator.type, indicator.value) == pattern
 
 
 def test_every_extracted_pattern_is_valid_stix() -> None:
@@ -88,25 +89,10 @@ def test_every_extracted_pattern_is_valid_stix() -> None:
         r"96:s4Ud1Lj96tHHlZDrwciQmA5qZ4GdbF3:xUd1L4tHQ0A5qZHdx3 invoice.pdf.exe "
         r"Mozilla/5.0 (Windows NT 10.0; Win64; x64)"
     )
-    patterns = [p for p in map(stix_pattern, extract_iocs(text)) if p]
+    patterns = [p for i in extract_iocs(text) if (p := stix_pattern(i.type, i.value))]
     assert len(patterns) == 13
     for pattern in patterns:
         assert validate(pattern, ret_errs=True, stix_version="2.1") == (True, []), pattern
-
-
-def test_bundle_has_one_indicator_per_pattern_with_stable_ids() -> None:
-    indicators = extract_iocs("evil.com and evil.com and 10.0.0.1 and CVE-2021-44228")
-    bundle = json.loads(stix_bundle(indicators).serialize())
-    objects = bundle["objects"]
-    assert bundle["type"] == "bundle"
-    assert [o["pattern"] for o in objects] == [
-        "[domain-name:value = 'evil.com']",
-        "[ipv4-addr:value = '10.0.0.1']",
-    ]
-    assert all(o["type"] == "indicator" and o["spec_version"] == "2.1" for o in objects)
-    assert objects[1]["indicator_types"] == ["unknown"]  # private address
-    again = json.loads(stix_bundle(indicators).serialize())["objects"]
-    assert [o["id"] for o in again] == [o["id"] for o in objects]
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -152,11 +138,55 @@ def test_cli_csv_to_file(cli, report, tmp_path) -> None:
     ]  # fmt: skip
 
 
-def test_cli_stix(cli, report) -> None:
-    result = cli("iocs", str(report), "-f", "stix")
+def test_cli_stix_is_the_one_builder_and_strictly_valid(cli, tmp_path) -> None:
+    validator = pytest.importorskip("stix2validator")
+    path = tmp_path / "report.txt"
+    path.write_text(REPORT + "Again evil[.]com/gate.php, 10.0.0.1 and CVE-2021-44228.\n")
+    result = cli("iocs", str(path), "-f", "stix")
     assert result.code == 0, result.err
     bundle = json.loads(result.out)
-    assert len(bundle["objects"]) == 3
+    kinds = sorted(o["type"] for o in bundle["objects"])
+    assert kinds == ["identity", "indicator", "indicator", "indicator", "report", "vulnerability"]
+    options = validator.ValidationOptions(strict=True, version="2.1")
+    assert validator.validate_string(result.out, options).errors == []
+    (report,) = [o for o in bundle["objects"] if o["type"] == "report"]
+    assert (
+        report["name"]
+        == "C2 hxxp://evil[.]com/gate.php and 10.0.0.1; hash 44d88612fea8a8f36de82e1278abb02f"
+    )
+    assert json.loads(cli("iocs", str(path), "-f", "stix").out) == bundle  # stable ids
+
+
+def test_cli_stix_with_no_indicator_is_one_line(cli, tmp_path) -> None:
+    pytest.importorskip("stix2")
+    path = tmp_path / "plain.txt"
+    path.write_text("Nothing to see here.\n")
+    result = cli("iocs", str(path), "-f", "stix")
+    assert result.code == 1 and "Nothing to export" in result.err
+
+
+def test_cli_misp(cli, report) -> None:
+    pymisp = pytest.importorskip("pymisp")
+    result = cli("iocs", str(report), "-f", "misp")
+    assert result.code == 0, result.err
+    event = pymisp.MISPEvent()
+    event.load(result.out)
+    assert [(a.type, a.value, a.to_ids) for a in event.attributes][:3] == [
+        ("url", "http://evil.com/gate.php", True),
+        ("ip-dst", "10.0.0.1", False),  # a private address is never an IDS signature
+        ("md5", "44d88612fea8a8f36de82e1278abb02f", True),
+    ]
+
+
+def test_cli_csv_cells_never_run_as_formulas(cli, report, tmp_path, monkeypatch) -> None:
+    hostile = Indicator("url", '=HYPERLINK("http://evil.example")', "@SUM(1+1)", 0, 9)
+    monkeypatch.setattr("mitremap.iocs.IocExtractor.extract", lambda self, text: [hostile])
+    out = tmp_path / "iocs.csv"
+    result = cli("iocs", str(report), "-f", "csv", "-o", str(out))
+    assert result.code == 0, result.err
+    (row,) = csv.DictReader(io.StringIO(out.read_text()))
+    assert row["value"] == '\'=HYPERLINK("http://evil.example")' and row["raw"] == "'@SUM(1+1)"
+    assert row["start"] == "0"  # numbers stay numbers
 
 
 def test_cli_stdin(cli, monkeypatch) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,26 @@ from rich.table import Table
 from mitremap.cli.common import console
 from mitremap.files import write_text
 
-FORMATS = ("table", "json", "csv", "stix")
+if TYPE_CHECKING:
+    from mitremap.documents import Document
+
+FORMATS = ("table", "json", "csv", "stix", "misp")
+CSV_COLUMNS = ("type", "value", "raw", "start", "end", "private")
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A document and its indicators, in the shape the exporters read (no techniques)."""
+
+    document: Document
+    indicators: list
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "document": self.document.to_dict(),
+            "techniques": [],
+            "indicators": [i.to_dict() for i in self.indicators],
+        }
 
 
 def _types(values: list[str] | None) -> list[str] | None:
@@ -46,21 +65,23 @@ def _unique(indicators: list) -> list:
     return result
 
 
-def _render(indicators: list, fmt: str, *, plain: bool) -> str | Table:
+def _render(document: Document, indicators: list, fmt: str, *, plain: bool) -> str | Table:
     if fmt == "json":
         data = {"indicators": [i.to_dict() for i in indicators]}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["type", "value", "raw", "start", "end", "private"])
-        for i in indicators:
-            writer.writerow([i.type, i.value, i.raw, i.start, i.end, str(i.private).lower()])
-        return buffer.getvalue()
-    if fmt == "stix":
-        from mitremap.iocs.stix import stix_bundle
+        from mitremap.export import SafeWriter
 
-        return stix_bundle(indicators).serialize(pretty=True) + "\n"
+        buffer = io.StringIO()
+        writer = SafeWriter(buffer, CSV_COLUMNS)
+        writer.writeheader()
+        for i in indicators:
+            writer.writerow({**i.to_dict(), "private": str(i.private).lower()})
+        return buffer.getvalue()
+    if fmt in ("stix", "misp"):
+        from mitremap.export import render
+
+        return str(render(_Found(document, indicators), fmt, iocs=True)) + "\n"
     table = Table(title=None if plain else f"{len(indicators)} indicators", show_lines=False)
     for column in ("type", "value", "raw", "offset"):
         table.add_column(column, overflow="fold")
@@ -77,7 +98,9 @@ def iocs(
         list[str] | None,
         typer.Option("--type", "-t", help="Only these types (repeat, or comma-separated)."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or stix.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, csv, stix or misp.")
+    ] = "table",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
@@ -106,7 +129,7 @@ def iocs(
     indicators = extractor.extract(document.text)
     if unique:
         indicators = _unique(indicators)
-    rendered = _render(indicators, fmt, plain=output is not None)
+    rendered = _render(document, indicators, fmt, plain=output is not None)
     if output is None:
         if isinstance(rendered, str):
             typer.echo(rendered, nl=False)
