@@ -107,3 +107,83 @@ def test_data_fetch_errors_are_one_line(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_OFFLINE", "1")
     result = cli("-q", "data", "fetch", "attack")
     assert result.code == 1 and "MITREMAP_DATA" in result.err and "Traceback" not in result.err
+
+
+# ---- every command's usage: no Python types, the same short options, formats as choices -------
+
+SHORT = {"-t": "--threshold", "-w": "--window", "-f": "--format", "-o": "--output", "-m": "--model"}
+# commands owned elsewhere that break a rule today (reported, not edited here), and which rule;
+# strict: fixing one makes its test fail until its line here is removed
+KNOWN = {
+    ("analyze",): {"help": "<float range>, <str>, <path> (cli/analyze.py)", "format": "a free "
+                   "string checked after the report is read (cli/analyze.py)"},
+    ("iocs",): {"help": "-t is --type; <list[str]>, <str>, <path> (cli/iocs.py)"},
+    ("serve", "token"): {"help": "<str> options (cli/serve.py)"},
+    ("serve", "user", "add"): {"help": "<str> options (cli/serve.py)"},
+}  # fmt: skip
+
+
+def _commands() -> list[tuple[tuple[str, ...], object]]:
+    import typer
+
+    from mitremap.cli import app
+
+    found = []
+
+    def walk(command: object, path: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", {})
+        if not subcommands:
+            found.append((path, command))
+        for name, sub in subcommands.items():
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def _cases(rule: str) -> list:
+    cases = []
+    for path, command in _commands():
+        reason = KNOWN.get(path, {}).get(rule)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        cases.append(pytest.param(path, command, id=" ".join(path), marks=marks))
+    return cases
+
+
+def _options(command) -> dict[str, list[str]]:
+    """Every option's long name → all its names."""
+    out = {}
+    for param in command.params:
+        names = [*param.opts, *param.secondary_opts]
+        if any(n.startswith("--") for n in names):
+            out[next(n for n in names if n.startswith("--"))] = names
+    return out
+
+
+@pytest.mark.parametrize(("path", "command"), _cases("help"))
+def test_help_shows_no_python_types_and_the_same_short_options(cli, path, command):
+    import re
+
+    result = cli(*path, "--help")
+    assert result.code == 0, result.err
+    assert not re.search(r"<[^>\s]*(str|int|float|path|Path|list|range|bool)[^>]*>", result.out), (
+        result.out
+    )
+    for long_name, names in _options(command).items():
+        for short, meant in SHORT.items():
+            assert (short in names) == (long_name == meant), (long_name, names)
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), [c for c in _cases("format") if "--format" in _options(c.values[1])]
+)
+def test_an_unknown_format_is_a_usage_error(cli, path, command, tmp_path):
+    required = []
+    for param in command.params:
+        if param.required and not param.opts[0].startswith("-"):
+            required.append(str(tmp_path))  # any value: the format is refused first
+        elif param.required:
+            required += [param.opts[0], str(tmp_path / "out")]
+    result = cli(*path, *required, "--format", "bogus")
+    assert result.code == 2, (result.out, result.err)
+    assert "--format" in result.err and "Traceback" not in result.err

@@ -93,3 +93,22 @@ def test_a_folder_is_analyzed_file_by_file_with_a_skip_summary(cli, tmp_path, ti
     ]
     result = cli("analyze", str(folder), "--model", str(tiny_model), "-f", "csv")
     assert result.code == 1 and "--output DIR" in result.err
+
+
+def test_batch_takes_the_same_options_and_reports_as_json(cli, tmp_path, tiny_model):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "one.txt").write_text("A scheduled task named Updater was registered with schtasks.")
+    _write(folder / "image.bin", bytes(range(256)) * 8)
+    out = tmp_path / "results.jsonl"
+    args = ("batch", str(folder), "-o", str(out), "-m", str(tiny_model), "-t", "0", "-w", "2")
+    result = cli(*args, "--workers", "1", "--format", "json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["output"] == str(out) and summary["done"] == 1 and summary["skipped"] == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    analysed = [line for line in lines if "techniques" in line]
+    assert analysed and analysed[0]["window"] == 2 and analysed[0]["threshold"] == 0
+    again = json.loads(cli(*args, "--workers", "1", "-f", "json").out)
+    assert summary["failed"] == 1 and summary["errors"][0]["id"].endswith("image.bin")
+    assert again["done"] == 0 and again["skipped"] == 2  # a re-run skips what is done

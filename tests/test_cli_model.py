@@ -170,6 +170,34 @@ def test_model_ensure_keeps_an_existing_model(cli, tmp_path, monkeypatch, model_
     result = cli("model", "ensure")
     assert result.code == 0, result.err
     assert "default model present" in result.out
+    as_json = cli("model", "ensure", "--format", "json")
+    assert as_json.code == 0, as_json.err
+    body = json.loads(as_json.out)
+    assert body["status"] == "present" and body["path"] == str(cache / "models" / "default")
+    assert body["backend"] == "linear" and "techniques" not in body
+
+
+def test_a_missing_calibration_source_is_loud_and_kept_in_the_card(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
+    extra = tmp_path / "mine.jsonl"
+    extra.write_text(
+        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
+    )
+    out = tmp_path / "trained"
+    result = cli(
+        "--data", str(_tiny_mirror(tmp_path)), "train", "--source", "attack-procedures",
+        "--add", str(extra), "-o", str(out), "--format", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    trained = json.loads(result.out)  # the card, as `model info --format json` gives it
+    assert trained["path"] == str(out) and trained["sources"]["attack-procedures"] >= 1
+    missing = "annotated reports missing (tram-reports, annoctr-reports)"
+    assert any(w.startswith(missing) for w in trained["warnings"])
+    assert f"warning: {missing}" in result.err and "UserWarning" not in result.err
+    assert trained["recipe"]["calibration"]["missing"] == ["tram-reports", "annoctr-reports"]
+    info = cli("model", "info", "--model", str(out))
+    assert info.code == 0 and "warning" in info.out and "tram-reports" in info.out
+    assert json.loads(cli("model", "info", "-m", str(out), "-f", "json").out)["warnings"]
 
 
 def test_analyze_parents_and_stride(cli, model_dir, report_file):
@@ -279,9 +307,14 @@ def test_model_export_then_install_on_a_second_cache(cli, model_dir, tmp_path, m
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "second-cache"))
     wrong = cli("model", "install", str(archive), "--sha256", "0" * 64)
     assert wrong.code == 1 and "SHA-256" in wrong.err
-    installed = cli("model", "install", str(archive), "--sha256", digest)
+    installed = cli("model", "install", str(archive), "--sha256", digest, "--format", "json")
     assert installed.code == 0, installed.err
     default = tmp_path / "second-cache" / "models" / "default"
+    assert json.loads(installed.out) == {"installed": str(default), "sha256": digest}
+    again = cli(
+        "model", "export", "-m", str(default), "-o", str(tmp_path / "b.tar.gz"), "-f", "json"
+    )
+    assert json.loads(again.out)["sha256"] == digest  # the same model, the same archive
     assert (default / "manifest.json").is_file()
     info = cli("model", "info", "--format", "json")
     assert json.loads(info.out)["path"] == str(default)

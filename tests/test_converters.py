@@ -13,14 +13,25 @@ import pytest
 from mitremap.converters import (
     CONVERTERS_BY_FORMAT,
     MAX_MEMBER_BYTES,
+    read_annoctr_mentions,
+    read_annoctr_reports,
+    read_capec_stix,
+    read_car_yaml,
+    read_chronicle_yaral,
     read_ctid_kev,
+    read_elastic_toml,
+    read_kql_markdown,
     read_lolbas_yml,
     read_mbc_markdown,
     read_panther_yml,
+    read_splunk_yml,
     read_text2ttp_csv,
+    read_tram_mat,
+    read_tram_single_label,
 )
 from mitremap.corpus import LabelledText
 from mitremap.errors import DataError
+from mitremap.sources import SOURCES
 
 
 def make_tar(path: Path, files: dict[str, str | bytes]) -> Path:
@@ -309,6 +320,150 @@ def test_mbc_methods_and_uses_with_the_behaviours_techniques(tmp_path: Path) -> 
     ]
 
 
+# ---- TRAM's annotated reports and single-label set ------------------------------------------
+
+
+def test_tram_reports_and_spans_from_the_mat_files(tmp_path: Path) -> None:
+    from tests.origins import tram_archive
+
+    archive = tmp_path / "tram.tar.gz"
+    archive.write_bytes(tram_archive())
+    reports = {r.id: r for r in read_tram_mat(archive, "tram-reports")}
+    assert set(reports) == {  # titles without punctuation, as the mirror keys them
+        "AA99001A Schtasks Everywhere", "Shell Games  Part 2", "Quiet Persistence",
+        "Nothing To See",
+    }  # fmt: skip
+    everywhere = reports["AA99001A Schtasks Everywhere"]
+    assert everywhere.labels == ("T1053.005", "T1059")
+    assert everywhere.text.startswith("title: AA99-001A: Schtasks Everywhere\n")
+    assert [s["label"] for s in everywhere.meta["spans"]] == ["T1053.005", "T1059"]
+    assert reports["Nothing To See"].labels == ()  # a report without techniques is kept
+    spans = list(read_tram_mat(archive, "tram-spans"))
+    assert len(spans) == sum(len(r.meta["spans"]) for r in reports.values())
+    first = next(s for s in spans if s.id.startswith("AA99001A Schtasks Everywhere:"))
+    start, end = map(int, first.id.rsplit(":", 1)[1].split("-"))
+    assert first.text == everywhere.text[start:end] and first.meta["doc_title"] == everywhere.id
+    single = list(read_tram_single_label(archive, "tram-single"))
+    assert [r.meta["doc_title"] for r in single[:2]] == [everywhere.id, "Shell Games  Part 2"]
+    assert [r.id for r in single] == ["tram-sl-0", "tram-sl-1", "tram-sl-2"]
+
+
+def test_tram_spans_outside_the_text_and_broken_files_are_skipped(tmp_path: Path) -> None:
+    report = {
+        "signal": "title: R\n\nIt ran schtasks.",
+        "asets": [
+            {"type": "Scheduled Task (T1053.005)", "annots": [[3, 15], [5, 999], [9, 2], "x"]},
+            {"type": "Not a technique", "annots": [[0, 4]]},
+        ],
+    }
+    archive = make_tar(
+        tmp_path / "t.tar.gz",
+        {"mjson_files/r.mjson": json.dumps(report), "mjson_files/broken.mjson": "{not json"},
+    )
+    (only,) = read_tram_mat(archive, "tram-reports")
+    assert only.id == "R" and [(s["start"], s["end"]) for s in only.meta["spans"]] == [(3, 15)]
+    with pytest.raises(DataError, match="tram-reports and tram-spans"):
+        list(read_tram_mat(archive, "tram-single"))
+
+
+# ---- detection rules: Splunk, CAR, Chronicle, KQL, Elastic; CAPEC --------------------------
+
+
+def test_splunk_detections_and_stories_with_their_state(tmp_path: Path) -> None:
+    from tests.origins import splunk_archive
+
+    archive = tmp_path / "s.tar.gz"
+    archive.write_bytes(splunk_archive())
+    found = {r.meta["path"]: r for r in read_splunk_yml(archive)}
+    assert set(found) == {  # the macros/ folder holds no detections
+        "detections/endpoint/schtasks_creation.yml", "detections/deprecated/schtasks_old.yml",
+        "stories/scheduled_tasks.yml",
+    }  # fmt: skip
+    live = found["detections/endpoint/schtasks_creation.yml"]
+    assert live.labels == ("T1053.005",) and live.meta["deprecated"] is False
+    assert live.text.startswith("Scheduled Task Creation via Schtasks. The following analytic")
+    assert found["detections/deprecated/schtasks_old.yml"].meta["deprecated"] is True
+    assert found["stories/scheduled_tasks.yml"].labels == ()
+
+
+def test_car_chronicle_kql_elastic_and_capec(tmp_path: Path) -> None:
+    from tests import origins
+
+    def convert(make, reader) -> dict[str, LabelledText]:
+        path = tmp_path / f"{make.__name__}.bin"
+        path.write_bytes(make())
+        return {r.id: r for r in reader(path)}
+
+    car = convert(origins.car_archive, read_car_yaml)
+    assert car["CAR-2013-08-001"].labels == ("T1053", "T1053.005")
+    chronicle = convert(origins.chronicle_archive, read_chronicle_yaral)
+    community = chronicle["rules/community/windows/ttp_schtasks_creation.yaral"]
+    assert community.text == (
+        'Scheduled Task Created with Schtasks. Detects "schtasks.exe" creating a task.'
+    )
+    assert community.labels == ("T1053.005",) and community.meta["tactic"] == "TA0003"
+    old = chronicle["rules/_deprecated/soc_prime_rules/cmd_shell_use.yaral"]
+    assert old.text.startswith("cmd_shell_use. ") and old.labels == ("T1059",)
+    assert old.meta["deprecated"] is True
+    kql = convert(origins.kql_archive, read_kql_markdown)
+    assert set(kql) == {
+        "Defender For Endpoint/ScheduledTask.md",
+        "Azure Active Directory/RoleAdditions.md",
+    }
+    query = kql["Defender For Endpoint/ScheduledTask.md"]
+    assert query.labels == ("T1053", "T1053.005") and query.meta["has_attack_table"] is True
+    assert query.text == (
+        "Scheduled Task Created via Schtasks. Detects scheduled tasks created with schtasks "
+        "from a command line."
+    )
+    assert kql["Azure Active Directory/RoleAdditions.md"].labels == ()
+    elastic = convert(origins.elastic_archive, read_elastic_toml)
+    assert elastic["92a6faf5-78ec-4e25-bea1-73bacc9b59d9"].labels == ("T1053", "T1053.005")
+    assert elastic["e6e78858-6482-11ef-93bd-f661ea17fbcc"].labels == ("T1059",)
+    capec = convert(origins.capec_bundle, read_capec_stix)
+    assert capec["CAPEC-557"].labels == ("T1053.005",)  # CAPEC writes "1053.005"
+    assert capec["CAPEC-557"].text.startswith("Scheduled Task Abuse. An adversary")
+
+
+def test_kql_ignores_headings_inside_code(tmp_path: Path) -> None:
+    page = (
+        "# Title\n\n#### Description\nFirst line.\n```KQL\n# not a heading\nT1059 here\n```\n"
+        "More.\n"
+    )
+    archive = make_tar(tmp_path / "k.tar.gz", {"Folder/Page.md": page})
+    (record,) = read_kql_markdown(archive)
+    assert record.text == "Title. First line. More." and record.labels == ()
+
+
+# ---- AnnoCTR -------------------------------------------------------------------------------
+
+
+def test_annoctr_reads_train_and_dev_and_never_the_test_split(tmp_path: Path) -> None:
+    from tests.origins import ANNOCTR_DOCS, ANNOCTR_TEST_TEXT, annoctr_archive
+
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(annoctr_archive())
+    mentions = list(read_annoctr_mentions(archive))
+    documents = {m.meta["doc"] for m in mentions}
+    assert documents == {*ANNOCTR_DOCS["train"], *ANNOCTR_DOCS["dev"]}
+    # only technique links: software, and "TECHNIQUE" mentions linked to software, are left out
+    assert {m.labels for m in mentions} == {("T1053.005",), ("T1059",)}
+    first = mentions[0]
+    assert first.meta["context_left"] == "The malware creates a"  # its own sentence only
+    assert first.meta["split"] in ("train", "dev") and first.id.endswith(":0")
+    reports = {r.id: r for r in read_annoctr_reports(archive)}
+    assert set(reports) == documents
+    assert all(r.labels == ("T1053.005", "T1059") for r in reports.values())
+    assert ANNOCTR_TEST_TEXT not in {r.text for r in reports.values()}
+    assert sorted(r.meta["split"] for r in reports.values()) == ["dev", "train", "train"]
+
+
+def test_every_source_with_an_origin_has_a_converter() -> None:
+    for spec in SOURCES:
+        if spec.fetch:
+            assert spec.convert == "copy" or spec.convert in CONVERTERS_BY_FORMAT, spec.name
+
+
 # ---- archive safety and errors -------------------------------------------------------------
 
 
@@ -337,7 +492,7 @@ def test_oversized_and_non_regular_members_are_skipped(tmp_path: Path) -> None:
 def test_a_file_that_is_not_an_archive_is_a_data_error(tmp_path: Path, fmt: str) -> None:
     not_archive = tmp_path / "download.tar.gz"
     not_archive.write_text("<html>404 Not Found</html>")
-    source = "text2ttp-manual" if fmt == "text2ttp-csv" else fmt
+    source = next(s.name for s in SOURCES if s.convert == fmt)
     with pytest.raises(DataError, match=r"download\.tar\.gz") as error:
         list(CONVERTERS_BY_FORMAT[fmt](not_archive, source))
     assert "\n" not in str(error.value)

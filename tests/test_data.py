@@ -97,17 +97,27 @@ def test_offline_without_mirror_is_a_clear_error(monkeypatch):
 
 
 def test_no_network_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(
-        data, "ATTACK_ORIGIN", "http://127.0.0.1:9/enterprise-attack-{version}.json"
-    )
+    monkeypatch.setenv("MITREMAP_ORIGIN", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(DataNotFoundError) as info:
         DataResolver().attack_bundle("18.1")
     message = str(info.value)
     assert "download failed" in message and "MITREMAP_DATA" in message
 
 
+def test_one_override_redirects_every_origin(monkeypatch):
+    url = "https://github.com/SigmaHQ/sigma/archive/refs/heads/master.tar.gz"
+    assert DataResolver().origin_url(url) == url
+    mirrored = (
+        "http://mirror.example/origins/github.com/SigmaHQ/sigma/archive/refs/heads/master.tar.gz"
+    )
+    assert DataResolver(origin="http://mirror.example/origins/").origin_url(url) == mirrored
+    monkeypatch.setenv("MITREMAP_ORIGIN", "http://mirror.example/origins")
+    assert DataResolver().origin_url(url) == mirrored
+    assert DataResolver(origin="").origin_url(url) == url  # a parameter beats the environment
+
+
 def test_attack_bundle_downloads_into_cache_with_progress(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "ATTACK_ORIGIN", server + "/enterprise-attack-{version}.json")
+    monkeypatch.setenv("MITREMAP_ORIGIN", server)
     seen: list[tuple[int, int | None]] = []
     path = DataResolver().attack_bundle(
         "18.1", progress=lambda done, total: seen.append((done, total))
@@ -158,110 +168,21 @@ def test_status_lists_every_source(shared_data):
     )
 
 
-def _serve_folder(folder):
-    """A local web server standing in for the origins: the files of `folder`."""
-    handler = type(
-        "H",
-        (http.server.SimpleHTTPRequestHandler,),
-        {
-            "log_message": lambda *a: None,
-            "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(
-                self, *a, directory=str(folder), **k
-            ),
-        },
+def test_origin_downloads_are_shared_and_discarded(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MITREMAP_ORIGIN", server)
+    resolver = DataResolver()
+    first = resolver.download_origin("https://github.com/a/b/archive/c.tar.gz")
+    assert first.read_bytes() == PAYLOAD and first.parent == tmp_path / "cache" / "raw"
+    seen: list[int] = []
+    again = resolver.download_origin(
+        "https://github.com/a/b/archive/c.tar.gz", progress=lambda done, total: seen.append(done)
     )
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
-def test_fetch_converts_public_sources_into_the_cache(tmp_path, monkeypatch):
-    """A Sigma tarball and TRAM's JSON, served locally, become mirror JSONL files in the cache."""
-    import io
-    import json
-    import tarfile
-
-    from mitremap.corpus import read_jsonl
-
-    site = tmp_path / "site"
-    site.mkdir()
-    rule = (
-        b"title: Schtasks Creation\ndescription: Detects schtasks.\ntags:\n  - attack.t1053.005\n"
-        b"logsource:\n  product: windows\ndetection:\n  condition: selection\n"
-    )
-    with tarfile.open(site / "master.tar.gz", "w:gz") as archive:
-        info = tarfile.TarInfo("sigma-master/rules/windows/rule.yml")
-        info.size = len(rule)
-        archive.addfile(info, io.BytesIO(rule))
-    (site / "bootstrap.json").write_text(
-        json.dumps(
-            {
-                "sentences": [
-                    {
-                        "text": "It runs schtasks.",
-                        "disposition": "accept",
-                        "mappings": [{"attack_id": "T1053.005"}],
-                    },
-                    {"text": "Rejected.", "disposition": "reject", "mappings": []},
-                ]
-            }
-        )
-    )
-    httpd, base = _serve_folder(site)
-    try:
-        patched = tuple(
-            s.__class__(**{**s.__dict__, "fetch": f"{base}/master.tar.gz"})
-            if s.name == "sigma"
-            else s.__class__(**{**s.__dict__, "fetch": f"{base}/bootstrap.json"})
-            if s.name == "tram-bootstrap"
-            else s
-            for s in data.SOURCES
-        )
-        monkeypatch.setattr(data, "SOURCES", patched)
-        resolver = DataResolver()
-        sigma = resolver.fetch("sigma")
-        assert [i.labels for i in read_jsonl(sigma)] == [("T1053.005",)]
-        bootstrap = resolver.fetch("tram-bootstrap")
-        assert [(i.text, i.labels) for i in read_jsonl(bootstrap)] == [
-            ("It runs schtasks.", ("T1053.005",))
-        ]
-        assert resolver.find("corpora/sigma_rules.jsonl").where == "cache"
-        with pytest.raises(DataNotFoundError, match="cannot be downloaded by MitreMap"):
-            resolver.fetch("splunk")
-    finally:
-        httpd.shutdown()
-
-
-@pytest.mark.integration
-def test_fetch_rebuilds_the_new_corpora_from_their_real_archives(
-    shared_data, tmp_path, monkeypatch
-):
-    """The upstream archives in the mirror's raw/ folder, served as their origin would, become
-    corpus files a training run reads like the mirror's own."""
-    from mitremap.corpus import read_jsonl
-
-    archives = {
-        "text2ttp-manual": "text2ttp-sentences.tar.gz",
-        "ctid-kev": "ctid-kev-mappings.tar.gz",
-        "lolbas": "lolbas-yml.tar.gz",
-        "mbc": "mbc-markdown.tar.gz",
-    }
-    httpd, base = _serve_folder(shared_data / "raw")
-    try:
-        patched = tuple(
-            s.__class__(**{**s.__dict__, "fetch": f"{base}/{archives[s.name]}"})
-            if s.name in archives
-            else s
-            for s in data.SOURCES
-        )
-        monkeypatch.setattr(data, "SOURCES", patched)
-        resolver = DataResolver(cache_dir=tmp_path)
-        for name in archives:
-            fetched = {i.text for i in read_jsonl(resolver.fetch(name))}
-            mirror = {i.text for i in read_jsonl(shared_data / data.source(name).path)}
-            assert len(fetched & mirror) >= 0.99 * len(mirror), name
-    finally:
-        httpd.shutdown()
+    assert again == first and seen == []  # two sources of one archive: one download
+    resolver.discard_downloads()
+    assert not first.exists()
+    monkeypatch.setenv("MITREMAP_OFFLINE", "1")
+    with pytest.raises(DataNotFoundError, match="downloads are off"):
+        DataResolver().download_origin("https://github.com/a/b/archive/c.tar.gz")
 
 
 def test_status_as_json(cli, shared_data):
@@ -272,5 +193,10 @@ def test_status_as_json(cli, shared_data):
     body = json.loads(result.out)
     rows = {row["source"]: row for row in body["sources"]}
     assert rows["lolbas"]["where"] == "option" and rows["lolbas"]["fetchable"] is True
+    # every source of the default recipe and both calibration sources can be fetched now
+    for name in ("tram-single", "tram-spans", "tram-reports", "splunk", "car", "chronicle", "kql"):
+        assert rows[name]["fetchable"] is True, name
+    assert rows["splunk"]["origin"].startswith("https://github.com/splunk/security_content/")
+    assert rows["attack-procedures"]["origin"] is None  # read from the ATT&CK bundle
     assert rows["elastic"]["role"] == "opt-in"
     assert cli("data", "status", "--format", "xml").code == 2

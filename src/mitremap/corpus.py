@@ -18,13 +18,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mitremap.attack import AttackKB, clean_attack_text
 from mitremap.errors import DataError
 from mitremap.sources import SOURCES, Source, source
+
+if TYPE_CHECKING:
+    from mitremap.data import DataResolver
 
 _LABEL = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _SIGMA_TAG = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
@@ -290,26 +293,6 @@ def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
     return count
 
 
-def _converter(name: str) -> Callable[[Path, str], Iterable[LabelledText]]:
-    def convert(path: Path, source: str) -> Iterable[LabelledText]:
-        from mitremap.converters import CONVERTERS_BY_FORMAT  # imports this module
-
-        return CONVERTERS_BY_FORMAT[name](path, source)
-
-    return convert
-
-
-CONVERTERS: dict[str, Callable[[Path, str], Iterable[LabelledText]]] = {
-    "yaml-rules": lambda path, source: read_yaml_rules(path),
-    "tram-json": lambda path, source: read_tram_json(path, source),
-    **{
-        name: _converter(name)
-        for name in ("text2ttp-csv", "ctid-kev", "lolbas-yml", "panther-yml", "mbc-markdown")
-    },
-}
-"""How a downloaded artifact becomes a mirror JSONL file (see `mitremap.sources`)."""
-
-
 def read_any(path: str | Path) -> Iterator[LabelledText]:
     """Pick the reader by what the path is: .jsonl, .csv, a STIX .json, or YAML rules."""
     path = Path(path)
@@ -508,7 +491,7 @@ class Corpus:
 def build_corpus(
     kb: AttackKB,
     recipe: Recipe = DEFAULT_RECIPE,
-    resolver: Any = None,
+    resolver: DataResolver | None = None,
     add: Iterable[str | Path] = (),
     drop: Iterable[str] = (),
     include: Iterable[str] = (),

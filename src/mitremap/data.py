@@ -4,6 +4,12 @@ Order: an explicit folder (`--data DIR` / `data_dir=`), the `MITREMAP_DATA` envi
 variable (a local mirror laid out like the project's shared data folder), the user cache,
 and — for users with internet — a download from the public origin into the user cache.
 
+This module only locates and downloads files; turning a downloaded archive into a mirror file
+is `mitremap.converters`' job. Every origin URL can be redirected with one setting:
+`MITREMAP_ORIGIN=http://host/path` (or `DataResolver(origin=...)`) fetches
+`https://github.com/a/b/...` from `http://host/path/github.com/a/b/...` — an internal artifact
+mirror for machines without internet, or a local server in tests.
+
 Downloads report progress through a callback (the pipeline never prints), verify size and
 SHA-256 when known, and write atomically: the bytes go to a temporary file that is renamed
 into place only once complete and verified, so an interrupted download is never read as valid.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -21,25 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mitremap.errors import DataNotFoundError, DownloadError
-from mitremap.sources import ATTACK_ORIGIN, DEFAULT_ATTACK_VERSION, SOURCES, Source
+from mitremap.sources import ATTACK_ORIGIN, DEFAULT_ATTACK_VERSION, SOURCES
 
 ENV_DATA = "MITREMAP_DATA"
 ENV_CACHE = "MITREMAP_CACHE"
 ENV_OFFLINE = "MITREMAP_OFFLINE"
+ENV_ORIGIN = "MITREMAP_ORIGIN"
 
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None) while a download runs."""
-
-
-def source(name: str) -> Source:
-    """A source of `mitremap.sources` by name, or an error naming the known ones."""
-    for item in SOURCES:
-        if item.name == name:
-            return item
-    known = ", ".join(s.name for s in SOURCES)
-    raise DataNotFoundError(f"Unknown data source {name!r}; known: {known}")
 
 
 @dataclass(frozen=True)
@@ -53,17 +52,23 @@ class Located:
 
 
 class DataResolver:
-    """Finds data files; downloads ATT&CK into the cache when allowed and needed."""
+    """Finds data files; downloads ATT&CK into the cache when allowed and needed, and the
+    artifacts `mitremap data fetch` converts."""
 
     def __init__(
         self,
         data_dir: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         offline: bool | None = None,
+        origin: str | None = None,
     ) -> None:
         self.mirror, self.mirror_origin = _choose_mirror(data_dir)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.offline = bool(os.environ.get(ENV_OFFLINE)) if offline is None else offline
+        if origin is None:
+            origin = os.environ.get(ENV_ORIGIN)
+        self.origin = origin or None  # "": the real origins, whatever the environment says
+        self._downloaded: dict[str, Path] = {}
 
     @property
     def models_dir(self) -> Path:
@@ -103,9 +108,11 @@ class DataResolver:
                 f"ATT&CK {version} bundle not found in {self._where_looked()} and downloads are off "
                 f"({ENV_OFFLINE} is set); point --data or {ENV_DATA} at a data mirror"
             )
-        target = self.cache_dir / "data" / relative
+        target = self.cache_file(relative)
         try:
-            download(ATTACK_ORIGIN.format(version=version), target, progress=progress)
+            download(
+                self.origin_url(ATTACK_ORIGIN.format(version=version)), target, progress=progress
+            )
         except DownloadError as exc:
             raise DataNotFoundError(
                 f"ATT&CK {version} bundle not found in {self._where_looked()} and the download "
@@ -113,25 +120,41 @@ class DataResolver:
             ) from exc
         return target
 
-    def fetch(self, name: str, progress: Progress | None = None) -> Path:
-        """Download a public source from its origin into the cache, converted to the mirror layout."""
-        src = source(name)
-        if not src.fetch or src.path is None:
-            raise DataNotFoundError(
-                f"{name} cannot be downloaded by MitreMap; get it from {src.home} and put it at "
-                f"{src.path} in a data mirror (--data or {ENV_DATA})"
-            )
-        if self.offline:
-            raise DataNotFoundError(f"downloads are off ({ENV_OFFLINE} is set)")
-        target = self.cache_dir / "data" / src.path
-        if src.convert == "copy":
-            return download(src.fetch, target, progress=progress)
-        from mitremap.corpus import CONVERTERS, write_jsonl
+    def cache_file(self, relative: str) -> Path:
+        """Where a mirror file fetched from its origin lives in the cache."""
+        return self.cache_dir / "data" / relative
 
-        raw = self.cache_dir / "raw" / f"{name}-{src.fetch.rsplit('/', 1)[-1]}"
-        download(src.fetch, raw, progress=progress)
-        write_jsonl(CONVERTERS[src.convert](raw, name), target)
+    def origin_url(self, url: str) -> str:
+        """`url`, or where the origin override (`MITREMAP_ORIGIN`) serves it."""
+        if self.origin is None:
+            return url
+        return f"{self.origin.rstrip('/')}/{url.split('://', 1)[-1]}"
+
+    def download_origin(self, url: str, progress: Progress | None = None) -> Path:
+        """Download an origin artifact into the cache's raw folder (once per resolver: sources
+        that share an archive share the download)."""
+        if url in self._downloaded and self._downloaded[url].is_file():
+            return self._downloaded[url]
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", url.rsplit("/", 1)[-1])[-80:]
+        target = self.download_to(url, self.cache_dir / "raw" / f"{digest}-{name}", progress)
+        self._downloaded[url] = target
         return target
+
+    def download_to(self, url: str, target: Path, progress: Progress | None = None) -> Path:
+        """Download an origin's `url` (redirected by the override) to `target`, if allowed."""
+        if self.offline:
+            raise DataNotFoundError(
+                f"downloads are off ({ENV_OFFLINE} is set); point --data or {ENV_DATA} at a "
+                "data mirror"
+            )
+        return download(self.origin_url(url), target, progress=progress)
+
+    def discard_downloads(self) -> None:
+        """Delete the raw artifacts this resolver downloaded (their converted files stay)."""
+        for path in self._downloaded.values():
+            path.unlink(missing_ok=True)
+        self._downloaded.clear()
 
     def status(self) -> list[Located]:
         return [self.find(s.path) if s.path else Located(s.name, None, "bundle") for s in SOURCES]

@@ -1,14 +1,20 @@
 """Every data source MitreMap knows, described once: where it lives in a data mirror, where it
 comes from, its licence, what it is used for, and how its records are read.
 
-`mitremap.data` locates and downloads them; `mitremap.corpus` reads them for training;
+`mitremap.data` locates and downloads them; `mitremap.converters` turns what `fetch` downloads
+(a repository archive at a pinned commit or branch, or one raw file) into the mirror file with
+the converter named by `convert`; `mitremap.corpus` reads them for training;
 `mitremap.classify.train` takes the annotated reports for calibration; `mitremap data status`
 lists them. A leaf module: it imports nothing from the rest of the package.
+
+Where the mirror names the commit it was made from (its `licenses/*/NOTICE`), `fetch` pins it;
+otherwise it takes the default branch's head, so a fetched file may hold more (or newer)
+records than the mirror's copy, which was also filtered against evaluation text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEFAULT_ATTACK_VERSION = "18.1"
 ATTACK_ORIGIN = (
@@ -35,8 +41,8 @@ class Source:
     licence: str = ""
     description: str = ""
     role: str = TRAIN  # TRAIN, OPT_IN, CALIBRATION, EVALUATION or KNOWLEDGE
-    fetch: str = ""  # an artifact `mitremap data fetch` downloads
-    convert: str = ""  # how it becomes the mirror file: "copy" or a `mitremap.corpus` converter
+    fetch: str = ""  # the artifact `mitremap data fetch` downloads (its origin URL)
+    convert: str = ""  # how it becomes the mirror file: "copy" or a `mitremap.converters` format
     # how its records are read for training
     negatives: bool = False  # label-less records are "no technique" examples
     skip_deprecated: bool = False
@@ -58,6 +64,21 @@ _ANNOCTR = f"{_GITHUB}/boschresearch/anno-ctr-lrec-coling-2024"
 def _archive(repo: str, commit: str) -> str:
     """A repository's tarball at the commit the mirror was made from (its NOTICE names it)."""
     return f"{_GITHUB}/{repo}/archive/{commit}.tar.gz"
+
+
+def _branch(repo: str, branch: str) -> str:
+    """A repository's tarball at its default branch's head (the mirror names no commit)."""
+    return f"{_GITHUB}/{repo}/archive/refs/heads/{branch}.tar.gz"
+
+
+# TRAM's MAT-annotated reports and its single-label set (data/training/mat_annotated_data/)
+_TRAM_ANNOTATED = _archive(
+    "center-for-threat-informed-defense/tram", "255a8163bb8151ede8becc1f35ab1c475bd1c32e"
+)
+# AnnoCTR: text/{train,dev}/*.txt and linking/{train,dev}_w_con.jsonl (its test split is never read)
+_ANNOCTR_ARCHIVE = _archive(
+    "boschresearch/anno-ctr-lrec-coling-2024", "d510b6949e1938d47c93a43eedd562dc538439dc"
+)
 
 
 SOURCES: tuple[Source, ...] = (
@@ -109,6 +130,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/splunk/security_content",
         "Apache-2.0",
         "Splunk security content detections",
+        fetch=_branch("splunk/security_content", "develop"),
+        convert="splunk-yml",
     ),
     Source(
         "car",
@@ -116,6 +139,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/mitre-attack/car",
         "Apache-2.0",
         "MITRE Cyber Analytics Repository",
+        fetch=_branch("mitre-attack/car", "master"),
+        convert="car-yaml",
     ),
     Source(
         "chronicle",
@@ -124,6 +149,8 @@ SOURCES: tuple[Source, ...] = (
         "Apache-2.0",
         "Chronicle detection rules",
         skip_deprecated=True,
+        fetch=_branch("chronicle/detection-rules", "main"),
+        convert="chronicle-yaral",
     ),
     Source(
         "kql",
@@ -131,6 +158,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/Bert-JanP/Hunting-Queries-Detection-Rules",
         "BSD-3-Clause",
         "KQL hunting queries",
+        fetch=_branch("Bert-JanP/Hunting-Queries-Detection-Rules", "main"),
+        convert="kql-markdown",
     ),
     Source(
         "capec",
@@ -139,6 +168,8 @@ SOURCES: tuple[Source, ...] = (
         "CAPEC terms of use",
         "CAPEC attack patterns linked to ATT&CK (weak taxonomy links)",
         role=OPT_IN,
+        fetch=f"{_RAW}/mitre/cti/master/capec/2.1/stix-capec.json",
+        convert="capec-stix",
     ),
     Source(
         "elastic",
@@ -147,6 +178,8 @@ SOURCES: tuple[Source, ...] = (
         "Elastic License 2.0",
         "Elastic detection rules (opt-in: not an open-source licence)",
         role=OPT_IN,
+        fetch=_branch("elastic/detection-rules", "main"),
+        convert="elastic-toml",
     ),
     Source(
         "tram-bootstrap",
@@ -174,6 +207,8 @@ SOURCES: tuple[Source, ...] = (
         "Apache-2.0",
         "121 TRAM reports with annotated spans",
         role=CALIBRATION,
+        fetch=_TRAM_ANNOTATED,
+        convert="tram-mat",
     ),
     Source(
         "tram-single",
@@ -181,6 +216,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "TRAM sentence-level single-label set",
+        fetch=_TRAM_ANNOTATED,
+        convert="tram-single-label",
     ),
     Source(
         "tram-spans",
@@ -188,6 +225,8 @@ SOURCES: tuple[Source, ...] = (
         f"{_GITHUB}/center-for-threat-informed-defense/tram",
         "Apache-2.0",
         "TRAM annotated spans",
+        fetch=_TRAM_ANNOTATED,
+        convert="tram-mat",
     ),
     Source(
         "text2ttp-manual",
@@ -256,6 +295,8 @@ SOURCES: tuple[Source, ...] = (
         "AnnoCTR annotated mentions, train split, each read in its sentence",
         split="train",
         reader="mentions",
+        fetch=_ANNOCTR_ARCHIVE,
+        convert="annoctr-mentions",
     ),
     Source(
         "annoctr-dev",
@@ -266,6 +307,8 @@ SOURCES: tuple[Source, ...] = (
         role=EVALUATION,
         split="dev",
         reader="mentions",
+        fetch=_ANNOCTR_ARCHIVE,
+        convert="annoctr-mentions",
     ),
     Source(
         "annoctr-reports",
@@ -275,6 +318,8 @@ SOURCES: tuple[Source, ...] = (
         "AnnoCTR whole reports, train split (calibration)",
         role=CALIBRATION,
         split="train",
+        fetch=_ANNOCTR_ARCHIVE,
+        convert="annoctr-reports",
     ),
     Source(
         "annoctr",
@@ -284,6 +329,8 @@ SOURCES: tuple[Source, ...] = (
         "AnnoCTR whole reports, dev split (kept for evaluation)",
         role=EVALUATION,
         split="dev",
+        fetch=_ANNOCTR_ARCHIVE,
+        convert="annoctr-reports",
     ),
 )
 
@@ -298,3 +345,9 @@ def source(name: str) -> Source:
 
 def with_role(*roles: str) -> list[Source]:
     return [s for s in SOURCES if s.role in roles]
+
+
+def attack_source(version: str = DEFAULT_ATTACK_VERSION) -> Source:
+    """The ATT&CK Enterprise bundle of `version` as a source (`data fetch --attack-version`)."""
+    path = f"attack/enterprise-attack-{version}.json"
+    return replace(source("attack"), path=path, fetch=ATTACK_ORIGIN.format(version=version))

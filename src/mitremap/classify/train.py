@@ -59,8 +59,14 @@ def train_model(
     settings: LinearSettings | None = None,
     calibrate: bool = True,
     progress: Progress | None = None,
+    reviewed: Iterable[LabelledText] = (),
 ) -> LinearModel:
-    """Build the recipe's corpus and train the linear model on it (the `mitremap train` path)."""
+    """Build the recipe's corpus and train the linear model on it (the `mitremap train` path).
+
+    `reviewed`: analysts' reviewed passages (`LabelledText`, see `mitremap.workspace.reviews`),
+    added after the corpus is built: kept even with no label (a passage whose techniques were
+    all rejected is a negative), and replacing the same text in the corpus (the analyst's
+    labels win)."""
     from mitremap import __version__
     from mitremap.attack import load_attack
     from mitremap.corpus import DEFAULT_RECIPE, Recipe, build_corpus
@@ -106,7 +112,7 @@ def train_model(
         },
         names=Gazetteer.from_attack(kb).to_dict(),
     )
-    if reports:
+    if calibrate:  # recorded even when no report was found: a missing source is never silent
         counts = {
             name: sum(1 for r in reports if r.labels and r.source == name)
             for name in DEFAULT_REPORT_SOURCES
@@ -116,6 +122,31 @@ def train_model(
             "missing": missing,
             "held_out_snippets": "short reports of held-out labelled text of every source",
         }
+        if missing:
+            card.recipe["calibration"]["warning"] = (
+                f"annotated reports missing ({', '.join(missing)}): confidence is calibrated "
+                "on less evidence; run `mitremap data fetch all` and retrain"
+            )
+    items = corpus.items
+    reviewed = list(reviewed)
+    if reviewed:
+        items = _with_reviewed(items, reviewed, kb)
+        card.recipe["reviewed_passages"] = len(reviewed)
     return LinearModel.train(
-        corpus.items, reports=reports, settings=settings, card=card, progress=progress
+        items, reports=reports, settings=settings, card=card, progress=progress
     )
+
+
+def _with_reviewed(
+    items: list[LabelledText], reviewed: list[LabelledText], kb: AttackKB
+) -> list[LabelledText]:
+    from mitremap.corpus import LabelledText, LabelNormaliser
+
+    normaliser = LabelNormaliser(kb)
+    extra: dict[str, LabelledText] = {}
+    for r in reviewed:  # one passage reviewed in two reports: its labels united
+        key = " ".join(r.text.lower().split())
+        labels = normaliser.normalise((*(extra[key].labels if key in extra else ()), *r.labels))
+        extra[key] = LabelledText(r.text.strip(), labels, r.source, r.id, r.meta)
+    kept = [i for i in items if " ".join(i.text.lower().split()) not in extra]
+    return [*kept, *extra.values()]

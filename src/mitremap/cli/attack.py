@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mitremap.cli.common import console, options
+from mitremap.cli.common import FormatOption, console, options
 
 
 def _kb(version: str | None):
@@ -18,13 +18,18 @@ def _kb(version: str | None):
 
 
 VersionOption = Annotated[
-    str | None, typer.Option("--attack-version", help="ATT&CK version (default: the bundled one).")
+    str | None,
+    typer.Option(
+        "--attack-version", help="ATT&CK version (default: the bundled one).", metavar="VERSION"
+    ),
 ]
 
 
 def show(
-    technique_id: Annotated[str, typer.Argument(help="Technique id, e.g. T1053.005.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    technique_id: Annotated[
+        str, typer.Argument(help="Technique id, e.g. T1053.005.", metavar="ID")
+    ],
+    fmt: FormatOption = "table",
     attack_version: VersionOption = None,
 ) -> None:
     """Show one technique: name, tactics, URL and description."""
@@ -37,7 +42,6 @@ def show(
             data["replaced_by"] = replacement.id
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    _check_format(fmt, ("table", "json"))
     title = f"{technique.id} {technique.name}"
     if technique.parent:
         title = f"{technique.id} {kb[technique.parent].name}: {technique.name}"
@@ -54,13 +58,16 @@ def show(
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Words to look for in names and aliases.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 10,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    query: Annotated[
+        str, typer.Argument(help="Words to look for in names and aliases.", metavar="WORDS")
+    ],
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="At most this many results.", metavar="N")
+    ] = 10,
+    fmt: FormatOption = "table",
     attack_version: VersionOption = None,
 ) -> None:
     """Search techniques, tactics, groups, software and campaigns by name or alias."""
-    _check_format(fmt, ("table", "json"))
     results = _kb(attack_version).search(query, limit=limit)
     if fmt == "json":
         rows = [{"id": r.id, "name": r.name, "kind": r.kind, "matched": r.matched} for r in results]
@@ -73,13 +80,6 @@ def search(
     for r in results:
         table.add_row(r.id, r.name, r.kind, r.matched)
     console.print(table)
-
-
-def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
-    if fmt not in allowed:
-        raise typer.BadParameter(
-            f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="--format"
-        )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -9,27 +10,46 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from mitremap.cli.common import console, err_console, options
+from mitremap.cli.common import (
+    FormatOption,
+    ModelOption,
+    ThresholdOption,
+    WindowOption,
+    console,
+    err_console,
+    options,
+)
 
 
 def batch(
     sources: Annotated[
-        list[Path], typer.Argument(help="Files, folders, or .jsonl files of {id, text}.")
+        list[Path],
+        typer.Argument(help="Files, folders, or .jsonl files of {id, text}.", metavar="PATH"),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results, one JSON line per document.")],
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", "-m", help="Model folder (default: the cached default)."),
-    ] = None,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.6,
-    window: Annotated[int, typer.Option(min=1)] = 3,
-    workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = max(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "--out",
+            "-o",
+            help="Results, one JSON line per document.",
+            metavar="FILE",
+        ),
+    ],
+    model: ModelOption = None,
+    threshold: ThresholdOption = 0.6,
+    window: WindowOption = 3,
+    workers: Annotated[int, typer.Option(min=1, help="Local worker processes.", metavar="N")] = max(
         1, (os.cpu_count() or 1)
     ),
     scheduler: Annotated[
         str | None,
-        typer.Option(help="Dask scheduler address (tcp://host:8786) to run on a cluster."),
+        typer.Option(
+            help="Dask scheduler address (tcp://host:8786) to run on a cluster.",
+            metavar="ADDRESS",
+        ),
     ] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Analyze every document of a corpus; a re-run skips what is already in --out."""
     import signal
@@ -57,6 +77,11 @@ def batch(
             scheduler=scheduler,
             progress=lambda done, total, _: bar.update(task, completed=done, total=total),
         )
+    if fmt == "json":  # the results are in --output; this is what the run did
+        errors = [{"id": ident, "error": error} for ident, error in summary.errors]
+        body = {"output": str(out), "done": summary.done, "failed": summary.failed}
+        typer.echo(json.dumps({**body, "skipped": summary.skipped, "errors": errors}, indent=2))
+        return
     console.print(
         f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → {out}",
         highlight=False,

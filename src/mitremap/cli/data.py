@@ -1,27 +1,22 @@
-"""`mitremap data …`: what data is where, and fetching it."""
+"""`mitremap data …`: what data is where, and fetching it from the origins."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 from rich.table import Table
 
-from mitremap.cli.common import console, options, resolver
+from mitremap.cli.common import FormatOption, StageProgress, console, options, resolver
+from mitremap.errors import MitreMapError
 
 
-def status(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-) -> None:
+def status(fmt: FormatOption = "table") -> None:
     """Show where each data source was found and which ATT&CK version is in use."""
-    import json
-
     from mitremap.attack import load_attack
-    from mitremap.data import SOURCES
+    from mitremap.sources import SOURCES
 
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter("choose table or json", param_hint="--format")
     res = resolver()
     if fmt == "json":
         rows = [
@@ -33,6 +28,7 @@ def status(
                 "licence": src.licence,
                 "role": src.role,
                 "fetchable": bool(src.fetch),
+                "origin": src.fetch or None,
             }
             for src, found in zip(SOURCES, res.status(), strict=True)
         ]
@@ -54,7 +50,7 @@ def status(
             str(found.path or src.path or "in the ATT&CK bundle"),
         )
     console.print(table)
-    located = res.find(SOURCES[0].path)
+    located = res.find(SOURCES[0].path or "")
     if located.path is not None:
         kb = load_attack(located.path, data_dir=options.data_dir)
         console.print(
@@ -69,42 +65,59 @@ def fetch(
     sources: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Sources to fetch (default: attack). 'all' fetches every downloadable one."
+            help="Sources to fetch (default: attack); 'all' fetches every source with an origin.",
+            metavar="SOURCE",
         ),
     ] = None,
     attack_version: Annotated[
-        str, typer.Option("--attack-version", help="ATT&CK Enterprise version to fetch.")
+        str,
+        typer.Option(
+            "--attack-version", help="ATT&CK Enterprise version to fetch.", metavar="VERSION"
+        ),
     ] = "18.1",
+    fmt: FormatOption = "table",
 ) -> None:
-    """Download public sources from their official origins into the cache."""
-    from mitremap.data import SOURCES, source
+    """Download sources from their origins and convert them into the cache's mirror layout.
+
+    MITREMAP_ORIGIN=URL fetches every origin from a mirror of them instead (URL/github.com/…).
+    """
+    from mitremap.converters import Fetched, fetch_plan, fetch_source
 
     res = resolver()
-    names = sources or ["attack"]
-    if "all" in names:
-        names = [s.name for s in SOURCES if s.fetch]
-    for name in names:
-        source(name)  # unknown names fail before anything is downloaded
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-        disable=options.quiet,
-        transient=True,
-    ) as bar:
-        for name in names:
-            task = bar.add_task(name, total=None)
+    plan = fetch_plan(sources or ["attack"], attack_version)  # unknown names fail first
+    fetched: list[Fetched] = []
+    failed: dict[str, str] = {}
+    try:
+        with StageProgress(in_bytes=True) as progress:
+            for spec in plan:
+                progress.line(f"{spec.name}: fetching {res.origin_url(str(spec.fetch))}")
 
-            def update(done: int, total: int | None, task: TaskID = task) -> None:
-                bar.update(task, completed=done, total=total)
+                def update(done: int, total: int | None, name: str = spec.name) -> None:
+                    progress.update(name, done, total)
 
-            if name == "attack":
-                path = res.attack_bundle(attack_version, progress=update)
-            else:
-                path = res.fetch(name, progress=update)
-            console.print(f"{name}: {path}", highlight=False)
+                try:
+                    result = fetch_source(spec, res, progress=update)
+                except MitreMapError as exc:
+                    failed[spec.name] = str(exc)
+                    progress.line(f"{spec.name}: failed (the others go on)")
+                    continue
+                fetched.append(result)
+                progress.line(f"{spec.name}: done")
+    finally:
+        res.discard_downloads()  # the converted files stay; the raw archives are not needed
+    if fmt == "json":
+        rows = [{"source": f.source, "path": str(f.path), "records": f.records} for f in fetched]
+        body = {"cache": str(res.cache_dir), "fetched": rows, "failed": failed}
+        typer.echo(json.dumps(body, indent=2))
+    else:
+        for item in fetched:
+            records = "" if item.records is None else f"{item.records} records → "
+            console.print(f"{item.source}: {records}{item.path}", highlight=False, soft_wrap=True)
+    if len(plan) == 1 and failed:
+        raise MitreMapError(next(iter(failed.values())))
+    if failed:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+        raise MitreMapError(f"{len(failed)} of {len(plan)} sources could not be fetched: {reasons}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,64 +3,36 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 
-from mitremap.cli.common import console, err_console, options, resolver
+from mitremap.cli.common import (
+    FormatOption,
+    ModelOption,
+    StageProgress,
+    ThresholdOption,
+    console,
+    err_console,
+    options,
+    resolver,
+)
 from mitremap.errors import MitreMapError, ModelError
 from mitremap.files import check_writable_folder
 
-ModelOption = Annotated[
+OutputOption = Annotated[
     Path | None,
     typer.Option(
-        "--model", "-m", help="Model folder (default: the cached default model).", metavar="DIR"
+        "--output",
+        "--out",
+        "-o",
+        help="Model folder (default: the cached default model).",
+        metavar="DIR",
     ),
 ]
-
-
-def _progress():
-    """A rich progress display with one bar per training stage (nothing when --quiet); plain
-    progress lines when the output is not a terminal (CI, logs, nohup), where bars are silent."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    if options.quiet:
-        return None, None
-    if not err_console.is_terminal:
-        started = time.monotonic()
-        last: dict[str, int] = {}
-
-        def line(stage: str, done: int, total: int) -> None:
-            # a line at the start and end of a stage, and at every tenth of it
-            step = max(total // 10, 1)
-            new_step = done in (0, total) or done // step != last.get(stage, -1) // step
-            if new_step and last.get(stage) != done:
-                err_console.print(
-                    f"{stage}: {done}/{total} ({time.monotonic() - started:.0f} s)",
-                    highlight=False,
-                    markup=False,
-                )
-            last[stage] = done
-
-        return None, line
-    display = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    tasks: dict[str, int] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = display.add_task(stage, total=total)
-        display.update(tasks[stage], completed=done, total=total)
-
-    return display, update
 
 
 def _train(
@@ -70,6 +42,7 @@ def _train(
     include: list[str] | None,
     out: Path | None,
     calibrate: bool = True,
+    reviews: str | None = None,
 ) -> Path:
     from mitremap.analysis import default_model_path
     from mitremap.attack import load_attack
@@ -81,10 +54,14 @@ def _train(
             raise MitreMapError(f"--add {path}: no such file or folder")
     res = resolver()
     kb = load_attack(data_dir=options.data_dir)
-    display, update = _progress()
-    if display is not None:
-        display.start()
-    try:
+    reviewed = []
+    if reviews is not None:  # the analysts' reviewed passages, from the workspace database
+        from mitremap.workspace.store import reviewed_passages_in
+
+        reviewed = reviewed_passages_in(reviews or None)
+        err_console.print(f"adding {len(reviewed)} reviewed passages", highlight=False)
+    with StageProgress() as progress, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model = train_model(
             kb,
             sources=sources or None,
@@ -93,18 +70,41 @@ def _train(
             include=include or (),
             resolver=res,
             calibrate=calibrate,
-            progress=update,
+            progress=progress.update,
+            reviewed=reviewed,
         )
-    finally:
-        if display is not None:
-            display.stop()
     model.save(target)
     err_console.print(
         f"trained {len(model.labels)} techniques on {model.card.training_texts} texts in "
         f"{model.card.train_seconds:.0f} s → {target}",
         highlight=False,
     )
+    # one line each, not Python's file:line form; the calibration warning stays in the card too
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        err_console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
     return target
+
+
+def _warnings(card: dict[str, Any]) -> list[str]:
+    """What a model's card says is wrong with it (e.g. calibration sources that were missing)."""
+    calibration = (card.get("recipe") or {}).get("calibration") or {}
+    return [calibration["warning"]] if calibration.get("warning") else []
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    """A model's card without its long tables, for `train`, `model ensure` and `model info`."""
+    from mitremap.classify.base import read_manifest
+
+    manifest = read_manifest(path)
+    card = dict(manifest.get("card", {}))
+    card.pop("techniques", None)
+    card.pop("names", None)
+    return {
+        "path": str(path),
+        **card,
+        "report_confidence": _report_model(manifest),
+        "warnings": _warnings(card),
+    }
 
 
 def train(
@@ -134,21 +134,36 @@ def train(
             "--include", help="Opt-in sources, e.g. elastic or capec (repeat).", metavar="NAME"
         ),
     ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", help="Model folder (default: the cached default model).", metavar="DIR"
-        ),
-    ] = None,
+    out: OutputOption = None,
     no_calibrate: Annotated[
         bool,
         typer.Option(
             "--no-calibrate", help="Skip report-level calibration (faster, less accurate)."
         ),
     ] = False,
+    add_reviews: Annotated[
+        bool,
+        typer.Option(
+            "--add-reviews",
+            help="Add the passages analysts reviewed in `mitremap serve` (from --db).",
+        ),
+    ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="MITREMAP_DB",
+            metavar="URL",
+            help="The workspace database for --add-reviews (default: serve's SQLite file).",
+        ),
+    ] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Train a technique model (about 6 minutes on 2 cores) and save it."""
-    _train(source, add, drop, include, out, calibrate=not no_calibrate)
+    reviews = (db or "") if add_reviews else None
+    path = _train(source, add, drop, include, out, calibrate=not no_calibrate, reviews=reviews)
+    if fmt == "json":
+        typer.echo(json.dumps(_summary(path), indent=2))
 
 
 def _load(model: Path | None):
@@ -158,20 +173,21 @@ def _load(model: Path | None):
 
 
 def evaluate(
-    file: Annotated[Path, typer.Argument(help='Labelled JSONL: {"text", "labels"} a line.')],
-    level: Annotated[str, typer.Option("--level", help="sentence or report.")] = "sentence",
-    threshold: Annotated[float, typer.Option("--threshold", "-t", min=0.0, max=1.0)] = 0.6,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    file: Annotated[
+        Path, typer.Argument(help='Labelled JSONL: {"text", "labels"} a line.', metavar="FILE")
+    ],
+    level: Annotated[
+        Literal["sentence", "report"],
+        typer.Option("--level", help="sentence or report.", metavar="LEVEL"),
+    ] = "sentence",
+    threshold: ThresholdOption = 0.6,
+    fmt: FormatOption = "table",
     model: ModelOption = None,
 ) -> None:
     """Measure a model on labelled text (labels normalised like training labels)."""
     from mitremap.attack import load_attack
     from mitremap.evaluate import evaluate_reports, evaluate_sentences, read_labelled
 
-    if level not in ("sentence", "report"):
-        raise typer.BadParameter("choose sentence or report", param_hint="--level")
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter("choose table or json", param_hint="--format")
     if not file.is_file():
         raise MitreMapError(f"{file}: no such file")
     mm = _load(model)
@@ -215,45 +231,46 @@ def _print_metrics(metrics: dict) -> None:
 
 def ensure(
     force: Annotated[bool, typer.Option("--force", help="Retrain even if a model exists.")] = False,
+    fmt: FormatOption = "table",
 ) -> None:
-    """Train the default model unless one is cached (what `make setup` runs)."""
+    """Train the default model unless one is cached or installed (what `make setup` runs)."""
     from mitremap.analysis import default_model_path
     from mitremap.classify import load_model
 
     target = default_model_path()
-    if not force:
-        try:
-            load_model(target)  # a model that does not load whole is not "present"
-            console.print(f"default model present: {target}", highlight=False)
-            return
-        except ModelError as exc:
-            if (target / "manifest.json").is_file():
-                err_console.print(f"note: retraining: {exc}", highlight=False, markup=False)
-    _train(None, None, None, None, None)
+    status = "trained"
+    try:
+        if force:
+            raise ModelError("retraining (--force)")
+        load_model(target)  # a model that does not load whole is not "present"
+        status = "present"
+    except ModelError as exc:
+        if (target / "manifest.json").is_file():
+            err_console.print(f"note: retraining: {exc}", highlight=False, markup=False)
+        _train(None, None, None, None, None)
+    if fmt == "json":
+        typer.echo(json.dumps({"status": status, **_summary(target)}, indent=2))
+    elif status == "present":
+        console.print(f"default model present: {target}", highlight=False)
 
 
-def info(
-    model: ModelOption = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-) -> None:
-    """Show a model's card: ATT&CK version, recipe, sources, settings, metrics."""
+def info(model: ModelOption = None, fmt: FormatOption = "table") -> None:
+    """Show a model's card: ATT&CK version, recipe, sources, settings, metrics, warnings."""
+    from rich.table import Table
+
     from mitremap.analysis import default_model_path
-    from mitremap.classify.base import read_manifest
 
-    path = model or default_model_path()
-    manifest = read_manifest(path)
-    card = dict(manifest.get("card", {}))
-    card.pop("techniques", None)
-    card.pop("names", None)
-    card = {"path": str(path), **card, "report_confidence": _report_model(manifest)}
+    card = _summary(model or default_model_path())
     if fmt == "json":
         typer.echo(json.dumps(card, indent=2))
         return
-    from rich.table import Table
-
+    warnings = card.pop("warnings")
     table = Table("field", "value", title="model", title_justify="left")
     for key, value in card.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        table.add_row(key, escape(text))
+    for warning in warnings:
+        table.add_row("[bold yellow]warning[/]", f"[yellow]{escape(warning)}[/]")
     console.print(table)
 
 
@@ -270,26 +287,39 @@ def _report_model(manifest: dict) -> str:
 
 
 def export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="The archive to write (.tar.gz).")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The archive to write (.tar.gz).", metavar="FILE"),
+    ],
     model: ModelOption = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Pack a model into one file to share (prints its SHA-256)."""
     from mitremap.analysis import default_model_path
     from mitremap.classify.package import export_model
 
     digest = export_model(model or default_model_path(), output)
+    if fmt == "json":
+        typer.echo(json.dumps({"archive": str(output), "sha256": digest}, indent=2))
+        return
     console.print(f"wrote {output}\nsha256 {digest}", highlight=False)
 
 
 def install(
-    package: Annotated[str, typer.Argument(help="A model archive: a file or an https URL.")],
+    package: Annotated[
+        str, typer.Argument(help="A model archive: a file or an https URL.", metavar="FILE|URL")
+    ],
     sha256: Annotated[
-        str | None, typer.Option("--sha256", help="Refuse the archive unless it has this hash.")
+        str | None,
+        typer.Option("--sha256", help="Refuse the archive unless it has this hash.", metavar="HEX"),
     ] = None,
     target: Annotated[
         Path | None,
-        typer.Option("--target", help="Install here (default: as the cached default model)."),
+        typer.Option(
+            "--target", help="Install here (default: as the cached default model).", metavar="DIR"
+        ),
     ] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Install a shared model archive (checked like any model before it replaces one)."""
     from mitremap.analysis import default_model_path
@@ -297,6 +327,9 @@ def install(
 
     destination = target or default_model_path()
     digest = install_model(package, destination, sha256)
+    if fmt == "json":
+        typer.echo(json.dumps({"installed": str(destination), "sha256": digest}, indent=2))
+        return
     console.print(f"installed {destination}\nsha256 {digest}", highlight=False)
 
 
