@@ -111,3 +111,57 @@ def test_a_long_document_is_read_in_segments_with_true_offsets(mm, monkeypatch):
         (3, 4),
     ]
     assert analysis._segments([], 120) == [(0, 0)]
+
+
+def _defence_kb(tiny_kb, version: str):
+    from dataclasses import replace
+
+    from mitremap.attack import Mitigation
+
+    return replace(
+        tiny_kb,
+        version=version,
+        mitigations={"M9999": Mitigation("M9999", "Tiny Mitigation")},
+        mitigated_by={"T1053": [("M9999", "audit jobs")], "T1059": [("M9999", "limit shells")]},
+    )
+
+
+def test_analyze_with_defend_carries_it_into_the_json(mm, tiny_kb):
+    from mitremap.analysis import MitreMap
+
+    kb = _defence_kb(tiny_kb, mm.model.card.attack_version or "0.1")
+    with_kb = MitreMap(mm.model, kb=kb)
+    result = with_kb.analyze(REPORT, threshold=0.0, defend=True)
+    data = result.to_dict()["defend"]
+    (mitigation,) = data["mitigations"]
+    assert mitigation["id"] == "M9999"
+    covered = {t["technique"]: t.get("from_parent") for t in mitigation["techniques"]}
+    assert covered["T1059"] is None and covered["T1053.005"] == "T1053"  # the parent's, said so
+    assert result.defend() is result.defence  # asked at analysis: not computed again
+    later = mm.analyze(REPORT, threshold=0.0)
+    assert "defend" not in later.to_dict()
+    assert later.defend(kb).to_dict()["mitigations"] == data["mitigations"]
+
+
+def test_implied_parents_add_nothing_to_the_defence(mm, tiny_kb):
+    kb = _defence_kb(tiny_kb, "0.1")
+    result = mm.analyze(REPORT, threshold=0.0, include_parents=True)
+    assert any(h.implied for h in result.techniques)
+    implied = {h.id for h in result.techniques if h.implied}
+    assert not implied & set(result.defend(kb).confidences)
+
+
+def test_the_core_does_not_import_its_notebook_front_end():
+    """The widget takes a model (`widget(MitreMap.load())`); `analysis` never imports it."""
+    import ast
+    import inspect
+
+    from mitremap import analysis
+    from mitremap.analysis import MitreMap
+
+    tree = ast.parse(inspect.getsource(analysis))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    assert not any(name.startswith("mitremap.notebook") for name in imported)
+    assert not hasattr(MitreMap, "widget")

@@ -107,3 +107,46 @@ def test_named_software_is_a_second_kind_of_evidence(real_mm):
     lsass = next(h for h in result.techniques if h.id == "T1003.001")
     assert [e.name for e in lsass.named] == ["Mimikatz"]
     assert lsass.to_dict(text)["named_software_known_to_use"][0]["id"] == "S0002"
+
+
+def test_defend_the_sample_report(real_mm, real_kb):
+    from mitremap.analysis import MitreMap
+
+    text = (REPO / "examples" / "apt-report.md").read_text(encoding="utf-8")
+    result = MitreMap(real_mm.model, kb=real_kb).analyze(text, defend=True)
+    defence = result.defence
+    assert defence is not None and defence.attack_version == "18.1"
+    found = {h.id for h in result.techniques}
+    assert set(defence.confidences) == found
+    first = defence.mitigations[0]
+    assert len(first.covers) >= 2 and first.mitigation.id.startswith("M")
+    assert {c.technique for m in defence.mitigations for c in m.covers} <= found
+    if "T1003.001" in found:
+        lsass = next(t for t in defence.techniques if t.technique == "T1003.001")
+        assert [d.id for d in lsass.detections] == ["DET0363"]
+    groups = [s for s in defence.similar if s.kind == "group"]
+    assert len(groups) == 5 and all(s.in_common for s in groups)
+    json.dumps(result.to_dict())
+
+
+def test_cli_analyze_defend_json(cli, shared_data, real_model_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
+    report = str(REPO / "examples" / "apt-report.md")
+    common = ("--data", str(shared_data), "analyze", report, "-m", str(real_model_path))
+    result = cli(*common, "--defend", "-f", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    defend = data["defend"]
+    assert defend["mitigations"][0]["id"].startswith("M")
+    assert defend["mitigations"][0]["webpage_link"].startswith(
+        "https://attack.mitre.org/mitigations/"
+    )
+    assert all(d["strategies"][0]["id"].startswith("DET") for d in defend["detections"])
+    assert {s["kind"] for s in defend["similar"]} >= {"group", "campaign"}
+    assert all(s["id"][0] in "GCS" for s in defend["similar"])
+    assert [e["id"] for e in data["entities"]][:2] == ["S0002", "S0029"]  # Mimikatz, PsExec
+    table = cli(*common, "--defend")
+    assert table.code == 0, table.err
+    rows = [line.split("\t") for line in table.out.splitlines()]
+    assert any(r[0] == "mitigation" and r[1].startswith("M") for r in rows)
+    assert any(r[0] == "similar" and r[3] == "group" for r in rows)

@@ -180,3 +180,165 @@ def test_load_attack_uses_the_data_mirror(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path))
     kb = load_attack(data_dir=shared_data)
     assert kb.version == "18.1" and "T1059.001" in kb
+
+
+# ---- mitigations, detections and links (issue 14) -------------------------------------------
+
+
+def _ref_of(external_id: str) -> list[dict[str, str]]:
+    return [{"source_name": "mitre-attack", "external_id": external_id}]
+
+
+def _link(n: int, kind: str, source: str, target: str, description: str = "") -> dict:
+    return {
+        "type": "relationship",
+        "id": f"relationship--d{n}",
+        "relationship_type": kind,
+        "source_ref": source,
+        "target_ref": target,
+        "description": description,
+    }
+
+
+def defence_bundle() -> dict:
+    """The tiny bundle plus a mitigation, a deprecated one, an ATT&CK 18 detection strategy
+    with an analytic, a data component that detects the old way, and a campaign."""
+    from tests.conftest import make_tiny_bundle
+
+    bundle = make_tiny_bundle()
+    bundle["objects"] += [
+        {
+            "type": "course-of-action",
+            "id": "course-of-action--m",
+            "name": "Tiny Mitigation",
+            "description": "Limit it.(Citation: X)",
+            "external_references": _ref_of("M9999"),
+        },
+        {
+            "type": "course-of-action",
+            "id": "course-of-action--old",
+            "name": "Old Mitigation",
+            "x_mitre_deprecated": True,
+            "external_references": _ref_of("T1053"),
+        },
+        {
+            "type": "x-mitre-data-component",
+            "id": "x-mitre-data-component--dc",
+            "name": "Process Creation",
+            "x_mitre_log_sources": [{"name": "WinEventLog:Sysmon", "channel": "EventCode=1"}],
+            "external_references": _ref_of("DC9999"),
+        },
+        {
+            "type": "x-mitre-analytic",
+            "id": "x-mitre-analytic--a",
+            "name": "Analytic 9999",
+            "description": "Watch schtasks.exe /create.",
+            "x_mitre_platforms": ["Windows"],
+            "x_mitre_log_source_references": [
+                {
+                    "x_mitre_data_component_ref": "x-mitre-data-component--dc",
+                    "name": "WinEventLog:Security",
+                    "channel": "EventCode=4698",
+                }
+            ],
+            "external_references": _ref_of("AN9999"),
+        },
+        {
+            "type": "x-mitre-detection-strategy",
+            "id": "x-mitre-detection-strategy--d",
+            "name": "Scheduled task creation",
+            "x_mitre_analytic_refs": ["x-mitre-analytic--a", "x-mitre-analytic--missing"],
+            "external_references": _ref_of("DET9999"),
+        },
+        {
+            "type": "campaign",
+            "id": "campaign--c",
+            "name": "Tiny Campaign",
+            "external_references": _ref_of("C9999"),
+        },
+        _link(1, "mitigates", "course-of-action--m", "attack-pattern--1", "Audit the jobs."),
+        _link(2, "mitigates", "course-of-action--m", "attack-pattern--3", "Restrict shells."),
+        _link(3, "mitigates", "course-of-action--old", "attack-pattern--1"),
+        _link(4, "detects", "x-mitre-detection-strategy--d", "attack-pattern--2"),
+        _link(5, "detects", "x-mitre-data-component--dc", "attack-pattern--3"),
+        _link(6, "attributed-to", "campaign--c", "intrusion-set--g"),
+        _link(7, "uses", "intrusion-set--g", "malware--m"),
+        _link(8, "uses", "campaign--c", "attack-pattern--3", "The campaign ran cmd."),
+    ]
+    return bundle
+
+
+def test_mitigations_detections_and_links_are_read():
+    kb = AttackKB.from_bundle(defence_bundle(), version="0.1")
+    assert list(kb.mitigations) == ["M9999"]  # the deprecated per-technique one is left out
+    mitigation = kb.mitigations["M9999"]
+    assert mitigation.description == "Limit it."
+    assert mitigation.url == "https://attack.mitre.org/mitigations/M9999/"
+    assert kb.mitigated_by == {
+        "T1053": [("M9999", "Audit the jobs.")],
+        "T1059": [("M9999", "Restrict shells.")],
+    }
+    assert kb.detected_by == {"T1053.005": ["DET9999"], "T1059": ["DC9999"]}
+    strategy = kb.detection_strategies["DET9999"]
+    assert strategy.url == "https://attack.mitre.org/detectionstrategies/DET9999/"
+    (analytic,) = strategy.analytics  # a dangling analytic reference is skipped
+    assert analytic.id == "AN9999" and analytic.platforms == ("Windows",)
+    assert analytic.log_sources[0].name == "WinEventLog:Security"
+    assert analytic.log_sources[0].data_component == "DC9999"
+    component = kb.data_components["DC9999"]
+    assert component.name == "Process Creation"
+    assert component.log_sources[0].channel == "EventCode=1"
+    assert kb.attributed_to == {"C9999": ["G9999"]}
+    assert kb.software_used == {"G9999": ["S9999"]}
+    assert [p.source_id for p in kb.procedures_for("T1059")] == ["G9999", "C9999"]
+
+
+def test_cached_index_keeps_defence_data(tmp_path):
+    path = write_bundle(tmp_path / "b.json", defence_bundle())
+    cache = tmp_path / "cache"
+    parsed = AttackKB.from_file(path, version="1", cache_dir=cache)
+    cached = AttackKB.from_file(path, version="1", cache_dir=cache)
+    assert cached == parsed  # every field, the new ones included, survives the index
+
+
+def test_an_index_of_the_old_schema_is_rebuilt(tmp_path, tiny_bundle):
+    from mitremap.attack._index import INDEX_SCHEMA, to_index
+
+    path = write_bundle(tmp_path / "b.json", tiny_bundle)
+    cache = tmp_path / "cache"
+    kb = AttackKB.from_file(path, version="1", cache_dir=cache)
+    old = to_index(kb)
+    old["schema"] = INDEX_SCHEMA - 1
+    del old["mitigations"]  # what a schema-1 index lacks
+    (index,) = cache.iterdir()
+    index.write_text(json.dumps(old))
+    assert AttackKB.from_file(path, version="1", cache_dir=cache).mitigations == {}
+    assert json.loads(index.read_text())["schema"] == INDEX_SCHEMA
+
+
+def test_real_lsass_memory_mitigations_and_detection(real_kb):
+    assert [m for m, _ in real_kb.mitigated_by["T1003.001"]] == [
+        "M1017",
+        "M1025",
+        "M1026",
+        "M1027",
+        "M1028",
+        "M1040",
+        "M1043",
+    ]
+    assert real_kb.mitigations["M1043"].name == "Credential Access Protection"
+    assert real_kb.detected_by["T1003.001"] == ["DET0363"]
+    (analytic,) = real_kb.detection_strategies["DET0363"].analytics
+    assert analytic.id == "AN1030" and analytic.platforms == ("Windows",)
+    sources = {(s.name, s.channel) for s in analytic.log_sources}
+    assert ("WinEventLog:Sysmon", "EventCode=10") in sources  # process access to lsass.exe
+    assert all(s.data_component.startswith("DC") for s in analytic.log_sources)
+
+
+def test_real_bundle_defence_counts(real_kb):
+    assert len(real_kb.mitigations) == 44  # M-ids; 224 deprecated per-technique ones left out
+    assert len(real_kb.detection_strategies) == 691
+    assert all(real_kb.detected_by.get(t.id) for t in real_kb.techniques())  # v18: all have one
+    assert sum(len(v) for v in real_kb.mitigated_by.values()) == 1445
+    assert real_kb.attributed_to["C0024"] == ["G0016"]  # SolarWinds Compromise → APT29
+    assert "S0002" in real_kb.software_used["G0016"]  # APT29 uses Mimikatz

@@ -26,6 +26,8 @@ from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
 
 if TYPE_CHECKING:
+    from mitremap.attack import AttackKB
+    from mitremap.defend import Defence
     from mitremap.iocs import Indicator
 
 ATTACK_URL = "https://attack.mitre.org/techniques/"
@@ -115,6 +117,8 @@ class Analysis:
     entities: list[NamedEntity] = field(default_factory=list)
     candidates: list[tuple[str, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # mitigations, detections and similar adversaries: `MitreMap.analyze(…, defend=True)`
+    defence: Defence | None = None
 
     @property
     def message(self) -> str:
@@ -141,10 +145,28 @@ class Analysis:
         if self.indicators:
             out["indicators"] = [i.to_dict() for i in self.indicators]
         out["entities"] = [e.to_dict(text) for e in self.entities]
+        if self.defence is not None:
+            out["defend"] = self.defence.to_dict()
         if self.message:
             out["message"] = self.message
         out["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
         return out
+
+    def defend(self, kb: AttackKB | None = None, *, top_similar: int = 5) -> Defence:
+        """Mitigations (one prioritised list), detections and the groups, campaigns and
+        software with techniques in common, for the techniques found (implied parents add
+        nothing). Without `kb`, the ATT&CK version the model was trained on is loaded.
+        `.to_frame()` on the result gives the prioritised mitigations as a DataFrame."""
+        if self.defence is not None and kb is None:
+            return self.defence
+        from mitremap.defend import defend
+
+        if kb is None:
+            from mitremap.attack import load_attack
+
+            kb = load_attack(version=self.model.get("attack_version") or None)
+        found = {h.id: h.confidence for h in self.techniques if not h.implied}
+        return defend(found, kb, top_similar=top_similar)
 
     def to_frame(self) -> Any:
         """A pandas DataFrame with the original's columns plus tactics and evidence."""
@@ -180,8 +202,9 @@ class Analysis:
 class MitreMap:
     """A loaded technique model, ready to analyze reports."""
 
-    def __init__(self, model: Any, kb: Any = None) -> None:
+    def __init__(self, model: Any, kb: AttackKB | None = None) -> None:
         self.model = model
+        self._kb = kb
         info = model.card.to_dict().get("techniques") or {}
         self.techniques: dict[str, TechniqueInfo] = {}
         for label in model.labels:
@@ -201,7 +224,9 @@ class MitreMap:
             self.gazetteer = Gazetteer.from_dict(names or {})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, kb: Any = None) -> MitreMap:
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, kb: AttackKB | None = None
+    ) -> MitreMap:
         """The model at `path`, or the cached default model."""
         from mitremap.classify import load_model
 
@@ -209,7 +234,7 @@ class MitreMap:
             path = default_model_path()
         return cls(load_model(path), kb=kb)
 
-    def _map_to(self, kb: Any) -> None:
+    def _map_to(self, kb: AttackKB) -> None:
         """Warn about an ATT&CK version mismatch and show techniques as `kb` knows them."""
         warnings.warn(
             f"the model was trained on ATT&CK {self.model.card.attack_version}, "
@@ -253,8 +278,10 @@ class MitreMap:
         iocs: bool = False,
         include_parents: bool = False,
         max_evidence: int = 3,
+        defend: bool = False,
     ) -> Analysis:
-        """Techniques whose report-level confidence is at or above `threshold`, best first."""
+        """Techniques whose report-level confidence is at or above `threshold`, best first.
+        `defend`: add mitigations, detections and similar adversaries (`Analysis.defend`)."""
         if window < 1 or stride < 1:
             raise ValueError("window and stride must be at least 1")
         if not 0.0 <= threshold <= 1.0:
@@ -303,6 +330,12 @@ class MitreMap:
             from mitremap.iocs import extract_iocs
 
             indicators = list(extract_iocs(text))
+        defence = None
+        if defend:
+            from mitremap.defend import defend as defend_techniques
+
+            found = {h.id: h.confidence for h in hits if not h.implied}
+            defence = defend_techniques(found, self.attack())
         return Analysis(
             document,
             hits,
@@ -317,7 +350,18 @@ class MitreMap:
                 "score": scored - segmented,
                 "total": time.perf_counter() - started,
             },
+            defence=defence,
         )
+
+    def attack(self, data_dir: str | os.PathLike[str] | None = None) -> AttackKB:
+        """The ATT&CK knowledge base given at load, else the version the model was trained on
+        (loaded once: from `data_dir`, the data mirror or the cache)."""
+        if self._kb is None:
+            from mitremap.attack import load_attack
+
+            version = self.model.card.attack_version or None
+            self._kb = load_attack(version=version, data_dir=data_dir)
+        return self._kb
 
     def _evidence(
         self,
@@ -427,12 +471,6 @@ class MitreMap:
         return [
             [(labels[j], float(row[j])) for j in idx] for row, idx in zip(proba, top, strict=True)
         ]
-
-    def widget(self) -> Any:
-        """The notebook widget bound to this model (needs the `notebook` extra)."""
-        from mitremap.notebook import widget
-
-        return widget(self)
 
     def technique_scorer(self, technique: str) -> Callable[[Sequence[str]], np.ndarray]:
         """A function texts → calibrated confidence of one technique (for SHAP)."""

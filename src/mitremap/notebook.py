@@ -3,15 +3,22 @@
 Paste a report or upload a file, pick the threshold (default 0.6), the window size and whether to
 explain, press Analyze: the technique table with links, the text with evidence and attributions
 highlighted, and the IoC table appear below. Errors show as one line in the widget.
+
+The widget is a front end: it takes a loaded `MitreMap` (`widget(MitreMap.load())`); the core
+never imports it.
 """
 
 from __future__ import annotations
 
 import html
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitremap.errors import MissingExtraError, MitreMapError
+
+if TYPE_CHECKING:
+    from mitremap.analysis import Analysis, MitreMap
+    from mitremap.documents import Document
 
 ACCEPTED = ".txt,.md,.markdown,.html,.htm,.pdf,.docx"
 
@@ -19,7 +26,7 @@ ACCEPTED = ".txt,.md,.markdown,.html,.htm,.pdf,.docx"
 class MitreMapWidget:
     """The widget's controls and its `run()`; display it like any ipywidget."""
 
-    def __init__(self, mitremap: Any = None) -> None:
+    def __init__(self, mitremap: MitreMap | None = None) -> None:
         try:
             import ipywidgets as w
         except ImportError as exc:
@@ -38,7 +45,7 @@ class MitreMapWidget:
         self.button = w.Button(description="Analyze", button_style="primary", icon="search")
         self.status = w.HTML()
         self.output = w.HTML()
-        self.result: Any = None
+        self.result: Analysis | None = None
         self.button.on_click(lambda _: self.run())
         self.box = w.VBox(
             [
@@ -49,7 +56,7 @@ class MitreMapWidget:
             ]
         )
 
-    def run(self) -> Any:
+    def run(self) -> Analysis | None:
         """Analyze the uploaded file, else the pasted text; show the result or a one-line error."""
         from mitremap.export import html_fragment
 
@@ -82,7 +89,7 @@ class MitreMapWidget:
         self.output.value = html_fragment(self.result)
         return self.result
 
-    def _document(self) -> Any:
+    def _document(self) -> Document:
         from mitremap.documents import Document
 
         uploads = self.upload.value
@@ -104,6 +111,6 @@ class MitreMapWidget:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def widget(mitremap: Any = None) -> MitreMapWidget:
+def widget(mitremap: MitreMap | None = None) -> MitreMapWidget:
     """A ready-to-display widget; `mitremap` is a loaded `MitreMap` (default: the cached model)."""
     return MitreMapWidget(mitremap)

@@ -26,7 +26,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-COMMAND_MODULES = ("attack", "data", "model", "analyze", "iocs", "batch", "serve")
+COMMAND_MODULES = ("attack", "data", "model", "analyze", "diff", "iocs", "batch", "serve")
 
 
 def _version(value: bool) -> None:
