@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from mitremap.cli.common import console, err_console, options
+from mitremap.cli.defend import print_defence
 from mitremap.cli.model import ModelOption, _load
 from mitremap.errors import MitreMapError
 from mitremap.export import FORMATS, export_format, render
-from mitremap.files import check_writable_folder, write_text
+from mitremap.files import atomic_writer, check_writable_folder, write_text
 
 
 def analyze(
@@ -41,6 +42,14 @@ def analyze(
         bool, typer.Option("--iocs", help="Also list indicators of compromise.")
     ] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add per-word attributions.")] = False,
+    defend: Annotated[
+        bool,
+        typer.Option(
+            "--defend",
+            help="Add mitigations (prioritised), detections and techniques in common with "
+            "ATT&CK groups, campaigns and software.",
+        ),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
@@ -53,8 +62,9 @@ def analyze(
         raise MitreMapError(
             f"--stride {stride} is larger than --window {window}: sentences would be skipped"
         )
-    if fmt != "table":
-        export_format(fmt)  # an unknown format fails before any work
+    # an unknown format, or a binary one without a file to go to, fails before any work
+    if fmt != "table" and export_format(fmt).binary and output is None:
+        raise MitreMapError(f"--format {fmt} makes a binary file: add --output FILE")
     settings = dict(
         threshold=threshold,
         window=window,
@@ -62,6 +72,7 @@ def analyze(
         include_parents=parents,
         explain=explain,
         iocs=iocs,
+        defend=defend,
     )
     if Path(source).is_dir():
         _analyze_folder(Path(source), settings, fmt, output, model)
@@ -71,22 +82,41 @@ def analyze(
         raise MitreMapError(f"{source}: the input is empty")
     for warning in document.warnings:
         err_console.print(f"note: {source}: {warning}", highlight=False, markup=False)
-    result = _load(model).analyze(document, **settings)
+    result = _model(model, defend).analyze(document, **settings)
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
         _print_table(result, iocs)
+        if result.defence is not None:
+            print_defence(result.defence)
         return
     text = _render(result, fmt, iocs)
     if output is not None:
-        write_text(output, text if text.endswith("\n") else text + "\n")
+        _write(output, text)
         err_console.print(f"wrote {output}", highlight=False)
     else:
         typer.echo(text)
 
 
-def _render(result, fmt: str, iocs: bool) -> str:
+def _model(model: Path | None, defend: bool):
+    """The model; with --defend, ATT&CK loaded first from where --data says."""
+    mm = _load(model)
+    if defend:
+        mm.attack(data_dir=options.data_dir)
+    return mm
+
+
+def _render(result, fmt: str, iocs: bool) -> str | bytes:
     return render(result, fmt, iocs=iocs)
+
+
+def _write(path: Path, content: str | bytes) -> None:
+    """An export into its file: bytes as they are, text ending with a newline."""
+    if isinstance(content, bytes):
+        with atomic_writer(path, binary=True) as handle:
+            handle.write(content)
+    else:
+        write_text(path, content if content.endswith("\n") else content + "\n")
 
 
 def _analyze_folder(
@@ -108,7 +138,7 @@ def _analyze_folder(
         )
     if fmt == "table" and output is not None:
         raise MitreMapError("--output needs a file format (json, csv, …), not table")
-    mm = _load(model)
+    mm = _model(model, settings["defend"])
     with Progress(
         "{task.description}",
         BarColumn(),
@@ -129,6 +159,8 @@ def _analyze_folder(
     if fmt == "table":
         for result in results:
             _print_table(result, settings["iocs"])
+            if result.defence is not None:
+                print_defence(result.defence)
     elif fmt == "json" and output is None:
         typer.echo(
             json.dumps(
@@ -146,7 +178,7 @@ def _analyze_folder(
             folder, [r.document.origin for r in results], export_format(fmt).extension
         )
         for result, name in zip(results, names, strict=True):
-            write_text(output / name, _render(result, fmt, settings["iocs"]) + "\n")
+            _write(output / name, _render(result, fmt, settings["iocs"]))
         err_console.print(f"wrote {len(set(names))} files to {output}", highlight=False)
     err_console.print(
         f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
