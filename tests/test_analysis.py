@@ -165,3 +165,9 @@ def test_the_core_does_not_import_its_notebook_front_end():
     } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
     assert not any(name.startswith("mitremap.notebook") for name in imported)
     assert not hasattr(MitreMap, "widget")
+
+
+def test_json_keeps_an_empty_indicator_list_only_when_indicators_were_asked_for(mm):
+    asked = mm.analyze(NONE[0], iocs=True).to_dict()
+    assert asked["indicators"] == []
+    assert "indicators" not in mm.analyze(NONE[0]).to_dict()

@@ -114,13 +114,7 @@ def test_data_fetch_errors_are_one_line(cli, tmp_path, monkeypatch):
 SHORT = {"-t": "--threshold", "-w": "--window", "-f": "--format", "-o": "--output", "-m": "--model"}
 # commands owned elsewhere that break a rule today (reported, not edited here), and which rule;
 # strict: fixing one makes its test fail until its line here is removed
-KNOWN = {
-    ("analyze",): {"help": "<float range>, <str>, <path> (cli/analyze.py)", "format": "a free "
-                   "string checked after the report is read (cli/analyze.py)"},
-    ("iocs",): {"help": "-t is --type; <list[str]>, <str>, <path> (cli/iocs.py)"},
-    ("serve", "token"): {"help": "<str> options (cli/serve.py)"},
-    ("serve", "user", "add"): {"help": "<str> options (cli/serve.py)"},
-}  # fmt: skip
+KNOWN: dict[tuple[str, ...], dict[str, str]] = {}
 
 
 def _commands() -> list[tuple[tuple[str, ...], object]]:
@@ -187,3 +181,12 @@ def test_an_unknown_format_is_a_usage_error(cli, path, command, tmp_path):
     result = cli(*path, *required, "--format", "bogus")
     assert result.code == 2, (result.out, result.err)
     assert "--format" in result.err and "Traceback" not in result.err
+
+
+def test_analyze_offers_table_and_every_registered_export_format():
+    from typing import get_args
+
+    from mitremap.cli.analyze import AnalyzeFormat
+    from mitremap.export import FORMATS
+
+    assert set(get_args(AnalyzeFormat)) == {"table", *FORMATS}

@@ -130,7 +130,7 @@ def test_cli_table_and_type_filter(cli, report) -> None:
 
 def test_cli_csv_to_file(cli, report, tmp_path) -> None:
     out = tmp_path / "iocs.csv"
-    result = cli("iocs", str(report), "-f", "csv", "-o", str(out), "-t", "ipv4")
+    result = cli("iocs", str(report), "-f", "csv", "-o", str(out), "--type", "ipv4")
     assert result.code == 0, result.err
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert rows == [

@@ -114,6 +114,9 @@ class Analysis:
     window: int
     model: dict[str, Any]
     indicators: list[Indicator] = field(default_factory=list)
+    # whether indicators were looked for: the JSON then keeps `indicators: []` when none was
+    # found, so "none found" and "not asked" read differently
+    indicators_extracted: bool = False
     entities: list[NamedEntity] = field(default_factory=list)
     candidates: list[tuple[str, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -142,7 +145,7 @@ class Analysis:
             "window": self.window,
             "techniques": [hit.to_dict(text) for hit in self.techniques],
         }
-        if self.indicators:
+        if self.indicators or self.indicators_extracted:
             out["indicators"] = [i.to_dict() for i in self.indicators]
         out["entities"] = [e.to_dict(text) for e in self.entities]
         if self.defence is not None:
@@ -343,6 +346,7 @@ class MitreMap:
             window,
             self.card,
             indicators=indicators,
+            indicators_extracted=iocs,
             entities=entities,
             candidates=candidates,
             timings={

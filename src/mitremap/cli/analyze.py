@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from mitremap.cli.common import console, err_console, options
+from mitremap.cli.common import ThresholdOption, WindowOption, console, err_console, options
 from mitremap.cli.defend import print_defence
 from mitremap.cli.model import ModelOption, _load
 from mitremap.errors import MitreMapError
-from mitremap.export import FORMATS, export_format, render
+from mitremap.export import export_format, render
 from mitremap.files import atomic_writer, check_writable_folder, write_text
+
+# `table` and every export format (a test checks it against the export registry); a choice, so
+# an unknown format is a usage error before any work
+AnalyzeFormat = Literal[
+    "table", "json", "csv", "navigator", "stix", "misp", "markdown", "html", "docx"
+]
 
 
 def analyze(
-    source: Annotated[str, typer.Argument(help="A report: file, folder, URL, or - for stdin.")],
-    threshold: Annotated[
-        float,
-        typer.Option(
-            "--threshold", "-t", min=0.0, max=1.0, help="Report techniques at or above this."
-        ),
-    ] = 0.6,
-    window: Annotated[int, typer.Option("--window", "-w", min=1, help="Sentences per window.")] = 3,
+    source: Annotated[
+        str,
+        typer.Argument(help="A report: file, folder, URL, or - for stdin.", metavar="SOURCE"),
+    ],
+    threshold: ThresholdOption = 0.6,
+    window: WindowOption = 3,
     stride: Annotated[
-        int, typer.Option("--stride", min=1, help="Sentences between window starts.")
+        int, typer.Option("--stride", min=1, help="Sentences between window starts.", metavar="N")
     ] = 1,
     parents: Annotated[
         bool,
@@ -35,8 +39,13 @@ def analyze(
         ),
     ] = False,
     fmt: Annotated[
-        str,
-        typer.Option("--format", "-f", help=f"table, {', '.join(FORMATS)}."),
+        AnalyzeFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, json, csv, navigator, stix, misp, markdown, html or docx.",
+            metavar="FORMAT",
+        ),
     ] = "table",
     iocs: Annotated[
         bool, typer.Option("--iocs", help="Also list indicators of compromise.")
@@ -51,7 +60,10 @@ def analyze(
         ),
     ] = False,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to this file (a folder for a folder).", metavar="PATH"
+        ),
     ] = None,
     model: ModelOption = None,
 ) -> None:

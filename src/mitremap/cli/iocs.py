@@ -6,7 +6,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import typer
 from rich.console import Console
@@ -18,7 +18,8 @@ from mitremap.files import write_text
 if TYPE_CHECKING:
     from mitremap.documents import Document
 
-FORMATS = ("table", "json", "csv", "stix", "misp")
+IocFormat = Literal["table", "json", "csv", "stix", "misp"]
+FORMATS = get_args(IocFormat)
 CSV_COLUMNS = ("type", "value", "raw", "start", "end", "private")
 
 
@@ -93,16 +94,24 @@ def _render(document: Document, indicators: list, fmt: str, *, plain: bool) -> s
 
 
 def iocs(
-    source: Annotated[str, typer.Argument(help="Report file, http(s) URL, or - for stdin.")],
+    source: Annotated[
+        str, typer.Argument(help="Report file, http(s) URL, or - for stdin.", metavar="SOURCE")
+    ],
     types: Annotated[
         list[str] | None,
-        typer.Option("--type", "-t", help="Only these types (repeat, or comma-separated)."),
+        typer.Option(
+            "--type", help="Only these types (repeat, or comma-separated).", metavar="TYPE"
+        ),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, csv, stix or misp.")
+        IocFormat,
+        typer.Option("--format", "-f", help="table, json, csv, stix or misp.", metavar="FORMAT"),
     ] = "table",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to this file instead of stdout.", metavar="FILE"
+        ),
     ] = None,
     unique: Annotated[
         bool, typer.Option("--unique", "-u", help="Each (type, value) once, at its first place.")
@@ -122,8 +131,6 @@ def iocs(
     from mitremap.documents import read_document
     from mitremap.iocs import IocExtractor
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"choose from: {', '.join(FORMATS)}", param_hint="--format")
     extractor = IocExtractor(_types(types), allowlist=allowlist, include_private=private)
     document = read_document(source)
     indicators = extractor.extract(document.text)
