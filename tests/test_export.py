@@ -334,3 +334,13 @@ def test_markdown_and_html_carry_the_defence_when_asked_for():
     page = export.to_html(Defended())
     assert "Operating System &lt;Configuration&gt;" in page
     assert "How to defend" not in export.to_html(make_analysis())  # only when asked for
+
+
+def test_html_marks_attck_names_in_the_text_escaped():
+    from mitremap.export._html import _highlight
+
+    text = "They ran Mimikatz <b>."
+    entity = {"start": 9, "end": 17, "kind": "software", "name": "Mimi<katz>", "id": "S0002"}
+    marked = _highlight(text, [], [], [entity])
+    assert '<span class="ent" title="ATT&amp;CK software: Mimi&lt;katz&gt; (S0002)">' in marked
+    assert "&lt;b&gt;" in marked and "<b>" not in marked

@@ -35,6 +35,7 @@ _CSS = """
 .mitremap .pos{box-shadow:inset 0 -0.6em rgba(215,48,31,var(--w))}
 .mitremap .neg{box-shadow:inset 0 -0.6em rgba(49,130,189,var(--w))}
 .mitremap .ioc{outline:1px dashed #6a3d9a}
+.mitremap .ent{border-bottom:2px dotted #2a6f97}
 .mitremap .muted{color:#666;font-size:.85rem}
 .mitremap .legend span{margin-right:1rem}
 .mitremap .matrix{table-layout:fixed;font-size:.78rem}
@@ -105,8 +106,9 @@ def html_fragment(analysis: Exportable) -> str:
             '<p class="legend muted"><span class="ev">evidence</span>'
             '<span class="pos" style="--w:.5">pushes a technique up</span>'
             '<span class="neg" style="--w:.5">pushes it down</span>'
-            '<span class="ioc">indicator</span></p>',
-            f'<div class="doc">{_highlight(text, hits, indicators)}</div>',
+            '<span class="ioc">indicator</span>'
+            '<span class="ent">ATT&amp;CK software, group or campaign</span></p>',
+            f'<div class="doc">{_highlight(text, hits, indicators, data.get("entities", ()))}</div>',
         ]
     if data.get("indicators") is not None:
         parts.append("<h2>Indicators of compromise</h2>")
@@ -159,8 +161,8 @@ def _safe_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def _highlight(text: str, hits: Any, indicators: Any) -> str:
-    """The text with evidence, attributions and indicators marked; all of it escaped.
+def _highlight(text: str, hits: Any, indicators: Any, entities: Any = ()) -> str:
+    """The text with evidence, attributions, indicators and ATT&CK names marked; all escaped.
 
     Spans may overlap, so the text is cut at every span boundary and each piece gets the
     classes of everything covering it.
@@ -173,6 +175,8 @@ def _highlight(text: str, hits: Any, indicators: Any) -> str:
             spans.append((a["start"], a["end"], "attr", float(a.get("weight", 0))))
     for i in indicators:
         spans.append((i["start"], i["end"], "ioc", i["type"]))
+    for e in entities:
+        spans.append((e["start"], e["end"], "ent", f"{e['kind']}: {e['name']} ({e['id']})"))
     n = len(text)
     spans = [(max(0, s), min(n, e), k, v) for s, e, k, v in spans if 0 <= s < e]
     cuts = sorted({0, n, *(s for s, _, _, _ in spans), *(e for _, e, _, _ in spans)})
@@ -203,6 +207,10 @@ def _highlight(text: str, hits: Any, indicators: Any) -> str:
         if iocs:
             classes.append("ioc")
             titles.append("indicator: " + ", ".join(iocs))
+        names = sorted({v for _, _, k, v in active if k == "ent"})
+        if names:
+            classes.append("ent")
+            titles.append("ATT&CK " + ", ".join(names))
         out.append(
             f'<span class="{" ".join(classes)}"{style} title="{html.escape("; ".join(titles))}">'
             f"{piece}</span>"
