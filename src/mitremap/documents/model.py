@@ -12,7 +12,8 @@ class Document:
     """A report as MitreMap reads it. Every offset in every result points into `text`.
 
     `warnings` says what a reader had to guess or leave out (a legacy encoding, PDF pages
-    without text), for front ends to show.
+    without text), for front ends to show. `date` (ISO 8601, "" when unknown) is when the
+    report was last written as far as the reader can tell: a file's modification time.
     """
 
     text: str
@@ -20,6 +21,7 @@ class Document:
     origin: str = "<text>"
     media_type: str = "text/plain"
     warnings: tuple[str, ...] = ()
+    date: str = ""
 
     @classmethod
     def from_text(
@@ -41,6 +43,8 @@ class Document:
         }
         if self.warnings:
             info["warnings"] = list(self.warnings)
+        if self.date:
+            info["date"] = self.date
         return info
 
 

@@ -14,7 +14,8 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from mitremap.documents import formats
@@ -88,7 +89,8 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
     except OSError as error:
         raise DocumentError(origin, f"cannot read: {error.strerror or error}") from None
     _check_size(origin, len(data), max_bytes)  # it may have grown since stat()
-    return read_bytes(data, name=path.name, origin=origin)
+    written = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds")
+    return replace(read_bytes(data, name=path.name, origin=origin), date=written)
 
 
 def read_stdin(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
