@@ -21,8 +21,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-demo: setup
-	$(BIN)/mitremap analyze examples/apt-report.md --iocs
+# `make demo` installs no extra (the demo reads a markdown report and prints a table): a light
+# venv of its own, so `make test` keeps the full one. It uses the installed default model
+# (`mitremap model install FILE|URL`) when there is one; `model ensure` trains one otherwise.
+DEMO_VENV  := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/mitremap model ensure
+	$(DEMO_VENV)/bin/mitremap analyze examples/apt-report.md --iocs
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -31,12 +44,15 @@ test: setup
 # leave-one-source-out training of the technique model (about 45 minutes on 2 cores).
 bench: setup
 	$(BIN)/python benchmarks/bench_attack.py
+	$(BIN)/python benchmarks/bench_similar.py
+	$(BIN)/python benchmarks/bench_entities.py
 	$(BIN)/python benchmarks/bench_documents.py
 	$(BIN)/python benchmarks/bench_iocs.py
 	$(BIN)/python benchmarks/bench_iocs_accuracy.py
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_hostile.py
 	$(BIN)/python benchmarks/bench_server.py
+	$(BIN)/python benchmarks/bench_workspace.py
 	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--quick)
 
 lint: $(STAMP)
@@ -45,4 +61,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

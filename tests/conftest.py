@@ -225,3 +225,29 @@ def real_mm(real_model_path):
     from mitremap.analysis import MitreMap
 
     return MitreMap.load(real_model_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the whole session (`tests/postgres.py`); skipped,
+    with the reason, only when no server binary is installed."""
+    from tests.postgres import running_server, server_binaries
+
+    if server_binaries() is None:
+        pytest.skip("no PostgreSQL server binaries: apt-get install postgresql (.ci/run does)")
+    pytest.importorskip("psycopg")
+    with running_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A new, empty workspace database URL: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'workspace.db'}"
+    import uuid
+
+    from tests.postgres import create_database
+
+    server = request.getfixturevalue("postgres_server")
+    return create_database(server, f"t{uuid.uuid4().hex[:16]}")

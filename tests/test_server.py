@@ -1,4 +1,5 @@
-"""The web app and REST API, with a stand-in model (the real model's output is tested elsewhere)."""
+"""The web app's guards and the stateless API (analyze, iocs, health), with a stand-in model
+(the real model's output is tested elsewhere; the workspace in tests/test_workspace_*.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,20 @@ def model() -> StandIn:
 
 
 @pytest.fixture
-def client(model) -> TestClient:
-    return TestClient(create_app(model, max_bytes=10_000))
+def database(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'workspace.db'}"
+
+
+@pytest.fixture
+def client(model, database) -> TestClient:
+    return TestClient(create_app(model, max_bytes=10_000, database=database))
+
+
+def error(response) -> tuple[int, str, str]:
+    """(status, code, message) of an answer in the one error shape."""
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    return response.status_code, body["error"]["code"], body["error"]["message"]
 
 
 def test_analyze_json_follows_the_cli_schema(client, model):
@@ -36,29 +49,40 @@ def test_analyze_json_follows_the_cli_schema(client, model):
     assert call["document"].text == "It created a scheduled task."
 
 
-def test_health_reports_the_loaded_models_card(client):
+def test_health_reports_the_loaded_models_card_and_database(client):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["model"]["attack_version"] == "18.1"
+    assert health["database"] == "sqlite"
+
+
+def test_health_gives_a_real_models_card(mm, database):
+    """A loaded MitreMap's card (it was always null before)."""
+    health = TestClient(create_app(mm, database=database)).get("/api/health").json()
+    assert health["model"]["backend"] == "linear" and "trained_at" in health["model"]
 
 
 def test_analyze_in_export_formats(client):
     layer = client.post("/api/analyze", json={"text": "x", "format": "navigator"}).json()
     assert layer["domain"] == "enterprise-attack" and layer["versions"]["layer"] == "4.5"
     csv = client.post("/api/analyze", json={"text": "x", "format": "csv"})
-    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("record,")
+    assert (
+        csv.headers["content-type"].startswith("text/csv") and "\ntechnique,T1053.005," in csv.text
+    )
 
 
 @pytest.mark.parametrize(
-    ("payload", "status", "message"),
+    ("payload", "status", "code", "message"),
     [
-        ({"text": "   "}, 400, "empty"),
-        ({"text": "x", "format": "pdf"}, 400, "Unknown format"),
-        ({"text": "x" * 20_000}, 413, "larger than"),
+        ({"text": "   "}, 400, "bad_request", "empty"),
+        ({"text": "x", "format": "pdf"}, 400, "bad_request", "Unknown format"),
+        ({"text": "x" * 20_000}, 413, "too_large", "larger than"),
+        ({"text": "x", "threshold": 2}, 422, "validation_error", "threshold"),
+        ({}, 422, "validation_error", "text"),
     ],
 )
-def test_bad_requests_are_one_line_errors(client, payload, status, message):
-    response = client.post("/api/analyze", json=payload)
-    assert response.status_code == status and message in response.json()["error"]
+def test_bad_requests_are_one_line_errors(client, payload, status, code, message):
+    got = error(client.post("/api/analyze", json=payload))
+    assert got[:2] == (status, code) and message in got[2] and "\n" not in got[2]
 
 
 def test_validation_errors(client):
@@ -74,7 +98,7 @@ def test_file_upload(client, model):
     assert model.calls[0]["window"] == 2
     binary = {"file": ("x.bin", bytes(range(256)) * 4, "application/octet-stream")}
     response = client.post("/api/analyze/file", files=binary)
-    assert response.status_code == 400 and "binary" in response.json()["error"]
+    assert response.status_code == 400 and "binary" in error(response)[2]
 
 
 def test_iocs_endpoint_uses_the_real_extractor(client):
@@ -83,12 +107,11 @@ def test_iocs_endpoint_uses_the_real_extractor(client):
     assert ("ipv4", "185.220.101.47") in values and ("domain", "evil.com") in values
 
 
-def test_form_and_html_report_escape_the_document(client):
-    assert "<form" in client.get("/").text
-    page = client.post("/report", data={"text": "<script>alert(1)</script> a task"})
+def test_the_html_export_escapes_the_document(client):
+    page = client.post(
+        "/api/analyze", json={"text": "<script>alert(1)</script> a task", "format": "html"}
+    )
     assert page.status_code == 200 and "<script>alert" not in page.text
-    error = client.post("/report", data={"text": ""})
-    assert error.status_code == 400 and "empty" in error.text
 
 
 def test_oversized_request_is_refused_before_reading(client):
@@ -97,19 +120,41 @@ def test_oversized_request_is_refused_before_reading(client):
         content=b"{" + b" " * 200_000 + b"}",
         headers={"content-type": "application/json"},
     )
-    assert response.status_code == 413
+    assert error(response)[:2] == (413, "too_large")
+
+
+def test_a_body_without_a_length_is_bounded_too(client):
+    """Chunked uploads carry no Content-Length: the limit holds as the bytes arrive."""
+
+    def chunks():
+        yield b'{"text": "'
+        for _ in range(40):
+            yield b"x" * 8192
+        yield b'"}'
+
+    response = client.post(
+        "/api/analyze", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert error(response)[:2] == (413, "too_large")
 
 
 def test_every_answer_carries_the_security_headers(client):
-    for response in (client.get("/"), client.get("/api/health"), client.post("/api/iocs", json={})):
+    for response in (
+        client.get("/"),
+        client.get("/api/health"),
+        client.post("/api/iocs", json={}),
+        client.get("/api/nowhere"),
+        client.get("/docs"),
+    ):
         assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert "script-src 'self';" in response.headers["content-security-policy"]
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
 
 
 def test_a_foreign_host_or_origin_is_refused(client):
     rebinding = client.get("/api/health", headers={"host": "attacker.example"})
-    assert rebinding.status_code == 400 and "Host" in rebinding.json()["error"]
+    assert rebinding.status_code == 400 and "Host" in error(rebinding)[2]
     posted = client.post(
         "/api/analyze", json={"text": "x"}, headers={"origin": "https://evil.example"}
     )
@@ -136,7 +181,7 @@ def test_lone_surrogates_and_nan_thresholds_are_not_server_errors(client, model)
     assert nan.status_code == 422
 
 
-def test_health_answers_while_a_slow_analysis_runs():
+def test_health_answers_while_a_slow_analysis_runs(database):
     import threading
     import time
 
@@ -147,7 +192,7 @@ def test_health_answers_while_a_slow_analysis_runs():
             time.sleep(1.5)
             return super().analyze(document, **options)
 
-    client = TestClient(create_app(Slow(), max_bytes=10_000))
+    client = TestClient(create_app(Slow(), max_bytes=10_000, database=database))
     worker = threading.Thread(target=lambda: client.post("/api/analyze", json={"text": "x"}))
     worker.start()
     time.sleep(0.2)
@@ -157,7 +202,7 @@ def test_health_answers_while_a_slow_analysis_runs():
     worker.join()
 
 
-def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch):
+def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database):
     import time
 
     from mitremap import server
@@ -167,15 +212,17 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch):
             time.sleep(0.5)
             return super().analyze(document, **options)
 
-    client = TestClient(server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1))
-    assert client.post("/api/analyze", json={"text": "x"}).status_code == 504
+    client = TestClient(
+        server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database)
+    )
+    assert error(client.post("/api/analyze", json={"text": "x"}))[:2] == (504, "timeout")
     monkeypatch.setattr(server, "QUEUE", 0)
-    busy = TestClient(server.create_app(StandIn(), max_bytes=10_000))
-    assert busy.post("/api/analyze", json={"text": "x"}).status_code == 503
+    busy = TestClient(server.create_app(StandIn(), max_bytes=10_000, database=database))
+    assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
 
 
 @pytest.fixture
-def real_server():
+def real_server(database):
     """The app on a real uvicorn server (loopback, a free port) with the guarded protocol."""
     import socket
     import threading
@@ -188,7 +235,7 @@ def real_server():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(StandIn(), max_bytes=10_000_000),
+        create_app(StandIn(), max_bytes=10_000_000, database=database),
         host="127.0.0.1",
         port=port,
         log_level="error",
@@ -241,3 +288,129 @@ def test_one_client_cannot_hold_every_connection(real_server):
     assert _dropped_within(extra, 0.9)  # refused at once, before the request timeout
     for sock in (*held, extra):
         sock.close()
+
+
+def test_every_error_status_has_the_one_shape(mm, database):
+    """400, 401, 403, 404, 409, 413, 422 and 500, each from a real path of the app."""
+    from mitremap.workspace.auth import hash_password
+    from mitremap.workspace.db import Database
+    from mitremap.workspace.store import Store
+
+    db = Database(database)
+    Store(db).add_user("ann", "analyst", hash_password("a long password"))
+    app = create_app(mm, max_bytes=10_000, database=db)
+
+    @app.get("/api/boom")
+    def boom() -> None:
+        raise RuntimeError("a secret detail")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    assert error(client.get("/api/reports"))[:2] == (401, "unauthorized")
+    token = client.get("/api/session").json()["csrf_token"]
+    assert error(client.post("/api/login", json={"name": "ann", "password": "x" * 12}))[:2] == (
+        403,
+        "forbidden",
+    )
+    csrf = {"X-CSRF-Token": token}
+    login = client.post(
+        "/api/login", json={"name": "ann", "password": "a long password"}, headers=csrf
+    )
+    csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+    assert error(client.post("/api/reports", json={"text": " "}, headers=csrf))[:2] == (
+        400,
+        "bad_request",
+    )
+    assert error(client.delete("/api/reports/1", headers=csrf))[:2] == (403, "forbidden")
+    assert error(client.get("/api/reports/999"))[:2] == (404, "not_found")
+    assert error(client.get("/api/no/such/route"))[:2] == (404, "not_found")
+    assert error(client.post("/api/reports", json={"text": "x" * 20_000}, headers=csrf))[:2] == (
+        413,
+        "too_large",
+    )
+    assert error(client.get("/api/reports?per_page=1000"))[:2] == (422, "validation_error")
+    assert error(client.patch("/api/reports/1", json={"status": 3}, headers=csrf))[:2] == (
+        422,
+        "validation_error",
+    )
+    assert error(client.put("/api/reports/1", json={}, headers=csrf))[:2] == (
+        405,
+        "method_not_allowed",
+    )
+    status, code, message = error(client.get("/api/boom"))
+    assert (status, code) == (500, "internal_error") and "secret" not in message
+    db.close()
+
+
+def test_a_second_retraining_is_a_conflict(mm, database):
+    import threading
+
+    release = threading.Event()
+
+    def trainer(reviewed, progress):
+        release.wait(10)
+        raise RuntimeError("stopped by the test")
+
+    app = create_app(mm, database=database, trainer=trainer)
+    client = TestClient(app)
+    csrf = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+    assert client.post("/api/retrain", headers=csrf).status_code == 202
+    assert error(client.post("/api/retrain", headers=csrf))[:2] == (409, "conflict")
+    release.set()
+    app.state.workspace.retrainer.thread.join(10)
+
+
+def test_the_api_docs_work_offline(client):
+    """/docs is served whole by this server: no external script, style or font, no inline
+    script (the CSP forbids it), Swagger UI's validator badge off."""
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text)  # no inline script
+    for ref in refs:
+        asset = client.get(ref)
+        assert asset.status_code == 200 and len(asset.content) > 100, ref
+    assert "validatorUrl: null" in client.get("/docs/init.js").text
+    assert client.get("/docs/assets/..%2Fpyproject.toml").status_code == 404
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/reports",
+        "/api/reports/{report_id}",
+        "/api/reports/{report_id}/decisions",
+        "/api/reports/{report_id}/export",
+        "/api/attack/search",
+        "/api/retrain",
+        "/api/models",
+        "/api/session",
+    ):
+        assert path in paths, path
+
+
+def test_the_api_docs_render_in_a_browser_with_no_outside_request(real_server):
+    """Chromium loads /docs from the real server: Swagger UI renders the operations under
+    the Content-Security-Policy, and every request the page makes stays on this server."""
+    import shutil
+    from pathlib import Path
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    base = f"http://127.0.0.1:{real_server}"
+    requests, problems = [], []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(base + "/docs")
+            page.wait_for_selector(".opblock", timeout=20_000)
+            assert page.locator(".opblock").count() >= 20
+        finally:
+            browser.close()
+    assert problems == []
+    assert requests and all(r.startswith(base + "/") for r in requests), requests

@@ -1,23 +1,29 @@
-"""The web app and REST API (FastAPI; the `web` extra). Run it with `mitremap serve`.
+"""The web app: the analysts' review workspace and the REST API (FastAPI; the `web` extra).
+Run it with `mitremap serve`.
 
-- `GET /` — a form: paste a report or upload a file; the answer is the HTML report.
-- `POST /api/analyze` — JSON `{"text", "threshold", "window", "explain", "iocs", "format"}`;
-  answers the CLI's JSON schema, or any export format (`navigator`, `stix`, `csv`, ...).
-- `POST /api/analyze/file` — the same for an uploaded file (multipart; PDF, DOCX, HTML, text).
-- `POST /api/iocs` — `{"text", "types"}` → `{"indicators": [...]}`.
-- `GET /api/techniques/{id}`, `GET /api/health`.
+The app factory puts together what the workspace package provides — the database and its
+service layer (`workspace.store`), who may do what (`workspace.auth`), the models
+(`workspace.registry`), retraining (`workspace.retrain`), the routes under `/api`
+(`workspace.api`), the pages (`workspace.pages`, when present) and the offline API docs at
+`/docs` — and guards all of it:
 
-Every input is bounded (`max_bytes`), errors are one-line JSON `{"error": ...}` with a 4xx
-status, and the model is loaded once per process. Documents are read and analysed in a small
-worker pool off the event loop (a large upload never stalls `/api/health`), with a queue limit
-(503 when full) and a time limit (504). Every answer carries a strict Content-Security-Policy,
-`X-Content-Type-Options` and `X-Frame-Options`; requests naming a foreign `Host` (DNS
-rebinding) or posted from a foreign origin are refused.
+- every answer carries a strict Content-Security-Policy (scripts from this server only),
+  `X-Content-Type-Options` and `X-Frame-Options`; a foreign `Host` (DNS rebinding) and
+  cross-origin writes are refused;
+- every error is `{"error": {"code", "message"}}` with its status, a bug included (500,
+  logged, its details kept out of the answer);
+- request bodies are bounded (`max_bytes`) even when sent without a length; documents are read
+  and analysed in a small worker pool off the event loop (a large upload never stalls the
+  rest), with a queue limit (503 when full) and a time limit (504).
 """
 
-import html
-import math
-from typing import Annotated, Any
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from mitremap.errors import InputError, MissingExtraError, MitreMapError
 
@@ -28,29 +34,30 @@ TIME_LIMIT_S = 120.0
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "validation_error",
+    500: "internal_error",
+    503: "busy",
+    504: "timeout",
+}
+_PAGE_PATHS_EXCLUDED = ("/api/", "/static/", "/docs/", "/openapi.json")
 
-_FORM = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>MitreMap</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
-textarea{{width:100%;height:16rem}}fieldset{{border:0;padding:0;margin:.5rem 0}}</style></head><body>
-<h1>MitreMap</h1><p>Paste a threat report or upload a file (text, Markdown, HTML, PDF, DOCX;
-up to {limit} MB) to map it to MITRE ATT&amp;CK techniques and extract its indicators.</p>
-<form method="post" action="/report" enctype="multipart/form-data">
-<textarea name="text" placeholder="Paste a report…"></textarea>
-<fieldset><input type="file" name="file"></fieldset>
-<fieldset><label>Threshold <input type="number" name="threshold" value="0.6" min="0" max="1" step="0.05"></label>
-<label>Window <input type="number" name="window" value="3" min="1" max="20"></label>
-<label><input type="checkbox" name="explain" value="1" checked> explain</label></fieldset>
-<button type="submit">Analyze</button></form>
-<p><small>REST API: <code>POST /api/analyze</code>, <code>POST /api/analyze/file</code>,
-<code>POST /api/iocs</code>; schema at <a href="/openapi.json">/openapi.json</a>.</small></p>
-</body></html>"""
+log = logging.getLogger("mitremap.server")
 
 
 def clean_text(text: str) -> str:
@@ -59,75 +66,114 @@ def clean_text(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """The one error shape of every answer."""
+    return {"error": {"code": code or ERROR_CODES.get(status, "bad_request"), "message": message}}
+
+
 def create_app(
     mitremap: Any = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
     time_limit_s: float = TIME_LIMIT_S,
+    *,
+    database: Any = None,
+    auth: bool | None = None,
+    secure_cookies: bool = False,
+    model_path: Path | None = None,
+    models_dir: Path | None = None,
+    trainer: Any = None,
+    threshold: float = 0.6,
+    allow_private_urls: bool = True,
 ) -> Any:
-    """The FastAPI app; `mitremap` is a loaded `MitreMap` (default: the cached default model).
+    """The FastAPI app.
 
-    `allowed_hosts`: the names a request's `Host` may carry (loopback by default)."""
+    `mitremap`: a loaded `MitreMap` (default: the database's active model, else the cached
+    default model) found at `model_path`; `database`: a `Database` or URL (default: the
+    SQLite file in the user data folder); `auth`: require login (default: when the database
+    has users with passwords); `secure_cookies`: mark the session cookie Secure (off
+    loopback); `models_dir`: where models live and retraining saves new ones (default: the
+    user cache's models folder); `trainer`: what retraining runs (default: the default recipe
+    plus the reviewed passages); `allowed_hosts`: the names a request's `Host` may carry."""
     try:
-        from fastapi import FastAPI, File, Form, Request, UploadFile
+        import anyio
+        from fastapi import FastAPI, Request
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import HTMLResponse, JSONResponse, Response
-        from pydantic import BaseModel, Field
+        from starlette.exceptions import HTTPException
+        from starlette.requests import ClientDisconnect
     except ImportError as exc:
         raise MissingExtraError("fastapi", "web", "The web app") from exc
-
-    import asyncio
-    from urllib.parse import urlsplit
-
-    import anyio
+    try:
+        from mitremap.workspace.api import Workspace, create_router, page_session
+        from mitremap.workspace.auth import Auth
+        from mitremap.workspace.db import Database
+        from mitremap.workspace.docs import add_docs
+        from mitremap.workspace.errors import BusyError, TimeLimitError, WorkspaceError
+        from mitremap.workspace.registry import ModelRegistry
+        from mitremap.workspace.retrain import ACTIVE_MODEL, Retrainer
+        from mitremap.workspace.store import Store
+    except ImportError as exc:
+        raise MissingExtraError(exc.name or "sqlalchemy", "web", "The web app") from exc
 
     from mitremap import __version__
-    from mitremap.documents import Document, read_bytes
-    from mitremap.export import FORMATS, export_format
+    from mitremap.analysis import default_model_path
 
-    state: dict[str, Any] = {"mitremap": mitremap, "pending": 0}
+    db = database if isinstance(database, Database) else Database(database)
+    store = Store(db)
+    store.fail_interrupted_jobs()
+    folder = Path(models_dir) if models_dir else default_model_path().parent
+    if mitremap is None:
+        active = store.setting(ACTIVE_MODEL)
+        path = folder / active if active and (folder / active / "manifest.json").is_file() else None
+        model_path = path or model_path or default_model_path()
+        from mitremap.analysis import MitreMap
+
+        mitremap = MitreMap.load(model_path)
+    registry = ModelRegistry(folder, mitremap, model_path)
+    pending = [0]
     workers = anyio.CapacityLimiter(WORKERS)
 
     async def in_worker(function: Any, *args: Any) -> Any:
         """Run blocking work (reading a document, analysing it) in the worker pool."""
-        if state["pending"] >= QUEUE:
-            raise _Busy("the server is busy; try again shortly")
-        state["pending"] += 1
+        if pending[0] >= QUEUE:
+            raise BusyError("the server is busy; try again shortly")
+        pending[0] += 1
         try:
             call = anyio.to_thread.run_sync(function, *args, limiter=workers)
             return await asyncio.wait_for(call, timeout=time_limit_s)
         except TimeoutError as exc:
-            raise _Busy(f"the analysis took longer than {time_limit_s:.0f} s", 504) from exc
+            raise TimeLimitError(f"the analysis took longer than {time_limit_s:.0f} s") from exc
         finally:
-            state["pending"] -= 1
+            pending[0] -= 1
 
-    def model() -> Any:
-        if state["mitremap"] is None:
-            from mitremap.analysis import MitreMap
-
-            state["mitremap"] = MitreMap.load()
-        return state["mitremap"]
-
-    class AnalyzeRequest(BaseModel):
-        text: str = Field(..., description="The report text.")
-        title: str = ""
-        threshold: float = Field(0.6, ge=0.0, le=1.0, allow_inf_nan=False)
-        window: int = Field(3, ge=1, le=50)
-        explain: bool = False
-        iocs: bool = True
-        format: str = Field("json", description=f"One of {', '.join(FORMATS)}.")
-
-    class IocRequest(BaseModel):
-        text: str
-        types: list[str] | None = None
+    ws = Workspace(
+        store=store,
+        auth=Auth(store, enabled=store.has_login_users() if auth is None else auth),
+        registry=registry,
+        retrainer=Retrainer(store, registry, trainer),
+        run=in_worker,
+        max_bytes=max_bytes,
+        threshold=threshold,
+        secure_cookies=secure_cookies,
+        allow_private_urls=allow_private_urls,
+        database=db.kind,
+    )
 
     app = FastAPI(
         title="MitreMap",
         version=__version__,
         docs_url=None,
         redoc_url=None,
-        description="Map threat reports to MITRE ATT&CK techniques; extract IoCs.",
+        description="Map threat reports to MITRE ATT&CK techniques, review the mappings, "
+        "extract indicators of compromise. Scripts authenticate with "
+        "`Authorization: Bearer <API token>`; browsers with the session cookie and "
+        '`X-CSRF-Token`. Every error is `{"error": {"code", "message"}}`.',
     )
+    app.state.workspace = ws
+
+    def failure(status: int, message: str, code: str | None = None) -> JSONResponse:
+        return JSONResponse(error_body(status, message, code), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -136,178 +182,143 @@ def create_app(
             f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body')}: {e.get('msg', '')}"
             for e in exc.errors()
         ]
-        return JSONResponse({"error": "; ".join(problems)}, status_code=422)
+        return failure(422, "; ".join(problems)[:500])
 
     @app.exception_handler(MitreMapError)
     async def _user_error(_: Request, exc: MitreMapError) -> JSONResponse:
-        status = 413 if isinstance(exc, InputError) and "larger than" in str(exc) else 400
-        if isinstance(exc, _Busy):
-            status = exc.status
-        return JSONResponse({"error": str(exc)}, status_code=status)
+        message = " ".join(str(exc).split())[:500]
+        if isinstance(exc, WorkspaceError):
+            return failure(exc.status, message, exc.code)
+        if isinstance(exc, InputError) and ("larger than" in message or "too large" in message):
+            return failure(413, message)
+        return failure(400, message)
 
-    def _check_size(size: int) -> None:
-        if size > max_bytes:
-            raise InputError(f"the input is larger than the {max_bytes // 2**20} MB limit")
-
-    def _answer(
-        document: Document, threshold: float, window: int, explain: bool, iocs: bool, fmt: str
-    ) -> Response:
-        exporter = export_format(fmt)
-        if not document.text.strip():
-            raise InputError("the input is empty")
-        if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-            raise InputError("the threshold must be a number between 0 and 1")
-        result = model().analyze(
-            document, threshold=threshold, window=window, explain=explain, iocs=iocs
-        )
-        if fmt == "json":
-            return JSONResponse(result.to_dict())
-        return Response(
-            exporter.render(result, iocs), media_type=exporter.media_type + "; charset=utf-8"
-        )
-
-    def _host_name(value: str) -> str:
-        return (urlsplit(f"//{value}").hostname or "").lower()
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        messages = {404: "no such page or API route", 405: "that method is not allowed here"}
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        message = messages.get(exc.status_code, detail or "the request failed")
+        return failure(exc.status_code, message)
 
     allowed = {h.strip("[]").lower() for h in allowed_hosts}
 
+    def host_name(value: str) -> str:
+        return (urlsplit(f"//{value}").hostname or "").lower()
+
     @app.middleware("http")
     async def _guarded(request: Request, call_next: Any) -> Any:
-        """Refuse a foreign Host (DNS rebinding) and cross-origin posts; add the security
-        headers to every answer."""
+        """Refuse a foreign Host (DNS rebinding) and cross-origin writes; start a session for
+        a page; turn a bug into a 500 in the one shape; add the security headers."""
         problem = None
-        if _host_name(request.headers.get("host", "")) not in allowed:
+        response: Response
+        if host_name(request.headers.get("host", "")) not in allowed:
             problem = (400, "the Host header names a server this is not")
-        elif request.method == "POST":
+        elif request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("origin")
             site = request.headers.get("sec-fetch-site", "")
             if (
-                origin and _host_name(urlsplit(origin).netloc) not in allowed
+                origin and host_name(urlsplit(origin).netloc) not in allowed
             ) or site == "cross-site":
                 problem = (403, "cross-origin requests are refused")
         if problem is not None:
-            response = JSONResponse({"error": problem[1]}, status_code=problem[0])
+            response = failure(*problem)
         else:
-            response = await call_next(request)
+            cookie_carrier = Response()
+            try:
+                if request.method == "GET" and not request.url.path.startswith(
+                    _PAGE_PATHS_EXCLUDED
+                ):
+                    page_session(ws, request, cookie_carrier)
+                response = await call_next(request)
+            except MitreMapError as exc:  # the database failed while starting a session
+                response = await _user_error(request, exc)
+            except ClientDisconnect:
+                response = Response(status_code=400)  # nobody is there to read it
+            except Exception:
+                log.exception("internal error on %s %s", request.method, request.url.path)
+                response = failure(500, "internal error; the server log has the details")
+            for name, value in cookie_carrier.headers.items():
+                if name == "set-cookie":
+                    response.headers.append("set-cookie", value)
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    @app.middleware("http")
-    async def _bounded(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
-            return JSONResponse(
-                {"error": f"the request is larger than the {max_bytes // 2**20} MB limit"},
-                status_code=413,
+    app.include_router(create_router(ws))
+    add_docs(app)
+    try:
+        from mitremap.workspace.pages import add_pages  # the pages, when installed
+    except ImportError:
+
+        @app.get("/", include_in_schema=False)
+        def home() -> HTMLResponse:
+            return HTMLResponse(
+                "<!DOCTYPE html><meta charset='utf-8'><title>MitreMap</title>"
+                "<p>MitreMap's REST API is running: see <a href='/docs'>/docs</a>.</p>"
             )
-        return await call_next(request)
 
-    @app.get("/", response_class=HTMLResponse)
-    def home() -> str:
-        return _FORM.format(limit=max_bytes // 2**20)
-
-    @app.get("/api/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "model": model().card}
-
-    @app.post("/api/analyze")
-    async def analyze(request: AnalyzeRequest) -> Response:
-        text = clean_text(request.text)
-        _check_size(len(text.encode("utf-8")))
-        document = Document(text, title=clean_text(request.title) or "text", origin="api")
-        return await in_worker(
-            _answer,
-            document,
-            request.threshold,
-            request.window,
-            request.explain,
-            request.iocs,
-            request.format,
-        )
-
-    @app.post("/api/analyze/file")
-    async def analyze_file(
-        file: Annotated[UploadFile, File()],
-        threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.6,
-        window: Annotated[int, Form(ge=1, le=50)] = 3,
-        explain: Annotated[bool, Form()] = False,
-        iocs: Annotated[bool, Form()] = True,
-        format: Annotated[str, Form()] = "json",
-    ) -> Response:
-        data = await file.read(max_bytes + 1)
-        _check_size(len(data))
-        name = clean_text(file.filename or "upload")
-
-        def work() -> Response:
-            document = read_bytes(data, name=name, origin=name)
-            return _answer(document, threshold, window, explain, iocs, format)
-
-        return await in_worker(work)
-
-    @app.post("/api/iocs")
-    async def iocs(request: IocRequest) -> dict[str, Any]:
-        from mitremap.iocs import extract_iocs
-
-        text = clean_text(request.text)
-        _check_size(len(text.encode("utf-8")))
-        found = await in_worker(lambda: extract_iocs(text, types=request.types))
-        return {"indicators": [i.to_dict() for i in found]}
-
-    @app.get("/api/techniques/{technique_id}")
-    def technique(technique_id: str) -> dict[str, Any]:
-        kb = getattr(model(), "kb", None)
-        if kb is None:
-            from mitremap.attack import load_attack
-
-            kb = load_attack()
-        try:
-            return kb[technique_id].to_dict()
-        except KeyError as exc:
-            raise MitreMapError(str(exc)) from None
-
-    @app.post("/report", response_class=HTMLResponse)
-    async def report(
-        text: Annotated[str, Form()] = "",
-        file: Annotated[UploadFile | None, File()] = None,
-        threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.6,
-        window: Annotated[int, Form(ge=1, le=50)] = 3,
-        explain: Annotated[str, Form()] = "",
-    ) -> Response:
-        try:
-            if file is not None and file.filename:
-                data = await file.read(max_bytes + 1)
-                _check_size(len(data))
-                name = clean_text(file.filename)
-
-                def work() -> Response:
-                    document = read_bytes(data, name=name, origin=name)
-                    return _answer(document, threshold, window, bool(explain), True, "html")
-
-            else:
-                pasted = clean_text(text)
-                _check_size(len(pasted.encode("utf-8")))
-
-                def work() -> Response:
-                    document = Document(pasted, title="pasted text", origin="form")
-                    return _answer(document, threshold, window, bool(explain), True, "html")
-
-            return await in_worker(work)
-        except MitreMapError as exc:
-            page = (
-                f"<!DOCTYPE html><meta charset='utf-8'><title>MitreMap: error</title>"
-                f"<p>Error: {html.escape(str(exc))}</p><p><a href='/'>Back</a></p>"
-            )
-            return HTMLResponse(page, status_code=400)
-
+    else:
+        add_pages(app)
+    app.add_middleware(BodyLimit, limit=max_bytes + 64 * 1024)
     return app
 
 
-class _Busy(MitreMapError):
-    """The worker pool is full (503) or an analysis ran out of time (504)."""
+class BodyLimit:
+    """ASGI middleware: a request body larger than `limit` is refused with 413 — at once
+    when its Content-Length says so, else as soon as that many bytes have arrived (chunked
+    uploads included)."""
 
-    def __init__(self, message: str, status: int = 503) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = error_body(413, f"the request is larger than the {self.limit // 2**20} MB limit")
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await _send_json(send, 413, body)
+            return
+        received, too_large, started = 0, False, False
+
+        async def bounded() -> Any:
+            """The body as it comes; past the limit, the app is told the client left."""
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            event = await receive()
+            if event["type"] == "http.request":
+                received += len(event.get("body", b""))
+                if received > self.limit:
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return event
+
+        async def answer(event: Any) -> None:
+            nonlocal started
+            if too_large:
+                return  # the 413 below answers instead
+            started = started or event["type"] == "http.response.start"
+            await send(event)
+
+        try:
+            await self.app(scope, bounded, answer)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
+            await _send_json(send, 413, body)
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 def guarded_protocol(request_timeout: float = 30.0, per_client: int = 32) -> Any:

@@ -1,0 +1,176 @@
+"""The review workspace under load, on loopback: the real server (`mitremap serve`) with a
+real SQLite database (a fresh file in a temporary folder) and the real model.
+
+    python benchmarks/bench_workspace.py                 # 300 reports at concurrency 1, 4, 16
+    python benchmarks/bench_workspace.py --requests 60 --model /tmp/mm-test-model
+
+Prints, per concurrency: errors, reports analysed and stored per second, median and p95 latency
+of `POST /api/reports` with a 20 KB report; then 100 decisions posted at once by many clients
+on one report, and how many of them the report holds afterwards (bar: every one). Requests go
+the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MITREMAP_DATA", str(REPO.parent / "shared" / "data"))
+CLIENTS = 25  # parallel clients for the decisions (the server allows 32 connections per address)
+ADDED = ("T1039", "T1083", "T1005", "T1119")  # techniques added to passages, in turn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A browser-like client: one session cookie, its CSRF token on every write."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self.csrf = self.call("GET", "/api/session")[1]["csrf_token"]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if method != "GET":
+            headers["X-CSRF-Token"] = self.csrf
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        started = time.perf_counter()
+        try:
+            with self.opener.open(request, timeout=180) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        except OSError:
+            status, raw = 0, b""
+        elapsed = time.perf_counter() - started
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return status, parsed, elapsed
+
+
+def report_text() -> str:
+    article = Path(os.environ["MITREMAP_DATA"]) / "ioc" / "long-article-1.txt"
+    text = article.read_text(encoding="utf-8") if article.is_file() else "It ran schtasks. " * 1200
+    return (text * 2)[:20_000]
+
+
+def wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"mitremap serve exited with {server.returncode}")
+        try:
+            urllib.request.urlopen(base + "/api/health", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit("mitremap serve did not start within 120 s")
+
+
+def analyses(client: Client, text: str, requests: int) -> None:
+    print(f"POST /api/reports, 20 KB report (analysed and stored), {requests} requests each:")
+    for concurrency in (1, 4, 16):
+        bodies = [{"title": f"bench {concurrency}/{i}", "text": text} for i in range(requests)]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = list(pool.map(lambda body: client.call("POST", "/api/reports", body), bodies))
+        wall = time.perf_counter() - started
+        latencies = sorted(t for _, _, t in results)
+        errors = sum(1 for status, _, _ in results if status != 201)
+        p95 = latencies[int(0.95 * (len(latencies) - 1))]
+        print(
+            f"  concurrency {concurrency:2d}: {errors} errors, {len(results) / wall:5.1f} req/s, "
+            f"median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s"
+        )
+
+
+def decisions(base: str, text: str, count: int) -> bool:
+    """`count` decisions at once from CLIENTS clients (each its own session) on one report,
+    each adding a technique to a different passage; then count what the report holds."""
+    owner = Client(base)
+    status, report, _ = owner.call("POST", "/api/reports", {"title": "race", "text": text})
+    if status != 201:
+        sys.exit(f"could not add the report for the decisions: {status} {report}")
+    clients = [Client(base) for _ in range(CLIENTS)]
+    step = max(1, (len(text) - 40) // count)
+
+    def post(i: int) -> int:
+        body = {
+            "technique": ADDED[i % len(ADDED)],
+            "action": "add",
+            "start": i * step,
+            "end": i * step + 30,
+            "note": f"decision {i}",
+        }
+        return clients[i % CLIENTS].call("POST", f"/api/reports/{report['id']}/decisions", body)[0]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        statuses = list(pool.map(post, range(count)))
+    wall = time.perf_counter() - started
+    _, after, _ = owner.call("GET", f"/api/reports/{report['id']}")
+    kept = {(a["technique"], a["start"], a["end"]) for a in after["added"]}
+    accepted = sum(1 for s in statuses if s == 201)
+    print(
+        f"{count} decisions at once from {CLIENTS} clients on one report: {accepted} answered 201 "
+        f"in {wall:.2f} s; the report holds {len(kept)} of them "
+        f"({'none lost' if len(kept) == count else f'{count - len(kept)} LOST'})"
+    )
+    return len(kept) == count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--decisions", type=int, default=100)
+    parser.add_argument("--model", help="model folder (default: the cached default model)")
+    args = parser.parse_args()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    exe = Path(sys.executable).with_name("mitremap")
+    with tempfile.TemporaryDirectory(prefix="mitremap-bench-") as folder:
+        command = [str(exe), "serve", "--port", str(port), "--db", f"sqlite:///{folder}/ws.db"]
+        if args.model:
+            command += ["--model", args.model]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until_up(base, server)
+            text = report_text()
+            analyses(Client(base), text, args.requests)
+            whole = decisions(base, text, args.decisions)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    if not whole:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

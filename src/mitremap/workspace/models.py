@@ -1,0 +1,175 @@
+"""The workspace's tables (SQLAlchemy 2, typed). The schema itself is made by the migrations.
+
+A report keeps its text; each analysis of it (by whichever model was active) is a row with
+the model card and threshold, and its suggested techniques are rows under it. Decisions hang
+on the report, not on an analysis: they name a technique and, for a passage, its character
+offsets, so a report analysed again by a new model keeps every decision. Decisions are only
+ever inserted (the latest for a technique and passage wins), so two analysts deciding at once
+never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("viewer", "analyst", "admin")
+STATUSES = ("new", "in_review", "reviewed")
+ACTIONS = ("accept", "reject", "add", "clear")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A script's bearer token; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user: Mapped[User] = relationship()
+
+
+class BrowserSession(Base):
+    """A browser's session: the cookie holds a random token (only its SHA-256 is kept here)
+    and the page holds `csrf_token`. `user_id` is empty until someone logs in."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user: Mapped[User | None] = relationship()
+
+
+class Report(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(2000), default="")
+    origin: Mapped[str] = mapped_column(String(2000), default="")
+    media_type: Mapped[str] = mapped_column(String(100), default="text/plain")
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    analyses: Mapped[list[Analysis]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", passive_deletes=True
+    )
+    decisions: Mapped[list[Decision]] = relationship(
+        back_populates="report",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Decision.id",
+    )
+
+
+class Analysis(Base):
+    """One run of a model over a report; the newest is the one shown."""
+
+    __tablename__ = "analyses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    model_name: Mapped[str] = mapped_column(String(200), default="")
+    model_card: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    threshold: Mapped[float] = mapped_column(Float)
+    window: Mapped[int] = mapped_column(Integer, default=3)
+    indicators: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    report: Mapped[Report] = relationship(back_populates="analyses")
+    suggestions: Mapped[list[Suggestion]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Suggestion.id"
+    )
+
+
+class Suggestion(Base):
+    """A technique the model suggested, down to the suggestion floor, with its evidence
+    passages and the words that drove it (offsets into the report text)."""
+
+    __tablename__ = "suggestions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    analysis_id: Mapped[int] = mapped_column(
+        ForeignKey("analyses.id", ondelete="CASCADE"), index=True
+    )
+    technique: Mapped[str] = mapped_column(String(16))
+    technique_name: Mapped[str] = mapped_column(String(300), default="")
+    tactics: Mapped[list[Any]] = mapped_column(default=list)
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[list[Any]] = mapped_column(default=list)
+    attributions: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Decision(Base):
+    """An analyst's decision on a technique (`start`/`end` empty) or on one passage of it.
+    Only inserted, never updated: the latest row for a technique and passage is in force."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_report_technique", "report_id", "technique"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    technique: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(8))
+    start: Mapped[int | None] = mapped_column("span_start", Integer)
+    end: Mapped[int | None] = mapped_column("span_end", Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    user: Mapped[str] = mapped_column("user_name", String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    report: Mapped[Report] = relationship(back_populates="decisions")
+
+
+class Job(Base):
+    """A background retraining run and how far it got."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Setting(Base):
+    """Small named values the server keeps across restarts (the active model)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,614 @@
+"""The workspace's service layer: every read and write of the database goes through `Store`.
+
+Answers are plain dicts in the REST API's shapes (`summary`, `detail`, decisions, jobs), so
+the API module only routes and checks permissions. Writes are short transactions; a decision
+is one inserted row plus a conditional status update, never a read-modify-write of a blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from mitremap.analysis import ATTACK_URL
+from mitremap.corpus import LabelledText
+from mitremap.documents import Document
+from mitremap.workspace import reviews
+from mitremap.workspace.db import Database
+from mitremap.workspace.errors import ConflictError, InvalidError, NotFoundError
+from mitremap.workspace.models import (
+    ACTIONS,
+    ROLES,
+    STATUSES,
+    Analysis,
+    ApiToken,
+    BrowserSession,
+    Decision,
+    Job,
+    Report,
+    Setting,
+    Suggestion,
+    User,
+    utcnow,
+)
+
+MAX_SUGGESTIONS = 60
+MAX_ATTRIBUTIONS = 40  # per technique, the strongest by |weight|
+SESSION_LIFETIME = timedelta(hours=12)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
+
+Describe = Mapping[str, tuple[str, tuple[str, ...]]]
+"""Technique id → (name, tactic names), for techniques a report's analysis did not suggest."""
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    role: str
+    has_password: bool = False
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    user: UserInfo | None
+    csrf_token: str
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a random token: what is stored, so a database leak reveals no token."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def technique_url(technique: str) -> str:
+    return ATTACK_URL + technique.replace(".", "/") + "/"
+
+
+class Store:
+    """Reports, analyses, decisions, users, sessions, tokens, jobs and settings."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    # ---- users, tokens, sessions --------------------------------------------------------
+
+    def add_user(self, name: str, role: str, password_hash: str | None) -> UserInfo:
+        if not _NAME.match(name):
+            raise InvalidError(f"{name!r} is not a user name (letters, digits, . _ @ -; up to 64)")
+        if role not in ROLES:
+            raise InvalidError(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
+        try:
+            with self.db.session() as s:
+                s.add(User(name=name, role=role, password_hash=password_hash))
+        except ConflictError:
+            raise ConflictError(f"the user {name!r} exists already") from None
+        return UserInfo(name, role, password_hash is not None)
+
+    def ensure_user(self, name: str, role: str) -> UserInfo:
+        """The user `name`, created (without a password) when missing."""
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None:
+                user = User(name=name, role=role, password_hash=None)
+                s.add(user)
+            return _user(user)
+
+    def remove_user(self, name: str) -> None:
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None:
+                raise NotFoundError(f"no user {name!r}")
+            s.delete(user)
+
+    def users(self) -> list[UserInfo]:
+        with self.db.session() as s:
+            return [_user(u) for u in s.scalars(select(User).order_by(User.name))]
+
+    def has_login_users(self) -> bool:
+        """Whether anyone can log in: then the server runs with authentication."""
+        with self.db.session() as s:
+            return bool(s.scalar(select(exists().where(User.password_hash.is_not(None)))))
+
+    def password_hash(self, name: str) -> tuple[UserInfo, str] | None:
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None or user.password_hash is None:
+                return None
+            return _user(user), user.password_hash
+
+    def issue_token(self, name: str, label: str = "") -> str:
+        """A new API token for `name`; only its digest is kept, so it is shown once."""
+        token = "mm_" + secrets.token_urlsafe(32)
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None:
+                raise NotFoundError(f"no user {name!r}; add one with `mitremap serve user add`")
+            s.add(ApiToken(user_id=user.id, token_hash=digest(token), label=label[:100]))
+        return token
+
+    def token_user(self, token: str) -> UserInfo | None:
+        with self.db.session() as s:
+            found = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+            return _user(found.user) if found is not None else None
+
+    def new_session(self, user: str | None = None) -> tuple[str, SessionInfo]:
+        """A browser session (for `user`, or anonymous): the cookie value and what it holds.
+        Expired sessions are swept here."""
+        token = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.db.session() as s:
+            s.execute(delete(BrowserSession).where(BrowserSession.expires_at < now))
+            owner = s.scalar(select(User).where(User.name == user)) if user else None
+            s.add(
+                BrowserSession(
+                    token_hash=digest(token),
+                    csrf_token=csrf,
+                    user_id=owner.id if owner else None,
+                    created_at=now,
+                    expires_at=now + SESSION_LIFETIME,
+                )
+            )
+            return token, SessionInfo(_user(owner) if owner else None, csrf)
+
+    def session(self, token: str) -> SessionInfo | None:
+        with self.db.session() as s:
+            found = s.scalar(
+                select(BrowserSession).where(BrowserSession.token_hash == digest(token))
+            )
+            if found is None or _aware(found.expires_at) < utcnow():
+                return None
+            return SessionInfo(_user(found.user) if found.user else None, found.csrf_token)
+
+    def end_session(self, token: str) -> None:
+        with self.db.session() as s:
+            s.execute(delete(BrowserSession).where(BrowserSession.token_hash == digest(token)))
+
+    # ---- reports ------------------------------------------------------------------------
+
+    def add_report(
+        self,
+        document: Document,
+        analysis: dict[str, Any],
+        *,
+        source: str,
+        user: str,
+        model_name: str,
+        threshold: float,
+    ) -> dict[str, Any]:
+        """Keep a report with its first analysis (`Analysis.to_dict()`); its detail."""
+        now = utcnow()
+        with self.db.session() as s:
+            report = Report(
+                created_at=now,
+                updated_at=now,
+                title=(document.title or "untitled report")[:300],
+                source=source[:2000],
+                origin=document.origin[:2000],
+                media_type=document.media_type[:100],
+                text=document.text,
+                created_by=user,
+            )
+            s.add(report)
+            s.flush()
+            s.add(_analysis_row(report.id, analysis, model_name, threshold))
+            report_id = report.id
+        return self.detail(report_id)
+
+    def add_analysis(
+        self, report_id: int, analysis: dict[str, Any], model_name: str, threshold: float
+    ) -> None:
+        """Keep a new analysis of a report (by another model); its decisions stay as they are."""
+        with self.db.session() as s:
+            report = _report(s, report_id)
+            s.add(_analysis_row(report.id, analysis, model_name, threshold))
+            report.updated_at = utcnow()
+
+    def report_document(self, report_id: int) -> Document:
+        with self.db.session() as s:
+            r = _report(s, report_id)
+            return Document(r.text, r.title, r.origin, r.media_type)
+
+    def list_reports(
+        self, q: str = "", status: str = "", page: int = 1, per_page: int = 25
+    ) -> dict[str, Any]:
+        """A page of report summaries, newest change first; `q` matches the title or a
+        technique id (accepted, added, or suggested above the threshold)."""
+        if status and status not in STATUSES:
+            raise InvalidError(f"unknown status {status!r}; use one of: {', '.join(STATUSES)}")
+        query = select(Report.id)
+        if status:
+            query = query.where(Report.status == status)
+        q = q.strip()[:200]
+        if q:
+            like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches: list[ColumnElement[bool]] = [Report.title.ilike(f"%{like}%", escape="\\")]
+            if re.match(r"^[Tt]\d", q):
+                prefix = f"{like.upper()}%"
+                matches.append(
+                    exists().where(
+                        Decision.report_id == Report.id,
+                        Decision.technique.like(prefix, escape="\\"),
+                        Decision.action.in_(("accept", "add")),
+                    )
+                )
+                matches.append(
+                    exists().where(
+                        Analysis.report_id == Report.id,
+                        Suggestion.analysis_id == Analysis.id,
+                        Suggestion.technique.like(prefix, escape="\\"),
+                        Suggestion.confidence >= Analysis.threshold,
+                    )
+                )
+            query = query.where(or_(*matches))
+        with self.db.session() as s:
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            ids = s.scalars(
+                query.order_by(Report.updated_at.desc(), Report.id.desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            ).all()
+            items = [self._summary(s, _report(s, i), {}) for i in ids]
+        return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+    def summary(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
+        with self.db.session() as s:
+            return self._summary(s, _report(s, report_id), describe or {})
+
+    def detail(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
+        """Everything the review page shows about one report."""
+        with self.db.session() as s:
+            report = _report(s, report_id)
+            analysis = _latest(s, report.id)
+            state = _review(s, report, analysis, describe or {})
+            text = report.text
+            out = self._summary(s, report, describe or {}, state)
+            out |= {
+                "origin": report.origin,
+                "media_type": report.media_type,
+                "text": text,
+                "threshold": analysis.threshold if analysis else None,
+                "model": (analysis.model_card if analysis else {})
+                | {"name": analysis.model_name if analysis else ""},
+                "analysed_at": reviews.iso(analysis.created_at) if analysis else None,
+                "suggestions": [_suggestion_dict(t, text) for t in state.techniques],
+                "added": [_added_dict(a, describe or {}) for a in state.added],
+                "indicators": analysis.indicators if analysis else [],
+            }
+        return out
+
+    def update_report(
+        self, report_id: int, *, status: str | None = None, title: str | None = None
+    ) -> dict[str, Any]:
+        if status is not None and status not in STATUSES:
+            raise InvalidError(f"unknown status {status!r}; use one of: {', '.join(STATUSES)}")
+        if title is not None and not title.strip():
+            raise InvalidError("the title is empty")
+        with self.db.session() as s:
+            report = _report(s, report_id)
+            if status is not None:
+                report.status = status
+            if title is not None:
+                report.title = title.strip()[:300]
+            report.updated_at = utcnow()
+        return self.summary(report_id)
+
+    def delete_report(self, report_id: int) -> None:
+        with self.db.session() as s:
+            s.delete(_report(s, report_id))
+
+    def decide(
+        self,
+        report_id: int,
+        *,
+        technique: str,
+        action: str,
+        start: int | None,
+        end: int | None,
+        note: str,
+        user: str,
+        known: Callable[[str], bool],
+    ) -> dict[str, Any]:
+        """Record one decision (an inserted row); the first moves a `new` report to
+        `in_review`. Answers `{"decision", "report"}`."""
+        technique = technique.strip().upper()
+        if action not in ACTIONS:
+            raise InvalidError(f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}")
+        if not _TECHNIQUE.match(technique) or not known(technique):
+            raise InvalidError(f"{technique!r} is not an ATT&CK technique this model knows")
+        if (start is None) != (end is None):
+            raise InvalidError("give both start and end of the passage, or neither")
+        if action == "add" and start is None:
+            raise InvalidError("add needs the passage: its start and end")
+        with self.db.session() as s:
+            length = s.scalar(select(func.length(Report.text)).where(Report.id == report_id))
+            if length is None:
+                raise NotFoundError(f"no report {report_id}")
+            if start is not None and end is not None and not 0 <= start < end <= length:
+                raise InvalidError(f"the passage {start}–{end} is outside the text (0–{length})")
+            now = utcnow()
+            row = Decision(
+                report_id=report_id,
+                technique=technique,
+                action=action,
+                start=start,
+                end=end,
+                note=note[:2000],
+                user=user,
+                at=now,
+            )
+            s.add(row)
+            s.execute(update(Report).where(Report.id == report_id).values(updated_at=now))
+            s.execute(
+                update(Report)
+                .where(Report.id == report_id, Report.status == "new")
+                .values(status="in_review")
+            )
+            s.flush()
+            decision = {"id": row.id, **_row(row).to_dict()}
+        return {"decision": decision, "report": self.summary(report_id)}
+
+    def decisions(self, report_id: int) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            _report(s, report_id)
+            rows = s.scalars(
+                select(Decision).where(Decision.report_id == report_id).order_by(Decision.id)
+            )
+            return [{"id": d.id, **_row(d).to_dict()} for d in rows]
+
+    def reviewed_result(self, report_id: int, describe: Describe) -> reviews.ReviewedResult:
+        """The reviewed report as the exporters read it (accepted and added only)."""
+        with self.db.session() as s:
+            report = _report(s, report_id)
+            analysis = _latest(s, report.id)
+            state = _review(s, report, analysis, describe)
+            rows = s.scalars(
+                select(Decision).where(Decision.report_id == report.id).order_by(Decision.id)
+            )
+            return reviews.reviewed_result(
+                Document(report.text, report.title, report.origin, report.media_type),
+                state,
+                status=report.status,
+                decisions=[_row(d) for d in rows],
+                model=analysis.model_card if analysis else {},
+                threshold=analysis.threshold if analysis else 0.0,
+                window=analysis.window if analysis else 3,
+                indicators=analysis.indicators if analysis else [],
+                describe=describe,
+            )
+
+    def reviewed_passages(self) -> Iterator[LabelledText]:
+        """Every decided passage of every report, as labelled training text."""
+        with self.db.session() as s:
+            ids = s.scalars(
+                select(Report.id)
+                .where(exists().where(Decision.report_id == Report.id))
+                .order_by(Report.id)
+            ).all()
+        for report_id in ids:
+            with self.db.session() as s:
+                report = s.get(Report, report_id)
+                if report is None:  # deleted meanwhile
+                    continue
+                state = _review(s, report, _latest(s, report.id), {})
+                yield from reviews.reviewed_passages(report.text, state, report.id, report.title)
+
+    def _summary(
+        self,
+        s: Session,
+        report: Report,
+        describe: Describe,
+        state: reviews.Review | None = None,
+    ) -> dict[str, Any]:
+        if state is None:
+            state = _review(s, report, _latest(s, report.id), describe)
+        return {
+            "id": report.id,
+            "title": report.title,
+            "source": report.source,
+            "created_at": reviews.iso(report.created_at),
+            "updated_at": reviews.iso(report.updated_at),
+            "status": report.status,
+            "accepted": state.count("accepted"),
+            "pending": state.count("pending"),
+            "rejected": state.count("rejected"),
+            "added": len(state.added),
+            "techniques": state.technique_ids,
+        }
+
+    # ---- retraining jobs and settings ---------------------------------------------------
+
+    def new_job(self, user: str) -> dict[str, Any]:
+        """A queued retraining job, unless one is queued or running already (409)."""
+        with self.db.session() as s:
+            if s.scalar(select(Job.id).where(Job.state.in_(("queued", "running")))):
+                raise ConflictError("a retraining job is already running; wait for it to end")
+            job = Job(id=uuid.uuid4().hex, state="queued", created_by=user, message="queued")
+            s.add(job)
+            s.flush()
+            return _job(job)
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        with self.db.session() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**fields, updated_at=utcnow()))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise NotFoundError(f"no retraining job {job_id!r}")
+            return _job(job)
+
+    def fail_interrupted_jobs(self) -> None:
+        """Jobs a stopped server left queued or running will never end: say so."""
+        with self.db.session() as s:
+            s.execute(
+                update(Job)
+                .where(Job.state.in_(("queued", "running")))
+                .values(state="failed", message="interrupted by a server restart")
+            )
+
+    def setting(self, key: str) -> str | None:
+        with self.db.session() as s:
+            found = s.get(Setting, key)
+            return found.value if found else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.db.session() as s:
+            s.merge(Setting(key=key, value=value))
+
+
+def reviewed_passages_in(url: str | None = None) -> list[LabelledText]:
+    """The reviewed passages of the workspace at `url` (default: the SQLite file), for
+    `mitremap train --add-reviews`; a database with none is an error, not a silent no-op."""
+    database = Database(url)
+    try:
+        found = list(Store(database).reviewed_passages())
+    finally:
+        database.close()
+    if not found:
+        raise InvalidError(f"{database.safe_url} has no reviewed passages yet")
+    return found
+
+
+# ---- rows to answers ----------------------------------------------------------------------
+
+
+def _user(user: User) -> UserInfo:
+    return UserInfo(user.name, user.role, user.password_hash is not None)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _report(s: Session, report_id: int) -> Report:
+    report = s.get(Report, report_id)
+    if report is None:
+        raise NotFoundError(f"no report {report_id}")
+    return report
+
+
+def _latest(s: Session, report_id: int) -> Analysis | None:
+    return s.scalar(
+        select(Analysis).where(Analysis.report_id == report_id).order_by(Analysis.id.desc())
+    )
+
+
+def _row(d: Decision) -> reviews.DecisionRow:
+    return reviews.DecisionRow(d.id, d.technique, d.action, d.start, d.end, d.note, d.user, d.at)
+
+
+def _review(
+    s: Session, report: Report, analysis: Analysis | None, describe: Describe
+) -> reviews.Review:
+    suggestions = [
+        reviews.SuggestionRow(
+            x.technique,
+            x.technique_name,
+            tuple(x.tactics),
+            x.confidence,
+            tuple((e["start"], e["end"], e["confidence"]) for e in x.evidence),
+            tuple((a["start"], a["end"], a["weight"]) for a in x.attributions),
+        )
+        for x in (analysis.suggestions if analysis else ())
+    ]
+    rows = s.scalars(select(Decision).where(Decision.report_id == report.id).order_by(Decision.id))
+    threshold = analysis.threshold if analysis else 1.0
+    return reviews.review(suggestions, [_row(d) for d in rows], threshold, describe)
+
+
+def _analysis_row(
+    report_id: int, data: dict[str, Any], model_name: str, threshold: float
+) -> Analysis:
+    """An analysis row with its suggestions, from `Analysis.to_dict()` (run at the floor)."""
+    row = Analysis(
+        report_id=report_id,
+        model_name=model_name[:200],
+        model_card=dict(data.get("model") or {}),
+        threshold=threshold,
+        window=int(data.get("window") or 3),
+        indicators=list(data.get("indicators") or []),
+    )
+    for t in list(data.get("techniques") or [])[:MAX_SUGGESTIONS]:
+        attributions = sorted(t.get("attributions") or [], key=lambda a: -abs(a["weight"]))
+        row.suggestions.append(
+            Suggestion(
+                technique=t["technique"],
+                technique_name=t.get("technique_name", "")[:300],
+                tactics=[str(x) for x in t.get("tactics") or []],
+                confidence=float(t.get("confidence_score", 0.0)),
+                evidence=[
+                    {"start": e["start"], "end": e["end"], "confidence": e["confidence"]}
+                    for e in t.get("evidence") or []
+                ],
+                attributions=[
+                    {"start": a["start"], "end": a["end"], "weight": round(a["weight"], 5)}
+                    for a in sorted(attributions[:MAX_ATTRIBUTIONS], key=lambda a: a["start"])
+                ],
+            )
+        )
+    return row
+
+
+def _suggestion_dict(t: reviews.TechniqueReview, text: str) -> dict[str, Any]:
+    s = t.suggestion
+    return {
+        "technique": s.technique,
+        "technique_name": s.technique_name,
+        "tactics": list(s.tactics),
+        "url": technique_url(s.technique),
+        "confidence": round(s.confidence, 4),
+        "above_threshold": t.above_threshold,
+        "state": t.state,
+        "evidence": [
+            {"start": a, "end": b, "text": text[a:b], "confidence": round(c, 4)}
+            for a, b, c in s.evidence
+        ],
+        "attributions": [{"start": a, "end": b, "weight": w} for a, b, w in s.attributions],
+        "decision": _decision_brief(t.decision) if t.decision else None,
+        "passages": [{"start": p.start, "end": p.end, **_decision_brief(p)} for p in t.passages],
+    }
+
+
+def _decision_brief(d: reviews.DecisionRow) -> dict[str, Any]:
+    return {"action": d.action, "note": d.note, "user": d.user, "at": reviews.iso(d.at)}
+
+
+def _added_dict(a: reviews.DecisionRow, describe: Describe) -> dict[str, Any]:
+    name, tactics = describe.get(a.technique, (a.technique, ()))
+    return {
+        "id": a.id,
+        "technique": a.technique,
+        "technique_name": name,
+        "tactics": list(tactics),
+        "url": technique_url(a.technique),
+        "start": a.start,
+        "end": a.end,
+        "note": a.note,
+        "user": a.user,
+        "at": reviews.iso(a.at),
+    }
+
+
+def _job(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "state": job.state,
+        "progress": round(job.progress, 3),
+        "message": job.message,
+        "model": job.model,
+        "created_by": job.created_by,
+        "created_at": reviews.iso(job.created_at),
+        "updated_at": reviews.iso(job.updated_at),
+    }

@@ -1,0 +1,298 @@
+"""The review workspace's REST API with a real (tiny) model, on SQLite and PostgreSQL:
+add a report, review it, reload, restart, export; uploads, URLs and hostile names."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from fastapi.testclient import TestClient
+
+from mitremap.server import create_app
+from tests.tiny import REPORT
+
+HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(2)>'
+
+
+def browser(app) -> TestClient:
+    """A client that behaves like the pages: session cookie plus the CSRF header."""
+    client = TestClient(app)
+    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
+    return client
+
+
+@pytest.fixture
+def make_app(mm, db_url, tmp_path):
+    def make(**options):
+        options = {"threshold": 0.3, "max_bytes": 200_000, **options}
+        return create_app(mm, database=db_url, models_dir=tmp_path / "models", **options)
+
+    return make
+
+
+def suggestion(detail, technique):
+    return next(s for s in detail["suggestions"] if s["technique"] == technique)
+
+
+def test_add_review_reload_restart_export(make_app):
+    client = browser(make_app())
+    created = client.post("/api/reports", json={"text": REPORT, "title": "Tiny report"})
+    assert created.status_code == 201
+    detail = created.json()
+    report = detail["id"]
+    assert detail["status"] == "new" and detail["text"] == REPORT and detail["threshold"] == 0.3
+    task = suggestion(detail, "T1053.005")
+    assert task["above_threshold"] and task["evidence"] and task["attributions"]
+    assert task["url"] == "https://attack.mitre.org/techniques/T1053/005/"
+    assert (
+        REPORT[task["evidence"][0]["start"] : task["evidence"][0]["end"]]
+        == (task["evidence"][0]["text"])
+    )
+
+    def decide(**body):
+        answer = client.post(f"/api/reports/{report}/decisions", json=body)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    first = decide(technique="T1053.005", action="accept", note="clear schtasks use")
+    assert first["report"]["status"] == "in_review" and first["report"]["accepted"] == 1
+    decide(technique="T1059", action="reject")
+    start = REPORT.index("Thanks to our colleagues")
+    decide(technique="T1053", action="add", start=start, end=start + 24)
+    assert client.patch(f"/api/reports/{report}", json={"status": "reviewed"}).json()["status"] == (
+        "reviewed"
+    )
+
+    def check(client: TestClient) -> None:
+        detail = client.get(f"/api/reports/{report}").json()
+        assert suggestion(detail, "T1053.005")["decision"]["note"] == "clear schtasks use"
+        assert suggestion(detail, "T1053.005")["decision"]["user"] == "local"
+        assert suggestion(detail, "T1059")["state"] == "rejected"
+        assert [(a["technique"], a["start"]) for a in detail["added"]] == [("T1053", start)]
+        assert detail["status"] == "reviewed" and detail["techniques"] == ["T1053", "T1053.005"]
+        listed = client.get("/api/reports").json()["items"][0]
+        assert (listed["accepted"], listed["rejected"], listed["added"]) == (1, 1, 1)
+
+    check(client)
+    check(browser(make_app()))  # a restarted server reads the same database
+
+    exported = client.get(f"/api/reports/{report}/export?format=json")
+    assert exported.headers["content-disposition"] == (
+        f'attachment; filename="report-{report}-reviewed.json"'
+    )
+    data = exported.json()
+    assert {t["technique"] for t in data["techniques"]} == {"T1053.005", "T1053"}  # no T1059
+    assert [d["action"] for d in data["review"]["decisions"]] == ["accept", "reject", "add"]
+    layer = client.get(f"/api/reports/{report}/export?format=navigator").json()
+    assert {t["techniqueID"] for t in layer["techniques"] if t.get("score", 1) > 0} >= {
+        "T1053.005",
+        "T1053",
+    }
+    assert "T1059" not in {t["techniqueID"] for t in layer["techniques"]}
+    stix = client.get(f"/api/reports/{report}/export?format=stix").json()
+    assert stix["type"] == "bundle"
+    for fmt, kind in (("csv", "text/csv"), ("markdown", "text/markdown"), ("html", "text/html")):
+        answer = client.get(f"/api/reports/{report}/export?format={fmt}")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+    assert client.get(f"/api/reports/{report}/export?format=pdf").status_code == 400
+
+
+def test_the_stix_export_validates(make_app):
+    validator = pytest.importorskip("stix2validator")
+    client = browser(make_app())
+    report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
+    client.post(f"/api/reports/{report}/decisions", json={"technique": "T1059", "action": "accept"})
+    bundle = client.get(f"/api/reports/{report}/export?format=stix").text
+    results = validator.validate_string(bundle, validator.ValidationOptions(strict=True))
+    assert results.is_valid, [e.message for e in results.errors]
+
+
+def test_decisions_are_checked(make_app):
+    client = browser(make_app())
+    report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
+    url = f"/api/reports/{report}/decisions"
+    unknown = client.post(url, json={"technique": "T9999", "action": "accept"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "validation_error"
+    outside = client.post(
+        url, json={"technique": "T1059", "action": "add", "start": 5, "end": len(REPORT) + 5}
+    )
+    assert outside.status_code == 422 and "outside" in outside.json()["error"]["message"]
+    assert client.post(url, json={"technique": "T1059", "action": "add"}).status_code == 422
+    assert client.post(url, json={"technique": "T1059", "action": "nope"}).status_code == 422
+    assert (
+        client.post(
+            "/api/reports/999/decisions", json={"technique": "T1059", "action": "accept"}
+        ).status_code
+        == 404
+    )
+
+
+def test_two_clients_deciding_at_once_lose_nothing(make_app):
+    app = make_app()
+    first, second = browser(app), browser(app)
+    report = first.post("/api/reports", json={"text": REPORT}).json()["id"]
+    failures: list[int] = []
+
+    def work(client: TestClient, offset: int) -> None:
+        for i in range(15):
+            answer = client.post(
+                f"/api/reports/{report}/decisions",
+                json={"technique": "T1059", "action": "add", "start": offset + i, "end": 200},
+            )
+            if answer.status_code != 201:
+                failures.append(answer.status_code)
+
+    threads = [
+        threading.Thread(target=work, args=(c, n * 15)) for n, c in enumerate((first, second))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(first.get(f"/api/reports/{report}/decisions").json()["items"]) == 30
+    assert len(first.get(f"/api/reports/{report}").json()["added"]) == 30
+
+
+def test_list_search_paginate_delete(make_app):
+    client = browser(make_app())
+    ids = [
+        client.post("/api/reports", json={"text": REPORT, "title": f"report {n}"}).json()["id"]
+        for n in range(3)
+    ]
+    client.post(
+        f"/api/reports/{ids[0]}/decisions", json={"technique": "T1053.005", "action": "accept"}
+    )
+    page = client.get("/api/reports?per_page=2&page=1").json()
+    assert page["total"] == 3 and len(page["items"]) == 2 and page["per_page"] == 2
+    assert page["items"][0]["id"] == ids[0]  # the most recently changed first
+    assert client.get("/api/reports?q=report 2").json()["items"][0]["id"] == ids[2]
+    assert client.get("/api/reports?status=in_review").json()["total"] == 1
+    assert client.delete(f"/api/reports/{ids[1]}").status_code == 204
+    assert client.get(f"/api/reports/{ids[1]}").status_code == 404
+    assert client.get("/api/reports").json()["total"] == 2
+
+
+def test_upload_with_a_hostile_name_and_text(make_app):
+    client = browser(make_app())
+    name = f"{HOSTILE}../../etc/passwd.txt"
+    body = f"{HOSTILE}\n{REPORT}".encode()
+    answer = client.post(
+        "/api/reports", files={"file": (name, body, "text/plain")}, data={"title": HOSTILE}
+    )
+    assert answer.status_code == 201, answer.text
+    detail = answer.json()
+    assert detail["title"] == HOSTILE and detail["text"].startswith(HOSTILE)  # kept as data
+    assert "/" not in detail["source"] and detail["source"].endswith("passwd.txt")
+    exported = client.get(f"/api/reports/{detail['id']}/export?format=html")
+    assert exported.headers["content-disposition"] == (
+        f'attachment; filename="report-{detail["id"]}-reviewed.html"'
+    )
+    assert "<script>alert" not in exported.text and "<img src=x" not in exported.text
+    assert "&lt;script&gt;" in exported.text
+    too_big = client.post("/api/reports", files={"file": ("big.txt", b"a " * 150_000)})
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "too_large"
+    binary = client.post("/api/reports", files={"file": ("x.bin", bytes(range(256)) * 8)})
+    assert binary.status_code == 400
+
+
+def test_a_report_from_a_url(make_app):
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"<html><head><title>Blog post</title></head><body><p>{REPORT}</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{site.server_address[1]}/post.html"
+    try:
+        detail = browser(make_app()).post("/api/reports", json={"url": url}).json()
+        assert detail["source"] == url and detail["title"] == "Blog post"
+        assert "scheduled task" in detail["text"]
+        shared = browser(make_app(allow_private_urls=False))
+        refused = shared.post("/api/reports", json={"url": url})
+        assert refused.status_code == 400 and "not a public address" in refused.text
+        assert shared.post("/api/reports", json={"url": "file:///etc/passwd"}).status_code == 400
+    finally:
+        site.shutdown()
+
+
+def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
+    from dataclasses import replace
+
+    from mitremap.analysis import MitreMap
+    from mitremap.classify.linear import LinearModel
+    from tests.tiny import SETTINGS, items, reports
+
+    app = make_app()
+    client = browser(app)
+    report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
+    client.post(f"/api/reports/{report}/decisions", json={"technique": "T1059", "action": "reject"})
+    other = LinearModel.train(
+        items(), reports=reports(), settings=replace(SETTINGS, max_char_features=2000)
+    )
+    other.save(tmp_path / "models" / "other")
+    client.post("/api/models/other/activate")
+    assert app.state.workspace.registry.current is not mm
+    again = client.post(f"/api/reports/{report}/analyze").json()
+    assert again["model"]["name"] == "other"
+    assert suggestion(again, "T1059")["state"] == "rejected"
+    assert isinstance(app.state.workspace.registry.current, MitreMap)
+
+
+def test_attack_search_over_the_models_catalogue(make_app):
+    client = browser(make_app())
+    items = client.get("/api/attack/search?q=scheduled").json()["items"]
+    assert items[0] == {
+        "id": "T1053.005",
+        "name": "Scheduled Task",
+        "tactics": ["Execution"],
+        "url": "https://attack.mitre.org/techniques/T1053/005/",
+    }
+    assert client.get("/api/attack/search?q=T1059").json()["items"][0]["id"] == "T1059"
+    assert client.get("/api/attack/search?q=").json()["items"] == []
+
+
+@pytest.mark.integration
+def test_attack_search_finds_sub_techniques_in_the_real_catalogue(real_mm, tmp_path):
+    client = browser(create_app(real_mm, database=f"sqlite:///{tmp_path / 'w.db'}"))
+    found = client.get("/api/attack/search?q=powershell").json()["items"]
+    assert found[0]["id"] == "T1059.001" and found[0]["name"] == "PowerShell"
+    assert found[0]["tactics"] == ["Execution"]
+    by_parent = client.get("/api/attack/search?q=command and scripting").json()["items"]
+    assert {"T1059", "T1059.001", "T1059.003"} <= {i["id"] for i in by_parent}
+    assert client.get("/api/attack/search?q=t1053.005").json()["items"][0]["id"] == "T1053.005"
+
+
+def test_reviewed_passages_download_in_the_shared_schema(make_app, tmp_path):
+    from mitremap.corpus import read_jsonl
+
+    client = browser(make_app())
+    report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
+    client.post(
+        f"/api/reports/{report}/decisions", json={"technique": "T1053.005", "action": "accept"}
+    )
+    client.post(f"/api/reports/{report}/decisions", json={"technique": "T1059", "action": "reject"})
+    answer = client.get("/api/reviews/export")
+    assert answer.headers["content-disposition"].endswith('filename="reviewed-passages.jsonl"')
+    path = tmp_path / "reviews.jsonl"
+    path.write_text(answer.text, encoding="utf-8")
+    records = list(read_jsonl(path))
+    assert {r.labels for r in records} == {("T1053.005",), ()}
+    assert all(
+        set(json.loads(line)) == {"source", "id", "text", "labels", "meta"}
+        for line in answer.text.splitlines()
+    )

@@ -1,0 +1,213 @@
+"""Learning from the analysts: retraining in the background on the reviewed passages, the
+models kept side by side, `mitremap train --add-reviews` and `serve export-reviews`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from fastapi.testclient import TestClient
+
+from mitremap.corpus import LabelledText
+from mitremap.server import create_app
+from mitremap.workspace.retrain import fraction
+from tests.tiny import REPORT, SETTINGS, items, reports
+
+
+def tiny_trainer(seen: list):
+    """The tiny corpus plus the reviewed passages (what the default trainer does with the
+    default recipe), recording what it was given."""
+
+    def train(reviewed, progress):
+        from mitremap.classify.linear import LinearModel
+
+        seen.append(list(reviewed))
+        model = LinearModel.train([*items(), *reviewed], reports(), SETTINGS, progress=progress)
+        model.card.techniques = {"T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"]}}
+        return model
+
+    return train
+
+
+def wait_for(client: TestClient, job: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/retrain/{job}").json()["job"]
+        if state["state"] in ("done", "failed"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the retraining job did not end")
+
+
+@pytest.fixture
+def models(mm, tmp_path):
+    folder = tmp_path / "models"
+    mm.model.save(folder / "default")
+    return folder
+
+
+def browser(app) -> TestClient:
+    client = TestClient(app)
+    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
+    return client
+
+
+def test_retrain_uses_the_reviews_keeps_the_old_model_and_switches(db_url, models):
+    seen: list = []
+    options = {"database": db_url, "models_dir": models, "threshold": 0.3}
+    app = create_app(None, model_path=models / "default", trainer=tiny_trainer(seen), **options)
+    client = browser(app)
+    report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
+    client.post(f"/api/reports/{report}/decisions", json={"technique": "T1059", "action": "reject"})
+    client.post(
+        f"/api/reports/{report}/decisions", json={"technique": "T1053.005", "action": "accept"}
+    )
+    started = client.post("/api/retrain")
+    assert started.status_code == 202
+    job = started.json()["job"]
+    assert job["state"] in ("queued", "running") and 0 <= job["progress"] <= 1
+    done = wait_for(client, job["id"])
+    assert done["state"] == "done" and done["progress"] == 1.0, done
+    assert done["model"].startswith("reviewed-")
+    labels = {r.labels for r in seen[0]}
+    assert ("T1053.005",) in labels and () in labels  # the rejected shell passage: a negative
+
+    listed = client.get("/api/models").json()["items"]
+    assert {m["name"] for m in listed} == {"default", done["model"]}
+    assert [m["name"] for m in listed if m["active"]] == [done["model"]]
+    assert (models / "default" / "manifest.json").is_file()  # the previous model is kept
+    new_card = next(m for m in listed if m["active"])["card"]
+    assert "techniques" not in new_card and new_card["backend"] == "linear"
+    analysed = client.post(f"/api/reports/{report}/analyze").json()
+    assert analysed["model"]["name"] == done["model"]  # the server uses the new model
+
+    # the choice survives a restart; the previous model can be made active again
+    restarted = browser(create_app(None, **options))
+    assert [m["name"] for m in restarted.get("/api/models").json()["items"] if m["active"]] == [
+        done["model"]
+    ]
+    back = restarted.post("/api/models/default/activate")
+    assert back.status_code == 200 and back.json()["active"] is True
+    assert restarted.post("/api/models/../etc/activate").status_code == 404
+    assert restarted.post("/api/models/nothing/activate").status_code == 404
+
+
+def test_a_failed_retraining_says_why_and_keeps_the_model(db_url, models):
+    def broken(reviewed, progress):
+        from mitremap.errors import DataError
+
+        raise DataError("the data mirror is missing tram/reports.jsonl")
+
+    app = create_app(
+        None, database=db_url, models_dir=models, model_path=models / "default", trainer=broken
+    )
+    client = browser(app)
+    job = client.post("/api/retrain").json()["job"]
+    state = wait_for(client, job["id"])
+    assert state["state"] == "failed" and "tram/reports.jsonl" in state["message"]
+    assert [m["name"] for m in client.get("/api/models").json()["items"] if m["active"]] == [
+        "default"
+    ]
+
+
+def test_progress_follows_the_training_stages():
+    stages = [
+        ("corpus", 0, 1),
+        ("corpus", 1, 1),
+        ("features", 1, 1),
+        ("calibrate 1/2", 5, 10),
+        ("calibrate 2/2", 10, 10),
+        ("train", 3, 10),
+        ("train", 10, 10),
+    ]
+    values = [fraction(*s) for s in stages]
+    assert values == sorted(values) and values[0] == 0 and 0.9 < values[-1] < 1
+
+
+def test_reviewed_passages_replace_corpus_text_and_negatives_stay(tiny_kb):
+    from mitremap.classify.train import _with_reviewed
+
+    corpus = [
+        LabelledText("It created a scheduled task.", ("T1053.005",), "c", "1"),
+        LabelledText("Unrelated sentence.", (), "c", "2"),
+    ]
+    reviewed = [
+        LabelledText("It created  a Scheduled task.", (), "reviews", "r1"),  # rejected there
+        LabelledText("cmd.exe ran the batch file.", ("T1059",), "reviews", "r2"),
+        LabelledText("cmd.exe ran the batch file.", ("T1053.005",), "reviews", "r3"),
+    ]
+    merged = {i.text: i.labels for i in _with_reviewed(corpus, reviewed, tiny_kb)}
+    assert merged == {
+        "Unrelated sentence.": (),
+        "It created  a Scheduled task.": (),  # the analyst's word replaces the corpus label
+        "cmd.exe ran the batch file.": ("T1059", "T1053.005"),
+    }
+
+
+def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatch, tiny_kb):
+    from mitremap.documents import Document
+    from mitremap.workspace.db import Database
+    from mitremap.workspace.store import Store
+
+    store = Store(Database(db_url))
+    detail = store.add_report(
+        Document(REPORT, "r"),
+        {"techniques": [], "model": {}},
+        source="pasted",
+        user="u",
+        model_name="m",
+        threshold=0.6,
+    )
+    store.decide(
+        detail["id"],
+        technique="T1053.005",
+        action="add",
+        start=0,
+        end=40,
+        note="",
+        user="u",
+        known=lambda t: True,
+    )
+    captured = {}
+
+    class Trained:
+        labels = ("T1053.005",)
+
+        class card:  # stands in for a ModelCard
+            training_texts = 1
+            train_seconds = 0.0
+
+        def save(self, path):
+            captured["saved"] = path
+
+    def fake_train(*args, **kwargs):
+        captured["reviewed"] = kwargs["reviewed"]
+        return Trained()
+
+    monkeypatch.setattr("mitremap.classify.train.train_model", fake_train)
+    monkeypatch.setattr("mitremap.attack.load_attack", lambda **_: tiny_kb)
+    out = tmp_path / "model"
+    answer = cli("train", "--add-reviews", "--db", db_url, "--out", str(out))
+    assert answer.code == 0, answer.err
+    assert [r.labels for r in captured["reviewed"]] == [("T1053.005",)]
+    assert captured["reviewed"][0].text == REPORT[:40].strip()
+    assert "adding 1 reviewed passages" in answer.err
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    nothing = cli("train", "--add-reviews", "--db", empty, "--out", str(out))
+    assert nothing.code == 1 and "no reviewed passages" in nothing.err
+    # without --db: $MITREMAP_DB, else the default database
+    monkeypatch.setattr("mitremap.workspace.db.default_url", lambda: db_url)
+    assert cli("train", "--out", str(out), "--add-reviews").code == 0
+    monkeypatch.setenv("MITREMAP_DB", empty)
+    assert cli("train", "--out", str(out), "--add-reviews").code == 1
+
+    exported = tmp_path / "reviews.jsonl"
+    answer = cli("serve", "export-reviews", str(exported), "--db", db_url)
+    assert answer.code == 0 and "wrote 1 reviewed passages" in answer.out
+    from mitremap.corpus import read_jsonl
+
+    assert [r.labels for r in read_jsonl(exported)] == [("T1053.005",)]
