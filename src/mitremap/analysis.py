@@ -314,11 +314,12 @@ class MitreMap:
         order = np.argsort(-report)
         passing = [int(j) for j in order if report[j] >= threshold]
         hits: list[TechniqueHit] = []
+        passages: dict[tuple[int, int], Any] = {}  # read once, explained for every technique
         for j in passing:
             label = self.model.labels[j]
             attributions: tuple[Any, ...] = ()
             if explain:
-                attributions = self._attributions(text, spans, evidence[j], label)
+                attributions = self._attributions(text, spans, evidence[j], label, passages)
             users = tuple(self.gazetteer.known_users(entities, label))
             hits.append(
                 TechniqueHit(
@@ -449,19 +450,24 @@ class MitreMap:
         spans: list[tuple[int, int]],
         evidence: tuple[Evidence, ...],
         label: str,
+        passages: dict[tuple[int, int], Any],
     ) -> tuple[Any, ...]:
         """Exact per-word contributions to the technique's score over each evidence passage
         (its sentences read as one window, as the model reads windows)."""
         if not hasattr(self.model, "label_weights") or not evidence:
             return ()
-        from mitremap.explain import linear_attributions
+        from mitremap.explain import Passage
 
         weights, _ = self.model.label_weights(label)
         out: list[Any] = []
         for e in evidence:
-            inside = [s for s in spans if e.start <= s[0] and s[1] <= e.end]
-            if inside:
-                out.extend(linear_attributions(text, inside, self.model.features, weights))
+            passage = passages.get((e.start, e.end))
+            if passage is None:
+                inside = [s for s in spans if e.start <= s[0] and s[1] <= e.end]
+                if not inside:
+                    continue
+                passage = passages[e.start, e.end] = Passage.read(text, inside, self.model.features)
+            out.extend(passage.attributions(weights))
         return tuple(out)
 
     def top_k(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:

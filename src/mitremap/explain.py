@@ -88,6 +88,53 @@ def _occurrences(
         raise ValueError(f"cannot explain the {analyzer!r} analyser")
 
 
+@dataclass
+class Passage:
+    """What attributions over one passage need whatever the technique: its input row and,
+    per feature column, the places its n-grams occur. Built once, it explains every technique
+    found in the passage (the review workspace explains dozens)."""
+
+    text: str
+    spans: Sequence[tuple[int, int]]
+    row: Any  # the passage's tf-idf row (1 × features)
+    places: dict[int, list[tuple[tuple[int, int], ...]]]  # column → occurrences
+
+    @classmethod
+    def read(cls, text: str, spans: Sequence[tuple[int, int]], features: Any) -> Passage:
+        sentences = [text[s:e] for s, e in spans]
+        row = features.tfidf(_summed(features, sentences)).tocsr()
+        present = set(row.indices.tolist())
+        places: dict[int, list[tuple[tuple[int, int], ...]]] = {}
+        column = 0
+        for block in features.blocks:
+            vocabulary = block.vocabulary
+            for (start, _end), sentence in zip(spans, sentences, strict=True):
+                for gram, pieces in _occurrences(
+                    sentence, start, block.analyzer, block.ngram_range
+                ):
+                    index = vocabulary.get(gram)
+                    if index is not None and column + index in present:
+                        places.setdefault(column + index, []).append(pieces)
+            column += block.size
+        return cls(text, spans, row, places)
+
+    def attributions(self, weights: np.ndarray) -> list[Attribution]:
+        """Per-word attributions of the linear score with these weights over the passage."""
+        x = self.row
+        contribution = np.zeros(x.shape[1], dtype=np.float64)
+        contribution[x.indices] = x.data * np.asarray(weights, dtype=np.float64)[x.indices]
+        per_char = np.zeros(len(self.text) + 1, dtype=np.float64)
+        for column, places in self.places.items():
+            if contribution[column] == 0.0:
+                continue
+            share = contribution[column] / len(places)
+            for pieces in places:
+                length = sum(e - s for s, e in pieces)
+                for s, e in pieces:
+                    per_char[s:e] += share / length
+        return _per_word(self.text, self.spans, per_char)
+
+
 def linear_attributions(
     text: str,
     spans: Sequence[tuple[int, int]],
@@ -101,35 +148,16 @@ def linear_attributions(
     window's input row is built the way the model builds it — n-gram counts of each sentence,
     summed — so the attributions add up to the window's score minus the bias.
     """
-    sentences = [text[s:e] for s, e in spans]
-    x = features.tfidf(_summed(features, sentences)).tocsr()
-    contribution = np.zeros(x.shape[1], dtype=np.float64)
-    contribution[x.indices] = x.data * np.asarray(weights, dtype=np.float64)[x.indices]
-    per_char = np.zeros(len(text) + 1, dtype=np.float64)
-    column = 0
-    for block in features.blocks:
-        vocabulary = block.vocabulary
-        found: dict[int, list[tuple[tuple[int, int], ...]]] = {}
-        for (start, _end), sentence in zip(spans, sentences, strict=True):
-            for gram, pieces in _occurrences(sentence, start, block.analyzer, block.ngram_range):
-                index = vocabulary.get(gram)
-                if index is not None and contribution[column + index] != 0.0:
-                    found.setdefault(index, []).append(pieces)
-        for index, places in found.items():
-            share = contribution[column + index] / len(places)
-            for pieces in places:
-                length = sum(e - s for s, e in pieces)
-                for s, e in pieces:
-                    per_char[s:e] += share / length
-        column += block.size
-    return _per_word(text, spans, per_char)
+    return Passage.read(text, spans, features).attributions(weights)
 
 
 def _summed(features: Any, sentences: Sequence[str]) -> Any:
     from scipy import sparse
 
-    counts = features.counts(sentences)
-    return sparse.csr_matrix(counts.sum(axis=0))
+    counts = features.counts(sentences).tocoo()
+    # one sparse row (duplicates summed): a dense sum would span every feature column
+    rows = np.zeros_like(counts.col)
+    return sparse.csr_matrix((counts.data, (rows, counts.col)), shape=(1, counts.shape[1]))
 
 
 def _per_word(

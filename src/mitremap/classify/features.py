@@ -142,13 +142,14 @@ class FeatureBlock:
     def tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         """Sublinear tf × idf, each row scaled to unit length times the block weight."""
         x = counts.astype(np.float32, copy=True).tocsr()
+        x.sum_duplicates()
         np.log(x.data, out=x.data)
         x.data += 1.0
-        x = x @ sparse.diags(self.idf.astype(np.float32))
-        x = x.tocsr()
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        x.data *= self.idf.astype(np.float32, copy=False)[x.indices]  # in place: no diagonal
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())  # matrix per call
         norms[norms == 0] = 1.0
-        return (sparse.diags((self.weight / norms).astype(np.float32)) @ x).tocsr()
+        x.data *= np.repeat((self.weight / norms).astype(np.float32), np.diff(x.indptr))
+        return x
 
     def keep(self, mask: np.ndarray) -> FeatureBlock:
         """A copy with only the terms where `mask` is true (to drop features no label uses)."""
