@@ -188,3 +188,23 @@ def test_counts_match_scikit_learn_with_and_without_the_word_cache():
         np.testing.assert_array_equal(block.counts(texts).toarray(), expected)  # cache used
         features.clear_cache()
         np.testing.assert_array_equal(block.counts(texts).toarray(), expected)
+
+
+def test_parent_level_sources_are_no_evidence_against_sub_techniques():
+    """AnnoCTR labels parents only: its "T1059" text is not a negative of T1059.001, and in
+    calibration a found T1059.001 is right where the report lists T1059."""
+    from mitremap.classify.linear import _silence, parent_level_gold
+
+    labels = ["T1053", "T1053.005", "T1059", "T1059.001"]
+    settings = LinearSettings(partial_label_families={}, parent_level_sources=("anno",))
+    pool = [
+        LabelledText(SHELL[0], ("T1059",), "anno", "a1"),
+        LabelledText(SHELL[1], ("T1059",), "other", "o1"),
+        LabelledText(TASK[0], ("T1053.005",), "anno", "a2"),  # a child label: nothing to silence
+    ]
+    silent = _silence(pool, [], labels, settings)
+    assert silent is not None
+    assert silent.excluded(3).tolist() == [0]  # T1059.001: not learned as absent from a1
+    assert silent.excluded(1) is None and silent.excluded(2) is None
+    gold = parent_level_gold(("T1059", "T1105"), labels)
+    assert gold.tolist() == [False, False, True, True]

@@ -32,3 +32,10 @@ def test_report_metrics_threshold_and_roll_up():
     assert m.rolled_up_per_report_f1 == pytest.approx(1.0)  # T1059.001 → T1059 matches
     assert rolled_up(["T1059.001", "T1105"]) == {"T1059", "T1105"}
     assert m.ece_pairs == 4
+
+
+def test_parent_level_ece_counts_a_sub_technique_of_a_listed_parent_as_right():
+    predictions = [({"T1059.001": 0.9, "T1105": 0.9}, {"T1059"})] * 5
+    m = report_metrics(predictions, threshold=0.6)
+    assert m.ece == pytest.approx(0.9)  # both wrong when judged exactly
+    assert m.parent_level_ece == pytest.approx(0.4)  # half right at the parent level

@@ -51,6 +51,9 @@ class ReportMetrics:
     rolled_up_micro: PRF
     ece: float
     ece_pairs: int
+    # a found technique counts as right when it or its parent is listed: the fair reading for
+    # annotations made at parent level (AnnoCTR), like the rolled-up F1
+    parent_level_ece: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,7 +160,7 @@ def report_metrics(
     tp = fp = fn = 0
     rtp = rfp = rfn = 0
     per_label: dict[str, list[int]] = {}
-    confidence, correct = [], []
+    confidence, correct, parent_listed = [], [], []
     for confidences, gold in predictions:
         predicted = {k for k, v in confidences.items() if v >= threshold}
         f1s.append(set_f1(predicted, gold))
@@ -178,6 +181,7 @@ def report_metrics(
             if value >= min_confidence:
                 confidence.append(value)
                 correct.append(label in gold)
+                parent_listed.append(label in gold or label.split(".")[0] in gold)
     return ReportMetrics(
         len(predictions),
         threshold,
@@ -188,6 +192,7 @@ def report_metrics(
         prf(rtp, rfp, rfn),
         expected_calibration_error(np.array(confidence), np.array(correct)),
         len(confidence),
+        expected_calibration_error(np.array(confidence), np.array(parent_listed)),
     )
 
 

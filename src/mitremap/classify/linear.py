@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,9 @@ class LinearSettings:
             "tram-v1": ("text2ttp-tramv1",),
         }
     )
+    # sources whose annotators label parent techniques only (AnnoCTR: 98% of its labels): a
+    # text labelled T1059 says nothing about which of T1059's sub-techniques it describes
+    parent_level_sources: tuple[str, ...] = ("annoctr-train", "annoctr-reports")
     snippet_reports: int = 3000  # short reports of held-out labelled text, over all folds
     filler_sources: tuple[str, ...] = ("tram-negative",)  # "no technique" text among them
     # detection rules and technique descriptions read unlike reports: not used for snippets
@@ -114,6 +117,7 @@ class LinearModel:
         self.calibration = calibration
         self.card = card
         self._index = {label: i for i, label in enumerate(labels)}
+        self._by_label: sparse.csc_matrix | None = None  # weights by label, built when needed
 
     # ---- training ---------------------------------------------------------------------
     @classmethod
@@ -252,7 +256,9 @@ class LinearModel:
     def label_weights(self, label: str) -> tuple[np.ndarray, float]:
         """(dense weight vector over the feature columns, bias) of one label: for explanations."""
         j = self._index[label]
-        column = self.weights[:, j].toarray().ravel()
+        if self._by_label is None:  # column slices of CSR are slow; explanations take dozens
+            self._by_label = self.weights.tocsc()
+        column = self._by_label[:, j].toarray().ravel()
         return column, float(self.bias[j])
 
     def index(self, label: str) -> int | None:
@@ -547,20 +553,40 @@ def _family_labels(
 def _silence(
     items: Sequence[Any], reports: Sequence[Any], labels: list[str], settings: LinearSettings
 ) -> Silence | None:
-    """For each family of partially labelled sources: its texts (and its reports' unannotated
-    sentences) are evidence only for the labels the family uses."""
+    """Rows that must not be negatives of some labels.
+
+    A family of partially labelled sources: its texts (and its reports' unannotated sentences)
+    are evidence only for the labels the family uses. A parent-level source: a text labelled
+    with a parent is no evidence against that parent's sub-techniques.
+    """
     used = _family_labels(items, reports, settings)
     rows: dict[str, list[int]] = {name: [] for name in used}
+    parent_rows: dict[str, list[int]] = {}
     for i, item in enumerate(items):
         family = _family_of(item, settings)
         if family is not None:
             rows[family].append(i)
+        if item.source in settings.parent_level_sources:
+            for label in item.labels:
+                if "." not in label:
+                    parent_rows.setdefault(label, []).append(i)
     groups = [
         (np.array(rows[name]), np.isin(labels, sorted(used[name])))
         for name in used
         if rows[name] and used[name]
     ]
+    for parent, members in sorted(parent_rows.items()):
+        children = np.array([x.startswith(parent + ".") for x in labels])
+        if children.any():
+            groups.append((np.array(members), ~children))
     return Silence(groups) if groups else None
+
+
+def parent_level_gold(report_labels: Iterable[str], labels: Sequence[str]) -> np.ndarray:
+    """Bool per label: listed, or a sub-technique whose parent is listed (for sources that
+    annotate parents only, a found sub-technique of a listed parent is right)."""
+    listed = set(report_labels)
+    return np.array([x in listed or x.split(".")[0] in listed for x in labels], dtype=bool)
 
 
 def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
@@ -631,7 +657,11 @@ def _calibrate(
         for r in held:
             sentences, windows, chars = document_windows(r.text, settings.window)
             raw = probe.decision_function(probe.window_rows(sentences, windows))
-            gold = np.isin(labels, list(r.labels))
+            gold = (
+                parent_level_gold(r.labels, labels)
+                if r.source in settings.parent_level_sources
+                else np.isin(labels, list(r.labels))
+            )
             spans: list[tuple[int, int, tuple[str, ...]]] = [
                 (s["start"], s["end"], (s.get("label", ""),))
                 for s in (r.meta or {}).get("spans") or []
