@@ -251,3 +251,41 @@ def db_url(request, tmp_path):
 
     server = request.getfixturevalue("postgres_server")
     return create_database(server, f"t{uuid.uuid4().hex[:16]}")
+
+
+# ---- a real browser (Debian's chromium through Playwright), one per session ------------------
+# One sync Playwright per session: a second one inside the first's event loop is refused, so
+# every browser test (tests/browser and the /docs check) shares this one.
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium_binary() -> str | None:
+    """$MITREMAP_CHROMIUM, Debian's chromium, or one on PATH."""
+    import shutil
+
+    named = os.environ.get("MITREMAP_CHROMIUM")
+    candidates = [named] if named else []
+    candidates += [
+        *CHROMIUM_CANDIDATES,
+        shutil.which("chromium") or "",
+        shutil.which("chrome") or "",
+    ]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = chromium_binary()
+    if path is None:
+        pytest.skip("no chromium binary (apt-get install chromium, or set MITREMAP_CHROMIUM)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()

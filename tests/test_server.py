@@ -388,29 +388,20 @@ def test_the_api_docs_work_offline(client):
         assert path in paths, path
 
 
-def test_the_api_docs_render_in_a_browser_with_no_outside_request(real_server):
+def test_the_api_docs_render_in_a_browser_with_no_outside_request(real_server, browser):
     """Chromium loads /docs from the real server: Swagger UI renders the operations under
     the Content-Security-Policy, and every request the page makes stays on this server."""
-    import shutil
-    from pathlib import Path
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).is_file():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     base = f"http://127.0.0.1:{real_server}"
     requests, problems = [], []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(base + "/docs")
-            page.wait_for_selector(".opblock", timeout=20_000)
-            assert page.locator(".opblock").count() >= 20
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(base + "/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        assert page.locator(".opblock").count() >= 20
+    finally:
+        page.close()
     assert problems == []
     assert requests and all(r.startswith(base + "/") for r in requests), requests

@@ -11,7 +11,6 @@ Screenshots go to $MITREMAP_SCREENSHOTS, else `tests/browser/screenshots/` (not 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,20 +25,7 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 START_TIMEOUT_S = 90.0
-
-
-def chromium_binary() -> str | None:
-    """$MITREMAP_CHROMIUM, Debian's chromium, or one on PATH."""
-    named = os.environ.get("MITREMAP_CHROMIUM")
-    candidates = [named] if named else []
-    candidates += [
-        *CHROMIUM_CANDIDATES,
-        shutil.which("chromium") or "",
-        shutil.which("chrome") or "",
-    ]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 def free_port() -> int:
@@ -98,23 +84,6 @@ class WorkspaceServer:
     def tail(self, lines: int = 40) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    path = chromium_binary()
-    if path is None:
-        pytest.skip("no chromium binary (apt-get install chromium, or set MITREMAP_CHROMIUM)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser(chromium: str) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
