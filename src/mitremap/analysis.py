@@ -27,6 +27,7 @@ from mitremap.names import Gazetteer, NamedEntity
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
+    from mitremap.classify.base import DocumentScores, TechniqueModel
     from mitremap.defend import Defence
     from mitremap.iocs import Indicator
 
@@ -205,7 +206,7 @@ class Analysis:
 class MitreMap:
     """A loaded technique model, ready to analyze reports."""
 
-    def __init__(self, model: Any, kb: AttackKB | None = None) -> None:
+    def __init__(self, model: TechniqueModel, kb: AttackKB | None = None) -> None:
         self.model = model
         self._kb = kb
         info = model.card.to_dict().get("techniques") or {}
@@ -370,7 +371,7 @@ class MitreMap:
 
     def _evidence(
         self,
-        scores: Any,
+        scores: DocumentScores,
         labels: list[int],
         spans: list[tuple[int, int]],
         ranges: list[tuple[int, int]],
@@ -454,11 +455,12 @@ class MitreMap:
     ) -> tuple[Any, ...]:
         """Exact per-word contributions to the technique's score over each evidence passage
         (its sentences read as one window, as the model reads windows)."""
-        if not hasattr(self.model, "label_weights") or not evidence:
+        model: Any = self.model  # exact attributions need a linear backend's weights
+        if not hasattr(model, "label_weights") or not evidence:
             return ()
         from mitremap.explain import Passage
 
-        weights, _ = self.model.label_weights(label)
+        weights, _ = model.label_weights(label)
         out: list[Any] = []
         for e in evidence:
             passage = passages.get((e.start, e.end))
@@ -466,7 +468,7 @@ class MitreMap:
                 inside = [s for s in spans if e.start <= s[0] and s[1] <= e.end]
                 if not inside:
                     continue
-                passage = passages[e.start, e.end] = Passage.read(text, inside, self.model.features)
+                passage = passages[e.start, e.end] = Passage.read(text, inside, model.features)
             out.extend(passage.attributions(weights))
         return tuple(out)
 

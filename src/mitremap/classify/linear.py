@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
@@ -41,6 +41,9 @@ from mitremap.classify.calibration import (
 from mitremap.classify.features import TextFeatures
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer
+
+if TYPE_CHECKING:
+    from mitremap.corpus import LabelledText
 
 
 @dataclass
@@ -123,8 +126,8 @@ class LinearModel:
     @classmethod
     def train(
         cls,
-        items: Sequence[Any],
-        reports: Sequence[Any] = (),
+        items: Sequence[LabelledText],
+        reports: Sequence[LabelledText] = (),
         settings: LinearSettings | None = None,
         card: ModelCard | None = None,
         progress: Progress | None = None,
@@ -491,7 +494,7 @@ def document_windows(
     return [text[a:b] for a, b in spans], windows, chars
 
 
-def report_negatives(reports: Sequence[Any], known: set[str]) -> list[Any]:
+def report_negatives(reports: Sequence[LabelledText], known: set[str]) -> list[LabelledText]:
     """Sentences of annotated reports that no annotated span touches: "no technique" text
     written the way reports are (dates, victims, marketing, background)."""
     from mitremap.corpus import LabelledText
@@ -520,7 +523,7 @@ def report_negatives(reports: Sequence[Any], known: set[str]) -> list[Any]:
     return out
 
 
-def _row_weights(items: Sequence[Any], settings: LinearSettings) -> np.ndarray | None:
+def _row_weights(items: Sequence[LabelledText], settings: LinearSettings) -> np.ndarray | None:
     if not settings.source_weights:
         return None
     return np.array(
@@ -528,8 +531,8 @@ def _row_weights(items: Sequence[Any], settings: LinearSettings) -> np.ndarray |
     )
 
 
-def _family_of(item: Any, settings: LinearSettings) -> str | None:
-    source = item.source
+def _family_of(item: LabelledText, settings: LinearSettings) -> str | None:
+    source: str | None = item.source
     if source == "report-negatives":  # judged like the report they come from
         source = (item.meta or {}).get("report_source")
     for name, members in settings.partial_label_families.items():
@@ -539,7 +542,7 @@ def _family_of(item: Any, settings: LinearSettings) -> str | None:
 
 
 def _family_labels(
-    items: Sequence[Any], reports: Sequence[Any], settings: LinearSettings
+    items: Sequence[LabelledText], reports: Sequence[LabelledText], settings: LinearSettings
 ) -> dict[str, set[str]]:
     """The techniques each family of partially labelled sources uses."""
     used: dict[str, set[str]] = {name: set() for name in settings.partial_label_families}
@@ -551,7 +554,10 @@ def _family_labels(
 
 
 def _silence(
-    items: Sequence[Any], reports: Sequence[Any], labels: list[str], settings: LinearSettings
+    items: Sequence[LabelledText],
+    reports: Sequence[LabelledText],
+    labels: list[str],
+    settings: LinearSettings,
 ) -> Silence | None:
     """Rows that must not be negatives of some labels.
 
@@ -589,7 +595,7 @@ def parent_level_gold(report_labels: Iterable[str], labels: Sequence[str]) -> np
     return np.array([x in listed or x.split(".")[0] in listed for x in labels], dtype=bool)
 
 
-def held_out_mask(items: Sequence[Any], held: Sequence[Any]) -> np.ndarray:
+def held_out_mask(items: Sequence[LabelledText], held: Sequence[LabelledText]) -> np.ndarray:
     """True for the items that are neither sentences of `held` reports nor text found in them."""
     from mitremap.classify.overlap import TextOverlap
 
@@ -608,8 +614,8 @@ def _calibrate(
     features: TextFeatures,
     X: sparse.csr_matrix,
     Y: sparse.csc_matrix,
-    items: Sequence[Any],
-    reports: Sequence[Any],
+    items: Sequence[LabelledText],
+    reports: Sequence[LabelledText],
     labels: list[str],
     settings: LinearSettings,
     report: Any,
@@ -625,7 +631,7 @@ def _calibrate(
     }
     item_fold = np.array(
         [
-            report_fold.get((item.meta or {}).get("doc_title"), int(rng.integers(k)))
+            report_fold.get(str((item.meta or {}).get("doc_title")), int(rng.integers(k)))
             for item in items
         ]
     )
@@ -692,7 +698,10 @@ def _calibrate(
 
 
 def _judged(
-    items: Sequence[Any], reports: Sequence[Any], labels: list[str], settings: LinearSettings
+    items: Sequence[LabelledText],
+    reports: Sequence[LabelledText],
+    labels: list[str],
+    settings: LinearSettings,
 ) -> dict[str, Judged]:
     """Per report source: the labels its reports can say yes or no to."""
     used = _family_labels(items, reports, settings)
