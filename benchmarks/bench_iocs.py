@@ -1,19 +1,27 @@
-"""IoC extraction benchmark: MitreMap against iocsearcher, ioc-finder, iocextract and msticpy.
+"""IoC extraction benchmark: MitreMap against msticpy (the bar: 10x) on report prose and on
+IoC-dense text at 1x, 4x and 16x sizes, then agreement with iocsearcher, ioc-finder, iocextract
+and msticpy, and pathological inputs.
 
-    .venv/bin/python benchmarks/bench_iocs.py [--data DIR] [--skip-competitors] [--timeout S]
+    .venv/bin/python benchmarks/bench_iocs.py [--data DIR] [--base KB] [--skip-competitors]
+        [--timeout S]
 
 MitreMap runs in this process. Each competitor runs in a subprocess of `.venv-bench/bin/python`
 (they are never project dependencies; create that venv with the command printed when it is
-missing; the list is in benchmarks/requirements-iocs.txt). Printed, side by side:
-time per MB and indicators per type on `ioc/long-article-1.txt` and on a ~1 MB text made of
-varied threat reports (TRAM, then AnnoCTR, then the article, repeated as needed), agreement per
-type with each competitor, MitreMap's 10 MB / 1 MB time ratio, and pathological inputs.
+missing; the list is in benchmarks/requirements-iocs.txt).
 
-Times are CPU seconds (`time.process_time`: one core's work, not disturbed by other load on
-the machine), the best of a few runs of the extraction call only (imports and set-up excluded
-and shown apart). iocextract is superlinear (minutes per MB), so on the 1 MB text it runs on a
-100 KB prefix, and its agreement is measured on that prefix. msticpy tries to download the
-Public Suffix List: its subprocess gets an unreachable proxy so that fails fast, and a timeout.
+Inputs. Report prose: TRAM, then AnnoCTR, then `ioc/long-article-1.txt`, repeated as needed.
+IoC-dense text: `bench_iocs_common.dense_text`, the indicator appendix of a report (Markdown
+tables of hashes with file names and paths, lists of defanged URLs, domains and addresses,
+registry keys, e-mail addresses), about 27 indicators per kilobyte, every value new; each run
+gets a text of its own (another seed), so no cache of either tool has seen its values.
+
+Times are CPU seconds (`time.process_time`: one core's work, less disturbed by other load on
+the machine), of the extraction call only (imports and set-up excluded), the best of
+`--repeats` runs; the ratio is msticpy's time over MitreMap's on the same texts. msticpy runs
+still going after `--speed-timeout` seconds (wall clock) are stopped: msticpy does not finish
+one 205 KB AnnoCTR report (number 204 of reports_train_dev.jsonl, in the prose from 16x on). msticpy tries
+to download the Public Suffix List: its subprocess gets an unreachable proxy so that fails
+fast. iocextract is superlinear (minutes per MB), so it is compared on a 100 KB prefix.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 
 from bench_iocs_common import (
@@ -33,6 +43,7 @@ from bench_iocs_common import (
     REPO,
     comparable,
     competitor_sets,
+    dense_text,
     normalise,
     run_competitor,
 )
@@ -40,6 +51,7 @@ from mitremap.iocs import IocExtractor
 
 MB = 1_000_000
 IOCEXTRACT_PREFIX = 100_000
+SCALES = (1, 4, 16)
 
 
 def data_dir(option: str | None) -> Path:
@@ -60,25 +72,76 @@ def report_text(root: Path, size: int) -> str:
                 parts.extend(json.loads(line)["text"] for line in lines if line.strip())
     article = root / "ioc" / "long-article-1.txt"
     parts.append(article.read_text(encoding="utf-8"))
-    text, i = "", 0
     pieces: list[str] = []
-    total = 0
+    total, i = 0, 0
     while total < size:
         piece = parts[i % len(parts)]
         pieces.append(piece)
         total += len(piece) + 2
         i += 1
-    text = "\n\n".join(pieces)
-    return text[:size]
+    return "\n\n".join(pieces)[:size]
 
 
-def best_time(function, text: str, repeats: int) -> tuple[float, list]:
+def best_time(function: Callable[[str], list], text: str, repeats: int) -> tuple[float, list]:
     best, result = float("inf"), []
     for _ in range(repeats):
         t0 = time.process_time()
         result = function(text)
         best = min(best, time.process_time() - t0)
     return best, result
+
+
+def megabytes(text: str) -> float:
+    return len(text.encode("utf-8")) / MB
+
+
+def msticpy_seconds(texts: list[str], timeout: float) -> tuple[float, bool]:
+    """msticpy's best time over the texts, each run in a subprocess of its own; (seconds, True)
+    when a run was stopped at `timeout` (then the time is a lower bound, and the texts left,
+    the same size, are not run)."""
+    best = float("inf")
+    for text in texts:
+        result = run_competitor("msticpy", text, 1, timeout)
+        if isinstance(result, str):
+            return timeout, True
+        best = min(best, result["seconds"])
+    return best, False
+
+
+def speed_table(
+    root: Path, base: int, repeats: int, extractor: IocExtractor, msticpy: bool, timeout: float
+) -> None:
+    """MitreMap and msticpy, side by side, on prose and dense text at each scale."""
+    print(f"=== Speed: MitreMap and msticpy, CPU s per MB (best of {repeats}) ===")
+    print(
+        f"  {'input':<16}{'scale':>6}{'MB':>6}{'MitreMap':>10}{'msticpy':>10}{'ratio':>9}  indicators"
+    )
+    for kind in ("report prose", "IoC-dense text"):
+        ours_at_scale = {}
+        for scale in SCALES:
+            size = base * scale
+            if kind == "report prose":
+                texts = [report_text(root, size)] * repeats
+            else:
+                texts = [dense_text(size, seed=scale * 100 + run) for run in range(repeats)]
+            mb = megabytes(texts[0])
+            ours, found = min(
+                (best_time(extractor.extract, text, 1) for text in texts), key=itemgetter(0)
+            )
+            ours_at_scale[scale] = ours
+            theirs, ratio = "-", "-"
+            if msticpy:
+                seconds, stopped = msticpy_seconds(texts, timeout)
+                theirs = "stopped" if stopped else f"{seconds / mb:.3f}"
+                ratio = f"(>{timeout:.0f}s)" if stopped else f"{seconds / ours:.1f}x"
+            print(
+                f"  {kind:<16}{f'{scale}x':>6}{mb:>6.2f}{ours / mb:>10.3f}{theirs:>10}{ratio:>9}"
+                f"  {len(found) / mb:,.0f} per MB"
+            )
+        growth = ours_at_scale[SCALES[-1]] / ours_at_scale[SCALES[0]]
+        print(
+            f"  {'':<16}MitreMap's time at {SCALES[-1]}x / {SCALES[0]}x: {growth:.1f} (linear: 16)"
+        )
 
 
 def mitremap_sets(indicators) -> dict[str, set[str]]:
@@ -113,34 +176,10 @@ def agreement_table(name: str, ours: dict[str, set[str]], theirs: dict[str, set[
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="data folder (default: $MITREMAP_DATA or ../shared/data)")
-    parser.add_argument("--skip-competitors", action="store_true")
-    parser.add_argument("--timeout", type=float, default=300, help="per competitor run (s)")
-    args = parser.parse_args()
-
-    root = data_dir(args.data)
-    article_path = root / "ioc" / "long-article-1.txt"
-    if not article_path.exists():
-        sys.exit(f"no {article_path}: point --data or $MITREMAP_DATA at the shared data folder")
-    article = article_path.read_text(encoding="utf-8")
-    one_mb = report_text(root, MB)
-    inputs = {"long-article-1.txt": article, "1 MB of reports": one_mb}
-
-    extractor = IocExtractor()
-    extractor.extract("warm-up: evil[.]com 1.2.3.4")  # loads the suffix list once
-
-    competitors = [] if args.skip_competitors else list(COMPETITORS)
-    if competitors and not BENCH_PYTHON.exists():
-        print(
-            "Competitors are not installed (they must stay out of the project's venv). Create:\n"
-            f"  {INSTALL_HINT}\nReporting MitreMap alone.\n"
-        )
-        competitors = []
-
+def agreement(inputs: dict[str, str], extractor: IocExtractor, tools: list[str], timeout: float):
+    """Time per MB and distinct values per type of every installed competitor, per input."""
     for label, text in inputs.items():
-        size_mb = len(text.encode("utf-8")) / MB
+        size_mb = megabytes(text)
         repeats = 20 if size_mb < 0.1 else 3
         seconds, indicators = best_time(extractor.extract, text, repeats)
         ours = mitremap_sets(indicators)
@@ -150,16 +189,16 @@ def main() -> None:
         print(f"  {'MitreMap':<13}{seconds / size_mb:>10.3f}{seconds:>9.3f}{'-':>9}"
               f"{len(indicators):>12}  in-process, {len(counts)} types")  # fmt: skip
         results = {}
-        for tool in competitors:
+        for tool in tools:
             sample, note = text, ""
             if tool == "iocextract" and len(text) > IOCEXTRACT_PREFIX:
                 sample = text[:IOCEXTRACT_PREFIX]
                 note = f"on the first {IOCEXTRACT_PREFIX // 1000} KB (superlinear)"
-            result = run_competitor(tool, sample, 3 if len(sample) < 100_000 else 1, args.timeout)
+            result = run_competitor(tool, sample, 3 if len(sample) < 100_000 else 1, timeout)
             if isinstance(result, str):
                 print(f"  {tool:<13}{'-':>10}{'-':>9}{'-':>9}{'-':>12}  {result}")
                 continue
-            sample_mb = len(sample.encode("utf-8")) / MB
+            sample_mb = megabytes(sample)
             total = sum(len(v) for v in result["iocs"].values())
             print(f"  {tool:<13}{result['seconds'] / sample_mb:>10.3f}{result['seconds']:>9.3f}"
                   f"{result['setup']:>9.2f}{total:>12}  {note}")  # fmt: skip
@@ -172,14 +211,10 @@ def main() -> None:
             print(f"\n  agreement with {tool}{where}: distinct normalised values per type")
             agreement_table(tool, mine, competitor_sets(tool, result["iocs"]))
 
-    print("\n=== MitreMap: linearity and pathological inputs ===")
-    one, _ = best_time(extractor.extract, one_mb, 5)
-    ten, _ = best_time(extractor.extract, one_mb * 10, 2)
-    print(
-        f"  1 MB: {one:.3f} s   10 MB: {ten:.3f} s ({ten / 10:.3f} s per MB)   "
-        f"ratio 10 MB / 1 MB: {ten / one:.1f} (linear: 10)"
-    )
-    pathological = {
+
+def pathological(extractor: IocExtractor) -> None:
+    print("\n=== MitreMap: pathological inputs ===")
+    inputs = {
         "a.a.a.a… (1 MB)": "a." * (MB // 2),
         "[.][.][.]… (1 MB)": "[.]" * (MB // 3),
         "1.1.1.1… (1 MB)": "1." * (MB // 2),
@@ -190,9 +225,48 @@ def main() -> None:
         "/tmp/tmp… (1 MB)": "/tmp" * (MB // 4),
         "http://a.com/… (1 MB)": "http://a.com/" + "a" * MB,
     }
-    for label, text in pathological.items():
+    for label, text in inputs.items():
         seconds, found = best_time(extractor.extract, text, 1)
         print(f"  {label:<24}{seconds:>7.3f} s  ({len(found)} indicators)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="data folder (default: $MITREMAP_DATA or ../shared/data)")
+    parser.add_argument("--base", type=int, default=256, help="1x size in KB (default 256)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per size (default 3)")
+    parser.add_argument("--skip-competitors", action="store_true")
+    parser.add_argument("--timeout", type=float, default=600, help="per competitor run (s)")
+    parser.add_argument(
+        "--speed-timeout", type=float, default=120, help="per msticpy run in the speed table (s)"
+    )
+    args = parser.parse_args()
+
+    root = data_dir(args.data)
+    article_path = root / "ioc" / "long-article-1.txt"
+    if not article_path.exists():
+        sys.exit(f"no {article_path}: point --data or $MITREMAP_DATA at the shared data folder")
+
+    extractor = IocExtractor()
+    extractor.extract("warm-up: evil[.]com 1.2.3.4")  # loads the suffix list once
+
+    tools = [] if args.skip_competitors else list(COMPETITORS)
+    if tools and not BENCH_PYTHON.exists():
+        print(
+            "Competitors are not installed (they must stay out of the project's venv). Create:\n"
+            f"  {INSTALL_HINT}\nReporting MitreMap alone.\n"
+        )
+        tools = []
+    speed_table(
+        root, args.base * 1000, args.repeats, extractor, "msticpy" in tools, args.speed_timeout
+    )
+    inputs = {
+        "long-article-1.txt": article_path.read_text(encoding="utf-8"),
+        "1 MB of reports": report_text(root, MB),
+        "1 MB of IoC-dense text": dense_text(MB, seed=1),
+    }
+    agreement(inputs, extractor, tools, args.timeout)
+    pathological(extractor)
 
 
 if __name__ == "__main__":

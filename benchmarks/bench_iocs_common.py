@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import random
 import subprocess
 import tempfile
 from collections import defaultdict
@@ -58,7 +59,8 @@ TYPE_MAPS: dict[str, dict[str, str]] = {
 
 # Runs in .venv-bench: argv = tool, input file, repeats. A `.txt` input is one text: prints
 # {"seconds", "setup", "iocs"} (the best of `repeats` runs). A `.jsonl` input holds one JSON
-# string per line: prints {"seconds", "setup", "iocs_per_text": [...]} (one run over all texts).
+# string per line: prints {"seconds", "seconds_per_text", "setup", "iocs_per_text": [...]} (one
+# run of each text).
 CHILD = r"""
 import json, sys, time
 tool, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -110,9 +112,13 @@ elif tool == "msticpy":
         return {k: sorted(v) for k, v in extractor.extract(src=text).items()}
 setup = time.process_time() - t0
 if texts is not None:
-    t0 = time.process_time()
-    out = [run(t) for t in texts]
-    print(json.dumps({"seconds": time.process_time() - t0, "setup": setup, "iocs_per_text": out}))
+    out, spent = [], []
+    for t in texts:
+        t0 = time.process_time()
+        out.append(run(t))
+        spent.append(time.process_time() - t0)
+    print(json.dumps({"seconds": sum(spent), "seconds_per_text": spent, "setup": setup,
+                      "iocs_per_text": out}))
     sys.exit(0)
 best, out = None, None
 for _ in range(repeats):
@@ -226,3 +232,117 @@ def comparable(tool: str) -> set[str]:
     if "path" in kinds:
         kinds = (kinds - {"path"}) | {"windows_path", "unix_path"}
     return kinds
+
+
+# --- IoC-dense text: the indicator appendix of a report -----------------------------------------
+
+_WORDS = (
+    "update", "cdn", "secure", "login", "portal", "mail", "cloud", "sync", "static", "api", "files",
+    "share", "data", "office", "auth", "service", "node", "track", "metric", "relay", "proxy",
+    "gate", "panel", "admin", "online", "support", "docs", "backup", "vault", "media", "assets",
+    "store", "news", "web", "app", "edge", "host", "ms", "win", "micro", "soft", "nexus", "apex",
+    "orbit", "pulse",
+)  # fmt: skip
+_TLDS = (
+    "com", "net", "org", "info", "biz", "xyz", "top", "ru", "cn", "io", "live", "online", "site",
+    "club", "me", "cc", "su", "pw",
+)  # fmt: skip
+_EXTENSIONS = (
+    "exe", "dll", "ps1", "vbs", "bat", "js", "hta", "lnk", "msi", "zip", "iso", "docm", "xlsm",
+    "sh", "elf", "so", "bin",
+)  # fmt: skip
+_FOLDERS = (
+    "C:\\Users\\Public", "C:\\ProgramData", "C:\\Windows\\Temp", "%APPDATA%\\Microsoft",
+    "%TEMP%", "C:\\Users\\admin\\AppData\\Local\\Temp", "C:\\Windows\\System32\\Tasks",
+)  # fmt: skip
+_UNIX_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/etc/cron.d", "/usr/local/bin", "/root/.ssh")
+_NOTES = (
+    "loader", "second stage", "C2 beacon", "dropper", "persistence script", "credential stealer",
+    "webshell", "exfiltration tool", "downloader", "ransomware payload", "config file", "decoy",
+)  # fmt: skip
+
+
+def dense_text(size: int, seed: int = 13) -> str:
+    """About `size` characters of an indicator appendix, as threat reports end: Markdown tables
+    of hashes with file names, lists of defanged URLs, domains and addresses, file paths and
+    registry keys, a few short headings. Deterministic for a seed; values are random, so they
+    do not repeat (caches see what a real appendix gives them)."""
+    rng = random.Random(seed)
+    pieces: list[str] = []
+    total = 0
+
+    def name() -> str:
+        labels = [rng.choice(_WORDS) + rng.choice(("", "-", "")) + rng.choice(_WORDS)]
+        if rng.random() < 0.4:
+            labels.insert(0, rng.choice(_WORDS))
+        return ".".join(labels) + "." + rng.choice(_TLDS)
+
+    def defang(host: str) -> str:
+        return host.replace(".", "[.]") if rng.random() < 0.7 else host
+
+    def address() -> str:
+        return ".".join(str(rng.randint(1, 223 if i == 0 else 254)) for i in range(4))
+
+    def file() -> str:
+        return (
+            rng.choice(_WORDS)
+            + rng.choice(("_", "", "-"))
+            + f"{rng.randint(1, 99)}."
+            + (rng.choice(_EXTENSIONS))
+        )
+
+    def digest(length: int) -> str:
+        return f"{rng.getrandbits(length * 4):0{length}x}"
+
+    def section() -> str:
+        kind = rng.randrange(6)
+        if kind == 0:
+            rows = ["| SHA-256 | File name | Description |", "|---|---|---|"]
+            rows += [f"| {digest(64)} | {file()} | {rng.choice(_NOTES)} |" for _ in range(12)]
+            return "### File hashes\n\n" + "\n".join(rows)
+        if kind == 1:
+            rows = ["| MD5 | SHA-1 | Path |", "|---|---|---|"]
+            rows += [
+                f"| {digest(32)} | {digest(40)} | {rng.choice(_FOLDERS)}\\{file()} |"
+                for _ in range(10)
+            ]
+            return "### Dropped files\n\n" + "\n".join(rows)
+        if kind == 2:
+            scheme = ("hxxp", "hxxps", "http", "https")
+            lines = [
+                f"- {rng.choice(scheme)}[:]//{defang(name())}/{rng.choice(_WORDS)}/"
+                f"{file() if rng.random() < 0.5 else rng.choice(_WORDS) + '.php?id=' + digest(8)}"
+                for _ in range(14)
+            ]
+            return "### URLs\n\n" + "\n".join(lines)
+        if kind == 3:
+            lines = [
+                f"{defang(name())}\t{address().rsplit('.', 1)[0]}[.]{rng.randint(1, 254)}"
+                f"\t{rng.choice(('AS' + str(rng.randint(1000, 65000)), 'port ' + str(rng.choice((443, 8080, 53)))))}"
+                for _ in range(16)
+            ]
+            return "### Network indicators\n\nDomain\tIP\tNote\n" + "\n".join(lines)
+        if kind == 4:
+            lines = (
+                [f"- {rng.choice(_UNIX_FOLDERS)}/.{rng.choice(_WORDS)}/{file()}" for _ in range(6)]
+                + [
+                    f"- HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\{rng.choice(_WORDS)}"
+                    for _ in range(3)
+                ]
+                + [
+                    f"- {rng.choice(_WORDS)}.{rng.choice(_WORDS)}[@]{defang(name())}"
+                    for _ in range(3)
+                ]
+            )
+            return "### Host indicators\n\n" + "\n".join(lines)
+        return (
+            f"The {rng.choice(_NOTES)} ({file()}, SHA-1 {digest(40)}) contacted "
+            f"{defang(name())} over TLS and exploited CVE-20{rng.randint(10, 24)}-"
+            f"{rng.randint(1000, 49999)} (T{rng.randint(1000, 1599)}.{rng.randint(1, 9):03d})."
+        )
+
+    while total < size:
+        piece = section()
+        pieces.append(piece)
+        total += len(piece) + 2
+    return "\n\n".join(pieces)[:size]

@@ -161,6 +161,8 @@ UNIX_DIRS = [
     "Volumes",
     "private",
     "Network",
+    "data",  # Android: /data/data/<package>/, /data/local/tmp/
+    "sdcard",
 ]
 UNIX_ANCHOR = re.compile(r"/(?:" + "|".join(UNIX_DIRS) + r")(?=/)")
 UNIX_PATH = re.compile(r"~?(?:/[A-Za-z0-9._@%+=~$-]{0,255}){1,64}")

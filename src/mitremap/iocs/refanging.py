@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import operator
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate
+from functools import cached_property, lru_cache
+from itertools import accumulate, repeat
+from operator import itemgetter, sub
 
 from mitremap.iocs import validators
 from mitremap.iocs.patterns import run_end
@@ -66,10 +68,15 @@ _OTHER_BRACKETS = tuple(
     )
     for o, c in ("[]", "()", "{}")
 )
-# "[." and ".]" whose other bracket was lost, between two word characters.
-_HALF_BRACKETS = (re.compile(r"\[\.(?=[A-Za-z0-9])"), re.compile(r"\.\](?=[A-Za-z0-9])"))
+# "[." and ".]" whose other bracket was lost, between two word characters (the literal first,
+# so the engine skips ahead; the word character before it checked once found).
+_HALF_BRACKETS = (
+    re.compile(r"\[\.(?=[A-Za-z0-9])(?<=[A-Za-z0-9]\[\.)"),
+    re.compile(r"\.\](?=[A-Za-z0-9])(?<=[A-Za-z0-9]\.\])"),
+)
 
 
+@lru_cache(maxsize=256)  # the patterns allow a few dozen markers
 def _marker_value(marker: str) -> str | None:
     """What a bracketed marker stands for ("[ dot ]" -> ".", "[at]" -> "@", "[://]" -> "://")."""
     inner = marker[1:-1].strip().lower()
@@ -109,6 +116,41 @@ class Refanged:
             return self._orig_starts[k]
         return pos - clean_end + self._orig_ends[k]
 
+    def original_starts(self, starts: list[int]) -> list[int]:
+        """`original_span`'s starts for many spans at once (the bisections run in C)."""
+        if not self._clean_starts or not starts:
+            return starts
+        clean_ends, orig_starts, _, shifts = self._with_sentinel
+        edits = map(bisect_right, repeat(self._clean_starts), starts)
+        return [
+            orig_starts[k] if start < clean_ends[k] else start + shifts[k]
+            for start, k in zip(starts, edits, strict=True)
+        ]
+
+    def original_ends(self, ends: list[int]) -> list[int]:
+        """`original_span`'s ends for many spans at once (the bisections run in C)."""
+        if not self._clean_starts or not ends:
+            return ends
+        clean_ends, _, orig_ends, shifts = self._with_sentinel
+        edits = map(bisect_left, repeat(self._clean_starts), ends)
+        return [
+            orig_ends[k] if end <= clean_ends[k] else end + shifts[k]
+            for end, k in zip(ends, edits, strict=True)
+        ]
+
+    @cached_property
+    def _with_sentinel(self) -> tuple[tuple[int, ...], ...]:
+        """The edits' clean ends, original starts and ends, and shifts (original minus clean
+        offset after the edit), each with a sentinel edit in front: the k-th edit found by
+        bisection (0 when none is before) indexes them directly."""
+        shifts = map(sub, self._orig_ends, self._clean_ends)
+        return (
+            (-1, *self._clean_ends),
+            (0, *self._orig_starts),
+            (0, *self._orig_ends),
+            (0, *shifts),
+        )
+
     def has_edit(self, start: int, end: int) -> bool:
         """True when some character of `text[start:end]` was defanged in the original."""
         k = bisect_right(self._clean_starts, end - 1) - 1
@@ -127,13 +169,20 @@ _DEFANGED_SCHEMES = {
     "http": "http", "https": "https", "ftp": "ftp",
 }  # fmt: skip
 _SCHEME_ANCHORS = (re.compile(r":(?=//|\\\\|/|\])"), re.compile(r"\[:"))
-_SCHEME_CHARS = frozenset("hxtpsfHXTPSF*")
+# A whole word of scheme characters just before the anchor (`endpos`), one of those above.
+_SCHEME_WORD = re.compile(
+    r"(?<![A-Za-z0-9*])(?i:"
+    + "|".join(sorted(map(re.escape, _DEFANGED_SCHEMES), key=len, reverse=True))
+    + r")\Z"
+)
+# " dot " and " at " found in one scan (the space after left for the next word to start with).
+_SPELLED_OUT = re.compile(r" (dot|DOT|at|AT)(?= )")
 _SPACED_DOT = tuple(re.compile(w + r"(?=([A-Za-z]{2,24})\b)") for w in (" dot ", " DOT "))
 _SPACED_AT = tuple(
     re.compile(w + r"(?=[A-Za-z0-9-]{1,63} (?:dot|DOT) [A-Za-z])") for w in (" at ", " AT ")
 )
 _COMMA_HOST = re.compile(r"://([A-Za-z0-9-]{1,63}(?:,[A-Za-z0-9-]{1,63}){1,8})(?=[/:?#\s]|$)")
-_BRACKET_AFTER_SCHEME = re.compile(r"://\[(?![0-9A-Fa-f:.]{2,45}\])")
+_BRACKET_AFTER = re.compile(r"://\[(?![0-9A-Fa-f:.]{2,45}\])")
 
 
 def _scheme_edits(text: str) -> Iterator[Edit]:
@@ -141,17 +190,13 @@ def _scheme_edits(text: str) -> Iterator[Edit]:
     for anchor in _SCHEME_ANCHORS:
         for match in anchor.finditer(text):
             colon = match.start()
-            start = colon
-            while start > 0 and colon - start < 6 and text[start - 1] in _SCHEME_CHARS:
-                start -= 1
-            if start == colon or (start > 0 and text[start - 1] in _ALNUM):
+            found = _SCHEME_WORD.search(text, max(0, colon - 6), colon)
+            if found is None:
                 continue
-            word = text[start:colon]
-            scheme = _DEFANGED_SCHEMES.get(word.lower())
-            if scheme is None:
-                continue
+            word = found.group()
+            scheme = _DEFANGED_SCHEMES[word.lower()]
             if scheme != word:
-                yield start, colon, scheme
+                yield found.start(), colon, scheme
             if text.startswith(":\\\\", colon):
                 yield colon, colon + 3, "://"
 
@@ -194,6 +239,20 @@ def _prose_after(text: str, pos: int) -> bool:
 
 def _edits(text: str) -> list[Edit]:
     """The refanging edits other than plain bracketed dots, unsorted."""
+    edits = _bracket_edits(text)
+    for pattern in _HALF_BRACKETS:
+        edits.extend((m.start(), m.end(), ".") for m in pattern.finditer(text))
+    edits.extend(_scheme_edits(text))
+    edits.extend(_spelled_out_edits(text))
+    edits.extend(_comma_host_edits(text))
+    # "://[host]": a bracket opened after the scheme and closed later ("hxxp://[evil.com]/").
+    edits.extend((m.end() - 1, m.end(), "") for m in _at_literal(text, "://[", _BRACKET_AFTER))
+    edits.extend(_markdown_escapes(text))
+    return edits
+
+
+def _bracket_edits(text: str) -> list[Edit]:
+    """ "[ . ]", "(dot)", "{at}", "[:]", "[://]", "[/]", "[,]" (a comma only between words)."""
     edits: list[Edit] = []
     for pattern in _OTHER_BRACKETS:
         for m in pattern.finditer(text):
@@ -202,35 +261,44 @@ def _edits(text: str) -> list[Edit]:
                 continue
             start, end = _widen(text, *m.span()) if value in (".", "@") else m.span()
             edits.append((start, end, "." if value == "," else str(value)))
-    for pattern in _HALF_BRACKETS:
-        for m in pattern.finditer(text):
-            if m.start() > 0 and text[m.start() - 1] in _ALNUM:
-                edits.append((m.start(), m.end(), "."))
-    edits.extend(_scheme_edits(text))
-    for literal, pattern in zip((" dot ", " DOT "), _SPACED_DOT, strict=True):
-        for m in _at_literal(text, literal, pattern):
-            before = text[max(0, m.start() - 24) : m.start()].rsplit(None, 1)
-            if (
-                before
-                and before[-1][-1] in _ALNUM
-                and before[-1].lower() not in _DOT_STOPWORDS
-                and validators.is_tld(m.group(1).lower())
-                and m.group(1).lower() not in validators.WORD_CCTLDS
-            ):
-                edits.append((m.start(), m.end(), "."))
-    for literal, pattern in zip((" at ", " AT "), _SPACED_AT, strict=True):
-        for m in _at_literal(text, literal, pattern):
-            if m.start() > 0 and text[m.start() - 1] in _ALNUM:
-                edits.append((m.start(), m.end(), "@"))
+    return edits
+
+
+def _spelled_out_edits(text: str) -> Iterator[Edit]:
+    """ "evil dot com" (a word, then a TLD that is no English word) and "john at evil dot
+    com"."""
+    for word in _SPELLED_OUT.finditer(text):
+        position = word.start()
+        if word.group(1) in ("dot", "DOT"):
+            m = _SPACED_DOT[word.group(1) == "DOT"].match(text, position)
+            if m and _spelled_out_dot(text, position, m.group(1).lower()):
+                yield m.start(), m.end(), "."
+        else:
+            m = _SPACED_AT[word.group(1) == "AT"].match(text, position)
+            if m and position > 0 and text[position - 1] in _ALNUM:
+                yield m.start(), m.end(), "@"
+
+
+def _spelled_out_dot(text: str, position: int, tld: str) -> bool:
+    """ " dot " between a word (no stop word: "the dot com") and a TLD that is no English word
+    ("dot in")."""
+    before = text[max(0, position - 24) : position].rsplit(None, 1)
+    return (
+        bool(before)
+        and before[-1][-1] in _ALNUM
+        and before[-1].lower() not in _DOT_STOPWORDS
+        and validators.is_tld(tld)
+        and tld not in validators.WORD_CCTLDS
+    )
+
+
+def _comma_host_edits(text: str) -> Iterator[Edit]:
+    """ "hxxp://evil,com/": commas for the dots of a host, when the last label is a TLD."""
     for m in _at_literal(text, "://", _COMMA_HOST):
         host = m.group(1)
         if validators.is_tld(host.rsplit(",", 1)[1].lower()):
             base = m.start(1)
-            edits.extend((base + i, base + i + 1, ".") for i, c in enumerate(host) if c == ",")
-    for m in _at_literal(text, "://[", _BRACKET_AFTER_SCHEME):
-        edits.append((m.end() - 1, m.end(), ""))
-    edits.extend(_markdown_escapes(text))
-    return edits
+            yield from ((base + i, base + i + 1, ".") for i, c in enumerate(host) if c == ",")
 
 
 _WORD_CHARS = _ALNUM | frozenset("_")
@@ -279,25 +347,43 @@ def _plain_dot_columns(text: str) -> tuple[list[int], list[int]]:
     return [start for start, _ in spans], [end for _, end in spans]
 
 
+def _widen_spaced(text: str, starts: list[int], ends: list[int]) -> bool:
+    """Widen the plain markers written with spaces around them ("evil [.] com") in place;
+    True when one was."""
+    widened = False
+    if not (" [" in text or " (" in text or " {" in text):
+        return widened
+    for k, start in enumerate(starts):
+        if start and text[start - 1] == " ":
+            starts[k], ends[k] = _widen(text, start, ends[k])
+            widened = widened or starts[k] != start
+    return widened
+
+
+def _without_overlaps(edits: list[Edit]) -> list[Edit]:
+    """Sorted edits where markers overlap: the first (then the shortest) one wins."""
+    kept: list[Edit] = []
+    for edit in edits:
+        if not kept or edit[0] >= kept[-1][1]:
+            kept.append(edit)
+    return kept
+
+
 def refang_map(text: str) -> Refanged:
     """Refang `text` and keep the edits, so spans of the copy map back to the original."""
     starts, ends = _plain_dot_columns(text)
     replacements = ["."] * len(starts)
-    widened = False
-    if starts and (" [" in text or " (" in text or " {" in text):
-        for k, (start, end) in enumerate(zip(starts, ends, strict=True)):
-            starts[k], ends[k] = _widen(text, start, end)
-            widened = widened or starts[k] != start
+    widened = _widen_spaced(text, starts, ends)
     others = _edits(text)
     if others:
         merged = sorted([*zip(starts, ends, replacements, strict=True), *others])
-        kept: list[Edit] = []
-        for edit in merged:  # overlapping markers: the first (then the longest) one wins
-            if not kept or edit[0] >= kept[-1][1]:
-                kept.append(edit)
-        starts = [edit[0] for edit in kept]
-        ends = [edit[1] for edit in kept]
-        replacements = [edit[2] for edit in kept]
+        starts = list(map(itemgetter(0), merged))
+        ends = list(map(itemgetter(1), merged))
+        if any(map(operator.lt, starts[1:], ends)):
+            merged = _without_overlaps(merged)
+            starts = list(map(itemgetter(0), merged))
+            ends = list(map(itemgetter(1), merged))
+        replacements = list(map(itemgetter(2), merged))
     if not starts:
         return Refanged(text, text, (), (), (), ())
     sizes = list(map(len, replacements))
