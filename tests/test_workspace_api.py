@@ -110,6 +110,8 @@ def test_the_stix_export_validates(make_app):
     bundle = client.get(f"/api/reports/{report}/export?format=stix").text
     results = validator.validate_string(bundle, validator.ValidationOptions(strict=True))
     assert results.is_valid, [e.message for e in results.errors]
+    dated = next(o for o in json.loads(bundle)["objects"] if o["type"] == "report")
+    assert not dated["published"].startswith("1970")  # dated when the report was added
 
 
 def test_decisions_are_checked(make_app):

@@ -376,7 +376,13 @@ class Store:
                 select(Decision).where(Decision.report_id == report.id).order_by(Decision.id)
             )
             return reviews.reviewed_result(
-                Document(report.text, report.title, report.origin, report.media_type),
+                Document(
+                    report.text,
+                    report.title,
+                    report.origin,
+                    report.media_type,
+                    date=reviews.iso(report.created_at),  # exports are dated when it was added
+                ),
                 state,
                 status=report.status,
                 decisions=[_row(d) for d in rows],
