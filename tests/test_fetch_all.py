@@ -140,11 +140,16 @@ def test_an_archive_of_the_wrong_layout_is_an_error_not_an_empty_file(
     build_origins(site)
     splunk = site / source("splunk").fetch.split("://", 1)[1]
     splunk.write_bytes((site / source("car").fetch.split("://", 1)[1]).read_bytes())
+    mirrored = cache / "data" / str(source("splunk").path)
     with serve(site) as base:
         monkeypatch.setenv("MITREMAP_ORIGIN", base)
         result = cli("data", "fetch", "splunk")
-    assert result.code == 1 and "layout may have changed upstream" in result.err
-    assert not (cache / "data" / str(source("splunk").path)).exists()
+        assert result.code == 1 and "layout may have changed upstream" in result.err
+        assert not mirrored.exists()
+        mirrored.parent.mkdir(parents=True, exist_ok=True)
+        mirrored.write_text('{"text": "last good copy", "labels": ["T1059"]}\n')
+        assert cli("data", "fetch", "splunk").code == 1
+    assert "last good copy" in mirrored.read_text()  # a failed fetch keeps the previous file
 
 
 def test_fetch_refuses_unknown_and_unfetchable_names_before_downloading(cli, cache):

@@ -273,8 +273,13 @@ def read_tram_json(path: str | Path, source: str | None = None) -> Iterator[Labe
             yield LabelledText(text, labels, name, f"{name}-{number}")
 
 
-def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
-    """Write records in the shared schema, atomically (temporary file, then rename)."""
+def write_jsonl(
+    items: Iterable[LabelledText], target: Path, *, if_empty: Exception | None = None
+) -> int:
+    """Write records in the shared schema, atomically (temporary file, then rename).
+
+    `if_empty` is raised, before anything replaces `target`, when there was no record: a
+    conversion that found nothing must not wipe the last good copy."""
     from mitremap.files import atomic_writer
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +295,8 @@ def write_jsonl(items: Iterable[LabelledText], target: Path) -> int:
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
+        if count == 0 and if_empty is not None:
+            raise if_empty
     return count
 
 

@@ -148,11 +148,10 @@ def fetch_source(spec: Source, resolver: DataResolver, progress: Progress | None
     if spec.convert == "copy":
         return Fetched(spec.name, resolver.download_to(spec.fetch, target, progress), None)
     raw = resolver.download_origin(spec.fetch, progress=progress)
-    count = write_jsonl(CONVERTERS_BY_FORMAT[spec.convert](raw, spec.name), target)
-    if count == 0:
-        target.unlink(missing_ok=True)
-        raise DataError(
-            f"{spec.name}: {spec.fetch} held no records in the {spec.convert} format; its "
-            "layout may have changed upstream"
-        )
+    empty = DataError(
+        f"{spec.name}: {spec.fetch} held no records in the {spec.convert} format; its "
+        "layout may have changed upstream"
+    )
+    records = CONVERTERS_BY_FORMAT[spec.convert](raw, spec.name)
+    count = write_jsonl(records, target, if_empty=empty)  # the previous file stays if so
     return Fetched(spec.name, target, count)
