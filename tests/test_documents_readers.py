@@ -26,6 +26,7 @@ from mitremap.documents import (
     read_bytes,
     read_document,
     read_folder,
+    read_url,
     split_sentences,
 )
 from mitremap.errors import InputError, MissingExtraError
@@ -285,8 +286,23 @@ def test_docx_paragraphs_lists_and_tables_in_order(tmp_path: Path) -> None:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: ClassVar[dict[str, tuple[int, str, bytes]]] = {}
+    requested: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
+        type(self).requested.append(self.path)
+        if self.path.startswith("/chain/"):  # /chain/N: N redirects, then the report
+            left = int(self.path.rsplit("/", 1)[1])
+            self.send_response(302)
+            self.send_header("Location", f"/chain/{left - 1}" if left > 1 else "/report.txt")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/to-ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/report.txt")  # urllib follows ftp
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/slow":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -341,6 +357,42 @@ def test_url_refusals(server: str) -> None:
     assert "empty" in str(error_of(read_document, f"{server}/empty.txt"))
     message = str(error_of(read_document, f"{server}/slow", timeout=1))
     assert "more than 1 s" in message or "no answer" in message
+
+
+def test_redirects_are_capped_and_each_target_checked(server: str) -> None:
+    seen: list[str] = []
+    document = read_url(f"{server}/chain/5", check=seen.append)
+    assert document.origin == f"{server}/report.txt" and document.text == REPORT
+    assert seen == [f"{server}/chain/{n}" for n in (5, 4, 3, 2, 1)] + [f"{server}/report.txt"]
+    assert "more than 5 redirects" in str(error_of(read_url, f"{server}/chain/6"))
+    assert "not http(s)" in str(error_of(read_url, f"{server}/to-ftp"))
+
+    def refuse_the_report(url: str) -> None:
+        if url.endswith("/report.txt"):
+            raise DocumentError(url, "refused by the policy")
+
+    _Handler.requested.clear()
+    refused = error_of(read_url, f"{server}/chain/1", check=refuse_the_report)
+    assert "refused by the policy" in str(refused)
+    assert _Handler.requested == ["/chain/1"]  # the refused target was never requested
+
+
+def test_every_connection_goes_to_an_address_the_check_allowed(server: str) -> None:
+    shown: list[tuple[str, str]] = []
+
+    def loopback_only_by_number(host: str, address: object) -> None:
+        shown.append((host, str(address)))
+        if host != "127.0.0.1":
+            raise DocumentError(host, "not an allowed address")
+
+    document = read_url(f"{server}/chain/1", check_address=loopback_only_by_number)
+    assert document.text == REPORT and shown == [("127.0.0.1", "127.0.0.1")] * 2
+    port = server.rsplit(":", 1)[1]
+    _Handler.requested.clear()
+    refused = error_of(
+        read_url, f"http://localhost:{port}/report.txt", check_address=loopback_only_by_number
+    )
+    assert "not an allowed address" in str(refused) and _Handler.requested == []
 
 
 def test_unreachable_url_fails_at_once() -> None:

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from mitremap.server import create_app
 from tests.fakes import StandIn
 
+LOCAL = "http://127.0.0.1"  # the tests' server name: production accepts no "testserver"
+
 
 @pytest.fixture
 def model() -> StandIn:
@@ -26,7 +28,7 @@ def database(tmp_path) -> str:
 
 @pytest.fixture
 def client(model, database) -> TestClient:
-    return TestClient(create_app(model, max_bytes=10_000, database=database))
+    return TestClient(create_app(model, max_bytes=10_000, database=database), base_url=LOCAL)
 
 
 def error(response) -> tuple[int, str, str]:
@@ -57,7 +59,8 @@ def test_health_reports_the_loaded_models_card_and_database(client):
 
 def test_health_gives_a_real_models_card(mm, database):
     """A loaded MitreMap's card (it was always null before)."""
-    health = TestClient(create_app(mm, database=database)).get("/api/health").json()
+    client = TestClient(create_app(mm, database=database), base_url=LOCAL)
+    health = client.get("/api/health").json()
     assert health["model"]["backend"] == "linear" and "trained_at" in health["model"]
 
 
@@ -163,6 +166,46 @@ def test_a_foreign_host_or_origin_is_refused(client):
     assert same.status_code == 200
 
 
+def test_the_test_clients_default_host_is_not_a_loopback_name(client):
+    refused = TestClient(client.app).get("/api/health")  # Host: testserver
+    assert error(refused)[:2] == (400, "bad_request")
+
+
+def test_only_the_pages_and_the_session_route_start_sessions(client):
+    from sqlalchemy import func, select
+
+    from mitremap.workspace.models import BrowserSession
+
+    def sessions() -> int:
+        with client.app.state.workspace.store.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(BrowserSession)) or 0)
+
+    def cookieless(path: str):
+        client.cookies.clear()
+        return client.get(path, follow_redirects=False)
+
+    for n in range(30):
+        assert cookieless(f"/no/such/page/{n}").status_code == 404
+    for path in ("/reports/abc", "/reports/0", "/loginx", "/static/nothing.js", "/docs"):
+        cookieless(path)
+    assert sessions() == 0
+    for path in ("/", "/reports/7", "/login", "/api/session"):
+        answer = cookieless(path)
+        assert answer.status_code in (200, 303) and "mitremap_session" in answer.cookies, path
+    assert sessions() == 4
+
+
+def test_a_report_page_with_an_id_that_is_not_one_is_an_html_404(client):
+    for path in ("/reports/abc", "/reports/0", "/reports/-1", "/reports/99999999999999999999"):
+        page = client.get(path)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert (
+            "Not found" in page.text
+            and "script-src 'self'" in (page.headers["content-security-policy"])
+        )
+    assert client.get("/reports/12").status_code == 200
+
+
 def test_lone_surrogates_and_nan_thresholds_are_not_server_errors(client, model):
     import json as jsonlib
 
@@ -192,7 +235,7 @@ def test_health_answers_while_a_slow_analysis_runs(database):
             time.sleep(1.5)
             return super().analyze(document, **options)
 
-    client = TestClient(create_app(Slow(), max_bytes=10_000, database=database))
+    client = TestClient(create_app(Slow(), max_bytes=10_000, database=database), base_url=LOCAL)
     worker = threading.Thread(target=lambda: client.post("/api/analyze", json={"text": "x"}))
     worker.start()
     time.sleep(0.2)
@@ -213,11 +256,15 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
             return super().analyze(document, **options)
 
     client = TestClient(
-        server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database)
+        server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database),
+        base_url=LOCAL,
     )
     assert error(client.post("/api/analyze", json={"text": "x"}))[:2] == (504, "timeout")
     monkeypatch.setattr(server, "QUEUE", 0)
-    busy = TestClient(server.create_app(StandIn(), max_bytes=10_000, database=database))
+    busy = TestClient(
+        server.create_app(StandIn(), max_bytes=10_000, database=database),
+        base_url=LOCAL,
+    )
     assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
 
 
@@ -304,7 +351,7 @@ def test_every_error_status_has_the_one_shape(mm, database):
     def boom() -> None:
         raise RuntimeError("a secret detail")
 
-    client = TestClient(app, raise_server_exceptions=False)
+    client = TestClient(app, raise_server_exceptions=False, base_url=LOCAL)
     assert error(client.get("/api/reports"))[:2] == (401, "unauthorized")
     token = client.get("/api/session").json()["csrf_token"]
     assert error(client.post("/api/login", json={"name": "ann", "password": "x" * 12}))[:2] == (
@@ -351,7 +398,7 @@ def test_a_second_retraining_is_a_conflict(mm, database):
         raise RuntimeError("stopped by the test")
 
     app = create_app(mm, database=database, trainer=trainer)
-    client = TestClient(app)
+    client = TestClient(app, base_url=LOCAL)
     csrf = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
     assert client.post("/api/retrain", headers=csrf).status_code == 202
     assert error(client.post("/api/retrain", headers=csrf))[:2] == (409, "conflict")

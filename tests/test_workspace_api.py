@@ -21,7 +21,7 @@ HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(2)>'
 
 def browser(app) -> TestClient:
     """A client that behaves like the pages: session cookie plus the CSRF header."""
-    client = TestClient(app)
+    client = TestClient(app, base_url="http://127.0.0.1")  # a loopback name, as served
     client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
     return client
 
@@ -232,6 +232,77 @@ def test_a_report_from_a_url(make_app):
         site.shutdown()
 
 
+def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkeypatch):
+    """The address policy holds on every hop: a public page that redirects into the network
+    behind the server is refused (here 127.0.0.1 plays the public site)."""
+    import http.server
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    from mitremap.workspace import api
+
+    requested = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requested.append(self.path)
+            if self.path.startswith("/go?"):
+                self.send_response(302)
+                self.send_header("Location", parse_qs(urlsplit(self.path).query)["to"][0])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = (
+                f"<html><head><title>Moved post</title></head><body><p>{REPORT}</p></body></html>"
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    def public_or_the_test_site(host, address):
+        if str(address) != "127.0.0.1":
+            raise api.BadRequestError(f"{host} is not a public address")
+
+    monkeypatch.setattr(api, "_public_address", public_or_the_test_site)
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{site.server_address[1]}"
+    shared = browser(make_app(allow_private_urls=False))
+    try:
+
+        def via_redirect(target: str):
+            requested.clear()
+            return shared.post("/api/reports", json={"url": f"{base}/go?to={quote(target)}"})
+
+        moved = via_redirect("/post.html")
+        assert moved.status_code == 201, moved.text
+        assert moved.json()["title"] == "Moved post" and requested[1:] == ["/post.html"]
+        for inside in ("http://127.0.0.2:1/", "http://[::1]:1/", "http://10.1.2.3/admin"):
+            refused = via_redirect(inside)
+            assert refused.status_code == 400, (inside, refused.text)
+            assert set(refused.json()) == {"error"}
+            assert refused.json()["error"]["code"] == "bad_request"
+            assert "not a public address" in refused.json()["error"]["message"]
+            assert len(requested) == 1  # the redirect, and nothing after it
+        assert via_redirect("ftp://127.0.0.1/x").status_code == 400
+        assert via_redirect(f"{base}:notaport/x").status_code == 400
+    finally:
+        site.shutdown()
+
+
+@pytest.mark.parametrize("url", ["http://example.com:99999/a", "https://example.com:port/a"])
+def test_a_url_with_a_bad_port_is_a_bad_request(make_app, url):
+    for private in (False, True):  # a shared server answered 500
+        refused = browser(make_app(allow_private_urls=private)).post(
+            "/api/reports", json={"url": url}
+        )
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_request"
+        assert "port" in refused.json()["error"]["message"]
+
+
 def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
     from dataclasses import replace
 
@@ -253,6 +324,54 @@ def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
     assert again["model"]["name"] == "other"
     assert suggestion(again, "T1059")["state"] == "rejected"
     assert isinstance(app.state.workspace.registry.current, MitreMap)
+
+
+def test_decisions_on_techniques_the_new_model_lacks_can_still_be_changed(make_app):
+    from mitremap.workspace.registry import Catalog
+
+    app = make_app()
+    client = browser(app)
+    report = client.post("/api/reports", json={"text": REPORT}).json()
+    url = f"/api/reports/{report['id']}/decisions"
+    suggested = report["suggestions"][0]["technique"]
+    assert client.post(url, json={"technique": "T1059", "action": "reject"}).status_code == 201
+    app.state.workspace.registry.catalog = Catalog({})  # a model that knows none of them
+
+    def decide(technique, action, **passage):
+        return client.post(url, json={"technique": technique, "action": action, **passage})
+
+    assert decide("T1059", "clear").status_code == 201  # decided before
+    assert decide("T1059", "accept").status_code == 201
+    assert decide(suggested, "reject").status_code == 201  # suggested by the analysis
+    assert decide("T1110", "accept").status_code == 422  # neither known nor on the report
+    added = decide(suggested, "add", start=0, end=5)  # adding needs the model to know it
+    assert added.status_code == 422 and "this model knows" in added.json()["error"]["message"]
+
+
+def test_a_report_is_stored_with_the_name_of_the_model_that_analysed_it(make_app, tmp_path):
+    """A model switch while the report waits for a worker: the analysis and the model's name
+    come from the same model."""
+    from dataclasses import replace
+
+    from mitremap.classify.linear import LinearModel
+    from tests.tiny import SETTINGS, items, reports
+
+    LinearModel.train(
+        items(), reports=reports(), settings=replace(SETTINGS, max_char_features=2000)
+    ).save(tmp_path / "models" / "other")
+    app = make_app()
+    client = browser(app)
+    ws = app.state.workspace
+    queued = ws.run
+
+    async def switched_while_queued(function, *args):
+        ws.registry.activate("other")
+        return await queued(function, *args)
+
+    ws.run = switched_while_queued
+    detail = client.post("/api/reports", json={"text": REPORT}).json()
+    assert detail["model"]["name"] == "other"
+    assert detail["model"] == ws.registry.current.card | {"name": "other"}
 
 
 def test_attack_search_over_the_models_catalogue(make_app):

@@ -39,7 +39,7 @@ def team(database, mm):
 
 
 def login(app, name: str) -> TestClient:
-    client = TestClient(app, base_url="https://testserver")  # Secure cookies need https
+    client = TestClient(app, base_url="https://127.0.0.1")  # Secure cookies need https
     csrf = client.get("/api/session").json()["csrf_token"]
     answer = client.post(
         "/api/login", json={"name": name, "password": PASSWORD}, headers={"X-CSRF-Token": csrf}
@@ -59,12 +59,12 @@ def test_passwords_are_hashed_with_argon2():
 
 
 def test_on_loopback_without_users_everyone_is_the_local_admin(database, mm):
-    client = TestClient(create_app(mm, database=database))
+    client = TestClient(create_app(mm, database=database), base_url="http://127.0.0.1")
     session = client.get("/api/session").json()
     assert session["user"] == {"name": "local", "role": "admin"} and session["auth"] is False
     assert client.get("/api/reports").status_code == 200  # reading needs nothing
     # a write with no session and no token is refused: a page elsewhere cannot post here
-    bare = TestClient(client.app)
+    bare = TestClient(client.app, base_url="http://127.0.0.1")
     assert bare.post("/api/reports", json={"text": REPORT}).status_code == 401
     assert client.post("/api/reports", json={"text": REPORT}).status_code == 403  # no CSRF
     answer = client.post(
@@ -76,19 +76,21 @@ def test_on_loopback_without_users_everyone_is_the_local_admin(database, mm):
 
 
 def test_the_session_cookie_is_httponly_strict_and_secure_off_loopback(team, database, mm):
-    client = TestClient(team, base_url="https://testserver")
+    client = TestClient(team, base_url="https://127.0.0.1")
     first = client.get("/api/session")
     cookie = first.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
     assert first.json() == {"user": None, "csrf_token": first.json()["csrf_token"], "auth": True}
-    local = TestClient(create_app(mm, database=Database(database.url), auth=False))
+    local = TestClient(
+        create_app(mm, database=Database(database.url), auth=False), base_url="http://127.0.0.1"
+    )
     assert "secure" not in local.get("/api/session").headers["set-cookie"].lower()
     page = client.get("/docs")  # a page starts a session too and carries its token
     assert 'name="csrf-token"' in page.text
 
 
 def test_login_roles_and_logout(team):
-    anonymous = TestClient(team, base_url="https://testserver")
+    anonymous = TestClient(team, base_url="https://127.0.0.1")
     assert anonymous.get("/api/reports").status_code == 401
     csrf = anonymous.get("/api/session").json()["csrf_token"]
     bad = anonymous.post(
@@ -123,7 +125,7 @@ def test_login_roles_and_logout(team):
 
 
 def test_login_starts_a_new_session(team):
-    client = TestClient(team, base_url="https://testserver")
+    client = TestClient(team, base_url="https://127.0.0.1")
     before = client.get("/api/session").json()["csrf_token"]
     answer = client.post(
         "/api/login", json={"name": "ana", "password": PASSWORD}, headers={"X-CSRF-Token": before}
@@ -139,7 +141,7 @@ def test_login_starts_a_new_session(team):
 
 def test_api_tokens_for_scripts(team, database):
     token = Store(database).issue_token("ana", "nightly import")
-    script = TestClient(team, base_url="https://testserver")
+    script = TestClient(team, base_url="https://127.0.0.1")
     auth = {"Authorization": f"Bearer {token}"}
     assert script.post("/api/reports", json={"text": REPORT}, headers=auth).status_code == 201
     assert script.get("/api/reports", headers=auth).json()["total"] == 1

@@ -51,7 +51,7 @@ def models(mm, tmp_path):
 
 
 def browser(app) -> TestClient:
-    client = TestClient(app)
+    client = TestClient(app, base_url="http://127.0.0.1")
     client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
     return client
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +32,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 WORKERS = 2  # analyses at once
 QUEUE = 16  # analyses waiting or running before new ones get 503
 TIME_LIMIT_S = 120.0
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -55,15 +56,11 @@ ERROR_CODES = {
     503: "busy",
     504: "timeout",
 }
-_PAGE_PATHS_EXCLUDED = ("/api/", "/static/", "/docs/", "/openapi.json")
+PAGE_PATHS = re.compile(r"/|/login|/reports/[1-9][0-9]{0,17}")
+"""The pages that start a browser session (`GET /api/session` starts one too); any other
+path, an unknown one included, never writes a session row."""
 
 log = logging.getLogger("mitremap.server")
-
-
-def clean_text(text: str) -> str:
-    """Text that encodes: a lone surrogate (valid JSON, invalid UTF-8) becomes '?', one
-    character for one, so offsets stay true."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
@@ -225,9 +222,7 @@ def create_app(
         else:
             cookie_carrier = Response()
             try:
-                if request.method == "GET" and not request.url.path.startswith(
-                    _PAGE_PATHS_EXCLUDED
-                ):
+                if request.method == "GET" and PAGE_PATHS.fullmatch(request.url.path):
                     page_session(ws, request, cookie_carrier)
                 response = await call_next(request)
             except MitreMapError as exc:  # the database failed while starting a session

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -96,6 +97,37 @@ def test_users_sign_in_and_roles_shape_the_pages(browser: Any, auth_server: Work
         tab.goto("/")
         expect(page.locator("#add-section")).to_be_hidden()
         assert tab.page_errors == [] and tab.csp_violations() == []
+
+
+def test_signing_in_never_leaves_this_server(browser: Any, auth_server: WorkspaceServer):
+    """`next` is followed only to a page here: not `/%09/evil.example`, which passed a check
+    on its first characters but is `//evil.example` once the browser drops the tab."""
+    with open_tab(browser, auth_server.url) as tab:
+        page = tab.page
+        elsewhere: list[str] = []
+
+        def only_here(route: Any) -> None:  # a request elsewhere fails, and is counted
+            if urlsplit(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_here)
+        tab.goto("/login?next=/%09/evil.example")
+        sign_in(tab, "vic")
+        page.wait_for_url(auth_server.url + "/")
+        for next_page in (
+            "//evil.example/",
+            "/%5C/evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+        ):
+            tab.goto(f"/login?next={next_page}")  # signed in: the page sends you on at once
+            page.wait_for_url(auth_server.url + "/")
+        tab.goto("/login?next=%2Freports%2F1%3Fa%3D1%23top")
+        page.wait_for_url(auth_server.url + "/reports/1?a=1#top")
+        assert tab.page_errors == [] and tab.dialogs == [] and elsewhere == []
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def app_with(csrf: str = "tok", auth: bool = False) -> TestClient:
         return await call_next(request)
 
     add_pages(app)
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1")
 
 
 class Markup(HTMLParser):
@@ -118,7 +118,9 @@ def test_the_pages_carry_the_sessions_csrf_token_escaped():
         assert markup.metas["csrf-token"] == HOSTILE_TOKEN  # the attribute holds it, as text
         assert "<script>alert(1)" not in answer.text
     assert "review.js" in client.get("/reports/7").text
-    assert client.get("/reports/not-a-number").status_code == 422
+    not_a_report = client.get("/reports/not-a-number")  # a page, not the API's JSON 422
+    assert not_a_report.status_code == 404
+    assert not_a_report.headers["content-type"].startswith("text/html")
 
 
 def test_login_page_only_when_auth_is_on():

@@ -9,14 +9,18 @@ fails at once and a slow server cannot hang a run. Problems raise `DocumentError
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import stat
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from mitremap.documents import formats
 from mitremap.documents.formats import DocumentError
@@ -40,6 +44,10 @@ _URL_TYPES = {
     "application/octet-stream",  # servers that do not know: the content decides
     "binary/octet-stream",
 }
+
+MAX_REDIRECTS = 5
+AddressCheck = Callable[[str, ipaddress.IPv4Address | ipaddress.IPv6Address], None]
+"""Called with a host name and one address it resolves to; raises to refuse connecting."""
 
 FolderProgress = Callable[[int, int, Path], None]
 """Called after each file of a folder with (files done, files in all, the file)."""
@@ -136,21 +144,35 @@ def read_bytes(
 
 
 def read_url(
-    url: str, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = DEFAULT_TIMEOUT
+    url: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT,
+    check: Callable[[str], None] | None = None,
+    check_address: AddressCheck | None = None,
 ) -> Document:
-    """A document downloaded over http(s), refused when too big, too slow or not a document."""
+    """A document downloaded over http(s), refused when too big, too slow or not a document.
+
+    Redirects are followed, at most `MAX_REDIRECTS`, and only to http(s). `check` is called
+    with the URL and with every redirect's target before it is requested (it raises to refuse
+    one). `check_address` is called with the host name and each address it resolves to, on
+    every connection (redirects included), and the connection goes to the addresses it was
+    shown, so a name that resolves differently a second time (DNS rebinding) cannot slip
+    past it; with it, proxies from the environment are not used."""
     import http.client
     import urllib.error
-    import urllib.parse
     import urllib.request
 
     from mitremap import __version__
 
+    if check is not None:
+        check(url)
+    opener = _opener(url, check, check_address)
     request = urllib.request.Request(url, headers={"User-Agent": f"mitremap/{__version__}"})
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             final_url = response.geturl()
             media_type = response.headers.get_content_type()
             charset = response.headers.get_content_charset()
@@ -177,6 +199,92 @@ def read_url(
     name = PurePosixPath(urllib.parse.urlparse(final_url).path).name
     document = read_bytes(b"".join(chunks), name=name, origin=final_url, charset=charset)
     return document
+
+
+def _opener(
+    url: str, check: Callable[[str], None] | None, check_address: AddressCheck | None
+) -> Any:
+    """A urllib opener whose redirects are capped and checked, and whose connections (when
+    `check_address` is given) go only to addresses it allowed."""
+    import http.client
+    import urllib.request
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        followed = 0
+
+        def redirect_request(  # type: ignore[override]
+            self,
+            req: urllib.request.Request,
+            fp: Any,
+            code: int,
+            msg: str,
+            headers: Any,
+            newurl: str,
+        ) -> urllib.request.Request | None:
+            try:
+                self.followed += 1
+                if self.followed > MAX_REDIRECTS:
+                    raise DocumentError(url, f"more than {MAX_REDIRECTS} redirects")
+                if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                    raise DocumentError(url, f"a redirect to {newurl[:200]}: not http(s)")
+                if check is not None:
+                    check(newurl)
+            except BaseException:
+                fp.close()
+                raise
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    handlers: list[urllib.request.BaseHandler] = [Redirects()]
+    if check_address is not None:
+        connect = _checked_connect(check_address)
+
+        def pinned(base: type[http.client.HTTPConnection]) -> Callable[..., Any]:
+            def connection(host: str, **options: Any) -> http.client.HTTPConnection:
+                made = base(host, **options)
+                made._create_connection = connect  # type: ignore[attr-defined]
+                return made
+
+            return connection
+
+        class Http(urllib.request.HTTPHandler):
+            def http_open(self, req: urllib.request.Request) -> Any:
+                return self.do_open(pinned(http.client.HTTPConnection), req)  # type: ignore[arg-type]
+
+        class Https(urllib.request.HTTPSHandler):
+            def https_open(self, req: urllib.request.Request) -> Any:
+                return self.do_open(
+                    pinned(http.client.HTTPSConnection),  # type: ignore[arg-type]
+                    req,
+                    context=self._context,  # type: ignore[attr-defined]
+                )
+
+        handlers += [urllib.request.ProxyHandler({}), Http(), Https()]
+    return urllib.request.build_opener(*handlers)
+
+
+def _checked_connect(check_address: AddressCheck) -> Callable[..., socket.socket]:
+    """`socket.create_connection` that resolves the name once, shows every address to
+    `check_address`, then connects to those same addresses (never resolving again)."""
+
+    def connect(
+        address: tuple[str, int],
+        timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+        source_address: Any = None,
+        **_: Any,
+    ) -> socket.socket:
+        host, port = address
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        for *_rest, sockaddr in found:
+            check_address(host, ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
+        error: OSError | None = None
+        for *_rest, sockaddr in found:
+            try:
+                return socket.create_connection((str(sockaddr[0]), port), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error or OSError(f"cannot resolve {host}")
+
+    return connect
 
 
 def read_folder(

@@ -4,13 +4,17 @@ Routes only parse, check who may do what (`auth.Auth`) and call the `Store`; ana
 the server's worker pool (`Workspace.run`), bounded in size and time. Every error is the one
 shape `{"error": {"code", "message"}}` (the server's handlers turn `WorkspaceError`s into it).
 
-A page request (`GET` outside `/api`) gets a session and `request.state.csrf_token`,
-`request.state.user` and `request.state.auth` from `page_session`, for the pages to render.
+A page request (`GET /`, `/login`, `/reports/{id}`; see `server.PAGE_PATHS`) gets a session
+and `request.state.csrf_token`, `request.state.user` and `request.state.auth` from
+`page_session`, for the pages to render; so does `GET /api/session`.
+
+A report from a URL: only http(s), redirects capped and each target checked, and on a shared
+server (`allow_private_urls=False`) every connection, redirects included, goes only to a
+public address that was checked (`documents.readers.read_url`'s `check_address`).
 """
 
 import ipaddress
 import json
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
@@ -26,7 +30,6 @@ from mitremap.export import FORMATS
 from mitremap.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
 from mitremap.workspace.errors import (
     BadRequestError,
-    ForbiddenError,
     InvalidError,
     NotFoundError,
     TooLargeError,
@@ -134,7 +137,7 @@ def create_router(ws: Workspace) -> APIRouter:
         """Log in (the page's CSRF token is needed); answers like `GET /api/session`."""
         if not ws.auth.enabled:
             raise BadRequestError("this server runs without users: there is nothing to log in to")
-        _check_csrf(who, request)
+        ws.auth.check_csrf(who, request.headers.get(CSRF_HEADER))
         token, info = ws.auth.login(body.name, body.password)
         if who.cookie:
             ws.store.end_session(who.cookie)  # a new session id at login: no fixation
@@ -144,7 +147,7 @@ def create_router(ws: Workspace) -> APIRouter:
 
     @router.post("/logout", status_code=204, tags=["session"])
     def logout(request: Request, who: Annotated[Caller, Depends(caller)]) -> Response:
-        _check_csrf(who, request)
+        ws.auth.check_csrf(who, request.headers.get(CSRF_HEADER))
         if who.cookie:
             ws.store.end_session(who.cookie)
         response = Response(status_code=204)
@@ -279,11 +282,18 @@ def create_router(ws: Workspace) -> APIRouter:
                 return read_bytes(data, name=name, origin=name)
 
         elif url:
-            _check_url(url, ws.allow_private_urls)
+            _check_url(url)
             source = url
+            addresses = None if ws.allow_private_urls else _public_address
 
             def read() -> Document:
-                return read_url(url, max_bytes=ws.max_bytes, timeout=URL_TIMEOUT_S)
+                return read_url(
+                    url,
+                    max_bytes=ws.max_bytes,
+                    timeout=URL_TIMEOUT_S,
+                    check=_check_url,  # every redirect's target too
+                    check_address=addresses,  # every connection, to the address checked
+                )
 
         elif text.strip():
             source = (fields.get("source") or "").strip() or "pasted"
@@ -294,17 +304,16 @@ def create_router(ws: Workspace) -> APIRouter:
 
         else:
             raise BadRequestError("give the report's text, a file or a URL")
-        model_name = ws.registry.name
 
-        def work() -> tuple[Document, dict[str, Any]]:
+        def work() -> tuple[Document, dict[str, Any], str]:
             document = read()
             if title:
                 document = replace(document, title=title)
             if not document.text.strip():
                 raise BadRequestError("the report is empty")
-            return document, _analyse(ws, document)
+            return document, *_analyse(ws, document)
 
-        document, analysis = await ws.run(work)
+        document, analysis, model_name = await ws.run(work)
         return ws.store.add_report(
             document,
             analysis,
@@ -344,8 +353,7 @@ def create_router(ws: Workspace) -> APIRouter:
     async def reanalyse(report_id: ReportId, _: Analyst) -> dict[str, Any]:
         """Analyse the report again with the active model; its decisions are kept."""
         document = ws.store.report_document(report_id)
-        model_name = ws.registry.name
-        analysis = await ws.run(_analyse, ws, document)
+        analysis, model_name = await ws.run(_analyse, ws, document)
         ws.store.add_analysis(report_id, analysis, model_name, ws.threshold)
         return ws.store.detail(report_id, ws.registry.catalog.describe())
 
@@ -476,15 +484,6 @@ def _set_cookie(ws: Workspace, response: Response, token: str) -> None:
     )
 
 
-def _check_csrf(who: Caller, request: Request) -> None:
-    import secrets
-
-    sent = request.headers.get(CSRF_HEADER) or ""
-    expected = who.session.csrf_token if who.session else ""
-    if not expected or not secrets.compare_digest(sent.encode(), expected.encode()):
-        raise ForbiddenError("missing or wrong X-CSRF-Token header; reload the page and try again")
-
-
 def _check_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise TooLargeError(f"the input is larger than the {max_bytes // 2**20} MB limit")
@@ -509,14 +508,15 @@ def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Respo
     return Response(exporter.render(result, options["iocs"]), media_type=exporter.content_type)
 
 
-def _analyse(ws: Workspace, document: Document) -> dict[str, Any]:
+def _analyse(ws: Workspace, document: Document) -> tuple[dict[str, Any], str]:
     """The active model's analysis of `document`, down to the suggestion floor, with the
-    words that drove each technique and the indicators."""
-    model = ws.registry.current
+    words that drove each technique and the indicators; and that model's name (the model
+    and its name read together, when the work runs: a switch meanwhile cannot mix them)."""
+    model, name = ws.registry.active()
     floor = min(SUGGESTION_FLOOR, ws.threshold)
     result = model.analyze(document, threshold=floor, explain=True, iocs=True)
     data: dict[str, Any] = result.to_dict()
-    return data
+    return data, name
 
 
 def _clean(text: str) -> str:
@@ -561,19 +561,19 @@ def _first_problem(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def _check_url(url: str, allow_private: bool) -> None:
-    """Only http(s); and on a shared server, only public addresses (the server must not be
-    a way into the network behind it)."""
+def _check_url(url: str) -> None:
+    """Only http(s) URLs with a host and a valid port (the URL, and every redirect's target)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise BadRequestError("the URL must start with http:// or https://")
-    if allow_private:
-        return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        raise BadRequestError(f"cannot resolve {parts.hostname}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise BadRequestError(f"{parts.hostname} is not a public address")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise BadRequestError("the URL's port is not a valid port number") from None
+
+
+def _public_address(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    """On a shared server, only public addresses: the server must not be a way into the
+    network behind it. Checked on every connection of a URL import, redirects included."""
+    if not address.is_global:
+        raise BadRequestError(f"{host} is not a public address")

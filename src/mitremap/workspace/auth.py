@@ -91,14 +91,20 @@ class Auth:
         if caller.user is None:
             raise UnauthorizedError("log in first")
         if changes and caller.via == "session":
-            expected = caller.session.csrf_token if caller.session else ""
-            if not csrf or not secrets.compare_digest(csrf.encode(), expected.encode()):
-                raise ForbiddenError(
-                    "missing or wrong X-CSRF-Token header; reload the page and try again"
-                )
+            self.check_csrf(caller, csrf)
         if _RANK.get(caller.user.role, -1) < _RANK[role]:
             raise ForbiddenError(f"this needs the {role} role; you are {caller.user.role}")
         return caller.user
+
+    @staticmethod
+    def check_csrf(caller: Caller, csrf: str | None) -> None:
+        """403 unless `csrf` is the caller's session's CSRF token (no session: no token)."""
+        expected = caller.session.csrf_token if caller.session else ""
+        sent = csrf or ""
+        if not expected or not secrets.compare_digest(sent.encode(), expected.encode()):
+            raise ForbiddenError(
+                "missing or wrong X-CSRF-Token header; reload the page and try again"
+            )
 
     def login(self, name: str, password: str) -> tuple[str, SessionInfo]:
         """A new session for a user whose password matches (401 otherwise, the same message

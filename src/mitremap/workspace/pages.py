@@ -12,6 +12,7 @@ or style, so they run under the strict Content-Security-Policy (`script-src 'sel
 """
 
 import html
+import re
 from functools import cache
 from importlib.resources import files
 from string import Template
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
 WEB = files("mitremap") / "resources" / "web"
+REPORT_ID = re.compile(r"[1-9][0-9]{0,17}")  # the API's report ids (1 to 2**62, or so)
+NOT_FOUND = (
+    "<!DOCTYPE html><html lang='en'><meta charset='utf-8'><title>Not found · MitreMap</title>"
+    "<h1>Not found</h1><p>There is no such page. <a href='/'>Back to the reports</a></p></html>"
+)
 
 
 @cache
@@ -65,7 +71,9 @@ def add_pages(app: "FastAPI") -> None:
         return page(request, "Reports", "reports.html", "reports.js")
 
     @app.get("/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
-    def review_page(request: Request, report_id: int) -> Response:
+    def review_page(request: Request, report_id: str) -> Response:
+        if not REPORT_ID.fullmatch(report_id):  # /reports/abc: no such page, not a JSON 422
+            return HTMLResponse(NOT_FOUND, status_code=404)
         return page(request, f"Report {report_id}", "review.html", "review.js")
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)

@@ -118,6 +118,11 @@ class ModelRegistry:
     def name(self) -> str:
         return self._path.name if self._path else "in-memory"
 
+    def active(self) -> tuple[Any, str]:
+        """The active model and its name, read together (a switch changes both at once)."""
+        with self._lock:
+            return self._current, self.name
+
     def path(self, name: str) -> Path:
         if not _FOLDER_NAME.match(name):
             raise InvalidError(f"{name!r} is not a model name")

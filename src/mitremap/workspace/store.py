@@ -320,12 +320,17 @@ class Store:
         known: Callable[[str], bool],
     ) -> dict[str, Any]:
         """Record one decision (an inserted row); the first moves a `new` report to
-        `in_review`. Answers `{"decision", "report"}`."""
+        `in_review`. Answers `{"decision", "report"}`.
+
+        `add` needs a technique the model `known`s; accept, reject and clear also take one
+        the report's latest analysis suggested or a decision named (after a model switch, a
+        technique the new model lacks can still be decided on, or cleared)."""
         technique = technique.strip().upper()
         if action not in ACTIONS:
             raise InvalidError(f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}")
-        if not _TECHNIQUE.match(technique) or not known(technique):
-            raise InvalidError(f"{technique!r} is not an ATT&CK technique this model knows")
+        unknown = InvalidError(f"{technique!r} is not an ATT&CK technique this model knows")
+        if not _TECHNIQUE.match(technique):
+            raise unknown
         if (start is None) != (end is None):
             raise InvalidError("give both start and end of the passage, or neither")
         if action == "add" and start is None:
@@ -334,6 +339,10 @@ class Store:
             length = s.scalar(select(func.length(Report.text)).where(Report.id == report_id))
             if length is None:
                 raise NotFoundError(f"no report {report_id}")
+            if not known(technique) and (
+                action == "add" or not _on_report(s, report_id, technique)
+            ):
+                raise unknown
             if start is not None and end is not None and not 0 <= start < end <= length:
                 raise InvalidError(f"the passage {start}–{end} is outside the text (0–{length})")
             now = utcnow()
@@ -509,6 +518,20 @@ def _latest(s: Session, report_id: int) -> Analysis | None:
     return s.scalar(
         select(Analysis).where(Analysis.report_id == report_id).order_by(Analysis.id.desc())
     )
+
+
+def _on_report(s: Session, report_id: int, technique: str) -> bool:
+    """Whether the report's latest analysis suggested `technique` or a decision names it."""
+    latest = (
+        select(Analysis.id)
+        .where(Analysis.report_id == report_id)
+        .order_by(Analysis.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    suggested = exists().where(Suggestion.analysis_id == latest, Suggestion.technique == technique)
+    decided = exists().where(Decision.report_id == report_id, Decision.technique == technique)
+    return bool(s.scalar(select(or_(suggested, decided))))
 
 
 def _row(d: Decision) -> reviews.DecisionRow:

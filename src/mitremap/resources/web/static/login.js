@@ -5,8 +5,14 @@ const form = document.getElementById("login-form");
 
 function nextPage() {
   const next = new URLSearchParams(location.search).get("next") || "/";
-  // only a path on this server: never an open redirect
-  return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+  // only a page on this server, never an open redirect: resolved as the browser will (it
+  // drops tabs and newlines and reads "\" as "/", so "/\t/evil.example" is "//evil.example")
+  try {
+    const target = new URL(next, location.origin);
+    return target.origin === location.origin ? target.pathname + target.search + target.hash : "/";
+  } catch {
+    return "/";
+  }
 }
 
 form.addEventListener("submit", async (event) => {
