@@ -417,3 +417,19 @@ def test_reviewed_passages_download_in_the_shared_schema(make_app, tmp_path):
         set(json.loads(line)) == {"source", "id", "text", "labels", "meta"}
         for line in answer.text.splitlines()
     )
+
+
+@pytest.mark.integration
+def test_technique_lookup_loads_attck_once_for_the_model(make_app, shared_data, monkeypatch):
+    import mitremap.attack
+
+    calls = []
+    real = mitremap.attack.load_attack
+    monkeypatch.setattr(mitremap.attack, "load_attack", lambda **kw: calls.append(kw) or real(**kw))
+    client = browser(make_app())
+    for _ in range(3):
+        found = client.get("/api/techniques/T1053.005")
+        assert found.status_code == 200 and found.json()["name"] == "Scheduled Task"
+    missing = client.get("/api/techniques/T9999")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert len(calls) <= 1  # once per model (zero when the model already holds it)

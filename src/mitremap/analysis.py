@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 ATTACK_URL = "https://attack.mitre.org/techniques/"
 
 
+def technique_url(technique_id: str) -> str:
+    """A technique's page: `T1053.005` → `https://attack.mitre.org/techniques/T1053/005/`."""
+    return ATTACK_URL + technique_id.replace(".", "/") + "/"
+
+
 @dataclass(frozen=True)
 class TechniqueInfo:
     """What a result shows about a technique (kept in the model, so analysis needs no KB)."""
@@ -45,7 +50,7 @@ class TechniqueInfo:
 
     @property
     def url(self) -> str:
-        return ATTACK_URL + self.id.replace(".", "/") + "/"
+        return technique_url(self.id)
 
 
 @dataclass(frozen=True)

@@ -222,10 +222,9 @@ def create_router(ws: Workspace) -> APIRouter:
         technique_id: Annotated[str, Path(max_length=16)],
         _: Annotated[UserInfo, needs("viewer", changes=False)],
     ) -> dict[str, Any]:
-        """One technique from the ATT&CK knowledge base."""
-        from mitremap.attack import load_attack
-
-        kb = getattr(ws.registry.current, "kb", None) or load_attack()
+        """One technique from the ATT&CK knowledge base of the active model's version (loaded
+        once per model, not per request)."""
+        kb = ws.registry.current.attack()
         try:
             found: dict[str, Any] = kb[technique_id].to_dict()
         except KeyError as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mitremap.analysis import ATTACK_URL
+from mitremap.analysis import technique_url
 from mitremap.errors import ModelError
 from mitremap.workspace.errors import InvalidError, NotFoundError
 
@@ -36,7 +36,7 @@ class CatalogEntry:
             "id": self.id,
             "name": self.name,
             "tactics": list(self.tactics),
-            "url": ATTACK_URL + self.id.replace(".", "/") + "/",
+            "url": technique_url(self.id),
         }
 
 

@@ -232,7 +232,7 @@ def reviewed_result(
     indicators: list[Any],
     describe: Mapping[str, tuple[str, tuple[str, ...]]],
 ) -> ReviewedResult:
-    from mitremap.analysis import ATTACK_URL
+    from mitremap.analysis import technique_url
 
     text = document.text
 
@@ -252,7 +252,7 @@ def reviewed_result(
             "technique": s.technique,
             "technique_name": s.technique_name,
             "tactics": list(s.tactics),
-            "webpage_link": ATTACK_URL + s.technique.replace(".", "/") + "/",
+            "webpage_link": technique_url(s.technique),
             "confidence_score": round(s.confidence, 4) if s.confidence else 1.0,
             "evidence": evidence(t.accepted_spans(), confidence),
             "review": "accepted",
@@ -271,7 +271,7 @@ def reviewed_result(
             "technique": a.technique,
             "technique_name": name,
             "tactics": list(tactics),
-            "webpage_link": ATTACK_URL + a.technique.replace(".", "/") + "/",
+            "webpage_link": technique_url(a.technique),
             "confidence_score": 1.0,
             "evidence": evidence(span, {}),
             "review": "added",

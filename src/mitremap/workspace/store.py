@@ -20,7 +20,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from mitremap.analysis import ATTACK_URL
+from mitremap.analysis import technique_url
 from mitremap.corpus import LabelledText
 from mitremap.documents import Document
 from mitremap.workspace import reviews
@@ -68,10 +68,6 @@ class SessionInfo:
 def digest(secret: str) -> str:
     """SHA-256 of a random token: what is stored, so a database leak reveals no token."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def technique_url(technique: str) -> str:
-    return ATTACK_URL + technique.replace(".", "/") + "/"
 
 
 class Store:
