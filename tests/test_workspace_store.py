@@ -350,3 +350,26 @@ def test_the_reviewed_result_leaves_rejected_and_pending_out():
     assert data["review"]["decisions"][0]["action"] == "accept"
     layer = to_navigator(result)
     assert {t["techniqueID"] for t in layer["techniques"]} >= {"T1053.005", "T1059.001"}
+
+
+def test_concurrent_retrain_requests_start_one_job(store):
+    """Eight requests at once (threads, each its own transaction): exactly one job starts, on
+    SQLite (BEGIN IMMEDIATE) and on PostgreSQL (an advisory lock around read-then-insert)."""
+    import threading
+
+    started, refused = [], []
+    gate = threading.Barrier(8)
+
+    def request() -> None:
+        gate.wait()
+        try:
+            started.append(store.new_job("admin"))
+        except ConflictError:
+            refused.append(1)
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(started) == 1 and len(refused) == 7

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -68,6 +68,11 @@ class SessionInfo:
 def digest(secret: str) -> str:
     """SHA-256 of a random token: what is stored, so a database leak reveals no token."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+# PostgreSQL advisory lock that serialises starting a retraining job (SQLite's BEGIN IMMEDIATE
+# already does)
+RETRAIN_LOCK = 0x6D6D7274
 
 
 class Store:
@@ -442,6 +447,8 @@ class Store:
     def new_job(self, user: str) -> dict[str, Any]:
         """A queued retraining job, unless one is queued or running already (409)."""
         with self.db.session() as s:
+            if self.db.kind == "postgresql":  # read-then-insert: one transaction at a time
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RETRAIN_LOCK})
             if s.scalar(select(Job.id).where(Job.state.in_(("queued", "running")))):
                 raise ConflictError("a retraining job is already running; wait for it to end")
             job = Job(id=uuid.uuid4().hex, state="queued", created_by=user, message="queued")
