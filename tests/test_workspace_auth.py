@@ -214,3 +214,21 @@ def test_a_bad_database_url_is_one_line(cli, tmp_path):
     assert answer.code == 1 and "unsupported database" in answer.err
     answer = cli("serve", "user", "list", "--db", "nonsense")
     assert answer.code == 1 and "not a database URL" in answer.err
+
+
+def test_password_guessing_is_refused_after_five_failures(team):
+    from mitremap.workspace.auth import MAX_FAILED_LOGINS
+
+    client = TestClient(team, base_url="https://127.0.0.1")
+    csrf = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+    for _ in range(MAX_FAILED_LOGINS):
+        wrong = client.post(
+            "/api/login", json={"name": "vera", "password": "guess" * 3}, headers=csrf
+        )
+        assert wrong.status_code == 401
+    refused = client.post("/api/login", json={"name": "Vera", "password": PASSWORD}, headers=csrf)
+    assert refused.status_code == 429  # even the right password, for a while
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert "try again in" in refused.json()["error"]["message"]
+    other = client.post("/api/login", json={"name": "ana", "password": PASSWORD}, headers=csrf)
+    assert other.status_code == 200  # other users are not locked out

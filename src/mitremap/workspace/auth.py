@@ -15,9 +15,17 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
-from mitremap.workspace.errors import ForbiddenError, InvalidError, UnauthorizedError
+from mitremap.workspace.errors import (
+    ForbiddenError,
+    InvalidError,
+    TooManyAttemptsError,
+    UnauthorizedError,
+)
 from mitremap.workspace.models import ROLES
 from mitremap.workspace.store import SessionInfo, Store, UserInfo
 
@@ -27,6 +35,10 @@ LOCAL_USER = "local"
 MIN_PASSWORD = 10
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
+# password guessing: after this many failed logins for one user name within the window, that
+# name is refused (429) until the oldest failure leaves the window
+MAX_FAILED_LOGINS = 5
+FAILED_LOGIN_WINDOW_S = 15 * 60
 
 
 def hash_password(password: str) -> str:
@@ -63,6 +75,8 @@ class Auth:
         self.store = store
         self.enabled = enabled
         self.local = None if enabled else store.ensure_user(LOCAL_USER, "admin")
+        self._failures: dict[str, deque[float]] = {}  # user name → times of failed logins
+        self._failures_lock = threading.Lock()
 
     def caller(self, cookie: str | None, authorization: str | None) -> Caller:
         """Who is asking: a bearer token wins; then the session cookie; then, without
@@ -108,12 +122,29 @@ class Auth:
 
     def login(self, name: str, password: str) -> tuple[str, SessionInfo]:
         """A new session for a user whose password matches (401 otherwise, the same message
-        whichever part was wrong)."""
+        whichever part was wrong); too many failures for one name in a while: 429."""
+        key = name.strip().lower()[:200]
+        now = time.monotonic()
+        with self._failures_lock:
+            recent = self._failures.setdefault(key, deque())
+            while recent and now - recent[0] > FAILED_LOGIN_WINDOW_S:
+                recent.popleft()
+            if len(recent) >= MAX_FAILED_LOGINS:
+                wait = int(FAILED_LOGIN_WINDOW_S - (now - recent[0])) // 60 + 1
+                raise TooManyAttemptsError(
+                    f"too many failed logins for this user; try again in {wait} min"
+                )
         found = self.store.password_hash(name)
         if found is None or not verify_password(password, found[1]):
             if found is None:
                 verify_password(password, _DUMMY_HASH)  # the same time whether or not they exist
+            with self._failures_lock:
+                self._failures.setdefault(key, deque()).append(now)
+                if len(self._failures) > 10_000:  # bounded: forget the names guessed longest ago
+                    self._failures.pop(next(iter(self._failures)))
             raise UnauthorizedError("wrong user name or password")
+        with self._failures_lock:
+            self._failures.pop(key, None)
         return self.store.new_session(found[0].name)
 
 

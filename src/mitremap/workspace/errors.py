@@ -57,6 +57,13 @@ class InvalidError(WorkspaceError):
     code = "validation_error"
 
 
+class TooManyAttemptsError(WorkspaceError):
+    """Too many failed logins for one user name in a short time."""
+
+    status = 429
+    code = "too_many_requests"
+
+
 class BusyError(WorkspaceError):
     """The worker pool is full."""
 
