@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mitremap.attack import technique_url
 from mitremap.documents import Document, split_sentences, window_ranges
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
@@ -30,13 +31,6 @@ if TYPE_CHECKING:
     from mitremap.classify.base import DocumentScores, TechniqueModel
     from mitremap.defend import Defence
     from mitremap.iocs import Indicator
-
-ATTACK_URL = "https://attack.mitre.org/techniques/"
-
-
-def technique_url(technique_id: str) -> str:
-    """A technique's page: `T1053.005` → `https://attack.mitre.org/techniques/T1053/005/`."""
-    return ATTACK_URL + technique_id.replace(".", "/") + "/"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mitremap.analysis import technique_url
+from mitremap.attack import technique_url
 from mitremap.errors import ModelError
 from mitremap.workspace.errors import InvalidError, NotFoundError
 

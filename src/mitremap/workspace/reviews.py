@@ -232,7 +232,7 @@ def reviewed_result(
     indicators: list[Any],
     describe: Mapping[str, tuple[str, tuple[str, ...]]],
 ) -> ReviewedResult:
-    from mitremap.analysis import technique_url
+    from mitremap.attack import technique_url
 
     text = document.text
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from mitremap.analysis import technique_url
+from mitremap.attack import technique_url
 from mitremap.corpus import LabelledText
 from mitremap.documents import Document
 from mitremap.workspace import reviews
