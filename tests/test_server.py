@@ -10,7 +10,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
 
-from mitremap.server import create_app
+from mitremap.web.app import create_app
 from tests.fakes import StandIn
 
 LOCAL = "http://127.0.0.1"  # the tests' server name: production accepts no "testserver"
@@ -174,7 +174,7 @@ def test_the_test_clients_default_host_is_not_a_loopback_name(client):
 def test_only_the_pages_and_the_session_route_start_sessions(client):
     from sqlalchemy import func, select
 
-    from mitremap.workspace.models import BrowserSession
+    from mitremap.web.workspace.models import BrowserSession
 
     def sessions() -> int:
         with client.app.state.workspace.store.db.session() as s:
@@ -228,7 +228,7 @@ def test_health_answers_while_a_slow_analysis_runs(database):
     import threading
     import time
 
-    from mitremap.server import create_app
+    from mitremap.web.app import create_app
 
     class Slow(StandIn):
         def analyze(self, document, **options):
@@ -248,7 +248,7 @@ def test_health_answers_while_a_slow_analysis_runs(database):
 def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database):
     import time
 
-    from mitremap import server
+    from mitremap.web import app as server
 
     class Slow(StandIn):
         def analyze(self, document, **options):
@@ -276,7 +276,7 @@ def real_server(database):
     import time
 
     uvicorn = pytest.importorskip("uvicorn")
-    from mitremap.server import create_app, guarded_protocol
+    from mitremap.web.app import create_app, guarded_protocol
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -339,9 +339,9 @@ def test_one_client_cannot_hold_every_connection(real_server):
 
 def test_every_error_status_has_the_one_shape(mm, database):
     """400, 401, 403, 404, 409, 413, 422 and 500, each from a real path of the app."""
-    from mitremap.workspace.auth import hash_password
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.workspace.auth import hash_password
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     db = Database(database)
     Store(db).add_user("ann", "analyst", hash_password("a long password"))

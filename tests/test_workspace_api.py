@@ -13,7 +13,7 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient
 
-from mitremap.server import create_app
+from mitremap.web.app import create_app
 from tests.tiny import REPORT
 
 HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(2)>'
@@ -238,7 +238,7 @@ def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkey
     import http.server
     from urllib.parse import parse_qs, quote, urlsplit
 
-    from mitremap.workspace import api
+    from mitremap.web import api
 
     requested = []
 
@@ -307,14 +307,14 @@ def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
     from dataclasses import replace
 
     from mitremap.analysis import MitreMap
-    from mitremap.classify.linear import LinearModel
+    from mitremap.training.fit import train_linear
     from tests.tiny import SETTINGS, items, reports
 
     app = make_app()
     client = browser(app)
     report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
     client.post(f"/api/reports/{report}/decisions", json={"technique": "T1059", "action": "reject"})
-    other = LinearModel.train(
+    other = train_linear(
         items(), reports=reports(), settings=replace(SETTINGS, max_char_features=2000)
     )
     other.save(tmp_path / "models" / "other")
@@ -327,7 +327,7 @@ def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
 
 
 def test_decisions_on_techniques_the_new_model_lacks_can_still_be_changed(make_app):
-    from mitremap.workspace.registry import Catalog
+    from mitremap.web.workspace.registry import Catalog
 
     app = make_app()
     client = browser(app)
@@ -353,10 +353,10 @@ def test_a_report_is_stored_with_the_name_of_the_model_that_analysed_it(make_app
     come from the same model."""
     from dataclasses import replace
 
-    from mitremap.classify.linear import LinearModel
+    from mitremap.training.fit import train_linear
     from tests.tiny import SETTINGS, items, reports
 
-    LinearModel.train(
+    train_linear(
         items(), reports=reports(), settings=replace(SETTINGS, max_char_features=2000)
     ).save(tmp_path / "models" / "other")
     app = make_app()
@@ -399,7 +399,7 @@ def test_attack_search_finds_sub_techniques_in_the_real_catalogue(real_mm, tmp_p
 
 
 def test_reviewed_passages_download_in_the_shared_schema(make_app, tmp_path):
-    from mitremap.corpus import read_jsonl
+    from mitremap.training.corpus import read_jsonl
 
     client = browser(make_app())
     report = client.post("/api/reports", json={"text": REPORT}).json()["id"]

@@ -27,16 +27,16 @@ from pydantic import BaseModel, Field
 from mitremap import __version__
 from mitremap.documents import Document, read_bytes, read_url
 from mitremap.export import FORMATS
-from mitremap.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
-from mitremap.workspace.errors import (
+from mitremap.web.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
+from mitremap.web.workspace.errors import (
     BadRequestError,
     InvalidError,
     NotFoundError,
     TooLargeError,
 )
-from mitremap.workspace.registry import ModelRegistry
-from mitremap.workspace.retrain import ACTIVE_MODEL, Retrainer
-from mitremap.workspace.store import SESSION_LIFETIME, SessionInfo, Store, UserInfo
+from mitremap.web.workspace.registry import ModelRegistry
+from mitremap.web.workspace.retrain import ACTIVE_MODEL, Retrainer
+from mitremap.web.workspace.store import SESSION_LIFETIME, SessionInfo, Store, UserInfo
 
 SUGGESTION_FLOOR = 0.2
 """Techniques down to this confidence are kept as suggestions ("show more suggestions")."""

@@ -4,7 +4,7 @@ Run it with `mitremap serve`.
 The app factory puts together what the workspace package provides — the database and its
 service layer (`workspace.store`), who may do what (`workspace.auth`), the models
 (`workspace.registry`), retraining (`workspace.retrain`), the routes under `/api`
-(`workspace.api`), the pages (`workspace.pages`, when present) and the offline API docs at
+(`web.api`), the pages (`web.pages`, when present) and the offline API docs at
 `/docs` — and guards all of it:
 
 - every answer carries a strict Content-Security-Policy (scripts from this server only),
@@ -102,14 +102,14 @@ def create_app(
     except ImportError as exc:
         raise MissingExtraError("fastapi", "web", "The web app") from exc
     try:
-        from mitremap.workspace.api import Workspace, create_router, page_session
-        from mitremap.workspace.auth import Auth
-        from mitremap.workspace.db import Database
-        from mitremap.workspace.docs import add_docs
-        from mitremap.workspace.errors import BusyError, TimeLimitError, WorkspaceError
-        from mitremap.workspace.registry import ModelRegistry
-        from mitremap.workspace.retrain import ACTIVE_MODEL, Retrainer
-        from mitremap.workspace.store import Store
+        from mitremap.web.api import Workspace, create_router, page_session
+        from mitremap.web.docs import add_docs
+        from mitremap.web.workspace.auth import Auth
+        from mitremap.web.workspace.db import Database
+        from mitremap.web.workspace.errors import BusyError, TimeLimitError, WorkspaceError
+        from mitremap.web.workspace.registry import ModelRegistry
+        from mitremap.web.workspace.retrain import ACTIVE_MODEL, Retrainer
+        from mitremap.web.workspace.store import Store
     except ImportError as exc:
         raise MissingExtraError(exc.name or "sqlalchemy", "web", "The web app") from exc
 
@@ -241,7 +241,7 @@ def create_app(
     app.include_router(create_router(ws))
     add_docs(app)
     try:
-        from mitremap.workspace.pages import add_pages  # the pages, when installed
+        from mitremap.web.pages import add_pages  # the pages, when installed
     except ImportError:
 
         @app.get("/", include_in_schema=False)
