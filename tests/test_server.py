@@ -117,6 +117,15 @@ def test_the_html_export_escapes_the_document(client):
     assert page.status_code == 200 and "<script>alert" not in page.text
 
 
+def test_the_status_comes_from_the_errors_type_not_its_words(client):
+    """A file that cannot be read is 400 even when its name says "too large"."""
+    response = client.post(
+        "/api/analyze/file", files={"file": ("too large.txt", bytes(range(256)) * 8)}
+    )
+    status, code, message = error(response)
+    assert (status, code) == (400, "bad_request") and message.startswith("too large.txt: ")
+
+
 def test_oversized_request_is_refused_before_reading(client):
     response = client.post(
         "/api/iocs",

@@ -209,6 +209,8 @@ def test_a_report_from_a_url(make_app):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = f"<html><head><title>Blog post</title></head><body><p>{REPORT}</p></body></html>"
+            if self.path == "/big.html":  # past the server's 200 KB limit
+                body = "<html><body><p>" + "a " * 150_000 + "</p></body></html>"
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.end_headers()
@@ -224,6 +226,8 @@ def test_a_report_from_a_url(make_app):
         detail = browser(make_app()).post("/api/reports", json={"url": url}).json()
         assert detail["source"] == url and detail["title"] == "Blog post"
         assert "scheduled task" in detail["text"]
+        big = browser(make_app()).post("/api/reports", json={"url": url.replace("post", "big")})
+        assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
         shared = browser(make_app(allow_private_urls=False))
         refused = shared.post("/api/reports", json={"url": url})
         assert refused.status_code == 400 and "not a public address" in refused.text

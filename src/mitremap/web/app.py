@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mitremap.errors import InputError, MissingExtraError, MitreMapError
+from mitremap.errors import MissingExtraError, MitreMapError, TooLargeInputError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 WORKERS = 2  # analyses at once
@@ -186,9 +186,7 @@ def create_app(
         message = " ".join(str(exc).split())[:500]
         if isinstance(exc, WorkspaceError):
             return failure(exc.status, message, exc.code)
-        if isinstance(exc, InputError) and ("larger than" in message or "too large" in message):
-            return failure(413, message)
-        return failure(400, message)
+        return failure(413 if isinstance(exc, TooLargeInputError) else 400, message)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
