@@ -257,7 +257,7 @@ def test_health_answers_while_a_slow_analysis_runs(database):
 def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database):
     import time
 
-    from mitremap.web import app as server
+    from mitremap.web import app
 
     class Slow(StandIn):
         def analyze(self, document, **options):
@@ -265,13 +265,13 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
             return super().analyze(document, **options)
 
     client = TestClient(
-        server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database),
+        app.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database),
         base_url=LOCAL,
     )
     assert error(client.post("/api/analyze", json={"text": "x"}))[:2] == (504, "timeout")
-    monkeypatch.setattr(server, "QUEUE", 0)
+    monkeypatch.setattr(app, "QUEUE", 0)
     busy = TestClient(
-        server.create_app(StandIn(), max_bytes=10_000, database=database),
+        app.create_app(StandIn(), max_bytes=10_000, database=database),
         base_url=LOCAL,
     )
     assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
@@ -285,7 +285,8 @@ def real_server(database):
     import time
 
     uvicorn = pytest.importorskip("uvicorn")
-    from mitremap.web.app import create_app, guarded_protocol
+    from mitremap.web.app import create_app
+    from mitremap.web.middleware import guarded_protocol
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -242,7 +242,7 @@ def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkey
     import http.server
     from urllib.parse import parse_qs, quote, urlsplit
 
-    from mitremap.web import api
+    from mitremap.web.routers import reports
 
     requested = []
 
@@ -268,9 +268,9 @@ def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkey
 
     def public_or_the_test_site(host, address):
         if str(address) != "127.0.0.1":
-            raise api.BadRequestError(f"{host} is not a public address")
+            raise reports.BadRequestError(f"{host} is not a public address")
 
-    monkeypatch.setattr(api, "_public_address", public_or_the_test_site)
+    monkeypatch.setattr(reports, "_public_address", public_or_the_test_site)
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{site.server_address[1]}"

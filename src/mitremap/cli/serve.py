@@ -91,7 +91,8 @@ def serve(
         import uvicorn
     except ImportError as exc:
         raise MissingExtraError("uvicorn", "web", "mitremap serve") from exc
-    from mitremap.web.app import LOOPBACK_HOSTS, create_app, guarded_protocol
+    from mitremap.web.app import LOOPBACK_HOSTS, create_app
+    from mitremap.web.middleware import guarded_protocol
     from mitremap.web.workspace.db import Database
     from mitremap.web.workspace.store import Store
 
