@@ -169,7 +169,7 @@ def train_linear(
     return model
 
 
-def _reporter(progress: Progress | None):
+def _reporter(progress: Progress | None) -> Progress:
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
             progress(stage, done, total)
