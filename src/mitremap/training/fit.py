@@ -54,8 +54,10 @@ class LinearSettings:
     prune: float = 0.05  # |weight| below this is dropped: same accuracy, 5× smaller, faster
     # positives weigh (negatives / positives) ** balance: rare techniques are not drowned
     balance: float = 0.5
-    # a source's texts count this much in training (1 when not named)
-    source_weights: dict[str, float] = field(default_factory=dict)
+    # a source's texts count this much in training (1 when not named): the analysts' reviewed
+    # passages twice (`bench_learning.py`: weight 2 with the reviewed reports calibrating
+    # raised per-report F1 on unseen reports of the reviewed source)
+    source_weights: dict[str, float] = field(default_factory=lambda: {"reviews": 2.0})
     calibration_folds: int = 3
     report_negatives: bool = True
     # sources whose annotators label a fixed set of techniques, in families that share one:
@@ -64,6 +66,8 @@ class LinearSettings:
         default_factory=lambda: {
             "tram": ("tram-reports", "tram-bootstrap", "tram-single", "tram-spans"),
             "tram-v1": ("text2ttp-tramv1",),
+            # a workspace's analysts decide on the techniques they were shown or added
+            "reviews": ("reviews",),
         }
     )
     # sources whose annotators label parent techniques only (AnnoCTR: 98% of its labels): a
@@ -369,7 +373,9 @@ def _silence(
 
     A family of partially labelled sources: its texts (and its reports' unannotated sentences)
     are evidence only for the labels the family uses. A parent-level source: a text labelled
-    with a parent is no evidence against that parent's sub-techniques.
+    with a parent is no evidence against that parent's sub-techniques. A text with no label
+    but `meta["rejected"]` (an analyst rejected those techniques there) is evidence against
+    those techniques only: "not this technique here", never "no technique".
     """
     used = _family_labels(items, reports, settings)
     rows: dict[str, list[int]] = {name: [] for name in used}
@@ -391,7 +397,19 @@ def _silence(
         children = np.array([x.startswith(parent + ".") for x in labels])
         if children.any():
             groups.append((np.array(members), ~children))
+    for refused, members in sorted(_rejected_only(items).items()):
+        groups.append((np.array(members), np.isin(labels, sorted(refused))))
     return Silence(groups) if groups else None
+
+
+def _rejected_only(items: Sequence[LabelledText]) -> dict[frozenset[str], list[int]]:
+    """Rows of unlabelled texts that are evidence against some techniques only, by those."""
+    out: dict[frozenset[str], list[int]] = {}
+    for i, item in enumerate(items):
+        refused = (item.meta or {}).get("rejected")
+        if refused and not item.labels:
+            out.setdefault(frozenset(refused), []).append(i)
+    return out
 
 
 def parent_level_gold(report_labels: Iterable[str], labels: Sequence[str]) -> np.ndarray:

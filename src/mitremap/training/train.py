@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,13 +62,17 @@ def train_model(
     calibrate: bool = True,
     progress: Progress | None = None,
     reviewed: Iterable[LabelledText] = (),
+    reviewed_reports: Iterable[LabelledText] = (),
 ) -> LinearModel:
     """Build the recipe's corpus and train the linear model on it (the `mitremap train` path).
 
     `reviewed`: analysts' reviewed passages (`LabelledText`, made by the review workspace:
-    `mitremap.web.workspace.reviews`), added after the corpus is built: kept even with no label
-    (a passage whose techniques were all rejected is a negative), and replacing the same text
-    in the corpus (the analyst's labels win)."""
+    `mitremap.web.workspace.reviews`), added after the corpus is built, replacing the same
+    text in the corpus (the analyst's labels win); a passage with no label but
+    `meta["rejected"]` is evidence against those techniques only. `reviewed_reports`: the
+    reports analysts marked reviewed, with their techniques and passages: they calibrate the
+    model beside the annotated reports (held out fold by fold with their passages), and their
+    undecided sentences are "no technique" text for the techniques the reviews use."""
     from mitremap import __version__
     from mitremap.attack import load_attack
     from mitremap.data import DataResolver
@@ -133,19 +138,38 @@ def train_model(
     if reviewed:
         items = _with_reviewed(items, reviewed, kb)
         card.recipe["reviewed_passages"] = len(reviewed)
+    if calibrate:
+        from mitremap.training.corpus import LabelNormaliser
+
+        normalise = LabelNormaliser(kb).normalise
+        extra = [replace(r, labels=normalise(r.labels)) for r in reviewed_reports]
+        reports = [*reports, *extra]
+        if extra:
+            card.recipe["calibration"]["reviewed_reports"] = len(extra)
     return train_linear(items, reports=reports, settings=settings, card=card, progress=progress)
 
 
 def _with_reviewed(
     items: list[LabelledText], reviewed: list[LabelledText], kb: AttackKB
 ) -> list[LabelledText]:
+    """The corpus with the reviewed passages, which replace the same text: one passage
+    reviewed in two reports is one item, its techniques united (and its rejections, minus
+    what was accepted there)."""
     from mitremap.training.corpus import LabelledText, LabelNormaliser
 
     normaliser = LabelNormaliser(kb)
     extra: dict[str, LabelledText] = {}
-    for r in reviewed:  # one passage reviewed in two reports: its labels united
+    for r in reviewed:
         key = " ".join(r.text.lower().split())
-        labels = normaliser.normalise((*(extra[key].labels if key in extra else ()), *r.labels))
-        extra[key] = LabelledText(r.text.strip(), labels, r.source, r.id, r.meta)
+        seen = extra.get(key)
+        labels = normaliser.normalise((*(seen.labels if seen else ()), *r.labels))
+        refused = {*((seen.meta or {}).get("rejected") or () if seen else ())}
+        refused |= set((r.meta or {}).get("rejected") or ())
+        meta = dict((seen or r).meta or {})
+        meta.pop("rejected", None)
+        refused -= set(labels)
+        if refused:
+            meta["rejected"] = sorted(normaliser.normalise(refused))
+        extra[key] = LabelledText(r.text.strip(), labels, r.source, r.id, meta)
     kept = [i for i in items if " ".join(i.text.lower().split()) not in extra]
     return [*kept, *extra.values()]

@@ -79,6 +79,7 @@ def create_app(
         from mitremap.web.routers import analysis, attack, decisions, models, reports, session
         from mitremap.web.routers.deps import Workspace
         from mitremap.web.workspace.auth import Auth
+        from mitremap.web.workspace.memory import WorkspaceMemory
         from mitremap.web.workspace.retrain import Retrainer
     except ImportError as exc:
         raise MissingExtraError(exc.name or "sqlalchemy", "web", "The web app") from exc
@@ -90,6 +91,7 @@ def create_app(
         auth=Auth(store, enabled=store.has_login_users() if auth is None else auth),
         registry=registry,
         retrainer=Retrainer(store, registry, trainer),
+        memory=WorkspaceMemory(store),
         run=WorkerPool(WORKERS, QUEUE, time_limit_s),
         max_bytes=max_bytes,
         threshold=threshold,

@@ -102,12 +102,14 @@ def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Respo
     exporter = export_format(options["format"])
     if not document.text.strip():
         raise BadRequestError("the input is empty")
-    result = ws.registry.current.analyze(
+    model = ws.registry.current
+    result = model.analyze(
         document,
         threshold=options["threshold"],
         window=options["window"],
         explain=options["explain"],
         iocs=options["iocs"],
+        memory=ws.memory.current(model),
     )
     if options["format"] == "json":
         return JSONResponse(result.to_dict())

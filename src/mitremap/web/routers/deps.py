@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Request
 
 from mitremap.web.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
 from mitremap.web.workspace.errors import TooLargeError
+from mitremap.web.workspace.memory import WorkspaceMemory
 from mitremap.web.workspace.registry import ModelRegistry
 from mitremap.web.workspace.retrain import Retrainer
 from mitremap.web.workspace.store import Store, UserInfo
@@ -27,6 +28,7 @@ class Workspace:
     auth: Auth
     registry: ModelRegistry
     retrainer: Retrainer
+    memory: WorkspaceMemory
     run: Callable[..., Awaitable[Any]]  # blocking work in the worker pool, time-limited
     max_bytes: int
     threshold: float = 0.6

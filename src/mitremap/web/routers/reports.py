@@ -193,11 +193,13 @@ def _reader(
 
 def _analyse(ws: Workspace, document: Document) -> tuple[dict[str, Any], str]:
     """The active model's analysis of `document`, down to the suggestion floor, with the
-    words that drove each technique and the indicators; and that model's name (the model
-    and its name read together, when the work runs: a switch meanwhile cannot mix them)."""
+    words that drove each technique, the indicators and the review memory's say; and that
+    model's name (the model and its name read together, when the work runs: a switch
+    meanwhile cannot mix them)."""
     model, name = ws.registry.active()
     floor = min(SUGGESTION_FLOOR, ws.threshold)
-    result = model.analyze(document, threshold=floor, explain=True, iocs=True)
+    memory = ws.memory.current(model)
+    result = model.analyze(document, threshold=floor, explain=True, iocs=True, memory=memory)
     data: dict[str, Any] = result.to_dict()
     return data, name
 

@@ -7,9 +7,11 @@ decision on it or on any of its passages, *rejected* by a decision on it or when
 its evidence passages is rejected, and *pending* otherwise.
 
 As training text (`reviewed_passages`), every decided passage is a `LabelledText` labelled with
-the techniques accepted or added there. A rejection is evidence against the technique for that
-passage: the passage is kept with only the techniques accepted there, and with none it is a
-negative example.
+the techniques accepted or added there, overlapping passages united into one multi-label item.
+A rejection is evidence against that technique only, for that passage (`meta["rejected"]`):
+never "no technique". A reviewed report as a whole (`reviewed_report`) says which techniques
+it describes and where: it calibrates retraining, and its outcomes (accepted or added,
+rejected) are the workspace's label priors (`mitremap.classify.memory.LabelPriors`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ class TechniqueReview:
             spans += [(a, b) for a, b, _ in self.suggestion.evidence if (a, b) not in rejected]
         return list(dict.fromkeys(spans))
 
+    def deciders(self, span: tuple[int, int]) -> list[DecisionRow]:
+        """The decisions in force that speak about `span` (its own, or the technique's)."""
+        own = [p for p in self.passages if p.span == span]
+        return own or ([self.decision] if self.decision is not None else [])
+
     def rejected_spans(self) -> list[tuple[int, int]]:
         """The passages this technique is refused at."""
         accepted = {p.span for p in self.passages if p.action == "accept"}
@@ -175,35 +182,130 @@ def review(
 def reviewed_passages(
     text: str, state: Review, report_id: int, title: str = ""
 ) -> list[LabelledText]:
-    """Every decided passage of one report as training text (see the module docstring)."""
-    labels: dict[tuple[int, int], list[str]] = {}
-    against: dict[tuple[int, int], list[str]] = {}
+    """Every decided passage of one report as training text (see the module docstring).
+
+    Passages that overlap are one item, their techniques united: a technique added to a
+    sentence inside a passage accepted as another is a second label of that passage, never a
+    contradiction (nor a negative for the passage that contains it). A passage where
+    techniques were only rejected has no label and `meta["rejected"]`: it is evidence
+    against those techniques only. `meta` also says who decided last, and when."""
+    decided: dict[tuple[int, int], _Decided] = {}
     for t in state.techniques:
         for span in t.accepted_spans():
-            labels.setdefault(span, []).append(t.technique)
+            decided.setdefault(span, _Decided()).accept(t.technique, t.deciders(span))
         for span in t.rejected_spans():
-            against.setdefault(span, []).append(t.technique)
+            decided.setdefault(span, _Decided()).reject(t.technique, t.deciders(span))
     for a in state.added:
         if a.span is not None:
-            labels.setdefault(a.span, []).append(a.technique)
+            decided.setdefault(a.span, _Decided()).accept(a.technique, [a])
     out = []
-    for start, end in sorted(set(labels) | set(against)):
+    for start, end, group in _united(decided):
         passage = text[start:end].strip()
         if not passage:
             continue
-        accepted = tuple(dict.fromkeys(labels.get((start, end), ())))
-        refused = [x for x in dict.fromkeys(against.get((start, end), ())) if x not in accepted]
+        refused = [x for x in group.rejected if x not in group.accepted]
+        last = max(group.by, key=lambda d: d.id) if group.by else None
+        meta: dict[str, Any] = {
+            "report": report_id,
+            "title": title,
+            "start": start,
+            "end": end,
+            "doc_title": report_key(report_id),  # held out with its report in calibration
+        }
+        if refused:
+            meta["rejected"] = refused
+        if last is not None:
+            meta |= {"user": last.user, "at": iso(last.at)}
         out.append(
             LabelledText(
-                passage,
-                accepted,
-                SOURCE,
-                f"report{report_id}:{start}-{end}",
-                {"report": report_id, "title": title, "start": start, "end": end}
-                | ({"rejected": refused} if refused else {}),
+                passage, tuple(group.accepted), SOURCE, f"report{report_id}:{start}-{end}", meta
             )
         )
     return out
+
+
+@dataclass
+class _Decided:
+    """The techniques accepted and rejected at one passage, and the decisions that said so."""
+
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    by: list[DecisionRow] = field(default_factory=list)
+
+    def accept(self, technique: str, by: Iterable[DecisionRow]) -> None:
+        if technique not in self.accepted:
+            self.accepted.append(technique)
+        self.by.extend(by)
+
+    def reject(self, technique: str, by: Iterable[DecisionRow]) -> None:
+        if technique not in self.rejected:
+            self.rejected.append(technique)
+        self.by.extend(by)
+
+
+def _united(
+    decided: dict[tuple[int, int], _Decided],
+) -> list[tuple[int, int, _Decided]]:
+    """Overlapping passages as one, their decisions united."""
+    out: list[tuple[int, int, _Decided]] = []
+    for (start, end), group in sorted(decided.items()):
+        if out and start < out[-1][1]:
+            first, last, united = out[-1]
+            for x in group.accepted:
+                united.accept(x, ())
+            for x in group.rejected:
+                united.reject(x, ())
+            united.by.extend(group.by)
+            out[-1] = (first, max(last, end), united)
+        else:
+            out.append(
+                (start, end, _Decided(list(group.accepted), list(group.rejected), list(group.by)))
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class ReportReview:
+    """One report's review as learning reads it: its decided passages (training text), the
+    techniques it was found to describe (accepted or added) and those rejected as a whole."""
+
+    report: int
+    status: str
+    passages: tuple[LabelledText, ...]
+    accepted: frozenset[str]
+    rejected: frozenset[str]
+
+    def as_report(self, text: str) -> LabelledText:
+        """The reviewed report as an annotated report (its techniques and where each is
+        described), to calibrate a retrained model on."""
+        spans = [
+            {"start": p.meta["start"], "end": p.meta["end"], "label": label}
+            for p in self.passages
+            for label in p.labels or ("",)  # a rejected-only passage: no technique, but not
+            # "no technique" either: its sentences are not negatives of the report
+        ]
+        return LabelledText(
+            text, tuple(sorted(self.accepted)), SOURCE, report_key(self.report), {"spans": spans}
+        )
+
+
+def report_key(report_id: int) -> str:
+    """A reviewed report's id among training texts (its passages name it as `doc_title`)."""
+    return f"review:{report_id}"
+
+
+def report_review(
+    text: str, state: Review, report_id: int, title: str, status: str
+) -> ReportReview:
+    rejected = {t.technique for t in state.techniques if t.state == "rejected"}
+    accepted = set(state.technique_ids)
+    return ReportReview(
+        report_id,
+        status,
+        tuple(reviewed_passages(text, state, report_id, title)),
+        frozenset(accepted),
+        frozenset(rejected - accepted),
+    )
 
 
 @dataclass

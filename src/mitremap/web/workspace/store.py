@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -405,19 +405,53 @@ class Store:
 
     def reviewed_passages(self) -> Iterator[LabelledText]:
         """Every decided passage of every report, as labelled training text."""
-        with self.db.session() as s:
-            ids = s.scalars(
-                select(Report.id)
-                .where(exists().where(Decision.report_id == Report.id))
-                .order_by(Report.id)
-            ).all()
+        for review in self.report_reviews():
+            yield from review.passages
+
+    def reviewed_reports(self) -> Iterator[LabelledText]:
+        """Every report marked reviewed, as an annotated report (its accepted and added
+        techniques, and the passages of each): retraining calibrates on them."""
+        for review in self.report_reviews():
+            if review.status == "reviewed" and review.accepted:
+                yield review.as_report(self.report_document(review.report).text)
+
+    def report_reviews(self, ids: Iterable[int] | None = None) -> Iterator[reviews.ReportReview]:
+        """The review of each report with decisions (or of the reports `ids`), one
+        transaction each, in id order; reports deleted meanwhile are skipped."""
+        if ids is None:
+            with self.db.session() as s:
+                ids = s.scalars(
+                    select(Report.id)
+                    .where(exists().where(Decision.report_id == Report.id))
+                    .order_by(Report.id)
+                ).all()
         for report_id in ids:
             with self.db.session() as s:
                 report = s.get(Report, report_id)
-                if report is None:  # deleted meanwhile
+                if report is None:
                     continue
                 state = _review(s, report, _latest(s, report.id), {})
-                yield from reviews.reviewed_passages(report.text, state, report.id, report.title)
+                yield reviews.report_review(
+                    report.text, state, report.id, report.title, report.status
+                )
+
+    def review_signatures(self) -> dict[int, tuple[int, int, str, int]]:
+        """Per report with decisions: (decisions, latest decision id, status, latest analysis
+        id) — what changes when its review changes (the review memory re-reads only those)."""
+        with self.db.session() as s:
+            latest = dict(
+                s.execute(
+                    select(Analysis.report_id, func.max(Analysis.id)).group_by(Analysis.report_id)
+                ).all()
+            )
+            rows = s.execute(
+                select(Decision.report_id, func.count(), func.max(Decision.id), Report.status)
+                .join(Report, Report.id == Decision.report_id)
+                .group_by(Decision.report_id, Report.status)
+            )
+            return {
+                int(r): (int(n), int(m), str(st), int(latest.get(r) or 0)) for r, n, m, st in rows
+            }
 
     def _summary(
         self,
