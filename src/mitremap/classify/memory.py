@@ -54,6 +54,18 @@ class ReviewedPassage:
 
 
 @dataclass(frozen=True)
+class ReviewedDocument:
+    """A reviewed report as a whole: the techniques found to be in it (accepted or added) and
+    those rejected as a whole. A copy of the report, or a lightly edited one, gets the same
+    answer."""
+
+    text: str
+    accepted: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    origin: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
 class Recall:
     """Sentences [first, last) of the analysed text close to a reviewed passage."""
 
@@ -98,6 +110,12 @@ class LabelPriors:
                 out[j] = self.weight * np.log((a + 1.0) / (r + 1.0))
         return out
 
+    def revise(self, confidences: Mapping[str, float]) -> dict[str, float]:
+        """Report confidences (technique → confidence) after the priors."""
+        labels = list(confidences)
+        values = np.array([confidences[x] for x in labels], dtype=np.float64)
+        return dict(zip(labels, _shifted(values, self.shift(labels)).tolist(), strict=True))
+
 
 class ReviewMemory:
     """Reviewed passages read with a model's word features, and the workspace's label priors.
@@ -116,6 +134,7 @@ class ReviewMemory:
         self.priors = priors or LabelPriors()
         self.curve = curve or DEFAULT_CURVE
         self._groups: dict[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]] = {}
+        self._documents: dict[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]] = {}
         self._passages: list[ReviewedPassage] | None = None
         self._matrix: sparse.csr_matrix | None = None
         self._kept: np.ndarray | None = None
@@ -130,17 +149,27 @@ class ReviewMemory:
     def __len__(self) -> int:
         return len(self.passages)
 
-    def update(self, key: Hashable, passages: Iterable[ReviewedPassage]) -> None:
-        """Remember `passages` as the group `key` (a report, say), replacing what the group
-        held: a decision counts at the next analysis, and a withdrawn one stops counting."""
+    def update(
+        self,
+        key: Hashable,
+        passages: Iterable[ReviewedPassage],
+        document: ReviewedDocument | None = None,
+    ) -> None:
+        """Remember `passages` (and the `document` they come from) as the group `key` (a
+        report), replacing what the group held: a decision counts at the next analysis, and a
+        withdrawn one stops counting."""
         kept = [p for p in passages if p.text.strip() and (p.accepted or p.rejected)]
-        self._groups.pop(key, None)
+        self.remove(key)
         if kept:
             rows = self.block.tfidf(self.block.counts([p.text for p in kept])).tocsr()
             self._groups[key] = (kept, rows)
-        self._passages, self._matrix = None, None
+            self._passages, self._matrix = None, None
+        if document is not None and (document.accepted or document.rejected):
+            row = _unit(self.block.tfidf(self.block.counts([document.text])))
+            self._documents[key] = (document, row)
 
     def remove(self, key: Hashable) -> None:
+        self._documents.pop(key, None)
         if self._groups.pop(key, None) is not None:
             self._passages, self._matrix = None, None
 
@@ -181,50 +210,74 @@ class ReviewMemory:
         report: np.ndarray,
         window: np.ndarray,
     ) -> Revision:
-        """The report confidence (per label) after the priors and the passages close to this
-        text's sentences and windows ([first, last) sentence ranges; `window`: each window's
-        confidence per label)."""
-        revised = report.astype(np.float64)
-        shift = self.priors.shift(labels)
-        hot = shift != 0
-        if hot.any():
-            z = np.log(np.clip(revised[hot], 1e-6, 1 - 1e-6) / np.clip(1 - revised[hot], 1e-6, 1))
-            revised[hot] = 1.0 / (1.0 + np.exp(-(z + shift[hot])))
+        """The report confidence (per label) after the priors, the reviewed reports close to
+        this text as a whole, and the passages close to its sentences and windows ([first,
+        last) sentence ranges; `window`: each window's confidence per label)."""
+        revised = _shifted(report.astype(np.float64), self.priors.shift(labels))
         recalls: dict[int, list[Recall]] = {}
-        if self.passages and sentences:
-            spans = [(i, i + 1) for i in range(len(sentences))] + [
-                (a, b) for a, b in windows if b - a > 1
-            ]
-            counts = self.block.counts(sentences)
-            indicator = _ranges_matrix(spans, len(sentences))
-            found = self.similarities(self.block.tfidf(indicator @ counts))
-            index = {x: i for i, x in enumerate(labels)}
-            best: dict[tuple[int, str], Recall] = {}
-            for row in range(found.shape[0]):
-                lo, hi = found.indptr[row], found.indptr[row + 1]
-                for p, s in zip(found.indices[lo:hi], found.data[lo:hi], strict=True):
-                    passage = self.passages[int(p)]
-                    conf = float(self.confidence(float(s)))
-                    first, last = spans[row]
-                    for action, members in (
-                        ("accepted", passage.accepted),
-                        ("rejected", passage.rejected),
-                    ):
-                        for label in members:
-                            j = index.get(label)
-                            if j is None:
-                                continue
-                            key = (j, action)
-                            hit = Recall(first, last, float(s), conf, action, passage)
-                            if key not in best or _better(hit, best[key]):
-                                best[key] = hit
-            for (j, action), hit in best.items():
+        if not sentences:
+            return Revision(revised.astype(np.float32), recalls)
+        index = {x: i for i, x in enumerate(labels)}
+        counts = self.block.counts(sentences)
+        if self._documents:
+            self._revise_by_documents(revised, counts, index)
+        if self.passages:
+            for (j, action), hit in self._recalls(counts, windows, index).items():
                 if action == "accepted":
                     revised[j] = max(revised[j], hit.confidence)
                 else:
                     revised[j] = min(revised[j], _rest(window, windows, j, hit, revised[j]))
                 recalls.setdefault(j, []).append(hit)
         return Revision(revised.astype(np.float32), recalls)
+
+    def _revise_by_documents(
+        self, revised: np.ndarray, counts: sparse.csr_matrix, index: Mapping[str, int]
+    ) -> None:
+        """A report close to a reviewed one as a whole gets its answer (in place)."""
+        query = _unit(self.block.tfidf(sparse.csr_matrix(counts.sum(axis=0))))
+        for document, row in self._documents.values():
+            similarity = float((query @ row.T).toarray()[0, 0])
+            if similarity < MIN_SIMILARITY:
+                continue
+            strength = float(self.confidence(similarity))
+            for label in document.accepted:
+                if label in index:
+                    revised[index[label]] = max(revised[index[label]], strength)
+            for label in document.rejected:
+                if label in index:
+                    revised[index[label]] = min(revised[index[label]], 1.0 - strength)
+
+    def _recalls(
+        self,
+        counts: sparse.csr_matrix,
+        windows: Sequence[tuple[int, int]],
+        index: Mapping[str, int],
+    ) -> dict[tuple[int, str], Recall]:
+        """Per (label, accepted|rejected): the closest reviewed passage to a sentence or a
+        window of this text."""
+        n = counts.shape[0]
+        spans = [(i, i + 1) for i in range(n)] + [(a, b) for a, b in windows if b - a > 1]
+        found = self.similarities(self.block.tfidf(_ranges_matrix(spans, n) @ counts))
+        best: dict[tuple[int, str], Recall] = {}
+        for row in range(found.shape[0]):
+            lo, hi = found.indptr[row], found.indptr[row + 1]
+            for p, s in zip(found.indices[lo:hi], found.data[lo:hi], strict=True):
+                passage = self.passages[int(p)]
+                first, last = spans[row]
+                for action, members in (
+                    ("accepted", passage.accepted),
+                    ("rejected", passage.rejected),
+                ):
+                    for label in members:
+                        j = index.get(label)
+                        if j is None:
+                            continue
+                        hit = Recall(
+                            first, last, float(s), float(self.confidence(s)), action, passage
+                        )
+                        if (j, action) not in best or _better(hit, best[j, action]):
+                            best[j, action] = hit
+        return best
 
     def fit_curve(self) -> tuple[float, float]:
         """Refit the curve on the memory's own passages, leave-one-report-out, the way
@@ -264,6 +317,16 @@ class ReviewMemory:
         if a > 0:  # closer must mean more likely; otherwise the evidence is too thin to use
             self.curve = (a, b)
         return self.curve
+
+
+def _shifted(confidence: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Confidences with `shift` added to their log-odds (where it is not zero)."""
+    out = confidence.copy()
+    hot = shift != 0
+    if hot.any():
+        p = np.clip(out[hot], 1e-6, 1 - 1e-6)
+        out[hot] = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + shift[hot])))
+    return out
 
 
 def _better(new: Recall, old: Recall) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -23,13 +23,17 @@ from mitremap.cli.common import (
 from mitremap.errors import MitreMapError, ModelError
 from mitremap.files import check_writable_folder
 
+if TYPE_CHECKING:
+    from mitremap.web.workspace.learning import ReviewSet
+
 OutputOption = Annotated[
     Path | None,
     typer.Option(
         "--output",
         "--out",
         "-o",
-        help="Model folder (default: the cached default model).",
+        help="Model folder (default: the cached default model; with --add-reviews a new "
+        "folder beside it).",
         metavar="DIR",
     ),
 ]
@@ -42,24 +46,21 @@ def _train(
     include: list[str] | None,
     out: Path | None,
     calibrate: bool = True,
-    reviews: str | None = None,
+    reviews: ReviewSet | None = None,
 ) -> Path:
     from mitremap.analysis import default_model_path
     from mitremap.attack import load_attack
+    from mitremap.cli.learn import beside_default
     from mitremap.training.train import train_model
 
-    target = check_writable_folder(out or default_model_path())  # before minutes of work
+    # a model learned from reviews goes beside the default model, never over it
+    default = beside_default("reviewed") if reviews is not None else default_model_path()
+    target = check_writable_folder(out or default)  # before minutes of work
     for path in add or []:
         if not path.exists():
             raise MitreMapError(f"--add {path}: no such file or folder")
     res = resolver()
     kb = load_attack(data_dir=options.data_dir)
-    reviewed = []
-    if reviews is not None:  # the analysts' reviewed passages, from the workspace database
-        from mitremap.web.workspace.store import reviewed_passages_in
-
-        reviewed = reviewed_passages_in(reviews or None)
-        err_console.print(f"adding {len(reviewed)} reviewed passages", highlight=False)
     with StageProgress() as progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = train_model(
@@ -71,7 +72,8 @@ def _train(
             resolver=res,
             calibrate=calibrate,
             progress=progress.update,
-            reviewed=reviewed,
+            reviewed=reviews.passages if reviews else (),
+            reviewed_reports=reviews.reports if reviews else (),
         )
     model.save(target)
     err_console.print(
@@ -145,9 +147,19 @@ def train(
         bool,
         typer.Option(
             "--add-reviews",
-            help="Add the passages analysts reviewed in `mitremap serve` (from --db).",
+            help="Learn from what analysts reviewed in `mitremap serve` (from --db): a new "
+            "model beside the default one, which is left as it is.",
         ),
     ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="With --add-reviews: correct the model (--model, default: the default "
+            "model) by the reviewed passages in seconds instead of retraining.",
+        ),
+    ] = False,
+    model: ModelOption = None,
     db: Annotated[
         str | None,
         typer.Option(
@@ -160,10 +172,19 @@ def train(
     fmt: FormatOption = "table",
 ) -> None:
     """Train a technique model (about 6 minutes on 2 cores) and save it."""
-    reviews = (db or "") if add_reviews else None
-    path = _train(source, add, drop, include, out, calibrate=not no_calibrate, reviews=reviews)
+    from mitremap.cli.learn import how_to_use, quick_update, reviews_from
+
+    if quick and not add_reviews:
+        raise MitreMapError("--quick updates a model from reviews: add --add-reviews")
+    reviews = reviews_from(db) if add_reviews else None
+    if reviews is not None and quick:
+        path = quick_update(reviews, model, out)
+    else:
+        path = _train(source, add, drop, include, out, calibrate=not no_calibrate, reviews=reviews)
     if fmt == "json":
         typer.echo(json.dumps(_summary(path), indent=2))
+    elif reviews is not None:
+        how_to_use(path, replaced_default=False)
 
 
 def _load(model: Path | None):

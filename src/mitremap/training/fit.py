@@ -103,15 +103,18 @@ def train_linear(
     settings: LinearSettings | None = None,
     card: ModelCard | None = None,
     progress: Progress | None = None,
+    out_of_fold: dict[str, np.ndarray] | None = None,
 ) -> LinearModel:
     """Train the linear model on `items` (LabelledText-like: .text, .labels, .meta); calibrate
     it on `reports`.
 
     `reports` are whole annotated reports (.text, .labels, .id); items whose
-    `meta["doc_title"]` names a report are that report's sentences.
+    `meta["doc_title"]` names a report are that report's sentences. `out_of_fold`, when
+    given, receives each report's calibrated report confidence (per label) from the fold
+    model that never saw it: how the model does on reports it was not trained on.
     """
     settings = settings or LinearSettings()
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     report = _reporter(progress)
     usable = [r for r in reports if r.labels]
     negatives = []
@@ -146,7 +149,7 @@ def train_linear(
     names = Gazetteer.from_dict(card.names) if card is not None and card.names else None
     if settings.calibration_folds >= 2:
         calibration = _calibrate(
-            features, X, Y, items, usable, labels, settings, report, silent, names
+            features, X, Y, items, usable, labels, settings, report, silent, names, out_of_fold
         )
 
     row_weights = _row_weights(items, settings)
@@ -170,6 +173,8 @@ def train_linear(
         k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
     }
     model.card.train_seconds = round(time.perf_counter() - started, 1)
+    if not model.card.trained_at:  # when training started, as `train_model` records it
+        model.card.trained_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began))
     return model
 
 
@@ -445,9 +450,11 @@ def _calibrate(
     report: Any,
     silent: Silence | None,
     names: Gazetteer | None = None,
+    out_of_fold: dict[str, np.ndarray] | None = None,
 ) -> Calibration:
     """Train k times without a fold of reports and labelled texts; fit the calibration on how
     the fold models score what they did not see (see `classify.calibration`)."""
+    seen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
     k = max(2, settings.calibration_folds)
     rng = np.random.default_rng(settings.seed)
     report_fold = {
@@ -497,15 +504,10 @@ def _calibrate(
                 for s in (r.meta or {}).get("spans") or []
             ]
             targets = span_targets(chars, spans, label_index) if spans else None
-            held_out.add(
-                raw,
-                targets,
-                gold,
-                judged[r.source],
-                r.source,
-                probe.sentence_scores(sentences),
-                named(r.text),
-            )
+            sentence_raw, evidence = probe.sentence_scores(sentences), named(r.text)
+            held_out.add(raw, targets, gold, judged[r.source], r.source, sentence_raw, evidence)
+            if out_of_fold is not None:
+                seen[r.id] = (raw, sentence_raw, evidence)
         texts = [
             item
             for item, fold in zip(items, item_fold, strict=True)
@@ -518,7 +520,11 @@ def _calibrate(
             gold = np.isin(labels, [x for _, _, ls in spans for x in ls])
             targets = span_targets(chars, spans, label_index)
             held_out.add(raw, targets, gold, Judged(), "snippets", probe.sentence_scores(sentences))
-    return held_out.fit(settings.seed)
+    calibration = held_out.fit(settings.seed)
+    if out_of_fold is not None:
+        for key, (raw, sentence_raw, evidence) in seen.items():
+            out_of_fold[key] = calibration.report_proba(raw, sentence_raw, evidence)
+    return calibration
 
 
 def _judged(

@@ -15,6 +15,8 @@ from mitremap.sources import source
 from mitremap.training.fit import LinearSettings, Progress, train_linear
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mitremap.attack import AttackKB
     from mitremap.data import DataResolver
     from mitremap.training.corpus import LabelledText
@@ -63,6 +65,7 @@ def train_model(
     progress: Progress | None = None,
     reviewed: Iterable[LabelledText] = (),
     reviewed_reports: Iterable[LabelledText] = (),
+    out_of_fold: dict[str, np.ndarray] | None = None,
 ) -> LinearModel:
     """Build the recipe's corpus and train the linear model on it (the `mitremap train` path).
 
@@ -72,7 +75,9 @@ def train_model(
     `meta["rejected"]` is evidence against those techniques only. `reviewed_reports`: the
     reports analysts marked reviewed, with their techniques and passages: they calibrate the
     model beside the annotated reports (held out fold by fold with their passages), and their
-    undecided sentences are "no technique" text for the techniques the reviews use."""
+    undecided sentences are "no technique" text for the techniques the reviews use.
+    `out_of_fold`: see `train_linear` (the reviewed reports' confidence from fold models that
+    never saw them)."""
     from mitremap import __version__
     from mitremap.attack import load_attack
     from mitremap.data import DataResolver
@@ -146,7 +151,14 @@ def train_model(
         reports = [*reports, *extra]
         if extra:
             card.recipe["calibration"]["reviewed_reports"] = len(extra)
-    return train_linear(items, reports=reports, settings=settings, card=card, progress=progress)
+    return train_linear(
+        items,
+        reports=reports,
+        settings=settings,
+        card=card,
+        progress=progress,
+        out_of_fold=out_of_fold,
+    )
 
 
 def _with_reviewed(

@@ -90,7 +90,7 @@ def create_app(
         store=store,
         auth=Auth(store, enabled=store.has_login_users() if auth is None else auth),
         registry=registry,
-        retrainer=Retrainer(store, registry, trainer),
+        retrainer=Retrainer(store, registry, trainer, threshold),
         memory=WorkspaceMemory(store),
         run=WorkerPool(WORKERS, QUEUE, time_limit_s),
         max_bytes=max_bytes,

@@ -31,6 +31,7 @@ from mitremap.web.workspace.errors import BadRequestError, InvalidError, TooLarg
 SUGGESTION_FLOOR = 0.2
 """Techniques down to this confidence are kept as suggestions ("show more suggestions")."""
 URL_TIMEOUT_S = 30.0
+REANALYSE_AT_ONCE = 25
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -135,6 +136,33 @@ async def reanalyse(report_id: ReportId, _: Analyst, ws: WorkspaceDep) -> dict[s
     analysis, model_name = await ws.run(_analyse, ws, document)
     ws.store.add_analysis(report_id, analysis, model_name, ws.threshold)
     return ws.store.detail(report_id, ws.registry.catalog.describe())
+
+
+class ReanalyseIn(BaseModel):
+    ids: list[int] = Field(..., min_length=1, max_length=REANALYSE_AT_ONCE)
+
+
+@router.post("/reports/reanalyze")
+async def reanalyse_many(body: ReanalyseIn, _: Analyst, ws: WorkspaceDep) -> dict[str, Any]:
+    """Analyse reports again with the active model (up to 25 a call: the page sends every
+    report in batches) and say, for each, which techniques appeared above the threshold and
+    which disappeared; decisions are kept."""
+    out = []
+    for report_id in dict.fromkeys(body.ids):
+        before = ws.store.passing(report_id, ws.threshold)  # 404 for a report that is not there
+        document = ws.store.report_document(report_id)
+        analysis, model_name = await ws.run(_analyse, ws, document)
+        ws.store.add_analysis(report_id, analysis, model_name, ws.threshold)
+        after = ws.store.passing(report_id, ws.threshold)
+        out.append(
+            {
+                "id": report_id,
+                "model": model_name,
+                "appeared": sorted(after - before),
+                "disappeared": sorted(before - after),
+            }
+        )
+    return {"items": out}
 
 
 @router.get("/reports/{report_id}/export")

@@ -13,7 +13,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from mitremap.classify.memory import LabelPriors, ReviewedPassage, ReviewMemory
+from mitremap.classify.memory import (
+    LabelPriors,
+    ReviewedDocument,
+    ReviewedPassage,
+    ReviewMemory,
+)
 
 if TYPE_CHECKING:
     from mitremap.analysis import MitreMap
@@ -52,9 +57,12 @@ class WorkspaceMemory:
             for report in set(self._signatures) - set(signatures):  # deleted, or cleared
                 self._reviews.pop(report, None)
                 self._memory.remove(report)
+            texts = self.store.report_texts(changed)
             for review in self.store.report_reviews(changed):
                 self._reviews[review.report] = review
-                self._memory.update(review.report, passages(review))
+                self._memory.update(
+                    review.report, passages(review), document(review, texts[review.report])
+                )
             self._signatures = signatures
             if changed:
                 self._memory.priors = priors(self._reviews.values())
@@ -87,6 +95,16 @@ def passages(review: ReportReview) -> list[ReviewedPassage]:
             )
         )
     return out
+
+
+def document(review: ReportReview, text: str) -> ReviewedDocument:
+    """The reviewed report as a whole: a copy of it gets the same answer."""
+    return ReviewedDocument(
+        text,
+        tuple(sorted(review.accepted)),
+        tuple(sorted(review.rejected)),
+        {"report": review.report},
+    )
 
 
 def priors(reviews: Any) -> LabelPriors:

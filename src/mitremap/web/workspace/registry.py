@@ -21,6 +21,8 @@ from mitremap.attack import technique_url
 from mitremap.errors import ModelError
 from mitremap.web.workspace.errors import InvalidError, NotFoundError
 
+LEARNING = "learning.json"
+"""What a model trained from reviews learned (`learning.learning_report`), in its folder."""
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -128,8 +130,15 @@ class ModelRegistry:
             raise InvalidError(f"{name!r} is not a model name")
         return self.folder / name
 
-    def new_name(self, prefix: str = "reviewed") -> str:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    def new_name(self, prefix: str = "reviewed", trained_at: str = "") -> str:
+        """A new folder name with the time the model's card shows (`trained_at`, UTC), so a
+        model's name and its displayed time agree; now when it has none."""
+        digits = re.sub(r"\D", "", trained_at)[:14]
+        stamp = (
+            f"{digits[:8]}-{digits[8:]}"
+            if len(digits) == 14
+            else time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        )
         name, n = f"{prefix}-{stamp}", 1
         while (self.folder / name).exists():
             n += 1
@@ -194,7 +203,19 @@ class ModelRegistry:
             "created_at": str(card.get("trained_at") or ""),
             "active": active,
             "card": card,
+            "learning": _learning(path),
         }
+
+
+def _learning(folder: Path) -> dict[str, Any] | None:
+    """What a model trained from reviews learned, when its folder says so."""
+    import json
+
+    try:
+        found = json.loads((folder / LEARNING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _card(mitremap: Any) -> dict[str, Any]:

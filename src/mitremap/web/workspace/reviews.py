@@ -66,6 +66,8 @@ class SuggestionRow:
     confidence: float
     evidence: tuple[tuple[int, int, float], ...] = ()
     attributions: tuple[tuple[int, int, float], ...] = ()
+    # per evidence passage: the reviewed passage it was recalled from (who, where), or None
+    reviewed: tuple[dict[str, Any] | None, ...] = ()
 
 
 @dataclass

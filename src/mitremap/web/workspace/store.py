@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -41,6 +41,9 @@ from mitremap.web.workspace.models import (
     User,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from mitremap.web.workspace.learning import ReviewSet
 
 MAX_SUGGESTIONS = 60
 MAX_ATTRIBUTIONS = 40  # per technique, the strongest by |weight|
@@ -435,6 +438,41 @@ class Store:
                     report.text, state, report.id, report.title, report.status
                 )
 
+    def passing(self, report_id: int, threshold: float) -> set[str]:
+        """The techniques the report's latest analysis found at or above `threshold`."""
+        with self.db.session() as s:
+            _report(s, report_id)
+            analysis = _latest(s, report_id)
+            if analysis is None:
+                return set()
+            return {x.technique for x in analysis.suggestions if x.confidence >= threshold}
+
+    def report_texts(self, ids: Iterable[int]) -> dict[int, str]:
+        wanted = list(ids)
+        with self.db.session() as s:
+            rows = s.execute(select(Report.id, Report.text).where(Report.id.in_(wanted)))
+            return {int(r): str(t) for r, t in rows}
+
+    def first_confidences(self, ids: Iterable[int]) -> dict[int, dict[str, float]]:
+        """Each report's first analysis (the one its analysts reviewed): technique →
+        confidence, down to the suggestion floor."""
+        wanted = list(ids)
+        with self.db.session() as s:
+            first = (
+                select(func.min(Analysis.id))
+                .where(Analysis.report_id.in_(wanted))
+                .group_by(Analysis.report_id)
+            )
+            rows = s.execute(
+                select(Analysis.report_id, Suggestion.technique, Suggestion.confidence)
+                .join(Suggestion, Suggestion.analysis_id == Analysis.id)
+                .where(Analysis.id.in_(first))
+            )
+            out: dict[int, dict[str, float]] = {r: {} for r in wanted}
+            for report, technique, value in rows:
+                out[int(report)][str(technique)] = float(value)
+            return out
+
     def review_signatures(self) -> dict[int, tuple[int, int, str, int]]:
         """Per report with decisions: (decisions, latest decision id, status, latest analysis
         id) — what changes when its review changes (the review memory re-reads only those)."""
@@ -520,15 +558,18 @@ class Store:
             s.merge(Setting(key=key, value=value))
 
 
-def reviewed_passages_in(url: str | None = None) -> list[LabelledText]:
-    """The reviewed passages of the workspace at `url` (default: the SQLite file), for
-    `mitremap train --add-reviews`; a database with none is an error, not a silent no-op."""
+def review_set_in(url: str | None = None) -> ReviewSet:
+    """Everything the analysts of the workspace at `url` (default: the SQLite file) decided,
+    for `mitremap train --add-reviews`; a database with no reviewed passage is an error, not a
+    silent no-op."""
+    from mitremap.web.workspace.learning import review_set
+
     database = Database(url)
     try:
-        found = list(Store(database).reviewed_passages())
+        found = review_set(Store(database))
     finally:
         database.close()
-    if not found:
+    if not found.passages:
         raise InvalidError(f"{database.safe_url} has no reviewed passages yet")
     return found
 
@@ -586,6 +627,7 @@ def _review(
             x.confidence,
             tuple((e["start"], e["end"], e["confidence"]) for e in x.evidence),
             tuple((a["start"], a["end"], a["weight"]) for a in x.attributions),
+            tuple(e.get("reviewed") for e in x.evidence),
         )
         for x in (analysis.suggestions if analysis else ())
     ]
@@ -616,6 +658,7 @@ def _analysis_row(
                 confidence=float(t.get("confidence_score", 0.0)),
                 evidence=[
                     {"start": e["start"], "end": e["end"], "confidence": e["confidence"]}
+                    | _reviewed_at(e, t.get("reviewed") or [])
                     for e in t.get("evidence") or []
                 ],
                 attributions=[
@@ -625,6 +668,23 @@ def _analysis_row(
             )
         )
     return row
+
+
+def _reviewed_at(evidence: dict[str, Any], reviewed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where an evidence passage came from the review memory: the closest reviewed passage it
+    overlaps, and who accepted it in which report (shown beside the evidence)."""
+    matches = [
+        r
+        for r in reviewed
+        if r.get("action") == "accepted"
+        and r["start"] < evidence["end"]
+        and evidence["start"] < r["end"]
+    ]
+    if not matches:
+        return {}
+    best = max(matches, key=lambda r: r.get("similarity", 0.0))
+    keys = ("action", "user", "report", "title", "at", "similarity")
+    return {"reviewed": {k: best[k] for k in keys if k in best}}
 
 
 def _suggestion_dict(t: reviews.TechniqueReview, text: str) -> dict[str, Any]:
@@ -639,7 +699,8 @@ def _suggestion_dict(t: reviews.TechniqueReview, text: str) -> dict[str, Any]:
         "state": t.state,
         "evidence": [
             {"start": a, "end": b, "text": text[a:b], "confidence": round(c, 4)}
-            for a, b, c in s.evidence
+            | ({"reviewed": s.reviewed[i]} if i < len(s.reviewed) and s.reviewed[i] else {})
+            for i, (a, b, c) in enumerate(s.evidence)
         ],
         "attributions": [{"start": a, "end": b, "weight": w} for a, b, w in s.attributions],
         "decision": _decision_brief(t.decision) if t.decision else None,
