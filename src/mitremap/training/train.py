@@ -66,6 +66,8 @@ def train_model(
     reviewed: Iterable[LabelledText] = (),
     reviewed_reports: Iterable[LabelledText] = (),
     out_of_fold: dict[str, np.ndarray] | None = None,
+    report_sources: Iterable[str] = DEFAULT_REPORT_SOURCES,
+    exclude: Callable[[LabelledText], bool] | None = None,
 ) -> LinearModel:
     """Build the recipe's corpus and train the linear model on it (the `mitremap train` path).
 
@@ -77,7 +79,8 @@ def train_model(
     model beside the annotated reports (held out fold by fold with their passages), and their
     undecided sentences are "no technique" text for the techniques the reviews use.
     `out_of_fold`: see `train_linear` (the reviewed reports' confidence from fold models that
-    never saw them)."""
+    never saw them). `report_sources`: the annotated reports to calibrate on; `exclude`: drops
+    corpus texts (say, the text of reports held out for an evaluation)."""
     from mitremap import __version__
     from mitremap.attack import load_attack
     from mitremap.data import DataResolver
@@ -91,14 +94,20 @@ def train_model(
         recipe = Recipe("custom", "1", tuple(sources))
     stage = (lambda name: progress("corpus", 0, 1)) if progress else None
     corpus = build_corpus(
-        kb, recipe, resolver=resolver, add=add, drop=drop, include=include, progress=stage
+        kb,
+        recipe,
+        resolver=resolver,
+        add=add,
+        drop=drop,
+        include=include,
+        exclude=exclude,
+        progress=stage,
     )
     if progress is not None:
         progress("corpus", 1, 1)
+    report_sources = tuple(report_sources)
     missing = [
-        name
-        for name in DEFAULT_REPORT_SOURCES
-        if resolver.find(str(source(name).path)).path is None
+        name for name in report_sources if resolver.find(str(source(name).path)).path is None
     ]
     if calibrate and missing:
         warnings.warn(
@@ -107,7 +116,7 @@ def train_model(
             "mirror",
             stacklevel=2,
         )
-    reports = calibration_reports(kb, resolver, sources=DEFAULT_REPORT_SOURCES) if calibrate else []
+    reports = calibration_reports(kb, resolver, sources=report_sources) if calibrate else []
     summary = corpus.report.to_dict()
     card = ModelCard(
         backend="linear",
@@ -126,7 +135,7 @@ def train_model(
     if calibrate:  # recorded even when no report was found: a missing source is never silent
         counts = {
             name: sum(1 for r in reports if r.labels and r.source == name)
-            for name in DEFAULT_REPORT_SOURCES
+            for name in report_sources
         }
         card.recipe["calibration"] = {
             "annotated_reports": {k: v for k, v in counts.items() if v},

@@ -148,15 +148,26 @@ class Retrainer:
             model = self.trainer(data, progress)
             after = out_of_fold_confidences(data, list(getattr(model, "labels", ())))
         else:
-            current = self.registry.current
-            model = quick_update(current, data.passages)
+            base, base_name = self._base()
+            model = quick_update(base, data.passages)
+            model.card.recipe["quick_update"]["from_model"] = base_name
             texts = self.store.report_texts([r.report for r in data.reviewed])
             after = cross_fitted_confidences(
-                data, current, lambda p: _loaded(quick_update(current, p)), texts
+                data, base, lambda p: _loaded(quick_update(base, p)), texts
             )
             progress("train", 1, 1)
         learned = learning_report(self.store, data, after, mode=mode, threshold=self.threshold)
         return model, learned
+
+    def _base(self) -> tuple[Any, str]:
+        """The model a quick update corrects: the active one, or, when that is itself a quick
+        update, the model it was made from (updates never pile up on each other)."""
+        current, name = self.registry.active()
+        card = getattr(getattr(current, "model", None), "card", None)
+        made_from = (getattr(card, "recipe", None) or {}).get("quick_update", {}).get("from_model")
+        if made_from and (self.registry.path(made_from) / "manifest.json").is_file():
+            return _loaded_path(self.registry.path(made_from)), made_from
+        return current, name
 
     def _save(self, model: Any, learned: dict[str, Any], prefix: str) -> str:
         card = getattr(model, "card", None)
@@ -184,3 +195,9 @@ def _loaded(model: Any) -> Any:
     from mitremap.analysis import MitreMap
 
     return MitreMap(model)
+
+
+def _loaded_path(path: Any) -> Any:
+    from mitremap.analysis import MitreMap
+
+    return MitreMap.load(path)
