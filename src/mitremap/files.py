@@ -3,13 +3,16 @@
 Every file MitreMap writes (exports, indicator lists, corpus files, caches) goes through
 `atomic_writer`: the bytes go to a temporary file beside the target, which replaces the target
 only once complete and flushed. A full disk, a read-only folder or a missing parent keeps the
-previous good file and becomes an `OutputError` naming the path.
+previous good file and becomes an `OutputError` naming the path. A new file gets the
+permissions any program's new file gets (0666 less the umask: `mkstemp` alone would make every
+export private to its owner); a replaced file keeps its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +44,7 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
+        os.chmod(fd, _mode_for(target))
         with _open(fd, binary) as handle:
             yield handle
             handle.flush()
@@ -50,6 +54,30 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits the written file should have: the replaced file's, else 0666 less
+    the process' umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process' umask, read without changing it where the system says it (Linux's
+    /proc/self/status); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _open(fd: int, binary: bool) -> IO[Any]:
