@@ -14,7 +14,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,6 +103,59 @@ def check_writable_folder(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write into {folder}: permission denied")
     return folder
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    path: str | os.PathLike[str], on_wait: Callable[[], object] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (made if needed) for the `with` block; when
+    another process holds it, call `on_wait()` once and wait for it. The system releases the
+    lock when its holder exits, however it exits, so a killed holder never blocks the next."""
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
+        if not _try_lock(handle, blocking=False):
+            if on_wait is not None:
+                on_wait()
+            _try_lock(handle, blocking=True)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+def _try_lock(handle: IO[bytes], *, blocking: bool) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: a byte-range lock on the file's first byte
+        import msvcrt
+
+        mode = msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK  # type: ignore[attr-defined]
+        while True:
+            try:
+                msvcrt.locking(handle.fileno(), mode, 1)  # type: ignore[attr-defined]
+                return True
+            except OSError:
+                if not blocking:
+                    return False
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(handle: IO[bytes]) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def visible_files(root: str | os.PathLike[str]) -> Iterator[Path]:
