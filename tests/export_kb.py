@@ -175,3 +175,25 @@ def make_full_kb() -> Any:
     from mitremap.attack import AttackKB
 
     return AttackKB.from_bundle(make_full_bundle(), version="18.1")
+
+
+def make_knowing_model(folder: Path, kb: Any = None) -> Path:
+    """The tiny test model (`tests.tiny`), saved as `train` saves one from `kb` (default: the
+    full tiny bundle): its card names the techniques and software, and it carries the
+    knowledge."""
+    from mitremap.classify.knowledge import write_knowledge
+    from mitremap.classify.linear import LinearModel
+    from mitremap.names import Gazetteer
+    from tests.tiny import SETTINGS, items, reports
+
+    kb = kb or make_full_kb()
+    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    model.card.attack_version = kb.version
+    model.card.techniques = {
+        t.id: {"name": t.name, "tactics": t.tactic_names, "parent": t.parent}
+        for t in kb.techniques()
+    }
+    model.card.names = Gazetteer.from_attack(kb).to_dict()
+    model.save(folder)
+    write_knowledge(folder, kb)
+    return folder

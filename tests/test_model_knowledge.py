@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from mitremap.classify.knowledge import KNOWLEDGE, read_knowledge, write_knowledge
-from mitremap.classify.linear import LinearModel
+from mitremap.classify.knowledge import KNOWLEDGE, read_knowledge
 from mitremap.classify.package import export_model
 from mitremap.errors import ModelError
-from mitremap.names import Gazetteer
 from tests.export_kb import make_full_kb
-from tests.tiny import SETTINGS, TASK, items, reports
+from tests.export_kb import make_knowing_model as make_model
+from tests.tiny import TASK
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = (
@@ -27,21 +26,6 @@ REPORT = (
     "The actor ran commands through cmd.exe on the victim host. "
     "It beaconed to hxxps://cdn.freight-docs[.]com/update/ldr.bin and 185.220.101[.]47."
 )
-
-
-def make_model(folder: Path, kb=None) -> Path:
-    """The tiny model, as `train` would save it from `kb` (card and knowledge)."""
-    kb = kb or make_full_kb()
-    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
-    model.card.attack_version = kb.version
-    model.card.techniques = {
-        t.id: {"name": t.name, "tactics": t.tactic_names, "parent": t.parent}
-        for t in kb.techniques()
-    }
-    model.card.names = Gazetteer.from_attack(kb).to_dict()
-    model.save(folder)
-    write_knowledge(folder, kb)
-    return folder
 
 
 @pytest.fixture(scope="module")

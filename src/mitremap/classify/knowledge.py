@@ -131,7 +131,7 @@ def attack_for_model(
     relative = f"attack/enterprise-attack-{wanted}.json"
     local = resolver.find(relative).path or resolver.find(relative + ".gz").path
     if local is not None:
-        return load_attack(local, version=wanted, data_dir=data_dir)
+        return load_attack(path=local, version=wanted, data_dir=data_dir)
     if carried == wanted:
         kb = read_knowledge(folder)
         if kb is not None:
