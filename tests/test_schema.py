@@ -155,3 +155,24 @@ def test_the_explain_extra_has_what_shap_plots_need():
         "optional-dependencies"
     ]
     assert any(r.startswith("matplotlib") for r in extras["explain"])
+
+
+def test_no_export_names_the_local_path_unless_asked(run, world, tmp_path):
+    """Exports name the report by its file name: an analyst's folders stay theirs."""
+    model, report = str(world["model"]), world["reports"] / "a.txt"
+    folder = str(world["reports"])
+    for fmt in ("json", "csv", "navigator", "stix", "misp", "markdown", "html", "docx"):
+        out = tmp_path / f"out.{fmt}"
+        result = run("analyze", str(report), "-m", model, "-t", "0.1", "--iocs", "-f", fmt,
+                     "-o", str(out))  # fmt: skip
+        assert result.code == 0, (fmt, result.err)
+        content = out.read_bytes()
+        if fmt == "docx":
+            import zipfile
+
+            with zipfile.ZipFile(out) as parts:
+                content = b"".join(parts.read(name) for name in parts.namelist())
+        assert folder.encode() not in content, fmt
+        assert fmt == "csv" or b"a.txt" in content, fmt  # the CSV names no source
+    kept = run("analyze", str(report), "-m", model, "-t", "0.1", "-f", "json", "--keep-path")
+    assert json.loads(kept.out)["document"]["origin"] == str(report)
