@@ -61,6 +61,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # after changing src/mitremap/schema.py: the shipped JSON Schemas, generated from its types
 schema: $(STAMP)

@@ -182,12 +182,12 @@ def make_knowing_model(folder: Path, kb: Any = None) -> Path:
     full tiny bundle): its card names the techniques and software, and it carries the
     knowledge."""
     from mitremap.classify.knowledge import write_knowledge
-    from mitremap.classify.linear import LinearModel
     from mitremap.names import Gazetteer
+    from mitremap.training.fit import train_linear
     from tests.tiny import SETTINGS, items, reports
 
     kb = kb or make_full_kb()
-    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    model = train_linear(items(), reports=reports(), settings=SETTINGS)
     model.card.attack_version = kb.version
     model.card.techniques = {
         t.id: {"name": t.name, "tactics": t.tactic_names, "parent": t.parent}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mitremap.classify.linear import LinearModel
+from mitremap.training.fit import train_linear
 from tests.conftest import make_tiny_bundle
 from tests.schemas import valid
 from tests.tiny import REPORT, SETTINGS, SHELL, TASK, items, reports
@@ -15,7 +15,7 @@ from tests.tiny import REPORT, SETTINGS, SHELL, TASK, items, reports
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli-model") / "m"
-    LinearModel.train(items(), reports=reports(), settings=SETTINGS).save(path)
+    train_linear(items(), reports=reports(), settings=SETTINGS).save(path)
     return path
 
 

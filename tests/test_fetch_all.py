@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mitremap.classify.train import DEFAULT_REPORT_SOURCES, train_model
-from mitremap.converters import fetch_plan
-from mitremap.corpus import DEFAULT_RECIPE, read_jsonl
 from mitremap.data import DataResolver
 from mitremap.sources import SOURCES, source
+from mitremap.training.converters import fetch_plan
+from mitremap.training.corpus import DEFAULT_RECIPE, read_jsonl
+from mitremap.training.train import DEFAULT_REPORT_SOURCES, train_model
 from tests.origins import ANNOCTR_TEST_TEXT, MADE_HERE, build_origins, serve
 from tests.schemas import valid
 from tests.tiny import SETTINGS

@@ -12,9 +12,9 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient
 
-from mitremap.corpus import LabelledText
-from mitremap.server import create_app
-from mitremap.workspace.retrain import fraction
+from mitremap.training.corpus import LabelledText
+from mitremap.web.app import create_app
+from mitremap.web.workspace.retrain import fraction
 from tests.tiny import REPORT, SETTINGS, items, reports
 
 
@@ -23,10 +23,10 @@ def tiny_trainer(seen: list):
     default recipe), recording what it was given."""
 
     def train(reviewed, progress):
-        from mitremap.classify.linear import LinearModel
+        from mitremap.training.fit import train_linear
 
         seen.append(list(reviewed))
-        model = LinearModel.train([*items(), *reviewed], reports(), SETTINGS, progress=progress)
+        model = train_linear([*items(), *reviewed], reports(), SETTINGS, progress=progress)
         model.card.techniques = {"T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"]}}
         return model
 
@@ -129,7 +129,7 @@ def test_progress_follows_the_training_stages():
 
 
 def test_reviewed_passages_replace_corpus_text_and_negatives_stay(tiny_kb):
-    from mitremap.classify.train import _with_reviewed
+    from mitremap.training.train import _with_reviewed
 
     corpus = [
         LabelledText("It created a scheduled task.", ("T1053.005",), "c", "1"),
@@ -150,8 +150,8 @@ def test_reviewed_passages_replace_corpus_text_and_negatives_stay(tiny_kb):
 
 def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatch, tiny_kb):
     from mitremap.documents import Document
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     store = Store(Database(db_url))
     detail = store.add_report(
@@ -188,7 +188,7 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
         captured["reviewed"] = kwargs["reviewed"]
         return Trained()
 
-    monkeypatch.setattr("mitremap.classify.train.train_model", fake_train)
+    monkeypatch.setattr("mitremap.training.train.train_model", fake_train)
     monkeypatch.setattr("mitremap.attack.load_attack", lambda **_: tiny_kb)
     monkeypatch.setattr(  # a stand-in model has no folder to add ATT&CK's knowledge to
         "mitremap.classify.knowledge.write_knowledge", lambda path, kb: captured.update(kb=kb)
@@ -204,7 +204,7 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
     nothing = cli("train", "--add-reviews", "--db", empty, "--out", str(out))
     assert nothing.code == 1 and "no reviewed passages" in nothing.err
     # without --db: $MITREMAP_DB, else the default database
-    monkeypatch.setattr("mitremap.workspace.db.default_url", lambda: db_url)
+    monkeypatch.setattr("mitremap.web.workspace.db.default_url", lambda: db_url)
     assert cli("train", "--out", str(out), "--add-reviews").code == 0
     monkeypatch.setenv("MITREMAP_DB", empty)
     assert cli("train", "--out", str(out), "--add-reviews").code == 1
@@ -212,6 +212,6 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
     exported = tmp_path / "reviews.jsonl"
     answer = cli("serve", "export-reviews", str(exported), "--db", db_url)
     assert answer.code == 0 and "wrote 1 reviewed passages" in answer.out
-    from mitremap.corpus import read_jsonl
+    from mitremap.training.corpus import read_jsonl
 
     assert [r.labels for r in read_jsonl(exported)] == [("T1053.005",)]

@@ -11,10 +11,10 @@ pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
 
 from mitremap.documents import Document
-from mitremap.workspace import reviews
-from mitremap.workspace.db import Database
-from mitremap.workspace.errors import ConflictError, InvalidError, NotFoundError
-from mitremap.workspace.store import Store, digest
+from mitremap.web.workspace import reviews
+from mitremap.web.workspace.db import Database
+from mitremap.web.workspace.errors import ConflictError, InvalidError, NotFoundError
+from mitremap.web.workspace.store import Store, digest
 
 TEXT = (
     "The actor sent phishing mails. "
@@ -195,7 +195,7 @@ def test_list_search_status_and_pages(store):
 def test_deleting_a_report_deletes_its_rows(store):
     from sqlalchemy import func, select
 
-    from mitremap.workspace.models import Analysis, Decision, Suggestion
+    from mitremap.web.workspace.models import Analysis, Decision, Suggestion
 
     report = add(store)
     decide(store, report, "T1566", "accept")
@@ -210,7 +210,7 @@ def test_deleting_a_report_deletes_its_rows(store):
 def test_users_tokens_and_sessions(store):
     from sqlalchemy import select
 
-    from mitremap.workspace.models import ApiToken, BrowserSession
+    from mitremap.web.workspace.models import ApiToken, BrowserSession
 
     assert not store.has_login_users()
     store.add_user("alice", "analyst", "$argon2id$hash")

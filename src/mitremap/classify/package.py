@@ -21,8 +21,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from mitremap.classify.base import ARRAYS, MANIFEST, load_model
+from mitremap.classify.base import ARRAYS, MANIFEST
 from mitremap.classify.knowledge import KNOWLEDGE, MAX_KNOWLEDGE_BYTES, read_knowledge
+from mitremap.classify.load import load_model
 from mitremap.errors import ModelError
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024

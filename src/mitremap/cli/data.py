@@ -86,7 +86,7 @@ def fetch(
 
     MITREMAP_ORIGIN=URL fetches every origin from a mirror of them instead (URL/github.com/…).
     """
-    from mitremap.converters import Fetched, fetch_plan, fetch_source
+    from mitremap.training.converters import Fetched, fetch_plan, fetch_source
 
     res = resolver()
     plan = fetch_plan(sources or ["attack"], attack_version)  # unknown names fail first

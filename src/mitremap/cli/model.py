@@ -55,7 +55,7 @@ def _train(
 ) -> Path:
     from mitremap.analysis import default_model_path
     from mitremap.attack import load_attack
-    from mitremap.classify.train import train_model
+    from mitremap.training.train import train_model
 
     target = check_writable_folder(out or default_model_path())  # before minutes of work
     for path in add or []:
@@ -65,7 +65,7 @@ def _train(
     kb = load_attack(data_dir=options.data_dir)
     reviewed = []
     if reviews is not None:  # the analysts' reviewed passages, from the workspace database
-        from mitremap.workspace.store import reviewed_passages_in
+        from mitremap.web.workspace.store import reviewed_passages_in
 
         reviewed = reviewed_passages_in(reviews or None)
         err_console.print(f"adding {len(reviewed)} reviewed passages", highlight=False)
@@ -197,7 +197,7 @@ def evaluate(
     model: ModelOption = None,
 ) -> None:
     """Measure a model on labelled text (labels normalised like training labels)."""
-    from mitremap.evaluate import evaluate_reports, evaluate_sentences, read_labelled
+    from mitremap.training.evaluate import evaluate_reports, evaluate_sentences, read_labelled
 
     if not file.is_file():
         raise MitreMapError(f"{file}: no such file")

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import PurePath
 from typing import Any
 
-from mitremap.errors import InputError, MissingExtraError
+from mitremap.errors import InputError, MissingExtraError, TooLargeInputError
 
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"
@@ -77,6 +77,10 @@ class DocumentError(InputError):
         super().__init__(f"{origin}: {reason}")
         self.origin = origin
         self.reason = reason
+
+
+class TooLargeDocumentError(DocumentError, TooLargeInputError):
+    """An input past the size limit it is read under."""
 
 
 def detect(data: bytes, name: str = "", origin: str = "<bytes>") -> str:

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mitremap.documents import formats
-from mitremap.documents.formats import DocumentError
+from mitremap.documents.formats import DocumentError, TooLargeDocumentError
 from mitremap.documents.model import Document, first_line
 from mitremap.errors import MitreMapError
 from mitremap.files import visible_files
@@ -324,7 +324,7 @@ def read_folder(
 
 def _check_size(origin: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise DocumentError(
+        raise TooLargeDocumentError(
             origin, f"too large ({_megabytes(size)}; the limit is {_megabytes(max_bytes)})"
         )
 

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mitremap.corpus import LabelledText
 from mitremap.errors import MitreMapError
-from mitremap.workspace.registry import ModelRegistry
-from mitremap.workspace.store import Store
+from mitremap.training.corpus import LabelledText
+from mitremap.web.workspace.registry import ModelRegistry
+from mitremap.web.workspace.store import Store
 
 log = logging.getLogger("mitremap.workspace")
 
@@ -30,7 +30,7 @@ def default_trainer(
     reviewed: Sequence[LabelledText], progress: Callable[[str, int, int], None]
 ) -> Any:
     """The default recipe (as `mitremap train`) plus the reviewed passages."""
-    from mitremap.classify.train import train_model
+    from mitremap.training.train import train_model
 
     return train_model(reviewed=reviewed, progress=progress)
 

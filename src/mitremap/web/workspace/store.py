@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from mitremap.attack import technique_url
-from mitremap.corpus import LabelledText
 from mitremap.documents import Document
-from mitremap.workspace import reviews
-from mitremap.workspace.db import Database
-from mitremap.workspace.errors import ConflictError, InvalidError, NotFoundError
-from mitremap.workspace.models import (
+from mitremap.training.corpus import LabelledText
+from mitremap.web.workspace import reviews
+from mitremap.web.workspace.db import Database
+from mitremap.web.workspace.errors import ConflictError, InvalidError, NotFoundError
+from mitremap.web.workspace.models import (
     ACTIONS,
     ROLES,
     STATUSES,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mitremap.corpus import LabelledText
 from mitremap.documents import Document
+from mitremap.training.corpus import LabelledText
 
 SOURCE = "reviews"
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from mitremap.converters._archive import (
+from mitremap.errors import DataError
+from mitremap.training.converters._archive import (
     Record,
     archive_files,
     decode,
@@ -22,8 +23,7 @@ from mitremap.converters._archive import (
     squash,
     technique_ids,
 )
-from mitremap.corpus import LabelledText
-from mitremap.errors import DataError
+from mitremap.training.corpus import LabelledText
 
 # ---- Text2TTP: data/sentences.csv ----------------------------------------------------------
 

@@ -4,7 +4,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from mitremap.workspace.models import Base
+from mitremap.web.workspace.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -51,7 +51,7 @@ def add_docs(app: Any) -> None:
     from fastapi import Request, Response
     from fastapi.responses import HTMLResponse
 
-    from mitremap.workspace.errors import NotFoundError
+    from mitremap.web.workspace.errors import NotFoundError
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:

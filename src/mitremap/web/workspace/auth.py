@@ -20,14 +20,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from mitremap.workspace.errors import (
+from mitremap.web.workspace.errors import (
     ForbiddenError,
     InvalidError,
     TooManyAttemptsError,
     UnauthorizedError,
 )
-from mitremap.workspace.models import ROLES
-from mitremap.workspace.store import SessionInfo, Store, UserInfo
+from mitremap.web.workspace.models import ROLES
+from mitremap.web.workspace.store import SessionInfo, Store, UserInfo
 
 COOKIE = "mitremap_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -8,14 +8,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mitremap.classify.base import ModelCard, Progress
-from mitremap.classify.linear import LinearModel, LinearSettings
+from mitremap.classify.base import ModelCard
+from mitremap.classify.linear import LinearModel
 from mitremap.sources import source
+from mitremap.training.fit import LinearSettings, Progress, train_linear
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
-    from mitremap.corpus import LabelledText
     from mitremap.data import DataResolver
+    from mitremap.training.corpus import LabelledText
 
 CALIBRATION_REPORTS = "tram/reports.jsonl"
 # annotated whole reports calibrate report confidence (`mitremap.sources`, role calibration):
@@ -30,7 +31,7 @@ def calibration_reports(
     sources: Iterable[str] = ("tram-reports",),
 ) -> list[LabelledText]:
     """Annotated whole reports with labels normalised like training labels."""
-    from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
+    from mitremap.training.corpus import LabelledText, LabelNormaliser, read_jsonl
 
     normaliser = LabelNormaliser(kb)
     out = []
@@ -63,15 +64,15 @@ def train_model(
 ) -> LinearModel:
     """Build the recipe's corpus and train the linear model on it (the `mitremap train` path).
 
-    `reviewed`: analysts' reviewed passages (`LabelledText`, see `mitremap.workspace.reviews`),
-    added after the corpus is built: kept even with no label (a passage whose techniques were
-    all rejected is a negative), and replacing the same text in the corpus (the analyst's
-    labels win)."""
+    `reviewed`: analysts' reviewed passages (`LabelledText`, made by the review workspace:
+    `mitremap.web.workspace.reviews`), added after the corpus is built: kept even with no label
+    (a passage whose techniques were all rejected is a negative), and replacing the same text
+    in the corpus (the analyst's labels win)."""
     from mitremap import __version__
     from mitremap.attack import load_attack
-    from mitremap.corpus import DEFAULT_RECIPE, Recipe, build_corpus
     from mitremap.data import DataResolver
     from mitremap.names import Gazetteer
+    from mitremap.training.corpus import DEFAULT_RECIPE, Recipe, build_corpus
 
     resolver = resolver or DataResolver()
     kb = kb or load_attack(data_dir=resolver.mirror)
@@ -132,15 +133,13 @@ def train_model(
     if reviewed:
         items = _with_reviewed(items, reviewed, kb)
         card.recipe["reviewed_passages"] = len(reviewed)
-    return LinearModel.train(
-        items, reports=reports, settings=settings, card=card, progress=progress
-    )
+    return train_linear(items, reports=reports, settings=settings, card=card, progress=progress)
 
 
 def _with_reviewed(
     items: list[LabelledText], reviewed: list[LabelledText], kb: AttackKB
 ) -> list[LabelledText]:
-    from mitremap.corpus import LabelledText, LabelNormaliser
+    from mitremap.training.corpus import LabelledText, LabelNormaliser
 
     normaliser = LabelNormaliser(kb)
     extra: dict[str, LabelledText] = {}

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mitremap.converters._archive import (
+from mitremap.errors import DataError
+from mitremap.training.converters._archive import (
     Record,
     add_unique,
     archive_files,
@@ -20,8 +21,7 @@ from mitremap.converters._archive import (
     title_text,
     with_parents,
 )
-from mitremap.corpus import LabelledText
-from mitremap.errors import DataError
+from mitremap.training.corpus import LabelledText
 
 # ---- CTID Mappings Explorer: CISA KEV → ATT&CK ---------------------------------------------
 

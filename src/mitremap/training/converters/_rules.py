@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-from mitremap.converters._archive import (
+from mitremap.training.converters._archive import (
     Record,
     add_unique,
     archive_files,
@@ -23,7 +23,7 @@ from mitremap.converters._archive import (
     without_top_folder,
     yaml_docs,
 )
-from mitremap.corpus import LabelledText
+from mitremap.training.corpus import LabelledText
 
 # ---- LOLBAS: yml/**/*.yml ------------------------------------------------------------------
 

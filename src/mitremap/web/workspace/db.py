@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mitremap.workspace.errors import ConflictError, DatabaseError
+from mitremap.web.workspace.errors import ConflictError, DatabaseError
 
 DB_FILE = "workspace.db"
 BUSY_TIMEOUT_S = 30

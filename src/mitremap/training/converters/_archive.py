@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 import yaml
 
-from mitremap.corpus import LabelledText
 from mitremap.errors import DataError
+from mitremap.training.corpus import LabelledText
 
 MAX_MEMBER_BYTES = 2 * 1024 * 1024
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is faster, still safe

@@ -19,7 +19,7 @@ from typing import Any
 
 from mitremap.attack import technique_url
 from mitremap.errors import ModelError
-from mitremap.workspace.errors import InvalidError, NotFoundError
+from mitremap.web.workspace.errors import InvalidError, NotFoundError
 
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mitremap.converters._annotated import (
+from mitremap.errors import DataError, DataNotFoundError
+from mitremap.sources import SOURCES, Source, attack_source, source
+from mitremap.training.converters._annotated import (
     read_annoctr_mentions,
     read_annoctr_reports,
     read_text2ttp_csv,
@@ -32,9 +34,9 @@ from mitremap.converters._annotated import (
     read_tram_single_label,
     tram_title,
 )
-from mitremap.converters._archive import MAX_MEMBER_BYTES, archive_files
-from mitremap.converters._mappings import read_capec_stix, read_ctid_kev, read_mbc_markdown
-from mitremap.converters._rules import (
+from mitremap.training.converters._archive import MAX_MEMBER_BYTES, archive_files
+from mitremap.training.converters._mappings import read_capec_stix, read_ctid_kev, read_mbc_markdown
+from mitremap.training.converters._rules import (
     read_car_yaml,
     read_chronicle_yaral,
     read_elastic_toml,
@@ -43,9 +45,7 @@ from mitremap.converters._rules import (
     read_panther_yml,
     read_splunk_yml,
 )
-from mitremap.corpus import LabelledText, read_tram_json, read_yaml_rules, write_jsonl
-from mitremap.errors import DataError, DataNotFoundError
-from mitremap.sources import SOURCES, Source, attack_source, source
+from mitremap.training.corpus import LabelledText, read_tram_json, read_yaml_rules, write_jsonl
 
 if TYPE_CHECKING:
     from mitremap.data import DataResolver, Progress

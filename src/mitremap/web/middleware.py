@@ -1,38 +1,34 @@
-"""The web app: the analysts' review workspace and the REST API (FastAPI; the `web` extra).
-Run it with `mitremap serve`.
-
-The app factory puts together what the workspace package provides — the database and its
-service layer (`workspace.store`), who may do what (`workspace.auth`), the models
-(`workspace.registry`), retraining (`workspace.retrain`), the routes under `/api`
-(`workspace.api`), the pages (`workspace.pages`, when present) and the offline API docs at
-`/docs` — and guards all of it:
+"""The guards around every answer of the web app.
 
 - every answer carries a strict Content-Security-Policy (scripts from this server only),
   `X-Content-Type-Options` and `X-Frame-Options`; a foreign `Host` (DNS rebinding) and
-  cross-origin writes are refused;
+  cross-origin writes are refused (`add_guard`);
 - every error is `{"error": {"code", "message"}}` with its status, a bug included (500,
-  logged, its details kept out of the answer);
-- request bodies are bounded (`max_bytes`) even when sent without a length; documents are read
-  and analysed in a small worker pool off the event loop (a large upload never stalls the
-  rest), with a queue limit (503 when full) and a time limit (504).
+  logged, its details kept out of the answer); the status comes from the error's type, never
+  from its message (`user_error`);
+- request bodies are bounded even when sent without a length (`BodyLimit`), and a client that
+  holds a connection without sending a whole request is dropped (`guarded_protocol`).
+
+FastAPI is imported inside the functions: `mitremap serve` imports this module before it knows
+whether the `web` extra is installed, and says which package is missing.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 import re
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mitremap.errors import InputError, MissingExtraError, MitreMapError
+from mitremap.errors import MitreMapError, TooLargeInputError
+from mitremap.web.workspace.errors import WorkspaceError
 
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-WORKERS = 2  # analyses at once
-QUEUE = 16  # analyses waiting or running before new ones get 503
-TIME_LIMIT_S = 120.0
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request, Response
+    from fastapi.responses import JSONResponse
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -60,7 +56,10 @@ PAGE_PATHS = re.compile(r"/|/login|/reports/[1-9][0-9]{0,17}")
 """The pages that start a browser session (`GET /api/session` starts one too); any other
 path, an unknown one included, never writes a session row."""
 
-log = logging.getLogger("mitremap.server")
+log = logging.getLogger("mitremap.server")  # the name operators' logging settings know
+
+PageSession = Callable[["Request", "Response"], object]
+"""Starts (or finds) a page's browser session, setting its cookie on the response given."""
 
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
@@ -68,109 +67,25 @@ def error_body(status: int, message: str, code: str | None = None) -> dict[str, 
     return {"error": {"code": code or ERROR_CODES.get(status, "bad_request"), "message": message}}
 
 
-def create_app(
-    mitremap: Any = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
-    time_limit_s: float = TIME_LIMIT_S,
-    *,
-    database: Any = None,
-    auth: bool | None = None,
-    secure_cookies: bool = False,
-    model_path: Path | None = None,
-    models_dir: Path | None = None,
-    trainer: Any = None,
-    threshold: float = 0.6,
-    allow_private_urls: bool = True,
-) -> Any:
-    """The FastAPI app.
+def failure(status: int, message: str, code: str | None = None) -> JSONResponse:
+    from fastapi.responses import JSONResponse
 
-    `mitremap`: a loaded `MitreMap` (default: the database's active model, else the cached
-    default model) found at `model_path`; `database`: a `Database` or URL (default: the
-    SQLite file in the user data folder); `auth`: require login (default: when the database
-    has users with passwords); `secure_cookies`: mark the session cookie Secure (off
-    loopback); `models_dir`: where models live and retraining saves new ones (default: the
-    user cache's models folder); `trainer`: what retraining runs (default: the default recipe
-    plus the reviewed passages); `allowed_hosts`: the names a request's `Host` may carry."""
-    try:
-        import anyio
-        from fastapi import FastAPI, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import HTMLResponse, JSONResponse, Response
-        from starlette.exceptions import HTTPException
-        from starlette.requests import ClientDisconnect
-    except ImportError as exc:
-        raise MissingExtraError("fastapi", "web", "The web app") from exc
-    try:
-        from mitremap.workspace.api import Workspace, create_router, page_session
-        from mitremap.workspace.auth import Auth
-        from mitremap.workspace.db import Database
-        from mitremap.workspace.docs import add_docs
-        from mitremap.workspace.errors import BusyError, TimeLimitError, WorkspaceError
-        from mitremap.workspace.registry import ModelRegistry
-        from mitremap.workspace.retrain import ACTIVE_MODEL, Retrainer
-        from mitremap.workspace.store import Store
-    except ImportError as exc:
-        raise MissingExtraError(exc.name or "sqlalchemy", "web", "The web app") from exc
+    return JSONResponse(error_body(status, message, code), status_code=status)
 
-    from mitremap import __version__
-    from mitremap.analysis import default_model_path
 
-    db = database if isinstance(database, Database) else Database(database)
-    store = Store(db)
-    store.fail_interrupted_jobs()
-    folder = Path(models_dir) if models_dir else default_model_path().parent
-    if mitremap is None:
-        active = store.setting(ACTIVE_MODEL)
-        path = folder / active if active and (folder / active / "manifest.json").is_file() else None
-        model_path = path or model_path or default_model_path()
-        from mitremap.analysis import MitreMap
+def user_error(exc: MitreMapError) -> JSONResponse:
+    """A user's error in the one shape: a workspace error says its own status; an input past
+    its size limit is 413; any other is 400."""
+    message = " ".join(str(exc).split())[:500]
+    if isinstance(exc, WorkspaceError):
+        return failure(exc.status, message, exc.code)
+    return failure(413 if isinstance(exc, TooLargeInputError) else 400, message)
 
-        mitremap = MitreMap.load(model_path)
-    registry = ModelRegistry(folder, mitremap, model_path)
-    pending = [0]
-    workers = anyio.CapacityLimiter(WORKERS)
 
-    async def in_worker(function: Any, *args: Any) -> Any:
-        """Run blocking work (reading a document, analysing it) in the worker pool."""
-        if pending[0] >= QUEUE:
-            raise BusyError("the server is busy; try again shortly")
-        pending[0] += 1
-        try:
-            call = anyio.to_thread.run_sync(function, *args, limiter=workers)
-            return await asyncio.wait_for(call, timeout=time_limit_s)
-        except TimeoutError as exc:
-            raise TimeLimitError(f"the analysis took longer than {time_limit_s:.0f} s") from exc
-        finally:
-            pending[0] -= 1
-
-    ws = Workspace(
-        store=store,
-        auth=Auth(store, enabled=store.has_login_users() if auth is None else auth),
-        registry=registry,
-        retrainer=Retrainer(store, registry, trainer),
-        run=in_worker,
-        max_bytes=max_bytes,
-        threshold=threshold,
-        secure_cookies=secure_cookies,
-        allow_private_urls=allow_private_urls,
-        database=db.kind,
-    )
-
-    app = FastAPI(
-        title="MitreMap",
-        version=__version__,
-        docs_url=None,
-        redoc_url=None,
-        description="Map threat reports to MITRE ATT&CK techniques, review the mappings, "
-        "extract indicators of compromise. Scripts authenticate with "
-        "`Authorization: Bearer <API token>`; browsers with the session cookie and "
-        '`X-CSRF-Token`. Every error is `{"error": {"code", "message"}}`.',
-    )
-    app.state.workspace = ws
-
-    def failure(status: int, message: str, code: str | None = None) -> JSONResponse:
-        return JSONResponse(error_body(status, message, code), status_code=status)
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error the routes raise, answered in the one shape."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -183,12 +98,7 @@ def create_app(
 
     @app.exception_handler(MitreMapError)
     async def _user_error(_: Request, exc: MitreMapError) -> JSONResponse:
-        message = " ".join(str(exc).split())[:500]
-        if isinstance(exc, WorkspaceError):
-            return failure(exc.status, message, exc.code)
-        if isinstance(exc, InputError) and ("larger than" in message or "too large" in message):
-            return failure(413, message)
-        return failure(400, message)
+        return user_error(exc)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -197,36 +107,40 @@ def create_app(
         message = messages.get(exc.status_code, detail or "the request failed")
         return failure(exc.status_code, message)
 
+
+def add_guard(app: FastAPI, allowed_hosts: tuple[str, ...], page_session: PageSession) -> None:
+    """Refuse a foreign Host (DNS rebinding) and cross-origin writes; start a session for a
+    page (`PAGE_PATHS`); turn a bug into a 500 in the one shape; add the security headers."""
+    from fastapi import Response
+    from starlette.requests import ClientDisconnect
+
     allowed = {h.strip("[]").lower() for h in allowed_hosts}
 
-    def host_name(value: str) -> str:
-        return (urlsplit(f"//{value}").hostname or "").lower()
+    def refused(request: Request) -> tuple[int, str] | None:
+        if _host_name(request.headers.get("host", "")) not in allowed:
+            return 400, "the Host header names a server this is not"
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        origin = request.headers.get("origin")
+        foreign = origin and _host_name(urlsplit(origin).netloc) not in allowed
+        if foreign or request.headers.get("sec-fetch-site", "") == "cross-site":
+            return 403, "cross-origin requests are refused"
+        return None
 
     @app.middleware("http")
-    async def _guarded(request: Request, call_next: Any) -> Any:
-        """Refuse a foreign Host (DNS rebinding) and cross-origin writes; start a session for
-        a page; turn a bug into a 500 in the one shape; add the security headers."""
-        problem = None
+    async def _guarded(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        problem = refused(request)
         response: Response
-        if host_name(request.headers.get("host", "")) not in allowed:
-            problem = (400, "the Host header names a server this is not")
-        elif request.method not in ("GET", "HEAD", "OPTIONS"):
-            origin = request.headers.get("origin")
-            site = request.headers.get("sec-fetch-site", "")
-            if (
-                origin and host_name(urlsplit(origin).netloc) not in allowed
-            ) or site == "cross-site":
-                problem = (403, "cross-origin requests are refused")
         if problem is not None:
             response = failure(*problem)
         else:
             cookie_carrier = Response()
             try:
                 if request.method == "GET" and PAGE_PATHS.fullmatch(request.url.path):
-                    page_session(ws, request, cookie_carrier)
+                    page_session(request, cookie_carrier)
                 response = await call_next(request)
             except MitreMapError as exc:  # the database failed while starting a session
-                response = await _user_error(request, exc)
+                response = user_error(exc)
             except ClientDisconnect:
                 response = Response(status_code=400)  # nobody is there to read it
             except Exception:
@@ -238,23 +152,9 @@ def create_app(
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    app.include_router(create_router(ws))
-    add_docs(app)
-    try:
-        from mitremap.workspace.pages import add_pages  # the pages, when installed
-    except ImportError:
 
-        @app.get("/", include_in_schema=False)
-        def home() -> HTMLResponse:
-            return HTMLResponse(
-                "<!DOCTYPE html><meta charset='utf-8'><title>MitreMap</title>"
-                "<p>MitreMap's REST API is running: see <a href='/docs'>/docs</a>.</p>"
-            )
-
-    else:
-        add_pages(app)
-    app.add_middleware(BodyLimit, limit=max_bytes + 64 * 1024)
-    return app
+def _host_name(value: str) -> str:
+    return (urlsplit(f"//{value}").hostname or "").lower()
 
 
 class BodyLimit:
@@ -307,8 +207,6 @@ class BodyLimit:
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
-    import json
-
     data = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]

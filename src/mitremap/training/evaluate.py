@@ -17,7 +17,7 @@ import numpy as np
 if TYPE_CHECKING:
     from mitremap.analysis import MitreMap
     from mitremap.attack import AttackKB
-    from mitremap.corpus import LabelledText
+    from mitremap.training.corpus import LabelledText
 
 
 @dataclass
@@ -204,7 +204,7 @@ def evaluate_reports(
 
 def read_labelled(path: str, kb: AttackKB) -> list[LabelledText]:
     """A JSONL file of {"text", "labels"} with labels normalised like training labels."""
-    from mitremap.corpus import LabelledText, LabelNormaliser, read_jsonl
+    from mitremap.training.corpus import LabelledText, LabelNormaliser, read_jsonl
 
     normaliser = LabelNormaliser(kb)
     return [

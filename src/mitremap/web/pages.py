@@ -8,7 +8,7 @@ or style, so they run under the strict Content-Security-Policy (`script-src 'sel
 - `GET /` — the reports list (add, search, delete; model and retraining for admins).
 - `GET /reports/{id}` — the review page of one report.
 - `GET /login` — sign in (only when the server runs with users).
-- `/static/…` — the CSS and JavaScript (`mitremap/resources/web/static`).
+- `/static/…` — the CSS and JavaScript (`mitremap/web/resources/static`).
 """
 
 import html
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
-WEB = files("mitremap") / "resources" / "web"
+WEB = files("mitremap.web") / "resources"
 REPORT_ID = re.compile(r"[1-9][0-9]{0,17}")  # the API's report ids (1 to 2**62, or so)
 NOT_FOUND = (
     "<!DOCTYPE html><html lang='en'><meta charset='utf-8'><title>Not found · MitreMap</title>"
@@ -57,7 +57,7 @@ def add_pages(app: "FastAPI") -> None:
 
     app.mount(
         "/static",
-        StaticFiles(packages=[("mitremap", "resources/web/static")]),
+        StaticFiles(packages=[("mitremap.web", "resources/static")]),
         name="static",
     )
 

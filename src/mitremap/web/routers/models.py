@@ -1,0 +1,64 @@
+"""Models and retraining: the reviewed passages as training text, a retraining job started and
+followed, the models kept side by side and the one in use."""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from mitremap.web.routers.deps import Admin, Viewer, WorkspaceDep
+from mitremap.web.workspace.retrain import ACTIVE_MODEL
+
+router = APIRouter(prefix="/api", tags=["retraining"])
+
+
+@router.get("/reviews/export")
+def export_reviews(_: Viewer, ws: WorkspaceDep) -> Response:
+    """Every reviewed passage as labelled training text (the shared JSONL schema)."""
+    lines = [
+        json.dumps(
+            {
+                "source": r.source,
+                "id": r.id,
+                "text": r.text,
+                "labels": list(r.labels),
+                "meta": dict(r.meta),
+            },
+            ensure_ascii=False,
+        )
+        for r in ws.store.reviewed_passages()
+    ]
+    return Response(
+        "".join(line + "\n" for line in lines),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="reviewed-passages.jsonl"'},
+    )
+
+
+@router.post("/retrain", status_code=202)
+def retrain(user: Admin, ws: WorkspaceDep) -> dict[str, Any]:
+    """Train a new model on the default recipe plus the reviewed passages, in the
+    background; when it is done the server uses it (the previous model is kept)."""
+    return {"job": ws.retrainer.start(user.name)}
+
+
+@router.get("/retrain/{job_id}")
+def retrain_job(
+    job_id: Annotated[str, Path(max_length=32)], _: Viewer, ws: WorkspaceDep
+) -> dict[str, Any]:
+    return {"job": ws.store.job(job_id)}
+
+
+@router.get("/models")
+def models(_: Viewer, ws: WorkspaceDep) -> dict[str, Any]:
+    return {"items": ws.registry.items()}
+
+
+@router.post("/models/{name}/activate")
+def activate(
+    name: Annotated[str, Path(max_length=100)], _: Admin, ws: WorkspaceDep
+) -> dict[str, Any]:
+    """Use this model from now on (kept across restarts)."""
+    item = ws.registry.activate(name)
+    ws.store.set_setting(ACTIVE_MODEL, name)
+    return item
