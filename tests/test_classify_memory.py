@@ -88,13 +88,27 @@ def test_groups_are_replaced_and_removed(mm):
     )
 
 
-def test_label_priors_shift_by_half_the_smoothed_log_odds():
-    priors = LabelPriors({"T1059": 3, "T1053": 2}, {"T1105": 1})
+def test_label_priors_shift_by_a_share_of_the_smoothed_log_odds():
+    priors = LabelPriors({"T1059": 3, "T1053": 2}, {"T1105": 1}, weight=0.5)
     shift = priors.shift(["T1059", "T1105", "T1053.005", "T1027"])
     assert shift[0] == pytest.approx(0.5 * np.log(4.0))
     assert shift[1] == pytest.approx(0.5 * np.log(1 / 2))
     assert shift[2] == pytest.approx(0.5 * np.log(2.0))  # half its parent's two
     assert shift[3] == 0.0
+
+
+def test_priors_apply_to_reports_that_read_like_the_reviewed_ones(mm):
+    from mitremap.classify.memory import ReviewedDocument
+
+    reviewed = " ".join([PASSAGE, OTHER, "The backdoor spawns cmd.exe to execute shell commands."])
+    memory = memory_for(mm, priors=LabelPriors({}, {"T1059": 9}))
+    memory.update(1, [], ReviewedDocument(reviewed, ("T1053.005",), ("T1059",), {"report": 1}))
+    alike = reviewed.replace("Updater", "Refresh")
+    unlike = "Adversaries may abuse job scheduling to execute code at a set time."
+    lowered = confidence(mm.analyze(alike, threshold=0.0, memory=memory), "T1059")
+    assert lowered < confidence(mm.analyze(alike, threshold=0.0), "T1059")
+    kept = confidence(mm.analyze(unlike, threshold=0.0, memory=memory), "T1059")
+    assert kept == pytest.approx(confidence(mm.analyze(unlike, threshold=0.0), "T1059"))
 
 
 def test_priors_move_report_confidence_and_nothing_else(mm):

@@ -17,9 +17,11 @@ Why this design:
   the report can still find it.
 - The decisions also say which techniques the workspace's analysts use (`LabelPriors`): each
   technique's accepted and rejected counts over the reviewed reports shift its report
-  confidence by a share of their smoothed log-odds — a prior for the workspace's own source,
-  measured by `benchmarks/bench_learning.py` to raise per-report F1 on unseen reports of the
-  reviewed source without a loss elsewhere.
+  confidence by a share of their smoothed log-odds — a prior for the workspace's own source.
+  It applies to reports that read like the reviewed ones (their closeness to the reviewed
+  reports, `CLOSE_AS`): a text of another kind (a short textbook description, say) keeps the
+  model's own confidence. `benchmarks/bench_learning.py` measures both sides: per-report F1
+  on unseen reports of the reviewed source, and on other sources.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ MIN_SIMILARITY = 0.35
 """Closer than this, or the match is ignored (the curve is near zero below it)."""
 DEFAULT_CURVE = (8.6, -6.0)
 """(a, b) of σ(a·s + b) before the memory holds enough reviewed passages to fit its own."""
-PRIOR_WEIGHT = 0.5
+PRIOR_WEIGHT = 0.6
 """The share of a technique's smoothed accept/reject log-odds added to its report log-odds."""
+CLOSE_AS = 0.17
+"""How close (mean cosine to its three closest reviewed reports) a report must be to get the
+whole of the priors, until ten reports are reviewed: then the closeness of the least typical
+tenth of them to the others sets it. Half as close gets none."""
 MIN_CURVE_PAIRS = 40
 
 
@@ -135,6 +141,8 @@ class ReviewMemory:
         self.curve = curve or DEFAULT_CURVE
         self._groups: dict[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]] = {}
         self._documents: dict[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]] = {}
+        self._doc_matrix: sparse.csr_matrix | None = None
+        self._closeness: float | None = None
         self._passages: list[ReviewedPassage] | None = None
         self._matrix: sparse.csr_matrix | None = None
         self._kept: np.ndarray | None = None
@@ -167,9 +175,11 @@ class ReviewMemory:
         if document is not None and (document.accepted or document.rejected):
             row = _unit(self.block.tfidf(self.block.counts([document.text])))
             self._documents[key] = (document, row)
+            self._doc_matrix, self._closeness = None, None
 
     def remove(self, key: Hashable) -> None:
-        self._documents.pop(key, None)
+        if self._documents.pop(key, None) is not None:
+            self._doc_matrix, self._closeness = None, None
         if self._groups.pop(key, None) is not None:
             self._passages, self._matrix = None, None
 
@@ -213,14 +223,16 @@ class ReviewMemory:
         """The report confidence (per label) after the priors, the reviewed reports close to
         this text as a whole, and the passages close to its sentences and windows ([first,
         last) sentence ranges; `window`: each window's confidence per label)."""
-        revised = _shifted(report.astype(np.float64), self.priors.shift(labels))
+        revised = report.astype(np.float64)
         recalls: dict[int, list[Recall]] = {}
         if not sentences:
             return Revision(revised.astype(np.float32), recalls)
         index = {x: i for i, x in enumerate(labels)}
         counts = self.block.counts(sentences)
+        query = _unit(self.block.tfidf(sparse.csr_matrix(counts.sum(axis=0))))
+        revised = _shifted(revised, self.priors.shift(labels) * self.gate(query))
         if self._documents:
-            self._revise_by_documents(revised, counts, index)
+            self._revise_by_documents(revised, query, index)
         if self.passages:
             for (j, action), hit in self._recalls(counts, windows, index).items():
                 if action == "accepted":
@@ -230,11 +242,37 @@ class ReviewMemory:
                 recalls.setdefault(j, []).append(hit)
         return Revision(revised.astype(np.float32), recalls)
 
+    def gate(self, query: sparse.csr_matrix) -> float:
+        """How much of the priors a text gets (0–1), from its closeness to the reviewed
+        reports (see `CLOSE_AS`); all of them while no report is reviewed as a whole."""
+        if not self._documents:
+            return 1.0
+        close = _closeness(query, self._document_matrix())[0]
+        full = self._typical_closeness()
+        return float(np.clip((close - full / 2) / (full / 2), 0.0, 1.0))
+
+    def _document_matrix(self) -> sparse.csr_matrix:
+        if self._doc_matrix is None:
+            self._doc_matrix = sparse.vstack([row for _, row in self._documents.values()]).tocsr()
+        return self._doc_matrix
+
+    def _typical_closeness(self) -> float:
+        """The closeness of the least typical tenth of the reviewed reports to the others."""
+        if self._closeness is None:
+            matrix = self._document_matrix()
+            if matrix.shape[0] < 10:
+                self._closeness = CLOSE_AS
+            else:
+                pairs = (matrix @ matrix.T).toarray()
+                np.fill_diagonal(pairs, -1.0)
+                top = np.sort(pairs, axis=1)[:, -3:].mean(axis=1)
+                self._closeness = float(np.quantile(top, 0.1))
+        return self._closeness
+
     def _revise_by_documents(
-        self, revised: np.ndarray, counts: sparse.csr_matrix, index: Mapping[str, int]
+        self, revised: np.ndarray, query: sparse.csr_matrix, index: Mapping[str, int]
     ) -> None:
         """A report close to a reviewed one as a whole gets its answer (in place)."""
-        query = _unit(self.block.tfidf(sparse.csr_matrix(counts.sum(axis=0))))
         for document, row in self._documents.values():
             similarity = float((query @ row.T).toarray()[0, 0])
             if similarity < MIN_SIMILARITY:
@@ -344,6 +382,13 @@ def _rest(
     others = [w for w, (a, b) in enumerate(windows) if not (a < hit.last and hit.first < b)]
     elsewhere = float(window[others, j].max()) if others else 0.0
     return min(current, max(elsewhere, 1.0 - hit.confidence))
+
+
+def _closeness(query: sparse.csr_matrix, documents: sparse.csr_matrix) -> np.ndarray:
+    """Each query row's mean cosine with its three closest documents (unit rows)."""
+    pairs = (query @ documents.T).toarray()
+    k = min(3, pairs.shape[1])
+    return np.sort(pairs, axis=1)[:, -k:].mean(axis=1)
 
 
 def _ranges_matrix(spans: Sequence[tuple[int, int]], n: int) -> sparse.csr_matrix:
