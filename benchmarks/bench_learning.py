@@ -18,10 +18,10 @@ How it works:
   listed parent is right too.
 - After 5, 10, 20 and half of the source's reports: the other reports of the source, and the
   other sources (the other annotated source and the project's textbook reports), are analysed
-  through `POST /api/analyze`: with the review memory only (decisions count at once), after a
-  quick update (`POST /api/retrain {"mode": "quick"}`), and, with --full, after a full
-  retraining at the last checkpoint (`POST /api/retrain`: the same recipe as the base plus the
-  reviews).
+  through `POST /api/analyze`: with the base model and the review memory (decisions count at
+  once), after a quick update (`POST /api/retrain {"mode": "quick"}`), and, with --full, after
+  a full retraining at the last checkpoint (`POST /api/retrain`: the same recipe as the base
+  plus the reviews). The analyst reviews with the base model and the memory.
 - Scores: mean per-report F1 at 0.6; AnnoCTR's rolled up to parent techniques (its convention),
   TRAM's exact. Bars (issue "a model that learns from its analysts"): reviews of half a source
   raise its F1 by ≥ 0.05, with no loss > 0.01 on the other sources.
@@ -380,6 +380,8 @@ def run(
         reviewed = decisions = 0
         last = min(max(marks), len(source.pool))
         for checkpoint in sorted({min(c, len(source.pool)) for c in marks}):
+            # the analyst works with the base model and the memory; each column starts there
+            client.post("/api/models/default/activate").raise_for_status()
             while reviewed < checkpoint:
                 decisions += review(client, source.pool[reviewed], source)
                 reviewed += 1

@@ -242,6 +242,10 @@ class ReviewMemory:
                 recalls.setdefault(j, []).append(hit)
         return Revision(revised.astype(np.float32), recalls)
 
+    def gate_text(self, text: str) -> float:
+        """`gate` for a whole text."""
+        return self.gate(_unit(self.block.tfidf(self.block.counts([text]))))
+
     def gate(self, query: sparse.csr_matrix) -> float:
         """How much of the priors a text gets (0–1), from its closeness to the reviewed
         reports (see `CLOSE_AS`); all of them while no report is reviewed as a whole."""

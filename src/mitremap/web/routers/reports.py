@@ -224,9 +224,10 @@ def _analyse(ws: Workspace, document: Document) -> tuple[dict[str, Any], str]:
     words that drove each technique, the indicators and the review memory's say; and that
     model's name (the model and its name read together, when the work runs: a switch
     meanwhile cannot mix them)."""
-    model, name = ws.registry.active()
-    floor = min(SUGGESTION_FLOOR, ws.threshold)
+    model, _ = ws.registry.active()
     memory = ws.memory.current(model)
+    model, name = ws.registry.for_text(document.text, memory)
+    floor = min(SUGGESTION_FLOOR, ws.threshold)
     result = model.analyze(document, threshold=floor, explain=True, iocs=True, memory=memory)
     data: dict[str, Any] = result.to_dict()
     return data, name

@@ -35,7 +35,6 @@ class WorkspaceMemory:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._model: Any = None
         self._memory: ReviewMemory | None = None
         self._reviews: dict[int, ReportReview] = {}
         self._signatures: dict[int, tuple[Any, ...]] = {}
@@ -43,15 +42,16 @@ class WorkspaceMemory:
 
     def current(self, mitremap: MitreMap) -> ReviewMemory | None:
         """The memory for `mitremap`'s model, up to date with the database (None for a
-        backend without word features, or before any decision)."""
+        backend without word features, or before any decision). It is rebuilt only for a
+        model that reads words differently."""
         features = getattr(getattr(mitremap, "model", None), "features", None)
         if features is None or not getattr(features, "blocks", None):
             return None
         with self._lock:
             signatures = self.store.review_signatures()
-            if self._model is not mitremap.model or self._memory is None:
-                self._model = mitremap.model
-                self._memory = ReviewMemory(features.blocks[0])
+            block = features.blocks[0]
+            if self._memory is None or not _same_words(self._memory.block, block):
+                self._memory = ReviewMemory(block)
                 self._signatures, self._fitted_on = {}, 0
             changed = [r for r, sig in signatures.items() if self._signatures.get(r) != sig]
             for report in set(self._signatures) - set(signatures):  # deleted, or cleared
@@ -74,8 +74,14 @@ class WorkspaceMemory:
     def forget(self) -> None:
         """Drop everything (a new model, or a test that changes the database underneath)."""
         with self._lock:
-            self._model, self._memory = None, None
+            self._memory = None
             self._reviews, self._signatures = {}, {}
+
+
+def _same_words(a: Any, b: Any) -> bool:
+    """Whether two word feature blocks read text the same way (a model and its quick
+    updates share theirs: the memory need not be rebuilt)."""
+    return a is b or (a.size == b.size and a.ngram_range == b.ngram_range and a.terms == b.terms)
 
 
 def passages(review: ReportReview) -> list[ReviewedPassage]:

@@ -110,6 +110,7 @@ class ModelRegistry:
         self._loader = loader or _load
         self._current = current
         self._path = current_path
+        self._bases: dict[str, Any] = {}  # the model a quick update was made from, by name
         self.catalog = Catalog.of(current)
 
     @property
@@ -124,6 +125,27 @@ class ModelRegistry:
         """The active model and its name, read together (a switch changes both at once)."""
         with self._lock:
             return self._current, self.name
+
+    def for_text(self, text: str, memory: Any) -> tuple[Any, str]:
+        """The model to read `text` with, and its name: the active model, unless it is a
+        quick update (`training.adapt`) and the review memory says the text reads unlike the
+        reviewed reports, which then get the model the update was made from. A quick update
+        learns the reviewed source's ways; other text keeps the model's own reading
+        (`benchmarks/bench_learning.py`: the update alone cost textbook reports up to 0.04)."""
+        current, name = self.active()
+        made_from = _made_from(current)
+        if not made_from or memory is None or memory.gate_text(text) >= 0.5:
+            return current, name
+        with self._lock:
+            cached = self._bases.get(made_from)
+        if cached is None:
+            path = self.path(made_from)
+            if not (path / "manifest.json").is_file():
+                return current, name
+            cached = self._loader(path)
+            with self._lock:
+                self._bases = {made_from: cached}  # one base at a time
+        return cached, made_from
 
     def path(self, name: str) -> Path:
         if not _FOLDER_NAME.match(name):
@@ -205,6 +227,14 @@ class ModelRegistry:
             "card": card,
             "learning": _learning(path),
         }
+
+
+def _made_from(mitremap: Any) -> str | None:
+    """The model a quick update was made from (None for any other model)."""
+    card = getattr(getattr(mitremap, "model", None), "card", None)
+    update = (getattr(card, "recipe", None) or {}).get("quick_update") or {}
+    found = update.get("from_model")
+    return str(found) if found else None
 
 
 def _learning(folder: Path) -> dict[str, Any] | None:
