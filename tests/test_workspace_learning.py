@@ -121,9 +121,25 @@ def test_a_quick_update_learns_in_seconds_and_is_judged_fairly(client):
     done = wait_for(client, job["id"])
     assert done["state"] == "done" and done["model"].startswith("updated-"), done
     assert "per-report F1 on 3 reviewed reports" in done["message"]
-    active = next(m for m in client.get("/api/models").json()["items"] if m["active"])
+    listed = client.get("/api/models").json()["items"]
+    active = next(m for m in listed if m["active"])
     assert active["learning"]["mode"] == "quick" and active["learning"]["reports"] == 3
-    assert active["card"]["recipe"]["quick_update"]["techniques"] >= 2
+    update = active["card"]["recipe"]["quick_update"]
+    assert update["techniques"] >= 2 and update["from_model"] == "default"
+    # the update reads text like the reviewed reports; other text gets the model it came from
+    made_from = next(m for m in listed if m["name"] == "default")["card"]["trained_at"]
+    alike = client.post("/api/analyze", json={"text": FIRST}).json()["model"]["trained_at"]
+    unlike = client.post("/api/analyze", json={"text": "Thanks, and contact us."}).json()
+    assert alike == active["card"]["trained_at"] != made_from
+    assert unlike["model"]["trained_at"] == made_from
+    # a second update starts again from that model: updates never pile up
+    again = wait_for(
+        client, client.post("/api/retrain", json={"mode": "quick"}).json()["job"]["id"]
+    )
+    second = next(
+        m for m in client.get("/api/models").json()["items"] if m["name"] == again["model"]
+    )
+    assert second["card"]["recipe"]["quick_update"]["from_model"] == "default"
     assert client.post("/api/retrain", json={"mode": "fast"}).status_code == 422
 
 
