@@ -128,13 +128,14 @@ class ModelRegistry:
 
     def for_text(self, text: str, memory: Any) -> tuple[Any, str]:
         """The model to read `text` with, and its name: the active model, unless it is a
-        quick update (`training.adapt`) and the review memory says the text reads unlike the
-        reviewed reports, which then get the model the update was made from. A quick update
-        learns the reviewed source's ways; other text keeps the model's own reading
-        (`benchmarks/bench_learning.py`: the update alone cost textbook reports up to 0.04)."""
+        quick update (`training.adapt`) and the review memory says the text reads less like
+        the reviewed reports than they read like each other (its gate is under 1), which then
+        gets the model the update was made from. A quick update learns the reviewed source's
+        ways; other text keeps the model's own reading (`benchmarks/bench_learning.py`: the
+        update alone cost textbook reports up to 0.04, and another source's reports 0.011)."""
         current, name = self.active()
         made_from = _made_from(current)
-        if not made_from or memory is None or memory.gate_text(text) >= 0.5:
+        if not made_from or memory is None or memory.gate_text(text) >= 1.0:
             return current, name
         with self._lock:
             cached = self._bases.get(made_from)
