@@ -142,10 +142,13 @@ def test_the_review_migration_brings_older_reports_up_to_date(db_url):
         )
         c.execute(
             text(
-                "INSERT INTO analyses (id, report_id, model_name, model_card, threshold, \"window\", "
+                'INSERT INTO analyses (id, report_id, model_name, model_card, threshold, "window", '
                 "indicators, created_at) VALUES (1, 1, 'm1', '{}', 0.6, 3, :i, :now)"
             ),
-            {"i": '[{"type": "file_name", "value": "cmd.exe", "start": 86, "end": 93}]', "now": now},
+            {
+                "i": '[{"type": "file_name", "value": "cmd.exe", "start": 86, "end": 93}]',
+                "now": now,
+            },
         )
         for i, (technique, confidence, (a, b)) in enumerate(
             [("T1053.005", 0.9, TASK), ("T1566", 0.7, PHISH)], 1

@@ -65,6 +65,18 @@ def origin(data: dict[str, Any]) -> str:
     return str(data.get("document", {}).get("origin") or "")
 
 
+def tlp(data: dict[str, Any]) -> str | None:
+    """The report's TLP 2.0 marking when its JSON carries one (`document.tlp`: the review
+    workspace sets it), lower case: clear, green, amber, amber+strict or red."""
+    marking = str(data.get("document", {}).get("tlp") or "").lower()
+    return marking if marking in ("clear", "green", "amber", "amber+strict", "red") else None
+
+
+def tags(data: dict[str, Any]) -> list[str]:
+    """The report's tags when its JSON carries them (`document.tags`)."""
+    return [str(t) for t in data.get("document", {}).get("tags") or () if str(t).strip()]
+
+
 def tactic_names(technique: dict[str, Any]) -> list[str]:
     return [t["name"] if isinstance(t, dict) else str(t) for t in technique.get("tactics", ())]
 

@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 from mitremap.errors import MissingExtraError
-from mitremap.export._base import Exportable, origin, read, report_time, title
+from mitremap.export._base import Exportable, origin, read, report_time, title, tlp
+from mitremap.export._base import tags as report_tags
 from mitremap.export._markdown import to_markdown
 from mitremap.export._stix import stable_id
 
@@ -65,6 +66,9 @@ def to_misp(analysis: Exportable) -> dict[str, Any]:
     event.uuid = stable_id("misp-event", name, text).split("--")[1]
     event.info = f"MitreMap: {name}"[:1000]
     event.set_date(report_time(data).date())
+    marking = tlp(data)
+    for tag in ([f"tlp:{marking}"] if marking else []) + report_tags(data):
+        event.add_tag(tag)  # the review workspace's TLP and tags
     hits = data.get("techniques", ())
     tags = {t["technique"]: galaxy_tag(t["technique"], t.get("technique_name") or "") for t in hits}
     for t in hits:

@@ -7,7 +7,9 @@ What the bundle says is what the report says, and nothing more:
   them instead of duplicating them, and a `note` per technique with the evidence and confidence;
 - one `indicator` (a STIX pattern) per distinct indicator, one `vulnerability` per CVE;
 - an `indicates` relationship only where an indicator sits inside a technique's evidence, and
-  `targets` only where a CVE sits inside the evidence of an exploitation technique.
+  `targets` only where a CVE sits inside the evidence of an exploitation technique;
+- when the analysis' JSON carries them (the review workspace's metadata), the report's TLP as
+  a marking on everything MitreMap makes and its tags as the report's `labels`.
 
 Every id is stable: SDOs take a UUIDv4 (as the spec asks of them) whose bits come from a
 SHA-256 of their content, so the same report gives the same bundle, and the same indicator in two
@@ -33,7 +35,9 @@ from mitremap.export._base import (
     report_time,
     tactic_names,
     tactic_shortname,
+    tags,
     title,
+    tlp,
 )
 
 if TYPE_CHECKING:
@@ -132,12 +136,14 @@ def to_stix(analysis: Exportable, kb: AttackKB | None = None) -> dict[str, Any]:
         identity_class="system",
         description="MitreMap maps threat reports to ATT&CK techniques and extracts indicators.",
     )
-    mine = {"created_by_ref": tool.id, "created": EPOCH, "modified": EPOCH}
+    marking = _tlp_marking(stix2, tlp(data))
+    marks = {"object_marking_refs": [marking.id]} if marking is not None else {}
+    mine = {"created_by_ref": tool.id, "created": EPOCH, "modified": EPOCH, **marks}
     patterns = {t["technique"]: _attack_pattern(stix2, t, kb) for t in hits}
     evidence = {
         t["technique"]: [(e["start"], e["end"]) for e in t.get("evidence", ())] for t in hits
     }
-    notes = [_note(stix2, t, patterns[t["technique"]].id, tool.id, when) for t in hits]
+    notes = [_note(stix2, t, patterns[t["technique"]].id, tool.id, when, marks) for t in hits]
 
     indicators: dict[str, Any] = {}
     vulnerabilities: dict[str, Any] = {}
@@ -203,9 +209,23 @@ def to_stix(analysis: Exportable, kb: AttackKB | None = None) -> dict[str, Any]:
         published=when,
         report_types=["threat-report"],
         object_refs=refs,
+        **({"labels": tags(data)} if tags(data) else {}),
+        **marks,
     )
-    bundle = stix2.Bundle(tool, *objects, report, id=stable_id("bundle", report.id))
+    markings = [marking] if marking is not None else []
+    bundle = stix2.Bundle(tool, *markings, *objects, report, id=stable_id("bundle", report.id))
     return dict(json.loads(bundle.serialize()))
+
+
+_TLP = {"clear": "TLP_WHITE", "green": "TLP_GREEN", "amber": "TLP_AMBER", "red": "TLP_RED"}
+
+
+def _tlp_marking(stix2: Any, marking: str | None) -> Any:
+    """STIX 2.1's own TLP marking definitions (TLP:CLEAR is its WHITE; AMBER+STRICT, which it
+    has no definition for, is marked AMBER, the nearest that shares no less)."""
+    if marking is None:
+        return None
+    return getattr(stix2, _TLP["amber" if marking == "amber+strict" else marking])
 
 
 def _attack_pattern(stix2: Any, hit: dict[str, Any], kb: AttackKB | None) -> Any:
@@ -231,7 +251,14 @@ def _attack_pattern(stix2: Any, hit: dict[str, Any], kb: AttackKB | None) -> Any
     )
 
 
-def _note(stix2: Any, hit: dict[str, Any], pattern_id: str, tool_id: str, when: Any) -> Any:
+def _note(
+    stix2: Any,
+    hit: dict[str, Any],
+    pattern_id: str,
+    tool_id: str,
+    when: Any,
+    marks: dict[str, Any] | None = None,
+) -> Any:
     """A technique's evidence passages and confidence, about its attack-pattern."""
     tid = hit["technique"]
     confidence = max(0, min(100, round(100 * float(hit.get("confidence_score", 0)))))
@@ -250,6 +277,7 @@ def _note(stix2: Any, hit: dict[str, Any], pattern_id: str, tool_id: str, when: 
         content=content,
         confidence=confidence,
         object_refs=[pattern_id],
+        **(marks or {}),
     )
 
 

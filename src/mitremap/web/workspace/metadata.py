@@ -52,9 +52,12 @@ _DATE = (
     rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH.replace('month', 'month2')}\s+(?P<year2>\d{{4}}))"
 )
 _STATED = re.compile(
-    r"(?:^|\n)\s*(?:date\s*:\s*|[*_#>\s]*(?:originally\s+)?(?:published|posted|"
-    r"publication\s+date|release\s+date|released|date\s+published)\b(?:\s+on)?\s*[:\-–—]?\s*"
-    r"(?:[*_]+\s*)?)" + _DATE,
+    # a line that starts with what the date is ("Published: …", "Date: …", "**Posted** on …"),
+    r"(?:(?:^|\n)[*_#>\s]*(?:date|(?:originally\s+)?(?:published|posted)|"
+    r"publication\s+date|release\s+date|date\s+published)[*_\s]*(?:on\b)?[*_\s]*"
+    r"[:\-–—]?[*_\s]*"
+    # or, anywhere in the first lines, "published on …" / "posted on …"
+    r"|\b(?:published|posted)\s+on\s+)" + _DATE,
     re.IGNORECASE,
 )
 
