@@ -1,0 +1,112 @@
+// The Indicators tab of the review page: every indicator of the report once, with its type, its
+// value defanged (so nothing on the page is a live link), the places it occurs (click one: it is
+// highlighted in the text), and accept / reject ("not an indicator") like techniques.
+import { el, formatDate } from "./app.js";
+import { draftInput } from "./drafts.js";
+
+const TYPE_NAMES = {
+  ipv4: "IPv4",
+  ipv6: "IPv6",
+  url: "URL",
+  domain: "domain",
+  email: "e-mail",
+  md5: "MD5",
+  sha1: "SHA-1",
+  sha256: "SHA-256",
+  sha512: "SHA-512",
+  file_name: "file name",
+  windows_path: "Windows path",
+  unix_path: "Unix path",
+  registry_key: "registry key",
+  cve: "CVE",
+};
+
+/** A value as shown: dots of addresses and names bracketed, http made hxxp. */
+export function defang(type, value) {
+  if (["ipv4", "domain", "onion", "email"].includes(type)) return value.replaceAll(".", "[.]");
+  if (type === "url") {
+    const scheme = value.match(/^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(.*)$/i);
+    if (!scheme) return value.replaceAll(".", "[.]");
+    const [, proto, host, rest] = scheme;
+    return `${proto.replace(/^http/i, "hxxp")}://${host.replaceAll(".", "[.]")}${rest}`;
+  }
+  return value;
+}
+
+export function indicatorKey(item) {
+  return `indicator:${item.type}:${item.value}`;
+}
+
+/**
+ * Draw the indicators into `list`. `ctx`: { writable, drafts, current, decide(item, action,
+ * note), show(item, occurrence) }.
+ */
+export function renderIndicators(list, items, ctx) {
+  const cards = items.map((item) => indicatorCard(item, ctx));
+  list.replaceChildren(...cards);
+  if (!cards.length) list.append(el("li", { className: "muted" }, "No indicator in this report."));
+}
+
+function indicatorCard(item, ctx) {
+  const key = indicatorKey(item);
+  const note = draftInput(
+    el("input", {
+      type: "text",
+      className: "note",
+      maxLength: 1000,
+      placeholder: "Note (optional)",
+      disabled: !ctx.writable,
+      "aria-label": `Note on ${item.value}`,
+    }),
+    ctx.drafts,
+    key,
+    item.decision?.note || "",
+  );
+  const button = (label, action, className) => {
+    const b = el("button", { type: "button", className, disabled: !ctx.writable }, label);
+    b.addEventListener("click", () => ctx.decide(item, action, note.value.trim()));
+    return b;
+  };
+  const accept = button("Accept", "accept", "accept");
+  const reject = button("Not an indicator", "reject", "reject");
+  const clear = button("Clear", "clear", "clear");
+  clear.disabled = !ctx.writable || !item.decision;
+  accept.setAttribute("aria-pressed", String(item.state === "accepted"));
+  reject.setAttribute("aria-pressed", String(item.state === "rejected"));
+  const places = item.occurrences.map((o, i) => {
+    const place = el("button", { type: "button", className: "small place", title: o.raw }, String(i + 1));
+    place.setAttribute("aria-label", `Show occurrence ${i + 1} in the text: ${o.raw}`);
+    place.addEventListener("click", () => ctx.show(item, o));
+    return place;
+  });
+  const card = el(
+    "li",
+    { className: `card ioc ${item.state}`, tabIndex: -1, dataset: { type: item.type, value: item.value } },
+    el(
+      "div",
+      { className: "card-head" },
+      el("span", { className: "chip" }, TYPE_NAMES[item.type] || item.type),
+      el("code", { className: "ioc-value" }, defang(item.type, item.value)),
+    ),
+    stateLine(item),
+    el("p", { className: "places" }, `Occurs ${places.length}×: `, ...places),
+    el("div", { className: "actions" }, accept, reject, clear, note),
+  );
+  if (ctx.current === key) card.classList.add("current");
+  return card;
+}
+
+function stateLine(item) {
+  const line = el("p", { className: "state" });
+  if (!item.decision) {
+    line.append(el("span", { className: "badge pending" }, "Pending"));
+    return line;
+  }
+  const yes = item.state === "accepted";
+  line.append(
+    el("span", { className: `badge ${yes ? "accepted" : "rejected"}` }, yes ? "Indicator" : "Not an indicator"),
+    ` by ${item.decision.user || "?"}, ${formatDate(item.decision.at)}`,
+    item.decision.note ? ` — “${item.decision.note}”` : "",
+  );
+  return line;
+}
