@@ -31,7 +31,10 @@ let role = "viewer";
 
 // ---- the list ---------------------------------------------------------------------------------
 
+let asked = 0; // the newest list asked for: an older answer arriving late is dropped
+
 async function loadList() {
+  const ticket = ++asked;
   const search = new URLSearchParams({ page: String(query.page), per_page: String(query.perPage) });
   for (const name of FILTERS) if (query[name]) search.set(name, query[name]);
   search.set("sort", query.sort);
@@ -44,6 +47,7 @@ async function loadList() {
     showError(error, "Could not list the reports");
     return;
   }
+  if (ticket !== asked) return;
   const pages = Math.max(1, Math.ceil(data.total / data.per_page));
   if (query.page > pages && data.total > 0) {
     query.page = pages;
@@ -184,8 +188,9 @@ function showSelected() {
 
 function initBulk() {
   $("pick-all").addEventListener("change", () => {
+    const wanted = $("pick-all").checked;
     for (const box of document.querySelectorAll("#reports-body input[type=checkbox]")) {
-      if (box.checked !== $("pick-all").checked) box.click();
+      if (box.checked !== wanted) box.click();
     }
   });
   $("bulk-clear").addEventListener("click", () => {
@@ -221,14 +226,15 @@ function initBulk() {
 
 function initSearch() {
   let timer;
+  const apply = () => {
+    clearTimeout(timer);
+    for (const name of FILTERS) query[name] = $(`search-${name}`).value.trim();
+    query.page = 1;
+    loadList();
+  };
   for (const name of FILTERS) {
     const field = $(`search-${name}`);
-    field.value = query[name];
-    const apply = () => {
-      query[name] = field.value.trim();
-      query.page = 1;
-      loadList();
-    };
+    if (query[name]) field.value = query[name];
     if (field.tagName === "SELECT") field.addEventListener("change", apply);
     else
       field.addEventListener("input", () => {
@@ -238,10 +244,7 @@ function initSearch() {
   }
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    clearTimeout(timer);
-    for (const name of FILTERS) query[name] = $(`search-${name}`).value.trim();
-    query.page = 1;
-    loadList();
+    apply();
   });
   $("page-prev").addEventListener("click", () => {
     query.page = Math.max(1, query.page - 1);
@@ -441,14 +444,14 @@ async function loadSettings() {
 }
 
 async function start() {
+  initSearch(); // first: what is typed while the page starts is not lost
+  initSort();
+  initBulk();
   const current = await initAccount();
   role = current?.user?.role || "viewer";
   if (can(role, "write")) initAddForm();
   if (can(role, "admin")) initModels();
   loadSettings();
-  initSearch();
-  initSort();
-  initBulk();
   await loadList();
 }
 

@@ -21,14 +21,16 @@ const TYPE_NAMES = {
   cve: "CVE",
 };
 
-/** A value as shown: dots of addresses and names bracketed, http made hxxp. */
+/** A value as shown, the way reports write them: its last dot bracketed (185.220.101[.]47,
+ * evil[.]com), a URL's host too and its http made hxxp. */
 export function defang(type, value) {
-  if (["ipv4", "domain", "onion", "email"].includes(type)) return value.replaceAll(".", "[.]");
+  const dot = (text) => text.replace(/\.(?=[^.]*$)/, "[.]");
+  if (["ipv4", "domain", "onion", "email"].includes(type)) return dot(value);
   if (type === "url") {
-    const scheme = value.match(/^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(.*)$/i);
-    if (!scheme) return value.replaceAll(".", "[.]");
-    const [, proto, host, rest] = scheme;
-    return `${proto.replace(/^http/i, "hxxp")}://${host.replaceAll(".", "[.]")}${rest}`;
+    const parts = value.match(/^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(.*)$/i);
+    if (!parts) return dot(value);
+    const [, scheme, host, rest] = parts;
+    return `${scheme.replace(/^http/i, "hxxp")}://${dot(host)}${rest}`;
   }
   return value;
 }

@@ -36,7 +36,11 @@ const BREAKS = {
 };
 const breakable = (name) => name.replace(/\w{10,}/g, (word) => BREAKS[word] || word);
 
-const unfolded = new Set(); // "tactic|parent" groups the analyst opened; kept across redraws
+// "tactic|parent" groups the analyst opened or closed, kept across redraws; the others are open
+// when an analyst accepted or added one of their sub-techniques (as Navigator shows annotated
+// sub-techniques), closed otherwise
+const unfolded = new Set();
+const folded = new Set();
 
 /** The cells of the report: suggestions shown on the page, and techniques analysts added. */
 function cellsOf(report, showMore) {
@@ -113,7 +117,8 @@ function groupItem(tactic, group, onPick) {
   item.append(head);
   if (!group.subs.length) return item;
   const key = `${tactic}|${group.id}`;
-  const open = unfolded.has(key);
+  const decided = group.subs.some((c) => c.state === "accepted" || c.added);
+  const open = unfolded.has(key) || (decided && !folded.has(key));
   const toggle = el(
     "button",
     { type: "button", className: "fold", "aria-expanded": String(open) },
@@ -126,8 +131,8 @@ function groupItem(tactic, group, onPick) {
     subs.hidden = !now;
     toggle.setAttribute("aria-expanded", String(now));
     toggle.textContent = `${now ? "▾" : "▸"} ${group.subs.length} sub-technique${group.subs.length === 1 ? "" : "s"}`;
-    if (now) unfolded.add(key);
-    else unfolded.delete(key);
+    (now ? unfolded : folded).add(key);
+    (now ? folded : unfolded).delete(key);
   });
   item.append(toggle, subs);
   return item;
