@@ -396,7 +396,7 @@ class ReportStore:
             if start is not None and end is not None and not 0 <= start < end <= length:
                 raise InvalidError(f"the passage {start}–{end} is outside the text (0–{length})")
             version = history.bump(s, report_id, now)
-            suggestions, rows, threshold = _review_rows(s, report_id, _latest(s, report_id))
+            suggestions, rows, threshold = _state_rows(s, report_id)
             before = reviews.review(suggestions, rows, threshold)
             history.check_fresh(
                 s, report_id, [subject], expected, lambda: _technique_now(before, technique)
@@ -417,7 +417,7 @@ class ReportStore:
             self._after_decision(s, report_id, version, user, "add" if action == "add" else subject)
             _store_counts(s, report_id, after)
             decision = {"id": row.id, **_row(row).to_dict()}
-            return {"decision": decision, "report": _summary(_report(s, report_id))}
+            return {"decision": decision, "report": _summary(_report(s, report_id, text=False))}
 
     def _after_decision(self, s: Session, report_id: int, version: int, user: str, key: str):
         """The draft the decision was typed in is spent; a `new` report is now in review."""
@@ -480,7 +480,7 @@ class ReportStore:
             return {
                 "decision": {"id": row.id, **_indicator_row(row).to_dict()},
                 "indicator": _indicator_dict(entry),
-                "report": _summary(_report(s, report_id)),
+                "report": _summary(_report(s, report_id, text=False)),
             }
 
     def decisions(self, report_id: int) -> list[dict[str, Any]]:
@@ -726,8 +726,9 @@ def _like(q: str) -> str:
 # ---- queries ----------------------------------------------------------------------------------
 
 
-def _report(s: Session, report_id: int) -> Report:
-    report = s.get(Report, report_id)
+def _report(s: Session, report_id: int, *, text: bool = True) -> Report:
+    """The report's row (`text=False`: without its text, which a summary does not need)."""
+    report = s.get(Report, report_id, options=() if text else [defer(Report.text)])
     if report is None:
         raise NotFoundError(f"no report {report_id}")
     return report
@@ -836,6 +837,47 @@ def _review_rows(
     ]
     rows = s.scalars(select(Decision).where(Decision.report_id == report_id).order_by(Decision.id))
     return suggestions, [_row(d) for d in rows], analysis.threshold if analysis else 1.0
+
+
+def _state_rows(
+    s: Session, report_id: int
+) -> tuple[list[reviews.SuggestionRow], list[reviews.DecisionRow], float]:
+    """What a technique's state needs, and nothing more (no attributions, no model card; plain
+    rows, not ORM objects): a decision is answered in a few milliseconds."""
+    latest = s.execute(
+        select(Analysis.id, Analysis.threshold)
+        .where(Analysis.report_id == report_id)
+        .order_by(Analysis.id.desc())
+        .limit(1)
+    ).first()
+    suggestions = []
+    if latest is not None:
+        found = s.execute(
+            select(
+                Suggestion.technique,
+                Suggestion.technique_name,
+                Suggestion.tactics,
+                Suggestion.confidence,
+                Suggestion.evidence,
+            ).where(Suggestion.analysis_id == latest[0])
+        )
+        suggestions = [
+            reviews.SuggestionRow(
+                t,
+                name,
+                tuple(tactics),
+                c,
+                tuple((e["start"], e["end"], e["confidence"]) for e in ev),
+            )
+            for t, name, tactics, c, ev in found
+        ]
+    columns = (Decision.id, Decision.technique, Decision.action, Decision.start, Decision.end)
+    rows = s.execute(
+        select(*columns, Decision.note, Decision.user, Decision.at)
+        .where(Decision.report_id == report_id)
+        .order_by(Decision.id)
+    )
+    return suggestions, [reviews.DecisionRow(*r) for r in rows], latest[1] if latest else 1.0
 
 
 def _review_of(
