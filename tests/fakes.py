@@ -15,6 +15,9 @@ TEXT = (
 )
 
 
+ANALYZED_AT = "2026-04-01T09:30:00+00:00"
+
+
 def _span(needle: str) -> tuple[int, int]:
     start = TEXT.index(needle)
     return start, start + len(needle)
@@ -27,13 +30,18 @@ class FakeAnalysis:
     document: Document
     techniques: list[dict[str, Any]] = field(default_factory=list)
     indicators: list[dict[str, Any]] | None = None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    analyzed_at: str = ANALYZED_AT
 
     def to_dict(self) -> dict[str, Any]:
         data = {
+            "schema_version": "1.0",
             "document": self.document.to_dict(),
             "model": {"backend": "linear", "attack_version": "18.1"},
             "threshold": 0.6,
+            "analyzed_at": self.analyzed_at,
             "techniques": self.techniques,
+            "entities": self.entities,
         }
         if self.indicators is not None:
             data["indicators"] = self.indicators

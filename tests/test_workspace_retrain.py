@@ -190,12 +190,16 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
 
     monkeypatch.setattr("mitremap.training.train.train_model", fake_train)
     monkeypatch.setattr("mitremap.attack.load_attack", lambda **_: tiny_kb)
+    monkeypatch.setattr(  # a stand-in model has no folder to add ATT&CK's knowledge to
+        "mitremap.classify.knowledge.write_knowledge", lambda path, kb: captured.update(kb=kb)
+    )
     out = tmp_path / "model"
     answer = cli("train", "--add-reviews", "--db", db_url, "--out", str(out))
     assert answer.code == 0, answer.err
     assert [r.labels for r in captured["reviewed"]] == [("T1053.005",)]
     assert captured["reviewed"][0].text == REPORT[:40].strip()
     assert "adding 1 reviewed passages" in answer.err
+    assert captured["kb"] is tiny_kb  # the trained model carries the ATT&CK it was trained on
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     nothing = cli("train", "--add-reviews", "--db", empty, "--out", str(out))
     assert nothing.code == 1 and "no reviewed passages" in nothing.err

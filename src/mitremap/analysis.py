@@ -16,8 +16,9 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -25,12 +26,14 @@ from mitremap.attack import technique_url
 from mitremap.documents import Document, split_sentences, window_ranges
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
+from mitremap.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
     from mitremap.classify.base import DocumentScores, TechniqueModel
     from mitremap.defend import Defence
     from mitremap.iocs import Indicator
+    from mitremap.schema import AnalysisJSON, DocumentJSON, EvidenceJSON, ModelJSON, TechniqueJSON
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class Evidence:
     end: int
     confidence: float
 
-    def to_dict(self, text: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self, text: str = "") -> EvidenceJSON:
+        out: EvidenceJSON = {
             "start": self.start,
             "end": self.end,
             "confidence": round(self.confidence, 4),
@@ -83,8 +86,8 @@ class TechniqueHit:
     def id(self) -> str:
         return self.technique.id
 
-    def to_dict(self, text: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self, text: str = "") -> TechniqueJSON:
+        out: TechniqueJSON = {
             "technique": self.technique.id,
             "technique_name": self.technique.name,
             "tactics": list(self.technique.tactics),
@@ -122,6 +125,7 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict)
     # mitigations, detections and similar adversaries: `MitreMap.analyze(…, defend=True)`
     defence: Defence | None = None
+    analyzed_at: str = ""  # ISO 8601 (UTC): when `analyze` ran
 
     @property
     def message(self) -> str:
@@ -136,23 +140,27 @@ class Analysis:
             f"(best candidate: {best} at {score:.2f})"
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AnalysisJSON:
+        """The JSON form every exporter and front end reads (`mitremap.schema.AnalysisJSON`)."""
         text = self.document.text
-        out: dict[str, Any] = {
-            "document": self.document.to_dict(),
-            "model": self.model,
+        out: AnalysisJSON = {
+            "schema_version": SCHEMA_VERSION,
+            "document": cast("DocumentJSON", self.document.to_dict()),
+            "model": cast("ModelJSON", self.model),
             "threshold": self.threshold,
             "window": self.window,
             "techniques": [hit.to_dict(text) for hit in self.techniques],
+            "entities": [e.to_dict(text) for e in self.entities],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+        if self.analyzed_at:
+            out["analyzed_at"] = self.analyzed_at
         if self.indicators or self.indicators_extracted:
             out["indicators"] = [i.to_dict() for i in self.indicators]
-        out["entities"] = [e.to_dict(text) for e in self.entities]
         if self.defence is not None:
             out["defend"] = self.defence.to_dict()
         if self.message:
             out["message"] = self.message
-        out["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
         return out
 
     def defend(self, kb: AttackKB | None = None, *, top_similar: int = 5) -> Defence:
@@ -165,9 +173,9 @@ class Analysis:
         from mitremap.defend import defend
 
         if kb is None:
-            from mitremap.attack import load_attack
+            from mitremap.classify.knowledge import attack_for_model
 
-            kb = load_attack(version=self.model.get("attack_version") or None)
+            kb = attack_for_model(self.model.get("attack_version") or None)
         found = {h.id: h.confidence for h in self.techniques if not h.implied}
         return defend(found, kb, top_similar=top_similar)
 
@@ -208,6 +216,7 @@ class MitreMap:
     def __init__(self, model: TechniqueModel, kb: AttackKB | None = None) -> None:
         self.model = model
         self._kb = kb
+        self.path: Path | None = None  # the model's folder, when loaded from one
         info = model.card.to_dict().get("techniques") or {}
         self.techniques: dict[str, TechniqueInfo] = {}
         for label in model.labels:
@@ -235,7 +244,9 @@ class MitreMap:
 
         if path is None:
             path = default_model_path()
-        return cls(load_model(path), kb=kb)
+        mm = cls(load_model(path), kb=kb)
+        mm.path = Path(path)
+        return mm
 
     def _map_to(self, kb: AttackKB) -> None:
         """Warn about an ATT&CK version mismatch and show techniques as `kb` knows them."""
@@ -356,16 +367,18 @@ class MitreMap:
                 "total": time.perf_counter() - started,
             },
             defence=defence,
+            analyzed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
     def attack(self, data_dir: str | os.PathLike[str] | None = None) -> AttackKB:
         """The ATT&CK knowledge base given at load, else the version the model was trained on
-        (loaded once: from `data_dir`, the data mirror or the cache)."""
+        (loaded once: a bundle from `data_dir`, the data mirror or the cache, else the
+        knowledge the model carries; `classify.knowledge.attack_for_model`)."""
         if self._kb is None:
-            from mitremap.attack import load_attack
+            from mitremap.classify.knowledge import attack_for_model
 
             version = self.model.card.attack_version or None
-            self._kb = load_attack(version=version, data_dir=data_dir)
+            self._kb = attack_for_model(version, data_dir=data_dir, model=self.path)
         return self._kb
 
     def _evidence(
