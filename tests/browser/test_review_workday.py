@@ -140,6 +140,9 @@ def test_indicators_history_and_metadata(tab: Tab, server: WorkspaceServer) -> N
     ip.locator("input.note").fill("the C2 server")
     ip.locator("button.accept").click()
     expect(ip.locator(".state")).to_contain_text("Indicator by local")
+    run_key = page.locator('#indicators .card[data-type="registry_key"]').first
+    expect(run_key).to_have_class(re.compile(r"\bcontext\b"))  # pre-marked by the lists
+    expect(run_key.locator(".state")).to_contain_text("pre-marked: a registry key every")
     xlsm = page.locator('#indicators .card[data-value="invoice_0342.xlsm"]')
     xlsm.locator("button.reject").click()
     expect(xlsm.locator(".state .badge")).to_have_text("Not an indicator")
@@ -165,8 +168,9 @@ def test_indicators_history_and_metadata(tab: Tab, server: WorkspaceServer) -> N
     with page.expect_download() as event:
         page.click('button[data-format="json"]')
     exported = json.loads(Path(event.value.path()).read_text(encoding="utf-8"))
-    values = {i["value"] for i in exported["indicators"]}
-    assert "185.220.101.47" in values and "invoice_0342.xlsm" not in values
+    verdicts = {i["value"]: i["review"] for i in exported["indicators"]}
+    assert verdicts["185.220.101.47"] == "accepted"
+    assert verdicts["invoice_0342.xlsm"] == "rejected"  # recorded; never sent as an indicator
     assert exported["document"]["tlp"] == "red"
     assert any(e["kind"] == "indicator" for e in exported["review"]["history"])
     page.click("#export-menu summary")

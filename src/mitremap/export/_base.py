@@ -135,8 +135,8 @@ def source_url(data: AnalysisJSON) -> str | None:
 def report_tags(data: AnalysisJSON | Mapping[str, Any]) -> list[str]:
     """The report's own tags, when its JSON carries them (`document.tags`: the review
     workspace's metadata): STIX `labels`, MISP event tags."""
-    found = (data.get("document") or {}).get("tags") or ()
-    return [str(t) for t in found if str(t).strip()]
+    document: Mapping[str, Any] = data.get("document") or {}
+    return [str(t) for t in document.get("tags") or () if str(t).strip()]
 
 
 def tactic_names(technique: TechniqueJSON | Mapping[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ public address that was checked (`documents.readers.read_url`'s `check_address`)
 import ipaddress
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
@@ -32,7 +32,7 @@ from mitremap.web.routers.deps import (
     clean,
 )
 from mitremap.web.routers.versions import IfMatch, etag, stale
-from mitremap.web.workspace.combined import MAX_REPORTS, combine
+from mitremap.web.workspace.combined import MAX_REPORTS, combine, export_options
 from mitremap.web.workspace.errors import (
     BadRequestError,
     ForbiddenError,
@@ -43,6 +43,7 @@ from mitremap.web.workspace.errors import (
 from mitremap.web.workspace.models import TLP_LEVELS
 from mitremap.web.workspace.reports import ReportChanges, ReportQuery
 
+Benign = Literal["context", "omit"]
 SUGGESTION_FLOOR = 0.2
 """Techniques down to this confidence are kept as suggestions ("show more suggestions")."""
 URL_TIMEOUT_S = 30.0
@@ -174,7 +175,10 @@ def export_several(
     each technique), one STIX bundle, a MISP event collection, or their JSON."""
     chosen = _ids(ids)
     describe = ws.registry.catalog.describe()
-    found = combine([ws.store.reviewed_result(i, describe) for i in chosen], format)
+    keep = format in ("stix", "misp", "json")
+    found = combine(
+        [ws.store.reviewed_result(i, describe, keep_rejected=keep) for i in chosen], format
+    )
     name = f"reports-{len(chosen)}-reviewed{found.extension}"
     return Response(
         found.body,
@@ -244,13 +248,18 @@ def export(
     _: Viewer,
     ws: WorkspaceDep,
     format: Annotated[str, Query(max_length=20)] = "json",
+    benign: Annotated[Benign, Query(description="context or omit")] = "context",
 ) -> Response:
-    """The reviewed result (accepted and added techniques) as a file to download."""
+    """The reviewed result as a file to download: accepted and added techniques; indicators as
+    reviewed — accepted ones, and unreviewed ones not known-benign, are indicators (STIX
+    indicator, MISP `to_ids`); rejected and known-benign ones go out as observed context
+    (`benign=context`) or not at all (`omit`); marked with the report's TLP."""
     from mitremap.export import export_format
 
     exporter = export_format(format)
-    result = ws.store.reviewed_result(report_id, ws.registry.catalog.describe())
-    body = exporter.render(result, True)
+    keep = benign == "context" and format in ("stix", "misp", "json")
+    result = ws.store.reviewed_result(report_id, ws.registry.catalog.describe(), keep_rejected=keep)
+    body = exporter.render(result, True, export_options(result, benign))
     name = f"report-{report_id}-reviewed{exporter.extension}"
     return Response(
         body,

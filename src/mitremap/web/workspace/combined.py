@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitremap.documents import Document
 from mitremap.errors import MitreMapError
 from mitremap.web.workspace.errors import InvalidError
 from mitremap.web.workspace.reviews import ReviewedResult
+
+if TYPE_CHECKING:
+    from mitremap.export import ExportOptions
 
 FORMATS = {
     "navigator": (".layer.json", "application/json"),
@@ -25,6 +28,15 @@ FORMATS = {
     "json": (".json", "application/json"),
 }
 MAX_REPORTS = 500
+
+
+def export_options(result: ReviewedResult, benign: str = "context") -> ExportOptions:
+    """How a reviewed report is exported: marked with its TLP; known-benign and rejected
+    indicators as observed context (or left out: `benign="omit"`)."""
+    from mitremap.export import ExportOptions
+
+    tlp = result.to_dict()["document"].get("tlp")
+    return ExportOptions(tlp=tlp or None, benign="omit" if benign == "omit" else "context")
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,7 @@ def bundle(results: Sequence[ReviewedResult]) -> dict[str, Any]:
     objects: dict[str, Any] = {}
     for result in results:
         try:
-            one = to_stix(result)
+            one = to_stix(result, None, export_options(result))
         except MitreMapError:  # nothing to export in this one: the others still go
             continue
         for obj in one["objects"]:
@@ -131,7 +143,7 @@ def events(results: Sequence[ReviewedResult]) -> dict[str, Any]:
     """MISP events, one per report, as MISP's REST API lists several (`{"response": […]}`)."""
     from mitremap.export import to_misp
 
-    return {"response": [to_misp(result) for result in results]}
+    return {"response": [to_misp(result, export_options(result)) for result in results]}
 
 
 def together(results: Sequence[ReviewedResult]) -> dict[str, Any]:

@@ -290,7 +290,8 @@ class ReportStore:
                 "added": [_added_dict(a, describe) for a in state.added],
                 "indicators": analysis.indicators if analysis else [],
                 "indicator_review": [
-                    _indicator_dict(r) for r in _indicator_state(s, report.id, analysis)
+                    _indicator_dict(r, _source_url(report))
+                    for r in _indicator_state(s, report.id, analysis)
                 ],
                 "duplicates": _duplicates(s, report),
                 "comments": s.scalar(
@@ -586,9 +587,12 @@ class ReportStore:
                 )
         return tlp
 
-    def reviewed_result(self, report_id: int, describe: Describe) -> reviews.ReviewedResult:
-        """The reviewed report as the exporters read it: accepted and added techniques,
-        indicators not rejected, the metadata, every decision, the history and comments."""
+    def reviewed_result(
+        self, report_id: int, describe: Describe, *, keep_rejected: bool = False
+    ) -> reviews.ReviewedResult:
+        """The reviewed report as the exporters read it: accepted and added techniques, the
+        indicators with their verdicts (rejected ones only with `keep_rejected`), the metadata,
+        every decision, the history and comments."""
         with self.db.session() as s:
             report = _report(s, report_id)
             analysis = _latest(s, report.id)
@@ -609,6 +613,7 @@ class ReportStore:
                     "source_org": report.source_org,
                     "published": published or None,
                 },
+                keep_rejected=keep_rejected,
             )
             return reviews.reviewed_result(
                 Document(
@@ -1027,13 +1032,23 @@ def _added_dict(a: reviews.DecisionRow, describe: Describe) -> dict[str, Any]:
     }
 
 
-def _indicator_dict(r: reviews.IndicatorReview) -> dict[str, Any]:
+def _source_url(report: Report) -> str | None:
+    return report.origin if report.origin.startswith(("http://", "https://")) else None
+
+
+def _indicator_dict(r: reviews.IndicatorReview, source: str | None = None) -> dict[str, Any]:
+    """An indicator as the page shows it; `benign`: why the lists call it context (the page
+    pre-marks it so; an analyst's verdict overrides it), or None."""
+    from mitremap.iocs.benign import benign_reason
+
     d = r.decision
+    private = any(o.get("private") for o in r.occurrences)
     return {
         "type": r.type,
         "value": r.value,
         "occurrences": r.occurrences,
         "state": r.state,
+        "benign": benign_reason({"type": r.type, "value": r.value, "private": private}, source),
         "decision": None
         if d is None
         else {"action": d.action, "note": d.note, "user": d.user, "at": reviews.iso(d.at)},

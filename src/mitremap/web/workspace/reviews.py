@@ -277,6 +277,7 @@ def indicator_review(
         entry = found.setdefault(key, IndicatorReview(*key, []))
         entry.occurrences.append(
             {"start": item.get("start"), "end": item.get("end"), "raw": item.get("raw", key[1])}
+            | ({"private": True} if item.get("private") else {})
         )
     latest: dict[tuple[str, str], IndicatorDecisionRow | None] = {}
     for d in sorted(decisions, key=lambda d: d.id):
@@ -298,6 +299,7 @@ class ReviewRecord:
     history: Sequence[dict[str, Any]] = ()
     comments: Sequence[dict[str, Any]] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    keep_rejected: bool = False  # rejected indicators kept (marked), for context in STIX/MISP
 
 
 @dataclass
@@ -375,7 +377,9 @@ def reviewed_result(
         "threshold": threshold,
         "window": window,
         "techniques": sorted(techniques.values(), key=lambda t: -t["confidence_score"]),
-        "indicators": reviewed_indicators(indicators, record.indicator_decisions),
+        "indicators": reviewed_indicators(
+            indicators, record.indicator_decisions, keep_rejected=record.keep_rejected
+        ),
         "review": {
             "status": record.status,
             "decisions": [{"id": d.id, **d.to_dict()} for d in record.decisions],
@@ -390,17 +394,22 @@ def reviewed_result(
 
 
 def reviewed_indicators(
-    indicators: list[Any], decisions: Sequence[IndicatorDecisionRow]
+    indicators: list[Any],
+    decisions: Sequence[IndicatorDecisionRow],
+    *,
+    keep_rejected: bool = False,
 ) -> list[dict[str, Any]]:
-    """The indicators as reviewed: one rejected as "not an indicator" is left out (as a
-    rejected technique is); the others say their verdict (`review`: accepted or pending)."""
+    """The indicators as reviewed, each with its verdict (`review`: accepted, rejected or
+    pending), which the exporters honour (`iocs.benign.benign_reason`: accepted is an
+    indicator, rejected is context). A rejected one is left out unless `keep_rejected` (STIX
+    and MISP then send it as observed context, never as an indicator)."""
     states = {
         (r.type, r.value): r.state for r in indicator_review(indicators, decisions) if r.decision
     }
     out = []
     for item in indicators:
         verdict = states.get((str(item.get("type")), str(item.get("value"))), "pending")
-        if verdict != "rejected":
+        if verdict != "rejected" or keep_rejected:
             out.append({**item, "review": verdict})
     return out
 

@@ -1,6 +1,8 @@
 // The Indicators tab of the review page: every indicator of the report once, with its type, its
 // value defanged (so nothing on the page is a live link), the places it occurs (click one: it is
-// highlighted in the text), and accept / reject ("not an indicator") like techniques.
+// highlighted in the text), and accept / reject ("not an indicator") like techniques. Values the
+// known-benign lists name (system programs, vendor domains, the report's own address …) are
+// pre-marked as context, with the reason; the exports send them as context unless accepted.
 import { el, formatDate } from "./app.js";
 import { draftInput } from "./drafts.js";
 
@@ -81,9 +83,10 @@ function indicatorCard(item, ctx) {
     place.addEventListener("click", () => ctx.show(item, o));
     return place;
   });
+  const verdict = item.state === "pending" && item.benign ? "context" : item.state;
   const card = el(
     "li",
-    { className: `card ioc ${item.state}`, tabIndex: -1, dataset: { type: item.type, value: item.value } },
+    { className: `card ioc ${verdict}`, tabIndex: -1, dataset: { type: item.type, value: item.value } },
     el(
       "div",
       { className: "card-head" },
@@ -100,6 +103,13 @@ function indicatorCard(item, ctx) {
 
 function stateLine(item) {
   const line = el("p", { className: "state" });
+  if (!item.decision && item.benign) {
+    line.append(
+      el("span", { className: "badge context" }, "Context"),
+      ` — pre-marked: ${item.benign}. Accept it if it is an indicator here.`,
+    );
+    return line;
+  }
   if (!item.decision) {
     line.append(el("span", { className: "badge pending" }, "Pending"));
     return line;

@@ -349,7 +349,8 @@ function indicatorSpans(r) {
     const key = indicatorKey(item);
     for (const o of item.occurrences) {
       if (typeof o.start !== "number" || typeof o.end !== "number") continue;
-      spans.push({ start: o.start, end: o.end, kind: "ioc", key, verdict: item.state });
+      const verdict = item.state === "pending" && item.benign ? "context" : item.state;
+      spans.push({ start: o.start, end: o.end, kind: "ioc", key, verdict });
     }
   }
   return spans;
