@@ -160,7 +160,7 @@ class ReportStore:
             self._after_analysis(s, report, row)
             history.record(
                 s, report.id, 1, "analysis", "report", "", model_name, user=user, at=now,
-                detail=f"added from {source[:200]}",
+                detail=f"from {source[:200]}",
             )  # fmt: skip
             report_id = report.id
         return self.detail(report_id)
