@@ -53,7 +53,7 @@ MAX_DRAFT_CHARS = 5000
 MAX_BULK = 500
 _TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 _DRAFT_KEY = re.compile(
-    r"^(technique:T\d{4}(\.\d{3})?|indicator:[a-z0-9_]{1,32}:.{1,2000}|add|comment)$"
+    r"^(technique:T\d{4}(\.\d{3})?|indicator:[a-z0-9_]{1,32}:.{1,360}|add|comment)$"
 )
 
 Describe = Mapping[str, tuple[str, tuple[str, ...]]]
@@ -453,7 +453,7 @@ class ReportStore:
             raise InvalidError(
                 f"unknown action {action!r}; use one of: {', '.join(INDICATOR_ACTIONS)}"
             )
-        subject = f"indicator:{type}:{value}"
+        subject = f"indicator:{type}:{value}"[:400]  # as the history keeps it
         now = utcnow()
         with self.db.session() as s:
             version = history.bump(s, report_id, now)

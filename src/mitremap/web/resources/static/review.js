@@ -123,7 +123,7 @@ async function poll() {
 
 /** The header that makes a change conditional on the version the page shows. */
 function ifMatch() {
-  return { "If-Match": `"v${state.report.version}"` };
+  return state.report ? { "If-Match": `"v${state.report.version}"` } : {};
 }
 
 /** A change refused as stale: who changed it and when, then the page as it is now. */
@@ -706,7 +706,7 @@ function setTab(name) {
     tab.tabIndex = on ? 0 : -1;
     $(`panel-${tab.dataset.tab}`).hidden = !on;
   }
-  renderText();
+  if (state.report) renderText(); // a tab chosen while the report loads: drawn when it comes
   if (name === "history") loadHistory();
   if (name === "comments") loadComments();
 }
@@ -855,6 +855,7 @@ function onKey(event) {
 // ---- adding a technique to a selected passage ---------------------------------------------------
 
 function onSelection() {
+  if (!state.report) return;
   const selection = document.getSelection();
   const box = $("report-text");
   if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return;
