@@ -199,13 +199,13 @@ class ReportStore:
         return state
 
     def report_document(self, report_id: int) -> Document:
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             r = _report(s, report_id)
             return Document(r.text, r.title, r.origin, r.media_type)
 
     def version(self, report_id: int) -> int:
         """The report's version (its ETag), without reading the report."""
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             found = s.scalar(select(Report.version).where(Report.id == report_id))
             if found is None:
                 raise NotFoundError(f"no report {report_id}")
@@ -221,7 +221,7 @@ class ReportStore:
         column = SORTS[key]
         order = [column.desc() if descending else column.asc()]
         order.append(Report.id.desc() if descending else Report.id.asc())
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             total = s.scalar(select(func.count()).select_from(ids.subquery())) or 0
             rows = s.scalars(
                 select(Report)
@@ -267,13 +267,13 @@ class ReportStore:
         return found
 
     def summary(self, report_id: int) -> dict[str, Any]:
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             return _summary(_report(s, report_id))
 
     def detail(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
         """Everything the review page shows about one report."""
         describe = describe or {}
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             report = _report(s, report_id)
             analysis = _latest(s, report.id)
             state = _review_of(s, report.id, analysis, describe)
@@ -485,7 +485,7 @@ class ReportStore:
             }
 
     def decisions(self, report_id: int) -> list[dict[str, Any]]:
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             _report(s, report_id)
             rows = s.scalars(
                 select(Decision).where(Decision.report_id == report_id).order_by(Decision.id)
@@ -496,11 +496,11 @@ class ReportStore:
 
     def history(self, report_id: int) -> list[dict[str, Any]]:
         """Every change of the report, oldest first (and the model switches meanwhile)."""
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             return history.report_events(s, _report(s, report_id))
 
     def workspace_history(self) -> list[dict[str, Any]]:
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             return history.workspace_events(s)
 
     def record_model_switch(self, user: str, before: str, after: str) -> None:
@@ -509,7 +509,7 @@ class ReportStore:
             history.record(s, None, 0, "model", "model", before, after, user=user, at=utcnow())
 
     def comments(self, report_id: int) -> list[dict[str, Any]]:
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             _report(s, report_id)
             rows = s.scalars(
                 select(Comment).where(Comment.report_id == report_id).order_by(Comment.id)
@@ -541,7 +541,7 @@ class ReportStore:
 
     def drafts(self, report_id: int, user: str) -> dict[str, str]:
         """The user's unsent notes and comment on the report, by key."""
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             _report(s, report_id)
             rows = s.scalars(select(Draft).where(Draft.report_id == report_id, Draft.user == user))
             return {d.key: d.text for d in rows}
@@ -571,7 +571,7 @@ class ReportStore:
     # ---- settings, exports, training text -----------------------------------------------------
 
     def default_tlp(self) -> str:
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             found = s.get(Setting, metadata.DEFAULT_TLP_SETTING)
             return found.value if found else metadata.DEFAULT_TLP
 
@@ -593,7 +593,7 @@ class ReportStore:
         """The reviewed report as the exporters read it: accepted and added techniques, the
         indicators with their verdicts (rejected ones only with `keep_rejected`), the metadata,
         every decision, the history and comments."""
-        with self.db.session() as s:
+        with self.db.session(read=True) as s:
             report = _report(s, report_id)
             analysis = _latest(s, report.id)
             state = _review_of(s, report.id, analysis, describe)
