@@ -35,7 +35,12 @@ async function csrfToken() {
  * CSRF token; `headers` adds some (If-Match); `keepalive` lets a request outlive the page.
  * Answers the parsed JSON (null for 204); throws ApiError with the API's message.
  */
-export async function api(method, path, body, { raw = false, headers: extra = {}, keepalive } = {}) {
+export async function api(
+  method,
+  path,
+  body,
+  { raw = false, headers: extra = {}, keepalive } = {},
+) {
   const headers = { Accept: "application/json", ...extra };
   let payload;
   if (body instanceof FormData) {

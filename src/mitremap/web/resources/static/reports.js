@@ -97,11 +97,24 @@ function row(report) {
   const tags = (report.tags || []).map((t) => el("span", { className: "chip" }, t));
   const cells = [
     el("td", { className: "pick" }, pick),
-    el("td", { className: "title" }, link, tags.length ? el("div", { className: "tags" }, ...tags) : null),
+    el(
+      "td",
+      { className: "title" },
+      link,
+      tags.length ? el("div", { className: "tags" }, ...tags) : null,
+    ),
     el("td", { className: "source" }, report.source_org || report.source || ""),
     el("td", {}, el("time", { dateTime: report.created_at }, formatDate(report.created_at))),
     el("td", {}, report.published || ""),
-    el("td", {}, el("span", { className: `tlp tlp-${report.tlp.replace("+", "-")}` }, TLP_LABELS[report.tlp] || report.tlp)),
+    el(
+      "td",
+      {},
+      el(
+        "span",
+        { className: `tlp tlp-${report.tlp.replace("+", "-")}` },
+        TLP_LABELS[report.tlp] || report.tlp,
+      ),
+    ),
     el(
       "td",
       {},
@@ -159,7 +172,10 @@ function showSort() {
   const key = query.sort.replace(/^-/, "");
   for (const th of document.querySelectorAll("th[data-sort]")) {
     const on = th.dataset.sort === key;
-    th.setAttribute("aria-sort", on ? (query.sort.startsWith("-") ? "descending" : "ascending") : "none");
+    th.setAttribute(
+      "aria-sort",
+      on ? (query.sort.startsWith("-") ? "descending" : "ascending") : "none",
+    );
   }
 }
 
@@ -167,7 +183,9 @@ function initSort() {
   for (const th of document.querySelectorAll("th[data-sort]")) {
     th.querySelector("button").addEventListener("click", () => {
       const key = th.dataset.sort;
-      const first = ["created", "updated", "published", "accepted", "pending"].includes(key) ? "-" : "";
+      const first = ["created", "updated", "published", "accepted", "pending"].includes(key)
+        ? "-"
+        : "";
       const current = query.sort.replace(/^-/, "");
       query.sort = current === key ? (query.sort.startsWith("-") ? key : `-${key}`) : first + key;
       query.page = 1;
@@ -195,12 +213,16 @@ function initBulk() {
   });
   $("bulk-clear").addEventListener("click", () => {
     selected.clear();
-    for (const box of document.querySelectorAll("#reports-body input[type=checkbox]")) box.checked = false;
+    for (const box of document.querySelectorAll("#reports-body input[type=checkbox]"))
+      box.checked = false;
     showSelected();
   });
   $("bulk-reviewed").addEventListener("click", async () => {
     try {
-      const done = await api("POST", "/api/reports/bulk", { ids: [...selected.keys()], action: "mark_reviewed" });
+      const done = await api("POST", "/api/reports/bulk", {
+        ids: [...selected.keys()],
+        action: "mark_reviewed",
+      });
       showMessage(`Marked ${done.done.length} reports reviewed.`, { kind: "info" });
       await loadList();
     } catch (error) {
@@ -216,7 +238,10 @@ function initBulk() {
       const ids = [...selected.keys()].join(",");
       const format = button.dataset.bulkFormat;
       try {
-        await download(`/api/reports/export?${new URLSearchParams({ ids, format })}`, `reports.${format}.json`);
+        await download(
+          `/api/reports/export?${new URLSearchParams({ ids, format })}`,
+          `reports.${format}.json`,
+        );
       } catch (error) {
         showError(error, "Could not export the selected reports");
       }
@@ -292,7 +317,11 @@ function initAddForm() {
       if (!text.trim()) return showMessage("Paste the report’s text first.");
       body = { text, ...(title ? { title } : {}) };
     }
-    const meta = { tlp: $("add-tlp").value, tags: $("add-tags").value, source_org: $("add-org").value };
+    const meta = {
+      tlp: $("add-tlp").value,
+      tags: $("add-tags").value,
+      source_org: $("add-org").value,
+    };
     for (const [key, value] of Object.entries(meta)) {
       if (!value.trim()) continue;
       if (body instanceof FormData) body.append(key, value);
@@ -331,7 +360,11 @@ async function loadModels() {
     ...data.items.map((item) =>
       el(
         "option",
-        { value: item.name, selected: item.active, dataset: { active: String(Boolean(item.active)) } },
+        {
+          value: item.name,
+          selected: item.active,
+          dataset: { active: String(Boolean(item.active)) },
+        },
         item.name +
           (item.created_at ? ` (${formatDate(item.created_at)})` : "") +
           (item.active ? " — active" : ""),

@@ -24,8 +24,10 @@ export function describe(e) {
   const change = (what) => `${what}: ${shown(e.subject, e.before)} → ${shown(e.subject, e.after)}`;
   switch (e.kind) {
     case "decision":
-      return `${e.subject.replace(/^technique:/, "")}: ${e.before} → ${e.after}` +
-        (e.detail ? ` (${e.detail})` : "");
+      return (
+        `${e.subject.replace(/^technique:/, "")}: ${e.before} → ${e.after}` +
+        (e.detail ? ` (${e.detail})` : "")
+      );
     case "indicator": {
       const [, type, ...value] = e.subject.split(":");
       return `indicator ${type} ${value.join(":")}: ${e.before} → ${e.after}`;
@@ -33,7 +35,8 @@ export function describe(e) {
     case "analysis":
       return e.subject === "report"
         ? `added and analysed by model ${e.after}` + (e.detail ? ` (${e.detail})` : "")
-        : `analysed again: model ${e.before || "—"} → ${e.after}` + (e.detail ? ` (${e.detail})` : "");
+        : `analysed again: model ${e.before || "—"} → ${e.after}` +
+            (e.detail ? ` (${e.detail})` : "");
     case "model":
       return `switched the model for everyone: ${e.before || "—"} → ${e.after}`;
     case "comment":
@@ -44,18 +47,22 @@ export function describe(e) {
 }
 
 export function renderHistory(list, items) {
-  const rows = [...items].reverse().map((e) =>
-    el(
-      "li",
-      { className: `event ${e.kind}`, dataset: { kind: e.kind } },
-      el("time", { dateTime: e.at, title: formatDate(e.at) }, ago(e.at)),
-      " ",
-      el("strong", { className: "who" }, e.user || "?"),
-      " ",
-      el("span", { className: "what" }, describe(e)),
-      e.note && e.kind !== "comment" ? el("span", { className: "muted" }, ` — “${e.note}”`) : null,
-    ),
-  );
+  const rows = [...items]
+    .reverse()
+    .map((e) =>
+      el(
+        "li",
+        { className: `event ${e.kind}`, dataset: { kind: e.kind } },
+        el("time", { dateTime: e.at, title: formatDate(e.at) }, ago(e.at)),
+        " ",
+        el("strong", { className: "who" }, e.user || "?"),
+        " ",
+        el("span", { className: "what" }, describe(e)),
+        e.note && e.kind !== "comment"
+          ? el("span", { className: "muted" }, ` — “${e.note}”`)
+          : null,
+      ),
+    );
   list.replaceChildren(...rows);
   if (!rows.length) list.append(el("li", { className: "muted" }, "Nothing yet."));
 }

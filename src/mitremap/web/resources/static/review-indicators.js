@@ -78,7 +78,11 @@ function indicatorCard(item, ctx) {
   accept.setAttribute("aria-pressed", String(item.state === "accepted"));
   reject.setAttribute("aria-pressed", String(item.state === "rejected"));
   const places = item.occurrences.map((o, i) => {
-    const place = el("button", { type: "button", className: "small place", title: o.raw }, String(i + 1));
+    const place = el(
+      "button",
+      { type: "button", className: "small place", title: o.raw },
+      String(i + 1),
+    );
     place.setAttribute("aria-label", `Show occurrence ${i + 1} in the text: ${o.raw}`);
     place.addEventListener("click", () => ctx.show(item, o));
     return place;
@@ -86,7 +90,11 @@ function indicatorCard(item, ctx) {
   const verdict = item.state === "pending" && item.benign ? "context" : item.state;
   const card = el(
     "li",
-    { className: `card ioc ${verdict}`, tabIndex: -1, dataset: { type: item.type, value: item.value } },
+    {
+      className: `card ioc ${verdict}`,
+      tabIndex: -1,
+      dataset: { type: item.type, value: item.value },
+    },
     el(
       "div",
       { className: "card-head" },
@@ -116,7 +124,11 @@ function stateLine(item) {
   }
   const yes = item.state === "accepted";
   line.append(
-    el("span", { className: `badge ${yes ? "accepted" : "rejected"}` }, yes ? "Indicator" : "Not an indicator"),
+    el(
+      "span",
+      { className: `badge ${yes ? "accepted" : "rejected"}` },
+      yes ? "Indicator" : "Not an indicator",
+    ),
     ` by ${item.decision.user || "?"}, ${formatDate(item.decision.at)}`,
     item.decision.note ? ` — “${item.decision.note}”` : "",
   );

@@ -92,8 +92,7 @@ function groups(inTactic) {
 export function renderMatrix(container, report, { showMore, onPick }) {
   const cells = cellsOf(report, showMore);
   const tactics = TACTICS.filter((t) => ALWAYS.has(t) || cells.some((c) => c.tactics.includes(t)));
-  for (const cell of cells)
-    for (const t of cell.tactics) if (!tactics.includes(t)) tactics.push(t);
+  for (const cell of cells) for (const t of cell.tactics) if (!tactics.includes(t)) tactics.push(t);
   const columns = tactics.map((tactic) => {
     const inTactic = cells.filter((c) => c.tactics.includes(tactic));
     const list = el("ul", {}, ...groups(inTactic).map((g) => groupItem(tactic, g, onPick)));
@@ -102,7 +101,12 @@ export function renderMatrix(container, report, { showMore, onPick }) {
     return el(
       "section",
       { className: "tactic", "aria-label": `${tactic}: ${inTactic.length} ${noun}` },
-      el("h3", {}, breakable(tactic), el("span", { className: "count" }, `${inTactic.length} ${noun}`)),
+      el(
+        "h3",
+        {},
+        breakable(tactic),
+        el("span", { className: "count" }, `${inTactic.length} ${noun}`),
+      ),
       list,
     );
   });
@@ -125,7 +129,11 @@ function groupItem(tactic, group, onPick) {
     `${open ? "▾" : "▸"} ${group.subs.length} sub-technique${group.subs.length === 1 ? "" : "s"}`,
   );
   toggle.setAttribute("aria-label", `${group.subs.length} sub-techniques of ${group.id}`);
-  const subs = el("ul", { className: "subs", hidden: !open }, ...group.subs.map((c) => el("li", {}, cellButton(c, onPick))));
+  const subs = el(
+    "ul",
+    { className: "subs", hidden: !open },
+    ...group.subs.map((c) => el("li", {}, cellButton(c, onPick))),
+  );
   toggle.addEventListener("click", () => {
     const now = subs.hidden;
     subs.hidden = !now;

@@ -274,9 +274,7 @@ function renderDuplicates(found) {
     el("a", { href: `/reports/${encodeURIComponent(d.id)}` }, d.title || `report ${d.id}`),
     ` (${d.reason}, added by ${d.created_by || "?"} ${formatDate(d.created_at)})`,
   ]);
-  box.replaceChildren(
-    el("p", {}, "This report may be kept already: ", ...links.flat(), "."),
-  );
+  box.replaceChildren(el("p", {}, "This report may be kept already: ", ...links.flat(), "."));
 }
 
 function renderMetaForm(r) {
@@ -732,7 +730,10 @@ function showIndicator(item, occurrence) {
   state.indicator = indicatorKey(item);
   renderText();
   for (const node of document.querySelectorAll("#indicators .card")) {
-    node.classList.toggle("current", node.dataset.type === item.type && node.dataset.value === item.value);
+    node.classList.toggle(
+      "current",
+      node.dataset.type === item.type && node.dataset.value === item.value,
+    );
   }
   scrollToPassage(occurrence.start);
 }
@@ -876,7 +877,8 @@ function onSelection() {
 
 function showSelection() {
   const sel = state.selection;
-  $("add-fields").hidden = !sel && !state.chosen && document.activeElement !== $("technique-search");
+  $("add-fields").hidden =
+    !sel && !state.chosen && document.activeElement !== $("technique-search");
   $("selection-text").hidden = !sel;
   $("selection-info").textContent = sel
     ? `Selected passage (characters ${sel.start}–${sel.end}):`
