@@ -132,6 +132,13 @@ def source_url(data: AnalysisJSON) -> str | None:
     return where if where.startswith(("http://", "https://")) else None
 
 
+def report_tags(data: AnalysisJSON | Mapping[str, Any]) -> list[str]:
+    """The report's own tags, when its JSON carries them (`document.tags`: the review
+    workspace's metadata): STIX `labels`, MISP event tags."""
+    document: Mapping[str, Any] = data.get("document") or {}
+    return [str(t) for t in document.get("tags") or () if str(t).strip()]
+
+
 def tactic_names(technique: TechniqueJSON | Mapping[str, Any]) -> list[str]:
     return [t["name"] if isinstance(t, dict) else str(t) for t in technique.get("tactics", ())]
 

@@ -26,6 +26,7 @@ from mitremap.export._base import (
     Exportable,
     ExportOptions,
     read,
+    report_tags,
     report_time,
     source_url,
     title,
@@ -95,6 +96,8 @@ def to_misp(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> d
     event.analysis = 0  # initial: a machine's reading, for an analyst to review
     if options.tlp:
         event.add_tag(f"tlp:{options.tlp}")
+    for tag in report_tags(data):  # the report's own (the review workspace's)
+        event.add_tag(tag)
     hits = data.get("techniques", ())
     tags = {t["technique"]: galaxy_tag(t["technique"], t.get("technique_name") or "") for t in hits}
     for t in hits:

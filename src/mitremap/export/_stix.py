@@ -17,7 +17,8 @@ What the bundle says is what the report says, and nothing more:
   with a `note` saying why, or not at all (`ExportOptions.benign`);
 - an `indicates` relationship only where an indicator sits inside a technique's evidence, and
   `targets` only where a CVE sits inside the evidence of an exploitation technique;
-- with `ExportOptions.tlp`, the TLP marking on every object MitreMap makes.
+- with `ExportOptions.tlp`, the TLP marking on every object MitreMap makes; the report's own
+  tags (`document.tags`, the review workspace's) as its `labels`.
 
 Every id is stable: SDOs take a UUIDv4 (as the spec asks of them) whose bits come from a
 SHA-256 of their content, so the same report gives the same bundle, and the same indicator in two
@@ -42,6 +43,7 @@ from mitremap.export._base import (
     ExportOptions,
     origin,
     read,
+    report_tags,
     report_time,
     source_url,
     tactic_names,
@@ -229,6 +231,7 @@ def to_stix(
         published=b.when,
         report_types=["threat-report"],
         object_refs=refs,
+        **({"labels": report_tags(data)} if report_tags(data) else {}),
         **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
     )
     marking = [b.marking] if b.marking is not None else []

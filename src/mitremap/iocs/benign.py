@@ -19,7 +19,9 @@ What counts, each with its reason:
 - MISP's warning lists of known-benign values, where `pymispwarninglists` is installed (the
   `warninglists` extra), as `mitremap.iocs.allowlist` chooses them.
 
-The review workspace marks the same values for analysts (issue 19); keep one list, here.
+The review workspace marks the same values for analysts (issue 19); keep one list, here. An
+analyst's verdict, carried in the indicator's JSON (`review`: accepted or rejected), comes
+before the lists: an accepted value is an indicator, a rejected one is context.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ WARNING_LIST = "on a MISP warning list of known-benign values"
 EMPTY_FILE = "the hash of an empty file"
 PRIVATE = "a private, internal or documentation value"
 OWN_SOURCE = "the report's own address"
+REJECTED = "not an indicator, as an analyst reviewed it"
 
 SYSTEM_BINARIES: frozenset[str] = validators.words(
     """
@@ -240,7 +243,12 @@ def benign_reason(indicator: Any, source: str | None = None) -> str | None:
     """Why `indicator` is known-benign context rather than an indicator of compromise, or None
     when it may be one. `indicator`: an `Indicator`, its JSON form (a mapping with `type`,
     `value` and `private`) or a `(type, value)` pair; `source`: the report's own URL, when it
-    was read from one."""
+    was read from one. A mapping's `review` (the workspace's verdict) decides first."""
+    verdict = indicator.get("review") if isinstance(indicator, Mapping) else None
+    if verdict == "accepted":
+        return None
+    if verdict == "rejected":
+        return REJECTED
     kind, value, private = _parts(indicator)
     if kind == "cve":
         return None  # a vulnerability is knowledge, never "benign"

@@ -66,9 +66,13 @@ def models(_: Viewer, ws: WorkspaceDep) -> dict[str, Any]:
 
 @router.post("/models/{name}/activate")
 def activate(
-    name: Annotated[str, Path(max_length=100)], _: Admin, ws: WorkspaceDep
+    name: Annotated[str, Path(max_length=100)], user: Admin, ws: WorkspaceDep
 ) -> dict[str, Any]:
-    """Use this model from now on (kept across restarts)."""
+    """Use this model from now on, for every user (kept across restarts; recorded in the
+    history: `GET /api/history`)."""
+    before = ws.registry.name
     item = ws.registry.activate(name)
     ws.store.set_setting(ACTIVE_MODEL, name)
+    if before != name:
+        ws.store.record_model_switch(user.name, before, name)
     return item

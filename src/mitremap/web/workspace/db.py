@@ -44,6 +44,10 @@ class Database:
         self.engine = _engine(self.url)
         self.kind = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # reads: SQLite's deferred BEGIN (a snapshot in WAL mode), so they never wait for, nor
+        # hold up, the one writer
+        reader = self.engine.execution_options(mitremap_read=True)
+        self._reads = sessionmaker(reader, expire_on_commit=False)
         if migrate:
             self.upgrade()
 
@@ -64,9 +68,10 @@ class Database:
             ) from exc
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on error."""
-        with self._sessions() as session:
+    def session(self, *, read: bool = False) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error. `read`: it
+        only reads (on SQLite it then takes no write lock)."""
+        with (self._reads if read else self._sessions)() as session:
             try:
                 with session.begin():
                     yield session
@@ -128,7 +133,8 @@ def _sqlite_connect(connection: Any, _: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read = connection.get_execution_options().get("mitremap_read", False)
+    connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
 def _reason(exc: Exception) -> str:

@@ -138,6 +138,26 @@ class Review:
         return sorted(ids | {a.technique for a in self.added})
 
 
+def summary_counts(state: Review) -> dict[str, Any]:
+    """The review in numbers, as the report row keeps them and the list shows them."""
+    return {
+        "accepted": state.count("accepted"),
+        "pending": state.count("pending"),
+        "rejected": state.count("rejected"),
+        "added": len(state.added),
+        "techniques": state.technique_ids,
+    }
+
+
+def technique_state(state: Review, technique: str) -> str:
+    """'accepted', 'rejected', 'pending' or, for a technique only added, 'added'; 'none' when
+    the report neither suggests nor decides it."""
+    for t in state.techniques:
+        if t.technique == technique:
+            return t.state
+    return "added" if any(a.technique == technique for a in state.added) else "none"
+
+
 def in_force(decisions: Iterable[DecisionRow]) -> list[DecisionRow]:
     """The latest decision per (technique, passage), in the order they were made; a `clear`
     withdraws what it names (an add, or an accept/reject)."""
@@ -224,6 +244,82 @@ def reviewed_passages(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class IndicatorDecisionRow:
+    """One verdict on an indicator value, as stored."""
+
+    id: int
+    type: str
+    value: str
+    action: str  # accept | reject | clear
+    note: str
+    user: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "value": self.value,
+            "action": self.action,
+            "note": self.note,
+            "user": self.user,
+            "at": iso(self.at),
+        }
+
+
+@dataclass
+class IndicatorReview:
+    """One indicator value of a report, every place it occurs, and the verdict in force."""
+
+    type: str
+    value: str
+    occurrences: list[dict[str, Any]]  # {start, end, raw}
+    decision: IndicatorDecisionRow | None = None
+
+    @property
+    def state(self) -> str:
+        """'accepted', 'rejected' (not an indicator) or 'pending'."""
+        if self.decision is None:
+            return "pending"
+        return "accepted" if self.decision.action == "accept" else "rejected"
+
+
+def indicator_review(
+    indicators: Iterable[dict[str, Any]], decisions: Iterable[IndicatorDecisionRow]
+) -> list[IndicatorReview]:
+    """The report's indicators, one entry per (type, value) in order of first occurrence, each
+    with the latest verdict on it (`clear` withdraws it)."""
+    found: dict[tuple[str, str], IndicatorReview] = {}
+    for item in indicators:
+        key = (str(item.get("type", "")), str(item.get("value", "")))
+        entry = found.setdefault(key, IndicatorReview(*key, []))
+        entry.occurrences.append(
+            {"start": item.get("start"), "end": item.get("end"), "raw": item.get("raw", key[1])}
+            | ({"private": True} if item.get("private") else {})
+        )
+    latest: dict[tuple[str, str], IndicatorDecisionRow | None] = {}
+    for d in sorted(decisions, key=lambda d: d.id):
+        latest[(d.type, d.value)] = None if d.action == "clear" else d
+    for key, decision in latest.items():
+        if key in found:
+            found[key].decision = decision
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """What the reviewed JSON records beside the techniques: the report's metadata, every
+    decision, the history and the comments."""
+
+    status: str
+    decisions: Sequence[DecisionRow]
+    indicator_decisions: Sequence[IndicatorDecisionRow] = ()
+    history: Sequence[dict[str, Any]] = ()
+    comments: Sequence[dict[str, Any]] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    keep_rejected: bool = False  # rejected indicators kept (marked), for context in STIX/MISP
 
 
 @dataclass
@@ -328,8 +424,7 @@ def reviewed_result(
     document: Document,
     state: Review,
     *,
-    status: str,
-    decisions: Sequence[DecisionRow],
+    record: ReviewRecord,
     model: dict[str, Any],
     threshold: float,
     window: int,
@@ -381,18 +476,46 @@ def reviewed_result(
             "review": "added",
         }
     data: dict[str, Any] = {
-        "document": document.to_dict(),
+        "document": document.to_dict() | record.metadata,
         "model": model,
         "threshold": threshold,
         "window": window,
         "techniques": sorted(techniques.values(), key=lambda t: -t["confidence_score"]),
-        "indicators": indicators,
+        "indicators": reviewed_indicators(
+            indicators, record.indicator_decisions, keep_rejected=record.keep_rejected
+        ),
         "review": {
-            "status": status,
-            "decisions": [{"id": d.id, **d.to_dict()} for d in decisions],
+            "status": record.status,
+            "decisions": [{"id": d.id, **d.to_dict()} for d in record.decisions],
+            "indicator_decisions": [
+                {"id": d.id, **d.to_dict()} for d in record.indicator_decisions
+            ],
+            "history": list(record.history),
+            "comments": list(record.comments),
         },
     }
     return ReviewedResult(document, data)
+
+
+def reviewed_indicators(
+    indicators: list[Any],
+    decisions: Sequence[IndicatorDecisionRow],
+    *,
+    keep_rejected: bool = False,
+) -> list[dict[str, Any]]:
+    """The indicators as reviewed, each with its verdict (`review`: accepted, rejected or
+    pending), which the exporters honour (`iocs.benign.benign_reason`: accepted is an
+    indicator, rejected is context). A rejected one is left out unless `keep_rejected` (STIX
+    and MISP then send it as observed context, never as an indicator)."""
+    states = {
+        (r.type, r.value): r.state for r in indicator_review(indicators, decisions) if r.decision
+    }
+    out = []
+    for item in indicators:
+        verdict = states.get((str(item.get("type")), str(item.get("value"))), "pending")
+        if verdict != "rejected" or keep_rejected:
+            out.append({**item, "review": verdict})
+    return out
 
 
 def iso(moment: datetime) -> str:

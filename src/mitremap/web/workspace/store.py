@@ -3,6 +3,8 @@
 Answers are plain dicts in the REST API's shapes (`summary`, `detail`, decisions, jobs), so
 the API module only routes and checks permissions. Writes are short transactions; a decision
 is one inserted row plus a conditional status update, never a read-modify-write of a blob.
+Reports, decisions, history and search are `workspace.reports.ReportStore`, which `Store`
+inherits.
 """
 
 from __future__ import annotations
@@ -11,48 +13,39 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, exists, func, or_, select, text, update
-from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import delete, exists, select, text, update
 
-from mitremap.attack import technique_url
-from mitremap.documents import Document
-from mitremap.training.corpus import LabelledText
 from mitremap.web.workspace import reviews
 from mitremap.web.workspace.db import Database
 from mitremap.web.workspace.errors import ConflictError, InvalidError, NotFoundError
 from mitremap.web.workspace.models import (
-    ACTIONS,
     ROLES,
-    STATUSES,
-    Analysis,
     ApiToken,
     BrowserSession,
-    Decision,
     Job,
-    Report,
     Setting,
-    Suggestion,
     User,
     utcnow,
+)
+from mitremap.web.workspace.reports import (  # noqa: F401 - the names callers import from here
+    MAX_ATTRIBUTIONS,
+    MAX_SUGGESTIONS,
+    Describe,
+    ReportChanges,
+    ReportQuery,
+    ReportStore,
 )
 
 if TYPE_CHECKING:
     from mitremap.web.workspace.learning import ReviewSet
 
-MAX_SUGGESTIONS = 60
-MAX_ATTRIBUTIONS = 40  # per technique, the strongest by |weight|
+
 SESSION_LIFETIME = timedelta(hours=12)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
-
-Describe = Mapping[str, tuple[str, tuple[str, ...]]]
-"""Technique id → (name, tactic names), for techniques a report's analysis did not suggest."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +71,9 @@ def digest(secret: str) -> str:
 RETRAIN_LOCK = 0x6D6D7274
 
 
-class Store:
-    """Reports, analyses, decisions, users, sessions, tokens, jobs and settings."""
+class Store(ReportStore):
+    """Users, sessions, tokens, jobs and settings here; reports, analyses, decisions, history,
+    comments and drafts in `ReportStore` (`workspace.reports`)."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -178,342 +172,6 @@ class Store:
         with self.db.session() as s:
             s.execute(delete(BrowserSession).where(BrowserSession.token_hash == digest(token)))
 
-    # ---- reports ------------------------------------------------------------------------
-
-    def add_report(
-        self,
-        document: Document,
-        analysis: dict[str, Any],
-        *,
-        source: str,
-        user: str,
-        model_name: str,
-        threshold: float,
-    ) -> dict[str, Any]:
-        """Keep a report with its first analysis (`Analysis.to_dict()`); its detail."""
-        now = utcnow()
-        with self.db.session() as s:
-            report = Report(
-                created_at=now,
-                updated_at=now,
-                title=(document.title or "untitled report")[:300],
-                source=source[:2000],
-                origin=document.origin[:2000],
-                media_type=document.media_type[:100],
-                text=document.text,
-                created_by=user,
-            )
-            s.add(report)
-            s.flush()
-            s.add(_analysis_row(report.id, analysis, model_name, threshold))
-            report_id = report.id
-        return self.detail(report_id)
-
-    def add_analysis(
-        self, report_id: int, analysis: dict[str, Any], model_name: str, threshold: float
-    ) -> None:
-        """Keep a new analysis of a report (by another model); its decisions stay as they are."""
-        with self.db.session() as s:
-            report = _report(s, report_id)
-            s.add(_analysis_row(report.id, analysis, model_name, threshold))
-            report.updated_at = utcnow()
-
-    def report_document(self, report_id: int) -> Document:
-        with self.db.session() as s:
-            r = _report(s, report_id)
-            return Document(r.text, r.title, r.origin, r.media_type)
-
-    def list_reports(
-        self, q: str = "", status: str = "", page: int = 1, per_page: int = 25
-    ) -> dict[str, Any]:
-        """A page of report summaries, newest change first; `q` matches the title or a
-        technique id (accepted, added, or suggested above the threshold)."""
-        if status and status not in STATUSES:
-            raise InvalidError(f"unknown status {status!r}; use one of: {', '.join(STATUSES)}")
-        query = select(Report.id)
-        if status:
-            query = query.where(Report.status == status)
-        q = q.strip()[:200]
-        if q:
-            like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            matches: list[ColumnElement[bool]] = [Report.title.ilike(f"%{like}%", escape="\\")]
-            if re.match(r"^[Tt]\d", q):
-                prefix = f"{like.upper()}%"
-                matches.append(
-                    exists().where(
-                        Decision.report_id == Report.id,
-                        Decision.technique.like(prefix, escape="\\"),
-                        Decision.action.in_(("accept", "add")),
-                    )
-                )
-                matches.append(
-                    exists().where(
-                        Analysis.report_id == Report.id,
-                        Suggestion.analysis_id == Analysis.id,
-                        Suggestion.technique.like(prefix, escape="\\"),
-                        Suggestion.confidence >= Analysis.threshold,
-                    )
-                )
-            query = query.where(or_(*matches))
-        with self.db.session() as s:
-            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-            ids = s.scalars(
-                query.order_by(Report.updated_at.desc(), Report.id.desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            ).all()
-            items = [self._summary(s, _report(s, i), {}) for i in ids]
-        return {"items": items, "total": total, "page": page, "per_page": per_page}
-
-    def summary(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
-        with self.db.session() as s:
-            return self._summary(s, _report(s, report_id), describe or {})
-
-    def detail(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
-        """Everything the review page shows about one report."""
-        with self.db.session() as s:
-            report = _report(s, report_id)
-            analysis = _latest(s, report.id)
-            state = _review(s, report, analysis, describe or {})
-            text = report.text
-            out = self._summary(s, report, describe or {}, state)
-            out |= {
-                "origin": report.origin,
-                "media_type": report.media_type,
-                "text": text,
-                "threshold": analysis.threshold if analysis else None,
-                "model": (analysis.model_card if analysis else {})
-                | {"name": analysis.model_name if analysis else ""},
-                "analysed_at": reviews.iso(analysis.created_at) if analysis else None,
-                "suggestions": [_suggestion_dict(t, text) for t in state.techniques],
-                "added": [_added_dict(a, describe or {}) for a in state.added],
-                "indicators": analysis.indicators if analysis else [],
-            }
-        return out
-
-    def update_report(
-        self, report_id: int, *, status: str | None = None, title: str | None = None
-    ) -> dict[str, Any]:
-        if status is not None and status not in STATUSES:
-            raise InvalidError(f"unknown status {status!r}; use one of: {', '.join(STATUSES)}")
-        if title is not None and not title.strip():
-            raise InvalidError("the title is empty")
-        with self.db.session() as s:
-            report = _report(s, report_id)
-            if status is not None:
-                report.status = status
-            if title is not None:
-                report.title = title.strip()[:300]
-            report.updated_at = utcnow()
-        return self.summary(report_id)
-
-    def delete_report(self, report_id: int) -> None:
-        with self.db.session() as s:
-            s.delete(_report(s, report_id))
-
-    def decide(
-        self,
-        report_id: int,
-        *,
-        technique: str,
-        action: str,
-        start: int | None,
-        end: int | None,
-        note: str,
-        user: str,
-        known: Callable[[str], bool],
-    ) -> dict[str, Any]:
-        """Record one decision (an inserted row); the first moves a `new` report to
-        `in_review`. Answers `{"decision", "report"}`.
-
-        `add` needs a technique the model `known`s; accept, reject and clear also take one
-        the report's latest analysis suggested or a decision named (after a model switch, a
-        technique the new model lacks can still be decided on, or cleared)."""
-        technique = technique.strip().upper()
-        if action not in ACTIONS:
-            raise InvalidError(f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}")
-        unknown = InvalidError(f"{technique!r} is not an ATT&CK technique this model knows")
-        if not _TECHNIQUE.match(technique):
-            raise unknown
-        if (start is None) != (end is None):
-            raise InvalidError("give both start and end of the passage, or neither")
-        if action == "add" and start is None:
-            raise InvalidError("add needs the passage: its start and end")
-        with self.db.session() as s:
-            length = s.scalar(select(func.length(Report.text)).where(Report.id == report_id))
-            if length is None:
-                raise NotFoundError(f"no report {report_id}")
-            if not known(technique) and (
-                action == "add" or not _on_report(s, report_id, technique)
-            ):
-                raise unknown
-            if start is not None and end is not None and not 0 <= start < end <= length:
-                raise InvalidError(f"the passage {start}–{end} is outside the text (0–{length})")
-            now = utcnow()
-            row = Decision(
-                report_id=report_id,
-                technique=technique,
-                action=action,
-                start=start,
-                end=end,
-                note=note[:2000],
-                user=user,
-                at=now,
-            )
-            s.add(row)
-            s.execute(update(Report).where(Report.id == report_id).values(updated_at=now))
-            s.execute(
-                update(Report)
-                .where(Report.id == report_id, Report.status == "new")
-                .values(status="in_review")
-            )
-            s.flush()
-            decision = {"id": row.id, **_row(row).to_dict()}
-        return {"decision": decision, "report": self.summary(report_id)}
-
-    def decisions(self, report_id: int) -> list[dict[str, Any]]:
-        with self.db.session() as s:
-            _report(s, report_id)
-            rows = s.scalars(
-                select(Decision).where(Decision.report_id == report_id).order_by(Decision.id)
-            )
-            return [{"id": d.id, **_row(d).to_dict()} for d in rows]
-
-    def reviewed_result(self, report_id: int, describe: Describe) -> reviews.ReviewedResult:
-        """The reviewed report as the exporters read it (accepted and added only)."""
-        with self.db.session() as s:
-            report = _report(s, report_id)
-            analysis = _latest(s, report.id)
-            state = _review(s, report, analysis, describe)
-            rows = s.scalars(
-                select(Decision).where(Decision.report_id == report.id).order_by(Decision.id)
-            )
-            return reviews.reviewed_result(
-                Document(
-                    report.text,
-                    report.title,
-                    report.origin,
-                    report.media_type,
-                    date=reviews.iso(report.created_at),  # exports are dated when it was added
-                ),
-                state,
-                status=report.status,
-                decisions=[_row(d) for d in rows],
-                model=analysis.model_card if analysis else {},
-                threshold=analysis.threshold if analysis else 0.0,
-                window=analysis.window if analysis else 3,
-                indicators=analysis.indicators if analysis else [],
-                describe=describe,
-            )
-
-    def reviewed_passages(self) -> Iterator[LabelledText]:
-        """Every decided passage of every report, as labelled training text."""
-        for review in self.report_reviews():
-            yield from review.passages
-
-    def reviewed_reports(self) -> Iterator[LabelledText]:
-        """Every report marked reviewed, as an annotated report (its accepted and added
-        techniques, and the passages of each): retraining calibrates on them."""
-        for review in self.report_reviews():
-            if review.status == "reviewed" and review.accepted:
-                yield review.as_report(self.report_document(review.report).text)
-
-    def report_reviews(self, ids: Iterable[int] | None = None) -> Iterator[reviews.ReportReview]:
-        """The review of each report with decisions (or of the reports `ids`), one
-        transaction each, in id order; reports deleted meanwhile are skipped."""
-        if ids is None:
-            with self.db.session() as s:
-                ids = s.scalars(
-                    select(Report.id)
-                    .where(exists().where(Decision.report_id == Report.id))
-                    .order_by(Report.id)
-                ).all()
-        for report_id in ids:
-            with self.db.session() as s:
-                report = s.get(Report, report_id)
-                if report is None:
-                    continue
-                state = _review(s, report, _latest(s, report.id), {})
-                yield reviews.report_review(
-                    report.text, state, report.id, report.title, report.status
-                )
-
-    def passing(self, report_id: int, threshold: float) -> set[str]:
-        """The techniques the report's latest analysis found at or above `threshold`."""
-        with self.db.session() as s:
-            _report(s, report_id)
-            analysis = _latest(s, report_id)
-            if analysis is None:
-                return set()
-            return {x.technique for x in analysis.suggestions if x.confidence >= threshold}
-
-    def report_texts(self, ids: Iterable[int]) -> dict[int, str]:
-        wanted = list(ids)
-        with self.db.session() as s:
-            rows = s.execute(select(Report.id, Report.text).where(Report.id.in_(wanted)))
-            return {int(r): str(t) for r, t in rows}
-
-    def first_confidences(self, ids: Iterable[int]) -> dict[int, dict[str, float]]:
-        """Each report's first analysis (the one its analysts reviewed): technique →
-        confidence, down to the suggestion floor."""
-        wanted = list(ids)
-        with self.db.session() as s:
-            first = (
-                select(func.min(Analysis.id))
-                .where(Analysis.report_id.in_(wanted))
-                .group_by(Analysis.report_id)
-            )
-            rows = s.execute(
-                select(Analysis.report_id, Suggestion.technique, Suggestion.confidence)
-                .join(Suggestion, Suggestion.analysis_id == Analysis.id)
-                .where(Analysis.id.in_(first))
-            )
-            out: dict[int, dict[str, float]] = {r: {} for r in wanted}
-            for report, technique, value in rows:
-                out[int(report)][str(technique)] = float(value)
-            return out
-
-    def review_signatures(self) -> dict[int, tuple[int, int, str, int]]:
-        """Per report with decisions: (decisions, latest decision id, status, latest analysis
-        id) — what changes when its review changes (the review memory re-reads only those)."""
-        with self.db.session() as s:
-            latest = dict(
-                s.execute(
-                    select(Analysis.report_id, func.max(Analysis.id)).group_by(Analysis.report_id)
-                ).all()
-            )
-            rows = s.execute(
-                select(Decision.report_id, func.count(), func.max(Decision.id), Report.status)
-                .join(Report, Report.id == Decision.report_id)
-                .group_by(Decision.report_id, Report.status)
-            )
-            return {
-                int(r): (int(n), int(m), str(st), int(latest.get(r) or 0)) for r, n, m, st in rows
-            }
-
-    def _summary(
-        self,
-        s: Session,
-        report: Report,
-        describe: Describe,
-        state: reviews.Review | None = None,
-    ) -> dict[str, Any]:
-        if state is None:
-            state = _review(s, report, _latest(s, report.id), describe)
-        return {
-            "id": report.id,
-            "title": report.title,
-            "source": report.source,
-            "created_at": reviews.iso(report.created_at),
-            "updated_at": reviews.iso(report.updated_at),
-            "status": report.status,
-            "accepted": state.count("accepted"),
-            "pending": state.count("pending"),
-            "rejected": state.count("rejected"),
-            "added": len(state.added),
-            "techniques": state.technique_ids,
-        }
-
     # ---- retraining jobs and settings ---------------------------------------------------
 
     def new_job(self, user: str) -> dict[str, Any]:
@@ -583,149 +241,6 @@ def _user(user: User) -> UserInfo:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _report(s: Session, report_id: int) -> Report:
-    report = s.get(Report, report_id)
-    if report is None:
-        raise NotFoundError(f"no report {report_id}")
-    return report
-
-
-def _latest(s: Session, report_id: int) -> Analysis | None:
-    return s.scalar(
-        select(Analysis).where(Analysis.report_id == report_id).order_by(Analysis.id.desc())
-    )
-
-
-def _on_report(s: Session, report_id: int, technique: str) -> bool:
-    """Whether the report's latest analysis suggested `technique` or a decision names it."""
-    latest = (
-        select(Analysis.id)
-        .where(Analysis.report_id == report_id)
-        .order_by(Analysis.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    suggested = exists().where(Suggestion.analysis_id == latest, Suggestion.technique == technique)
-    decided = exists().where(Decision.report_id == report_id, Decision.technique == technique)
-    return bool(s.scalar(select(or_(suggested, decided))))
-
-
-def _row(d: Decision) -> reviews.DecisionRow:
-    return reviews.DecisionRow(d.id, d.technique, d.action, d.start, d.end, d.note, d.user, d.at)
-
-
-def _review(
-    s: Session, report: Report, analysis: Analysis | None, describe: Describe
-) -> reviews.Review:
-    suggestions = [
-        reviews.SuggestionRow(
-            x.technique,
-            x.technique_name,
-            tuple(x.tactics),
-            x.confidence,
-            tuple((e["start"], e["end"], e["confidence"]) for e in x.evidence),
-            tuple((a["start"], a["end"], a["weight"]) for a in x.attributions),
-            tuple(e.get("reviewed") for e in x.evidence),
-        )
-        for x in (analysis.suggestions if analysis else ())
-    ]
-    rows = s.scalars(select(Decision).where(Decision.report_id == report.id).order_by(Decision.id))
-    threshold = analysis.threshold if analysis else 1.0
-    return reviews.review(suggestions, [_row(d) for d in rows], threshold, describe)
-
-
-def _analysis_row(
-    report_id: int, data: dict[str, Any], model_name: str, threshold: float
-) -> Analysis:
-    """An analysis row with its suggestions, from `Analysis.to_dict()` (run at the floor)."""
-    row = Analysis(
-        report_id=report_id,
-        model_name=model_name[:200],
-        model_card=dict(data.get("model") or {}),
-        threshold=threshold,
-        window=int(data.get("window") or 3),
-        indicators=list(data.get("indicators") or []),
-    )
-    for t in list(data.get("techniques") or [])[:MAX_SUGGESTIONS]:
-        attributions = sorted(t.get("attributions") or [], key=lambda a: -abs(a["weight"]))
-        row.suggestions.append(
-            Suggestion(
-                technique=t["technique"],
-                technique_name=t.get("technique_name", "")[:300],
-                tactics=[str(x) for x in t.get("tactics") or []],
-                confidence=float(t.get("confidence_score", 0.0)),
-                evidence=[
-                    {"start": e["start"], "end": e["end"], "confidence": e["confidence"]}
-                    | _reviewed_at(e, t.get("reviewed") or [])
-                    for e in t.get("evidence") or []
-                ],
-                attributions=[
-                    {"start": a["start"], "end": a["end"], "weight": round(a["weight"], 5)}
-                    for a in sorted(attributions[:MAX_ATTRIBUTIONS], key=lambda a: a["start"])
-                ],
-            )
-        )
-    return row
-
-
-def _reviewed_at(evidence: dict[str, Any], reviewed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where an evidence passage came from the review memory: the closest reviewed passage it
-    overlaps, and who accepted it in which report (shown beside the evidence)."""
-    matches = [
-        r
-        for r in reviewed
-        if r.get("action") == "accepted"
-        and r["start"] < evidence["end"]
-        and evidence["start"] < r["end"]
-    ]
-    if not matches:
-        return {}
-    best = max(matches, key=lambda r: r.get("similarity", 0.0))
-    keys = ("action", "user", "report", "title", "at", "similarity")
-    return {"reviewed": {k: best[k] for k in keys if k in best}}
-
-
-def _suggestion_dict(t: reviews.TechniqueReview, text: str) -> dict[str, Any]:
-    s = t.suggestion
-    return {
-        "technique": s.technique,
-        "technique_name": s.technique_name,
-        "tactics": list(s.tactics),
-        "url": technique_url(s.technique),
-        "confidence": round(s.confidence, 4),
-        "above_threshold": t.above_threshold,
-        "state": t.state,
-        "evidence": [
-            {"start": a, "end": b, "text": text[a:b], "confidence": round(c, 4)}
-            | ({"reviewed": s.reviewed[i]} if i < len(s.reviewed) and s.reviewed[i] else {})
-            for i, (a, b, c) in enumerate(s.evidence)
-        ],
-        "attributions": [{"start": a, "end": b, "weight": w} for a, b, w in s.attributions],
-        "decision": _decision_brief(t.decision) if t.decision else None,
-        "passages": [{"start": p.start, "end": p.end, **_decision_brief(p)} for p in t.passages],
-    }
-
-
-def _decision_brief(d: reviews.DecisionRow) -> dict[str, Any]:
-    return {"action": d.action, "note": d.note, "user": d.user, "at": reviews.iso(d.at)}
-
-
-def _added_dict(a: reviews.DecisionRow, describe: Describe) -> dict[str, Any]:
-    name, tactics = describe.get(a.technique, (a.technique, ()))
-    return {
-        "id": a.id,
-        "technique": a.technique,
-        "technique_name": name,
-        "tactics": list(tactics),
-        "url": technique_url(a.technique),
-        "start": a.start,
-        "end": a.end,
-        "note": a.note,
-        "user": a.user,
-        "at": reviews.iso(a.at),
-    }
 
 
 def _job(job: Job) -> dict[str, Any]:
