@@ -76,7 +76,15 @@ def create_app(
     try:
         from mitremap.web import middleware
         from mitremap.web.docs import add_docs
-        from mitremap.web.routers import analysis, attack, decisions, models, reports, session
+        from mitremap.web.routers import (
+            analysis,
+            attack,
+            decisions,
+            models,
+            reports,
+            session,
+            taxii,
+        )
         from mitremap.web.routers.deps import Workspace
         from mitremap.web.workspace.auth import Auth
         from mitremap.web.workspace.memory import WorkspaceMemory
@@ -109,7 +117,7 @@ def create_app(
     app.state.workspace = ws
     middleware.add_error_handlers(app)
     middleware.add_guard(app, allowed_hosts, lambda r, out: session.page_session(ws, r, out))
-    for resource in (session, analysis, attack, reports, decisions, models):
+    for resource in (session, analysis, attack, reports, decisions, models, taxii):
         app.include_router(resource.router)
     add_docs(app)
     _add_pages(app)
