@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text
+from sqlalchemy import and_, delete, exists, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -519,15 +519,26 @@ def _bodies(s: Session, collection: FeedCollection, entries: list[Entry]) -> lis
     """The objects of `entries`, each as first published in the collection."""
     if not entries:
         return []
-    rows = s.execute(
-        select(FeedObject.object_id, FeedObject.version, FeedObject.body)
+    # which report published each first (an object many reports share: read one copy only)
+    owners = s.execute(
+        select(FeedObject.object_id, FeedObject.version, func.min(FeedObject.report_id))
         .join(Report, Report.id == FeedObject.report_id)
-        .where(FeedObject.object_id.in_({e.id for e in entries}), *collection.members())
-        .order_by(FeedObject.date_added, FeedObject.report_id)
+        .where(
+            tuple_(FeedObject.object_id, FeedObject.version, FeedObject.date_added).in_(
+                [(e.id, e.version, e.added) for e in entries]
+            ),
+            *collection.members(),
+        )
+        .group_by(FeedObject.object_id, FeedObject.version)
+    ).all()
+    rows = s.execute(
+        select(FeedObject.object_id, FeedObject.version, FeedObject.body).where(
+            tuple_(FeedObject.report_id, FeedObject.object_id, FeedObject.version).in_(
+                [(r, o, v) for o, v, r in owners]
+            )
+        )
     )
-    first: dict[tuple[str, str], str] = {}
-    for object_id, version, body in rows:
-        first.setdefault((object_id, version), body)
+    first = {(o, v): body for o, v, body in rows}
     return [json.loads(first[(e.id, e.version)]) for e in entries if (e.id, e.version) in first]
 
 
