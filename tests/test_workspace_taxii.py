@@ -390,3 +390,23 @@ def test_two_servers_syncing_at_once_publish_each_object_once(team):
         ).all()
     assert rows and all(n == 1 for _, _, n in rows)
     assert len({r for r, _, _ in rows}) == 3
+
+
+def test_an_object_two_reports_share_is_served_once_as_each_collection_published_it(team):
+    """The same indicator in a TLP:GREEN and a TLP:AMBER report: one object in the reviewed
+    collection (the first published copy), and in each TLP collection its own report's copy,
+    marked with that report's TLP."""
+    team.report("185.220.101.47", tlp="green")
+    team.report("185.220.101.47", tlp="amber")
+
+    def indicators(alias: str) -> list[dict[str, Any]]:
+        return of_type(team.get(f"collections/{alias}/objects/").json()["objects"], "indicator")
+
+    (shared,) = indicators("reviewed")
+    (green,) = indicators("tlp-green")
+    (amber,) = indicators("tlp-amber")
+    assert shared["id"] == green["id"] == amber["id"]
+    assert green["object_marking_refs"] == [TLP_GREEN] == shared["object_marking_refs"]
+    assert amber["object_marking_refs"] != [TLP_GREEN]
+    reports = of_type(team.get("collections/reviewed/objects/").json()["objects"], "report")
+    assert len(reports) == 2 and all(shared["id"] in r["object_refs"] for r in reports)
