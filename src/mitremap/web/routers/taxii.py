@@ -16,6 +16,7 @@ traceback (`TaxiiRoute`).
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Annotated, Any
@@ -56,6 +57,7 @@ _OBJECT_ID = r"[a-z0-9-]{1,64}--[0-9a-fA-F-]{36}"
 _WRITES = re.compile(rf"/taxii2/{API_ROOT}/collections/[^/]+/objects/({_OBJECT_ID}/)?")
 
 log = logging.getLogger("mitremap.server")
+_MAKING = threading.Lock()
 
 
 class TaxiiJSON(JSONResponse):
@@ -146,10 +148,11 @@ router = APIRouter(
 
 def feed(request: Request, ws: WorkspaceDep) -> Feed:
     """The app's one feed (made on first use: it holds the sync lock)."""
-    found: Feed | None = getattr(request.app.state, "taxii_feed", None)
-    if found is None:
-        found = Feed(ws.store, lambda: ws.registry.catalog.describe())
-        request.app.state.taxii_feed = found
+    with _MAKING:
+        found: Feed | None = getattr(request.app.state, "taxii_feed", None)
+        if found is None:
+            found = Feed(ws.store, lambda: ws.registry.catalog.describe())
+            request.app.state.taxii_feed = found
     return found
 
 
