@@ -302,7 +302,8 @@ class Feed:
             gone = [r for r in published if r not in wanted]
             if not stale and not gone:
                 return
-            built = {r: (p, self._objects(r)) for r, p in stale.items()}
+            describe = self.describe()
+            built = {r: (p, self._objects(r, describe)) for r, p in stale.items()}
             self._apply(built, gone)
 
     def _plan(self) -> tuple[dict[int, tuple[int, str]], dict[int, tuple[int, str]]]:
@@ -327,14 +328,14 @@ class Feed:
         wanted = {r: (v, json.dumps([tlp, sorted(tags.get(r, []))])) for r, v, tlp in reports}
         return wanted, published
 
-    def _objects(self, report_id: int) -> list[dict[str, Any]] | None:
+    def _objects(self, report_id: int, describe: Describe) -> list[dict[str, Any]] | None:
         """The report's reviewed STIX objects (its bundle's, without the bundle); None when it
         was deleted meanwhile."""
         from mitremap.export import to_stix
         from mitremap.web.workspace.combined import export_options
 
         try:
-            result = self.store.reviewed_result(report_id, self.describe())
+            result = self.store.reviewed_result(report_id, describe)
         except NotFoundError:
             return None
         options = export_options(result, benign="omit")
