@@ -269,6 +269,11 @@ def test_versions_of_an_object_and_one_object_by_id(team):
         i.startswith(("attack-pattern", "indicator")) for i in new
     )
     assert team.get(url, **{"match[spec_version]": "2.0"}).json() == {}
+    # a date moved earlier: its version replaces the later ones, so the latest is the report
+    team.change(report_id, published="2026-03-01")
+    assert team.get(url + "versions/").json()["versions"] == ["2026-03-01T00:00:00.000Z"]
+    (now,) = team.get(url).json()["objects"]
+    assert now["published"].startswith("2026-03-01") and now["object_refs"] == report["object_refs"]
     missing = team.reader.get(
         "/taxii2/workspace/collections/reviewed/objects/indicator--00000000-0000-4000-8000-000000000000/"
     )

@@ -384,8 +384,9 @@ def _publish(
     objects: list[dict[str, Any]],
     now: datetime,
 ) -> None:
-    """One report's objects into the ledger: new versions dated `now`, versions it keeps
-    left as they were, objects it no longer has taken out."""
+    """One report's objects into the ledger: new versions dated `now`, earlier versions it
+    keeps left as they were, objects it no longer has taken out — and so are versions dated
+    after the one it now has (its date moved earlier): the latest is always what it says."""
     row = s.get(FeedReport, report_id)
     if row is not None and row.version >= version:
         return  # another server published this version (or a newer one) meanwhile
@@ -393,31 +394,34 @@ def _publish(
         return  # deleted meanwhile
     if row is not None and row.membership != membership:  # other collections: published anew
         s.execute(delete(FeedObject).where(FeedObject.report_id == report_id))
-    ids = {str(o["id"]) for o in objects}
-    s.execute(
-        delete(FeedObject).where(
-            FeedObject.report_id == report_id, FeedObject.object_id.not_in(ids)
-        )
-    )
+    current = {str(o["id"]): _version(o) for o in objects}
+    mine = FeedObject.report_id == report_id
+    s.execute(delete(FeedObject).where(mine, FeedObject.object_id.not_in(list(current))))
+    have: set[tuple[str, str | None]] = set()
     kept = s.execute(
-        select(FeedObject.object_id, FeedObject.version).where(FeedObject.report_id == report_id)
+        select(FeedObject.object_id, FeedObject.version, FeedObject.modified).where(mine)
     ).all()
-    have = {(o, v) for o, v in kept}
-    have_ids = {o for o, _ in kept}
+    for object_id, written, modified in kept:
+        latest = current[object_id]
+        if latest is None:  # an object without versions (an observable): there once
+            have.add((object_id, None))
+        elif utc(modified) <= parse_time(latest):
+            have.add((object_id, written))
+        else:
+            later = and_(FeedObject.object_id == object_id, FeedObject.version == written)
+            s.execute(delete(FeedObject).where(mine, later))
     for obj in objects:
-        written = obj.get("modified") or obj.get("created")
-        if written is None and obj["id"] in have_ids:
-            continue  # an object without versions (an observable) is there once
-        version_text = str(written) if written else stamp(now)
-        if (obj["id"], version_text) in have:
+        key = (str(obj["id"]), current[str(obj["id"])])
+        if key in have:
             continue
-        have.add((obj["id"], version_text))
+        have.add(key)
+        text = key[1] or stamp(now)
         s.add(
             FeedObject(
                 report_id=report_id,
-                object_id=str(obj["id"]),
-                version=version_text,
-                modified=parse_time(version_text),
+                object_id=key[0],
+                version=text,
+                modified=parse_time(text),
                 date_added=now,
                 body=json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
             )
@@ -426,6 +430,13 @@ def _publish(
         s.add(FeedReport(report_id=report_id, version=version, membership=membership))
     else:
         row.version, row.membership = version, membership
+
+
+def _version(obj: dict[str, Any]) -> str | None:
+    """TAXII's version of an object: its `modified`, else `created`; None for one that has
+    neither (an observable: one version, dated when it was added)."""
+    written = obj.get("modified") or obj.get("created")
+    return str(written) if written else None
 
 
 # ---- queries ----------------------------------------------------------------------------------
