@@ -192,6 +192,8 @@ def test_added_after_gives_only_what_was_added_since(team):
         manifest = reviewed.get_manifest()["objects"]
         seen = max(m["date_added"] for m in manifest)
         assert reviewed.get_objects(added_after=seen) == {}  # nothing new yet
+        polled = taxii.as_pages(reviewed.get_objects, per_request=500, added_after=seen)
+        assert list(polled) == [{}]  # the README's loop: one empty envelope, then done
         time.sleep(0.01)
         team.report("45.77.12.34")
         newer = reviewed.get_objects(added_after=seen)["objects"]
