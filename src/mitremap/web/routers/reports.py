@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from mitremap.documents import Document, read_bytes, read_url
+from mitremap.web.addresses import check_public
 from mitremap.web.routers.deps import (
     Admin,
     Analyst,
@@ -252,6 +253,7 @@ def _check_url(url: str) -> None:
 
 def _public_address(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
     """On a shared server, only public addresses: the server must not be a way into the
-    network behind it. Checked on every connection of a URL import, redirects included."""
-    if not address.is_global:
-        raise BadRequestError(f"{host} is not a public address")
+    network behind it. Checked on every connection of a URL import, redirects included; an
+    IPv6 address that carries an IPv4 one (NAT64, 6to4, Teredo, mapped…) is judged by it
+    (`web.addresses`)."""
+    check_public(host, address)
