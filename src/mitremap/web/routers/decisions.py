@@ -1,9 +1,9 @@
 """Decisions on a report's techniques: accept, reject, add, clear, and their history. Each is
 only inserted, with who made it and when (the latest per technique and passage is in force)."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mitremap.web.routers.deps import Analyst, ReportId, Viewer, WorkspaceDep
@@ -39,6 +39,13 @@ def decide(
 
 
 @router.get("/reports/{report_id}/decisions")
-def decisions(report_id: ReportId, _: Viewer, ws: WorkspaceDep) -> dict[str, Any]:
-    """Every decision on the report, oldest first (the history behind the review)."""
-    return {"items": ws.store.decisions(report_id)}
+def decisions(
+    report_id: ReportId,
+    _: Viewer,
+    ws: WorkspaceDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The decisions on the report, oldest first (the history behind the review), a page
+    at a time: `items`, `total`, `page`, `per_page`."""
+    return ws.store.decisions(report_id, page, per_page)

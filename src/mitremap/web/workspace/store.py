@@ -216,7 +216,7 @@ class Store:
             report.updated_at = utcnow()
 
     def report_document(self, report_id: int) -> Document:
-        with self.db.session() as s:
+        with self.db.reading() as s:
             r = _report(s, report_id)
             return Document(r.text, r.title, r.origin, r.media_type)
 
@@ -252,7 +252,7 @@ class Store:
                     )
                 )
             query = query.where(or_(*matches))
-        with self.db.session() as s:
+        with self.db.reading() as s:
             total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
             ids = s.scalars(
                 query.order_by(Report.updated_at.desc(), Report.id.desc())
@@ -263,12 +263,12 @@ class Store:
         return {"items": items, "total": total, "page": page, "per_page": per_page}
 
     def summary(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
-        with self.db.session() as s:
+        with self.db.reading() as s:
             return self._summary(s, _report(s, report_id), describe or {})
 
     def detail(self, report_id: int, describe: Describe | None = None) -> dict[str, Any]:
         """Everything the review page shows about one report."""
-        with self.db.session() as s:
+        with self.db.reading() as s:
             report = _report(s, report_id)
             analysis = _latest(s, report.id)
             state = _review(s, report, analysis, describe or {})
@@ -368,23 +368,24 @@ class Store:
             decision = {"id": row.id, **_row(row).to_dict()}
         return {"decision": decision, "report": self.summary(report_id)}
 
-    def decisions(self, report_id: int) -> list[dict[str, Any]]:
-        with self.db.session() as s:
+    def decisions(self, report_id: int, page: int = 1, per_page: int = 100) -> dict[str, Any]:
+        """A page of the report's decisions, oldest first (the history behind the review)."""
+        with self.db.reading() as s:
             _report(s, report_id)
-            rows = s.scalars(
-                select(Decision).where(Decision.report_id == report_id).order_by(Decision.id)
+            total = s.scalar(
+                select(func.count()).select_from(Decision).where(Decision.report_id == report_id)
             )
-            return [{"id": d.id, **_row(d).to_dict()} for d in rows]
+            rows = _decision_rows(s, report_id, offset=(page - 1) * per_page, limit=per_page)
+            items = [{"id": d.id, **d.to_dict()} for d in rows]
+        return {"items": items, "total": total or 0, "page": page, "per_page": per_page}
 
     def reviewed_result(self, report_id: int, describe: Describe) -> reviews.ReviewedResult:
         """The reviewed report as the exporters read it (accepted and added only)."""
-        with self.db.session() as s:
+        with self.db.reading() as s:
             report = _report(s, report_id)
             analysis = _latest(s, report.id)
             state = _review(s, report, analysis, describe)
-            rows = s.scalars(
-                select(Decision).where(Decision.report_id == report.id).order_by(Decision.id)
-            )
+            rows = _decision_rows(s, report.id)
             return reviews.reviewed_result(
                 Document(
                     report.text,
@@ -405,14 +406,14 @@ class Store:
 
     def reviewed_passages(self) -> Iterator[LabelledText]:
         """Every decided passage of every report, as labelled training text."""
-        with self.db.session() as s:
+        with self.db.reading() as s:
             ids = s.scalars(
                 select(Report.id)
                 .where(exists().where(Decision.report_id == Report.id))
                 .order_by(Report.id)
             ).all()
         for report_id in ids:
-            with self.db.session() as s:
+            with self.db.reading() as s:
                 report = s.get(Report, report_id)
                 if report is None:  # deleted meanwhile
                     continue
@@ -461,7 +462,7 @@ class Store:
             s.execute(update(Job).where(Job.id == job_id).values(**fields, updated_at=utcnow()))
 
     def job(self, job_id: str) -> dict[str, Any]:
-        with self.db.session() as s:
+        with self.db.reading() as s:
             job = s.get(Job, job_id)
             if job is None:
                 raise NotFoundError(f"no retraining job {job_id!r}")
@@ -477,7 +478,7 @@ class Store:
             )
 
     def setting(self, key: str) -> str | None:
-        with self.db.session() as s:
+        with self.db.reading() as s:
             found = s.get(Setting, key)
             return found.value if found else None
 
@@ -555,9 +556,53 @@ def _review(
         )
         for x in (analysis.suggestions if analysis else ())
     ]
-    rows = s.scalars(select(Decision).where(Decision.report_id == report.id).order_by(Decision.id))
     threshold = analysis.threshold if analysis else 1.0
-    return reviews.review(suggestions, [_row(d) for d in rows], threshold, describe)
+    current = _decision_rows(s, report.id, in_force=True)
+    return reviews.review(suggestions, current, threshold, describe)
+
+
+_DECISION_COLUMNS = (
+    Decision.id,
+    Decision.technique,
+    Decision.action,
+    Decision.start,
+    Decision.end,
+    Decision.note,
+    Decision.user,
+    Decision.at,
+)
+
+
+def _decision_rows(
+    s: Session,
+    report_id: int,
+    *,
+    in_force: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[reviews.DecisionRow]:
+    """A report's decisions, oldest first, read as plain rows (thousands of ORM objects
+    cost more than the review itself). `in_force`: only what `reviews.in_force` can keep —
+    per technique and passage the latest add, the latest accept or reject and the latest
+    clear — so a long history costs one grouped query, not every row."""
+    query = select(*_DECISION_COLUMNS).where(Decision.report_id == report_id)
+    if in_force:
+        latest = (
+            select(func.max(Decision.id))
+            .where(Decision.report_id == report_id)
+            .group_by(
+                Decision.technique,
+                Decision.start,
+                Decision.end,
+                Decision.action == "add",
+                Decision.action == "clear",
+            )
+        )
+        query = query.where(Decision.id.in_(latest))
+    query = query.order_by(Decision.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return [reviews.DecisionRow(*row) for row in s.execute(query)]
 
 
 def _analysis_row(
