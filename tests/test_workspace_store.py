@@ -12,9 +12,10 @@ pytest.importorskip("alembic")
 
 from mitremap.documents import Document
 from mitremap.web.workspace import reviews
+from mitremap.web.workspace.accounts import digest
 from mitremap.web.workspace.db import Database
 from mitremap.web.workspace.errors import ConflictError, InvalidError, NotFoundError
-from mitremap.web.workspace.store import Store, digest
+from mitremap.web.workspace.store import Store
 
 TEXT = (
     "The actor sent phishing mails. "

@@ -7,16 +7,12 @@ is one inserted row plus a conditional status update, never a read-modify-write 
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, text, update
+from sqlalchemy import exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -24,50 +20,27 @@ from mitremap.attack import technique_url
 from mitremap.documents import Document
 from mitremap.training.corpus import LabelledText
 from mitremap.web.workspace import reviews
+from mitremap.web.workspace.accounts import Accounts
 from mitremap.web.workspace.db import Database
 from mitremap.web.workspace.errors import ConflictError, InvalidError, NotFoundError
 from mitremap.web.workspace.models import (
     ACTIONS,
-    ROLES,
     STATUSES,
     Analysis,
-    ApiToken,
-    BrowserSession,
     Decision,
     Job,
     Report,
     Setting,
     Suggestion,
-    User,
     utcnow,
 )
 
 MAX_SUGGESTIONS = 60
 MAX_ATTRIBUTIONS = 40  # per technique, the strongest by |weight|
-SESSION_LIFETIME = timedelta(hours=12)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 Describe = Mapping[str, tuple[str, tuple[str, ...]]]
 """Technique id → (name, tactic names), for techniques a report's analysis did not suggest."""
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    name: str
-    role: str
-    has_password: bool = False
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    user: UserInfo | None
-    csrf_token: str
-
-
-def digest(secret: str) -> str:
-    """SHA-256 of a random token: what is stored, so a database leak reveals no token."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 # PostgreSQL advisory lock that serialises starting a retraining job (SQLite's BEGIN IMMEDIATE
@@ -75,105 +48,12 @@ def digest(secret: str) -> str:
 RETRAIN_LOCK = 0x6D6D7274
 
 
-class Store:
-    """Reports, analyses, decisions, users, sessions, tokens, jobs and settings."""
+class Store(Accounts):
+    """Reports, analyses, decisions, jobs and settings; users, sessions and tokens come
+    from `accounts.Accounts`."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
-
-    # ---- users, tokens, sessions --------------------------------------------------------
-
-    def add_user(self, name: str, role: str, password_hash: str | None) -> UserInfo:
-        if not _NAME.match(name):
-            raise InvalidError(f"{name!r} is not a user name (letters, digits, . _ @ -; up to 64)")
-        if role not in ROLES:
-            raise InvalidError(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
-        try:
-            with self.db.session() as s:
-                s.add(User(name=name, role=role, password_hash=password_hash))
-        except ConflictError:
-            raise ConflictError(f"the user {name!r} exists already") from None
-        return UserInfo(name, role, password_hash is not None)
-
-    def ensure_user(self, name: str, role: str) -> UserInfo:
-        """The user `name`, created (without a password) when missing."""
-        with self.db.session() as s:
-            user = s.scalar(select(User).where(User.name == name))
-            if user is None:
-                user = User(name=name, role=role, password_hash=None)
-                s.add(user)
-            return _user(user)
-
-    def remove_user(self, name: str) -> None:
-        with self.db.session() as s:
-            user = s.scalar(select(User).where(User.name == name))
-            if user is None:
-                raise NotFoundError(f"no user {name!r}")
-            s.delete(user)
-
-    def users(self) -> list[UserInfo]:
-        with self.db.session() as s:
-            return [_user(u) for u in s.scalars(select(User).order_by(User.name))]
-
-    def has_login_users(self) -> bool:
-        """Whether anyone can log in: then the server runs with authentication."""
-        with self.db.session() as s:
-            return bool(s.scalar(select(exists().where(User.password_hash.is_not(None)))))
-
-    def password_hash(self, name: str) -> tuple[UserInfo, str] | None:
-        with self.db.session() as s:
-            user = s.scalar(select(User).where(User.name == name))
-            if user is None or user.password_hash is None:
-                return None
-            return _user(user), user.password_hash
-
-    def issue_token(self, name: str, label: str = "") -> str:
-        """A new API token for `name`; only its digest is kept, so it is shown once."""
-        token = "mm_" + secrets.token_urlsafe(32)
-        with self.db.session() as s:
-            user = s.scalar(select(User).where(User.name == name))
-            if user is None:
-                raise NotFoundError(f"no user {name!r}; add one with `mitremap serve user add`")
-            s.add(ApiToken(user_id=user.id, token_hash=digest(token), label=label[:100]))
-        return token
-
-    def token_user(self, token: str) -> UserInfo | None:
-        with self.db.session() as s:
-            found = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
-            return _user(found.user) if found is not None else None
-
-    def new_session(self, user: str | None = None) -> tuple[str, SessionInfo]:
-        """A browser session (for `user`, or anonymous): the cookie value and what it holds.
-        Expired sessions are swept here."""
-        token = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32)
-        now = utcnow()
-        with self.db.session() as s:
-            s.execute(delete(BrowserSession).where(BrowserSession.expires_at < now))
-            owner = s.scalar(select(User).where(User.name == user)) if user else None
-            s.add(
-                BrowserSession(
-                    token_hash=digest(token),
-                    csrf_token=csrf,
-                    user_id=owner.id if owner else None,
-                    created_at=now,
-                    expires_at=now + SESSION_LIFETIME,
-                )
-            )
-            return token, SessionInfo(_user(owner) if owner else None, csrf)
-
-    def session(self, token: str) -> SessionInfo | None:
-        with self.db.session() as s:
-            found = s.scalar(
-                select(BrowserSession).where(BrowserSession.token_hash == digest(token))
-            )
-            if found is None or _aware(found.expires_at) < utcnow():
-                return None
-            return SessionInfo(_user(found.user) if found.user else None, found.csrf_token)
-
-    def end_session(self, token: str) -> None:
-        with self.db.session() as s:
-            s.execute(delete(BrowserSession).where(BrowserSession.token_hash == digest(token)))
 
     # ---- reports ------------------------------------------------------------------------
 
@@ -396,7 +276,7 @@ class Store:
                 ),
                 state,
                 status=report.status,
-                decisions=[_row(d) for d in rows],
+                decisions=rows,
                 model=analysis.model_card if analysis else {},
                 threshold=analysis.threshold if analysis else 0.0,
                 window=analysis.window if analysis else 3,
@@ -501,14 +381,6 @@ def reviewed_passages_in(url: str | None = None) -> list[LabelledText]:
 
 
 # ---- rows to answers ----------------------------------------------------------------------
-
-
-def _user(user: User) -> UserInfo:
-    return UserInfo(user.name, user.role, user.password_hash is not None)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _report(s: Session, report_id: int) -> Report:
