@@ -27,7 +27,12 @@ from mitremap.web.routers.deps import (
     WorkspaceDep,
     clean,
 )
-from mitremap.web.workspace.errors import BadRequestError, InvalidError, TooLargeError
+from mitremap.web.workspace.errors import (
+    BadRequestError,
+    ConflictError,
+    InvalidError,
+    TooLargeError,
+)
 
 SUGGESTION_FLOOR = 0.2
 """Techniques down to this confidence are kept as suggestions ("show more suggestions")."""
@@ -71,8 +76,18 @@ NEW_REPORT_BODY = {
 
 
 @router.post("/reports", status_code=201, openapi_extra=NEW_REPORT_BODY)
-async def add_report(request: Request, user: Analyst, ws: WorkspaceDep) -> dict[str, Any]:
-    """Add a report by text, file upload (multipart) or URL; it is analysed at once."""
+async def add_report(
+    request: Request, response: Response, user: Analyst, ws: WorkspaceDep
+) -> dict[str, Any]:
+    """Add a report by text, file upload (multipart) or URL; it is analysed at once.
+
+    With an `Idempotency-Key` header (1–200 visible ASCII characters), a retry with the
+    same key (say, after the answer was lost) answers the report the first request made,
+    with `Idempotent-Replayed: true`, instead of adding it again."""
+    key = _idempotency_key(request)
+    if key and (found := ws.store.report_for_key(user.name, key)) is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+        return ws.store.detail(found)
     fields, upload = await _read_report_request(request, ws.max_bytes)
     title = (fields.get("title") or "").strip()[:300] or None
     read, source = _reader(ws, fields, upload, title)
@@ -86,14 +101,30 @@ async def add_report(request: Request, user: Analyst, ws: WorkspaceDep) -> dict[
         return document, *_analyse(ws, document)
 
     document, analysis, model_name = await ws.run(work)
-    return ws.store.add_report(
-        document,
-        analysis,
-        source=source,
-        user=user.name,
-        model_name=model_name,
-        threshold=ws.threshold,
-    )
+    try:
+        return ws.store.add_report(
+            document,
+            analysis,
+            source=source,
+            user=user.name,
+            model_name=model_name,
+            threshold=ws.threshold,
+            idempotency_key=key,
+        )
+    except ConflictError:  # the same key, committed meanwhile by a concurrent retry
+        if key and (found := ws.store.report_for_key(user.name, key)) is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return ws.store.detail(found)
+        raise
+
+
+def _idempotency_key(request: Request) -> str | None:
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 200 or not all(" " < c < "\x7f" for c in value):
+        raise BadRequestError("the Idempotency-Key header must be 1–200 visible ASCII characters")
+    return value
 
 
 @router.get("/reports")

@@ -28,6 +28,7 @@ from mitremap.web.workspace.models import (
     STATUSES,
     Analysis,
     Decision,
+    IdempotencyKey,
     Job,
     Report,
     Setting,
@@ -66,8 +67,10 @@ class Store(Accounts):
         user: str,
         model_name: str,
         threshold: float,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Keep a report with its first analysis (`Analysis.to_dict()`); its detail."""
+        """Keep a report with its first analysis (`Analysis.to_dict()`); its detail. An
+        `idempotency_key` is kept with it in the same transaction (`report_for_key`)."""
         now = utcnow()
         with self.db.session() as s:
             report = Report(
@@ -83,8 +86,20 @@ class Store(Accounts):
             s.add(report)
             s.flush()
             s.add(_analysis_row(report.id, analysis, model_name, threshold))
+            if idempotency_key:
+                s.add(IdempotencyKey(user_name=user, key=idempotency_key, report_id=report.id))
             report_id = report.id
         return self.detail(report_id)
+
+    def report_for_key(self, user: str, idempotency_key: str) -> int | None:
+        """The report `user` added with this `Idempotency-Key`, if any (and not deleted)."""
+        with self.db.reading() as s:
+            found = s.scalar(
+                select(IdempotencyKey.report_id).where(
+                    IdempotencyKey.user_name == user, IdempotencyKey.key == idempotency_key
+                )
+            )
+            return int(found) if found is not None else None
 
     def add_analysis(
         self, report_id: int, analysis: dict[str, Any], model_name: str, threshold: float
