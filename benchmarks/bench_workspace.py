@@ -1,13 +1,26 @@
 """The review workspace under load, on loopback: the real server (`mitremap serve`) with a
-real SQLite database (a fresh file in a temporary folder) and the real model.
+real database (a fresh SQLite file, and a fresh database on a throwaway PostgreSQL server when
+its binaries are installed) and the real model.
 
-    python benchmarks/bench_workspace.py                 # 300 reports at concurrency 1, 4, 16
-    python benchmarks/bench_workspace.py --requests 60 --model /tmp/mm-test-model
+    python benchmarks/bench_workspace.py                      # everything below
+    python benchmarks/bench_workspace.py --only mixed --seconds 20
+    python benchmarks/bench_workspace.py --only mixed --baseline ../main/src   # before/after
+    python benchmarks/bench_workspace.py --only history       # 4,000 decisions on one report
 
-Prints, per concurrency: errors, reports analysed and stored per second, median and p95 latency
-of `POST /api/reports` with a 20 KB report; then 100 decisions posted at once by many clients
-on one report, and how many of them the report holds afterwards (bar: every one). Requests go
-the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
+- `mixed`: browsers (one session and CSRF token each) looping over mixed traffic at
+  concurrency 1, 4 and 16 on SQLite and PostgreSQL side by side — 25 % report list, 40 %
+  review page data (`GET /api/reports/{id}`), 25 % decisions, 10 % adds of the 2 KB sample
+  report — on a database seeded with 30 reports. Prints req/s, p50/p95 of all requests,
+  p95 per kind, errors. Bar: p95 ≤ 1 s at concurrency 16 on both, no errors.
+  `--baseline SRC` runs the same load first with the `mitremap` package at SRC (say, the
+  main checkout's `src`), so a before/after pair is measured in one run on one machine.
+- `adds`: `POST /api/reports` with a 20 KB report at concurrency 1, 4, 16 (SQLite).
+- `race`: 100 decisions posted at once by 25 clients on one report: all kept (SQLite).
+- `history`: a report with 4,000 decisions: the review page's data, its JSON export and a
+  new decision (median of 15), and the decision history's first page.
+
+Requests go the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
+Measured on a shared 2-core machine: compare numbers of one run, not across runs.
 """
 
 from __future__ import annotations
@@ -16,22 +29,31 @@ import argparse
 import http.cookiejar
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.postgres: the throwaway PostgreSQL server
 os.environ.setdefault("MITREMAP_DATA", str(REPO.parent / "shared" / "data"))
 CLIENTS = 25  # parallel clients for the decisions (the server allows 32 connections per address)
 ADDED = ("T1039", "T1083", "T1005", "T1119")  # techniques added to passages, in turn
+SAMPLE = REPO / "examples" / "apt-report.md"
+MIX = (("list", 25), ("review", 40), ("decide", 25), ("add", 10))
+SEED_REPORTS = 30
 
 
 def free_port() -> int:
@@ -41,7 +63,7 @@ def free_port() -> int:
 
 
 class Client:
-    """A browser-like client: one session cookie, its CSRF token on every write."""
+    """A browser-like client: one cookie jar, its CSRF token on every write."""
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -81,17 +103,166 @@ def report_text() -> str:
     return (text * 2)[:20_000]
 
 
-def wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"mitremap serve exited with {server.returncode}")
-        try:
-            urllib.request.urlopen(base + "/api/health", timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    sys.exit("mitremap serve did not start within 120 s")
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
+
+
+# ---- the server -----------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(db_url: str, model: str | None, src: Path | None = None) -> Iterator[str]:
+    """`mitremap serve` on a free loopback port (the package at `src`, else this one)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mitremap", "serve", "--port", str(port), "--db", db_url]
+    if model:
+        command += ["--model", model]
+    environment = {**os.environ, "PYTHONPATH": str(src or REPO / "src")}
+    server = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                sys.exit(f"mitremap serve exited with {server.returncode}")
+            try:
+                urllib.request.urlopen(base + "/api/health", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("mitremap serve did not start within 120 s")
+                time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextmanager
+def databases(kinds: list[str]) -> Iterator[dict[str, Any]]:
+    """A factory of fresh database URLs per kind (PostgreSQL when its binaries exist)."""
+    from tests.postgres import create_database, running_server, server_binaries
+
+    with tempfile.TemporaryDirectory(prefix="mitremap-bench-") as folder:
+        counter = iter(range(1_000_000))
+        pg = "postgresql" in kinds and server_binaries() is not None
+        with running_server() if pg else nullcontext(None) as server:
+
+            def fresh(kind: str) -> str:
+                n = next(counter)
+                if kind == "sqlite":
+                    return f"sqlite:///{folder}/ws{n}.db"
+                return create_database(server, f"bench{n}")
+
+            yield {"fresh": fresh, "kinds": [k for k in kinds if k == "sqlite" or pg]}
+
+
+# ---- mixed traffic ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    wall: float = 0.0
+
+    def add(self, kind: str, status: int, seconds: float) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+        if status not in (200, 201):
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+def seed(base: str, count: int) -> list[int]:
+    client = Client(base)
+    text = SAMPLE.read_text(encoding="utf-8")
+    ids = []
+    for n in range(count):
+        status, report, _ = client.call(
+            "POST", "/api/reports", {"title": f"seed {n}", "text": text}
+        )
+        if status != 201:
+            sys.exit(f"could not seed the reports: {status} {report}")
+        ids.append(report["id"])
+    return ids
+
+
+def mixed_load(base: str, ids: list[int], concurrency: int, seconds: float) -> Outcome:
+    """`concurrency` browsers looping over MIX for `seconds`."""
+    outcome = Outcome()
+    lock = threading.Lock()
+    text = SAMPLE.read_text(encoding="utf-8")
+    kinds = [k for k, weight in MIX for _ in range(weight)]
+    stop = time.monotonic() + seconds
+
+    def browse(worker: int) -> None:
+        client = Client(base)
+        pick = random.Random(worker)
+        while time.monotonic() < stop:
+            kind = pick.choice(kinds)
+            report = pick.choice(ids)
+            if kind == "list":
+                answer = client.call("GET", f"/api/reports?page={pick.randint(1, 2)}")
+            elif kind == "review":
+                answer = client.call("GET", f"/api/reports/{report}")
+            elif kind == "decide":
+                start = pick.randrange(0, 1900)
+                body = {"technique": pick.choice(ADDED), "action": "add", "start": start,
+                        "end": start + 40}  # fmt: skip
+                answer = client.call("POST", f"/api/reports/{report}/decisions", body)
+            else:
+                answer = client.call("POST", "/api/reports", {"title": "mixed add", "text": text})
+            with lock:
+                outcome.add(kind, answer[0], answer[2])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(browse, range(concurrency)))
+    outcome.wall = time.perf_counter() - started
+    return outcome
+
+
+def mixed(args: argparse.Namespace) -> bool:
+    """Both databases side by side, each tree (baseline first) on a fresh database."""
+    trees = [("before", Path(args.baseline))] if args.baseline else []
+    trees.append(("after" if args.baseline else "this", REPO / "src"))
+    print(
+        f"mixed traffic ({', '.join(f'{w} % {k}' for k, w in MIX)}), {args.seconds:.0f} s per "
+        f"concurrency, {SEED_REPORTS} seeded reports; p95 per kind in brackets:"
+    )
+    within = True
+    with databases(["sqlite", "postgresql"]) as dbs:
+        for kind in dbs["kinds"]:
+            for name, src in trees:
+                with serving(dbs["fresh"](kind), args.model, src) as base:
+                    ids = seed(base, SEED_REPORTS)
+                    for concurrency in (1, 4, 16):
+                        result = mixed_load(base, ids, concurrency, args.seconds)
+                        within &= print_mixed(kind, name, concurrency, result) or name == "before"
+            if kind == "sqlite" and "postgresql" not in dbs["kinds"]:
+                print("  (PostgreSQL skipped: no server binaries; apt-get install postgresql)")
+    return within
+
+
+def print_mixed(kind: str, tree: str, concurrency: int, result: Outcome) -> bool:
+    every = [t for values in result.latencies.values() for t in values]
+    errors = sum(result.errors.values())
+    per_kind = ", ".join(
+        f"{k} {p95(result.latencies.get(k, [])):.2f}" for k, _ in MIX if k in result.latencies
+    )
+    bar = concurrency < 16 or (p95(every) <= 1.0 and errors == 0)
+    print(
+        f"  {kind:10s} {tree:6s} c={concurrency:2d}: {len(every) / result.wall:5.1f} req/s, "
+        f"p50 {statistics.median(every):.3f} s, p95 {p95(every):.2f} s [{per_kind}], "
+        f"{errors} errors" + ("" if bar else "  ← over the bar (p95 ≤ 1 s, no errors)"),
+        flush=True,
+    )
+    return bar
+
+
+# ---- the other cases ------------------------------------------------------------------------
 
 
 def analyses(client: Client, text: str, requests: int) -> None:
@@ -104,10 +275,9 @@ def analyses(client: Client, text: str, requests: int) -> None:
         wall = time.perf_counter() - started
         latencies = sorted(t for _, _, t in results)
         errors = sum(1 for status, _, _ in results if status != 201)
-        p95 = latencies[int(0.95 * (len(latencies) - 1))]
         print(
             f"  concurrency {concurrency:2d}: {errors} errors, {len(results) / wall:5.1f} req/s, "
-            f"median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s"
+            f"median {statistics.median(latencies):.2f} s, p95 {p95(latencies):.2f} s"
         )
 
 
@@ -146,28 +316,82 @@ def decisions(base: str, text: str, count: int) -> bool:
     return len(kept) == count
 
 
+def history(args: argparse.Namespace) -> None:
+    """4,000 decisions on one report (inserted directly), then the API timed (median of 15)."""
+    trees = [("before", Path(args.baseline))] if args.baseline else []
+    trees.append(("after" if args.baseline else "this", REPO / "src"))
+    print("one report with 4,000 decisions (SQLite), median of 15:")
+    with databases(["sqlite"]) as dbs:
+        for name, src in trees:
+            url = dbs["fresh"]("sqlite")
+            with serving(url, args.model, src) as base:
+                client = Client(base)
+                report = seed(base, 1)[0]
+                insert_decisions(url, report, 4000, src)
+                times: dict[str, list[float]] = {}
+                for _ in range(15):
+                    for what, method, path, body in (
+                        ("review data", "GET", f"/api/reports/{report}", None),
+                        ("JSON export", "GET", f"/api/reports/{report}/export?format=json", None),
+                        ("history page", "GET", f"/api/reports/{report}/decisions", None),
+                        ("a decision", "POST", f"/api/reports/{report}/decisions",
+                         {"technique": "T1105", "action": "accept"}),
+                    ):  # fmt: skip
+                        status, _, seconds = client.call(method, path, body)
+                        assert status in (200, 201), (what, status)
+                        times.setdefault(what, []).append(seconds)
+                print(
+                    f"  {name:6s} "
+                    + ", ".join(
+                        f"{k} {statistics.median(v) * 1000:.0f} ms" for k, v in times.items()
+                    )
+                )
+
+
+INSERT = """
+import sys
+from mitremap.web.workspace.db import Database
+from mitremap.web.workspace.models import Decision
+db = Database(sys.argv[1], migrate=False)
+report, count = int(sys.argv[2]), int(sys.argv[3])
+techniques = ("T1039", "T1083", "T1005", "T1119")
+with db.session() as s:
+    for i in range(count):
+        start = (i * 7) % 1900
+        action = "add" if i % 2 else ("accept", "reject")[i // 2 % 2]
+        s.add(Decision(report_id=report, technique=techniques[i % 4] if i % 2 else "T1059",
+                       action=action, start=start, end=start + 40, note="", user="bench"))
+"""
+
+
+def insert_decisions(url: str, report: int, count: int, src: Path) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(src)}
+    subprocess.run(
+        [sys.executable, "-c", INSERT, url, str(report), str(count)], env=environment, check=True
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--only", choices=("mixed", "adds", "race", "history"), default=None)
+    parser.add_argument("--requests", type=int, default=300, help="adds per concurrency")
     parser.add_argument("--decisions", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=30.0, help="mixed load per concurrency")
+    parser.add_argument("--baseline", help="src folder of the package to compare with")
     parser.add_argument("--model", help="model folder (default: the cached default model)")
     args = parser.parse_args()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    exe = Path(sys.executable).with_name("mitremap")
-    with tempfile.TemporaryDirectory(prefix="mitremap-bench-") as folder:
-        command = [str(exe), "serve", "--port", str(port), "--db", f"sqlite:///{folder}/ws.db"]
-        if args.model:
-            command += ["--model", args.model]
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until_up(base, server)
+    whole = True
+    if args.only in (None, "mixed"):
+        whole &= mixed(args)
+    if args.only in (None, "history"):
+        history(args)
+    if args.only in (None, "adds", "race"):
+        with databases(["sqlite"]) as dbs, serving(dbs["fresh"]("sqlite"), args.model) as base:
             text = report_text()
-            analyses(Client(base), text, args.requests)
-            whole = decisions(base, text, args.decisions)
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
+            if args.only in (None, "adds"):
+                analyses(Client(base), text, args.requests)
+            if args.only in (None, "race"):
+                whole &= decisions(base, text, args.decisions)
     if not whole:
         sys.exit(1)
 

@@ -147,11 +147,11 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
             "technique": t,
             "technique_name": t,
             "tactics": ["Execution"],
-            "confidence_score": 0.8,
+            "confidence_score": confidence,
             "evidence": evidence,
             "attributions": [],
         }
-        for t in ("T1059", "T1059.003")
+        for t, confidence in (("T1059", 0.8), ("T1059.003", 0.3), ("T1566", 0.2))
     ]
     analysis = {"model": {}, "window": 3, "techniques": hits, "indicators": []}
     report = store.add_report(
@@ -184,7 +184,9 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
     rows = [reviews.DecisionRow(*(d[f] for f in fields)) for d in every]
     passages = tuple((a, b, 0.8) for a, b in spans[:3])
     suggestions = [
-        reviews.SuggestionRow(h["technique"], h["technique"], ("Execution",), 0.8, passages)
+        reviews.SuggestionRow(
+            h["technique"], h["technique"], ("Execution",), h["confidence_score"], passages
+        )
         for h in hits
     ]
     expected = reviews.review(suggestions, rows, 0.5, {})
@@ -195,4 +197,15 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
     assert sorted((a["technique"], a["start"]) for a in detail["added"]) == sorted(
         (a.technique, a.start) for a in expected.added
     )
+    # the list reads many reports at once (a few grouped queries): the same summaries
+    untouched = store.add_report(
+        Document(text_, "untouched", "pasted"),
+        analysis,
+        source="x",
+        user="u",
+        model_name="m",
+        threshold=0.5,
+    )["id"]
+    listed = {r["id"]: r for r in store.list_reports()["items"]}
+    assert listed == {i: store.summary(i) for i in (report, untouched)}
     database.close()

@@ -67,7 +67,12 @@ class Database:
         self.engine = _engine(self.url)
         self.kind = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        reader = self.engine.execution_options(**{READ_ONLY: True})
+        # PostgreSQL reads in autocommit: under READ COMMITTED every statement sees its own
+        # snapshot anyway, and it saves the BEGIN and COMMIT round trips
+        reader = self.engine.execution_options(
+            **{READ_ONLY: True},
+            **({"isolation_level": "AUTOCOMMIT"} if self.kind == "postgresql" else {}),
+        )
         self._readers = sessionmaker(reader, expire_on_commit=False)
         if migrate:
             self.upgrade()
@@ -133,8 +138,9 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session for reads only: on SQLite it takes no write lock (WAL readers see the
-        last commit and neither wait for writers nor hold them up)."""
+        """A session for reads only: on SQLite a deferred transaction that takes no write
+        lock (WAL readers see the last commit and neither wait for writers nor hold them
+        up); on PostgreSQL autocommit statements."""
         with self._readers() as session, _translated(), session.begin():
             yield session
 
