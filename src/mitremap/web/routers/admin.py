@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from mitremap.web.routers.deps import Admin, CallerDep, Viewer, WorkspaceDep, needs_browser
 from mitremap.web.workspace.accounts import MAX_TOKEN_DAYS, UserInfo
 from mitremap.web.workspace.auth import LOCAL_USER, hash_password
-from mitremap.web.workspace.errors import BadRequestError, ForbiddenError
+from mitremap.web.workspace.errors import BadRequestError, ForbiddenError, UnauthorizedError
 
 router = APIRouter(prefix="/api", tags=["users and tokens"])
 
@@ -99,11 +99,15 @@ def reset_password(
 def change_own_password(
     body: OwnPasswordIn, request: Request, user: Member, who: CallerDep, ws: WorkspaceDep
 ) -> Response:
-    """Change your own password (the current one is needed); your other sessions end."""
+    """Change your own password (the current one is needed, counted like a login: a wrong
+    one is 403); your other sessions end."""
     if user.name == LOCAL_USER and not user.has_password:
         raise BadRequestError("the local user has no password: add users to use logins")
     address = request.client.host if request.client else ""
-    ws.auth.check_password(user.name, body.current, address)
+    try:
+        ws.auth.check_password(user.name, body.current, address)
+    except UnauthorizedError:  # not 401: the caller is signed in, only the password is wrong
+        raise ForbiddenError("the current password is wrong") from None
     hashed = hash_password(body.password)
     ws.store.set_password(user.name, hashed, actor=user.name, keep_session=who.cookie)
     return Response(status_code=204)

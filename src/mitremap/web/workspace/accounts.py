@@ -273,7 +273,7 @@ class Accounts:
             s.flush()
             detail = f"#{row.id} {row.label!r} role {role or 'as the user'}"
             if row.expires_at is not None:
-                detail += f", expires {iso(row.expires_at)}"
+                detail += f", expires {row.expires_at:%Y-%m-%d %H:%M} UTC"
             _audit(s, actor, "token.issue", name, detail)
             return token, _token(row, user)
 

@@ -47,7 +47,7 @@ function userRow(user) {
   role.addEventListener("change", () => changeUser(user, { role: role.value }, role));
   const status = [user.has_password ? "password" : "no sign-in"];
   if (user.disabled) status.push("disabled");
-  const actions = el("td", { className: "row-actions" });
+  const actions = el("div", { className: "row-actions" });
   if (user.has_password) {
     const reset = el("button", { type: "button" }, "Reset password");
     reset.setAttribute("aria-label", `Reset the password of ${user.name}`);
@@ -68,7 +68,7 @@ function userRow(user) {
     el("td", { className: "title" }, user.name),
     el("td", {}, role),
     el("td", {}, status.join(" · ")),
-    actions,
+    el("td", {}, actions),
   );
 }
 
@@ -168,7 +168,7 @@ function tokenRow(token) {
     el("td", {}, when(token.created_at)),
     el("td", {}, when(token.last_used_at)),
     el("td", {}, expires),
-    el("td", { className: "row-actions" }, revoke),
+    el("td", {}, el("div", { className: "row-actions" }, revoke)),
   );
 }
 
