@@ -76,7 +76,7 @@ def test_a_user_added_to_a_running_server_locks_it_on_the_next_request(
     added = cli(
         "serve", "user", "add", "alice", "--role", "admin", "--password-stdin", "--db", db_url
     )
-    assert added.code == 0 and "next request" in added.out
+    assert added.code == 0, added.err
     # the very next request: no more local admin, for the page that was open too
     assert local.get("/api/reports").status_code == 401
     assert local.post("/api/reports", json={"text": REPORT}).status_code == 401
@@ -88,6 +88,7 @@ def test_a_user_added_to_a_running_server_locks_it_on_the_next_request(
     }
     alice, answer = login(app, "alice")
     assert answer.status_code == 200 and alice.get("/api/reports").json()["total"] == 1
+    assert "from its next request" in added.out  # what the command says is what happens
 
 
 def test_removing_the_last_user_opens_a_loopback_server_again(db_url, mm, monkeypatch):

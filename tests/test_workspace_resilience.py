@@ -5,6 +5,9 @@ a killed server."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,7 @@ from fastapi.testclient import TestClient
 from mitremap.web.app import create_app
 from tests.tiny import REPORT
 
+REPO = Path(__file__).resolve().parents[1]
 LOCAL = "http://127.0.0.1"
 
 
@@ -83,3 +87,67 @@ def test_retraining_runs_its_parallel_work_in_threads_of_the_server(mm, tmp_path
     assert browser(app).post("/api/retrain").status_code == 202
     app.state.workspace.retrainer.thread.join(60)
     assert seen == [os.getpid()] * 4
+
+
+KILLED = """
+import os, sys, time
+from pathlib import Path
+from joblib import Parallel, delayed
+sys.path.insert(0, sys.argv[3])
+from tests.fakes import StandIn
+from mitremap.web.app import create_app
+
+def nap(marker):
+    Path(marker).touch()
+    time.sleep(60)
+
+def trainer(reviewed, progress):
+    Parallel(n_jobs=2)(delayed(nap)(f"{sys.argv[2]}.{i}") for i in range(2))
+
+app = create_app(StandIn(), database=sys.argv[1], trainer=trainer)
+app.state.workspace.retrainer.start("admin")
+time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+def test_no_training_process_outlives_a_killed_server(tmp_path):
+    """A server killed (SIGKILL) while retraining leaves no worker process behind: every
+    process that carried the server's environment is gone."""
+    import signal
+    import time
+    import uuid
+
+    mark = uuid.uuid4().hex
+    environment = {**os.environ, "PYTHONPATH": str(REPO / "src"), "MITREMAP_TEST_MARK": mark}
+    marker = tmp_path / "napping"
+    server = subprocess.Popen(
+        [sys.executable, "-c", KILLED, f"sqlite:///{tmp_path / 'w.db'}", str(marker), str(REPO)],
+        env=environment,
+    )
+    deadline = time.monotonic() + 60
+    while not (Path(f"{marker}.0").exists() and Path(f"{marker}.1").exists()):
+        assert server.poll() is None and time.monotonic() < deadline, "training never started"
+        time.sleep(0.1)
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    time.sleep(1.0)
+    left = _processes_marked(mark)
+    for pid in left:  # never leave them running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def _processes_marked(mark: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"MITREMAP_TEST_MARK={mark}".encode() in environ:
+            found.append(int(entry.name))
+    return found
