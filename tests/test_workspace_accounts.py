@@ -182,6 +182,7 @@ def test_the_no_login_mode_writes_no_session_row(db_url, mm):
     )
     assert decision.status_code == 201 and decision.json()["decision"]["user"] == "local"
     assert sessions(app.state.workspace.store) == 0
+    assert client.patch("/api/users/local", json={"role": "viewer"}).status_code == 400
     # the CSRF token is bound to this browser's cookie: another browser's token fails
     other = page_client(app, base="http://127.0.0.1")
     stolen = {"X-CSRF-Token": other.headers["X-CSRF-Token"]}

@@ -8,7 +8,7 @@ import getpass
 import ipaddress
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -104,36 +104,10 @@ def serve(
         import uvicorn
     except ImportError as exc:
         raise MissingExtraError("uvicorn", "web", "mitremap serve") from exc
-    from mitremap.web.app import LOOPBACK_HOSTS, create_app
     from mitremap.web.middleware import guarded_protocol
-    from mitremap.web.workspace.db import Database
-    from mitremap.web.workspace.store import Store
 
-    database = Database(db)
-    reachable = [h for h in (host, *(allow_host or ())) if not is_loopback(h)]
-    local = not reachable
-    if not local and not Store(database).has_login_users():
-        raise MitreMapError(
-            f"a server reachable as {reachable[0]} needs users: add one with `mitremap serve "
-            "user add NAME --role admin` (or serve on 127.0.0.1 without --allow-host)"
-        )
-    mitremap = None
-    if model is not None:
-        from mitremap.analysis import MitreMap
-
-        mitremap = MitreMap.load(model)
-    proxies = tuple(p.strip() for p in forwarded_allow_ips.split(",") if p.strip())
-    app_ = create_app(
-        mitremap,
-        max_bytes=max_mb * 2**20,
-        allowed_hosts=(*LOOPBACK_HOSTS, host, *(allow_host or ())),
-        database=database,
-        auth=None if local else True,
-        secure_cookies=not local,
-        model_path=model,
-        allow_private_urls=local,
-        forwarded_allow_ips=proxies,
-    )
+    hosts = (host, *(allow_host or ()))
+    database, app_, local = _app(db, hosts, model, max_mb, forwarded_allow_ips)
     scheme = "https" if ssl_certfile else "http"
     console.print(
         f"MitreMap on {scheme}://{host}:{port}/ (database: {database.safe_url}; Ctrl-C to stop)",
@@ -157,6 +131,43 @@ def serve(
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         proxy_headers=False,  # the app believes only --forwarded-allow-ips
     )
+
+
+def _app(
+    db: str | None, hosts: tuple[str, ...], model: Path | None, max_mb: int, proxies: str
+) -> tuple[Any, Any, bool]:
+    """The database, the app, and whether it is reachable only on loopback (the first of
+    `hosts` is the bind address, the rest the --allow-host names). Reachable any other way,
+    it needs users: login always on, Secure cookies, only public URLs imported."""
+    from mitremap.web.app import LOOPBACK_HOSTS, create_app
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
+
+    database = Database(db)
+    reachable = [h for h in hosts if not is_loopback(h)]
+    local = not reachable
+    if not local and not Store(database).has_login_users():
+        raise MitreMapError(
+            f"a server reachable as {reachable[0]} needs users: add one with `mitremap serve "
+            "user add NAME --role admin` (or serve on 127.0.0.1 without --allow-host)"
+        )
+    mitremap = None
+    if model is not None:
+        from mitremap.analysis import MitreMap
+
+        mitremap = MitreMap.load(model)
+    app_ = create_app(
+        mitremap,
+        max_bytes=max_mb * 2**20,
+        allowed_hosts=(*LOOPBACK_HOSTS, *hosts),
+        database=database,
+        auth=None if local else True,
+        secure_cookies=not local,
+        model_path=model,
+        allow_private_urls=local,
+        forwarded_allow_ips=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+    )
+    return database, app_, local
 
 
 def _store(ctx: typer.Context, db: str | None):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from mitremap.analysis import MitreMap
+    from mitremap.web.routers.deps import Workspace
     from mitremap.web.workspace.db import Database
     from mitremap.web.workspace.registry import ModelRegistry
     from mitremap.web.workspace.retrain import Trainer
@@ -81,16 +82,6 @@ def create_app(
         raise MissingExtraError("fastapi", "web", "The web app") from exc
     try:
         from mitremap.web import middleware
-        from mitremap.web.docs import add_docs
-        from mitremap.web.routers import (
-            admin,
-            analysis,
-            attack,
-            decisions,
-            models,
-            reports,
-            session,
-        )
         from mitremap.web.routers.deps import Workspace
         from mitremap.web.workspace.auth import Auth
         from mitremap.web.workspace.retrain import Retrainer, default_trainer
@@ -119,18 +110,27 @@ def create_app(
         description=DESCRIPTION,
     )
     app.state.workspace = ws
-    middleware.add_error_handlers(app)
-    middleware.add_guard(app, allowed_hosts, lambda r, out: session.page_session(ws, r, out))
-    for resource in (session, admin, analysis, attack, reports, decisions, models):
-        app.include_router(resource.router)
-    add_docs(app)
-    _add_pages(app)
+    _add_routes(app, ws, allowed_hosts)
     app.add_middleware(middleware.BodyLimit, limit=max_bytes + 64 * 1024)
     if forwarded_allow_ips:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(forwarded_allow_ips))
     return app
+
+
+def _add_routes(app: FastAPI, ws: Workspace, allowed_hosts: tuple[str, ...]) -> None:
+    """The error handlers and guards, the API routers, the docs and the pages."""
+    from mitremap.web import middleware
+    from mitremap.web.docs import add_docs
+    from mitremap.web.routers import admin, analysis, attack, decisions, models, reports, session
+
+    middleware.add_error_handlers(app)
+    middleware.add_guard(app, allowed_hosts, lambda r, out: session.page_session(ws, r, out))
+    for resource in (session, admin, analysis, attack, reports, decisions, models):
+        app.include_router(resource.router)
+    add_docs(app)
+    _add_pages(app)
 
 
 def in_threads(trainer: Trainer) -> Trainer:

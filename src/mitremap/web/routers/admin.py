@@ -18,7 +18,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from mitremap.web.routers.deps import Admin, CallerDep, Viewer, WorkspaceDep, needs_browser
+from mitremap.web.routers.deps import (
+    Admin,
+    CallerDep,
+    Viewer,
+    Workspace,
+    WorkspaceDep,
+    needs_browser,
+)
 from mitremap.web.workspace.accounts import MAX_TOKEN_DAYS, UserInfo
 from mitremap.web.workspace.auth import LOCAL_USER, hash_password
 from mitremap.web.workspace.errors import BadRequestError, ForbiddenError, UnauthorizedError
@@ -77,6 +84,7 @@ def change_user(
 ) -> dict[str, Any]:
     """Change a user's role, or disable (their sessions end, their tokens stop) or enable
     them."""
+    _not_the_local_user(ws, name)
     if body.role is not None:
         ws.store.set_role(name, body.role, actor=admin.name, keep_an_admin=True)
     if body.disabled is not None:
@@ -91,6 +99,7 @@ def reset_password(
     name: UserName, body: PasswordIn, admin: AdminChange, ws: WorkspaceDep
 ) -> Response:
     """Set a user's password (their sessions end)."""
+    _not_the_local_user(ws, name)
     ws.store.set_password(name, hash_password(body.password), actor=admin.name)
     return Response(status_code=204)
 
@@ -163,3 +172,10 @@ def audit(
 ) -> dict[str, Any]:
     """Who changed which user or token, and when (newest first)."""
     return ws.store.audit_events(page, per_page)
+
+
+def _not_the_local_user(ws: Workspace, name: str) -> None:
+    """The no-login mode's own user (`local`, no password) is not managed here: add users
+    instead."""
+    if name == LOCAL_USER and not any(u.has_password for u in ws.store.users() if u.name == name):
+        raise BadRequestError("the local user is the no-login mode's own user; add users instead")
