@@ -1,25 +1,32 @@
 """The review workspace under load, on loopback: the real server (`mitremap serve`) with a
-real database (a fresh SQLite file, and a fresh database on a throwaway PostgreSQL server when
-its binaries are installed) and the real model.
+real SQLite database (a fresh file in a temporary folder) and the real model.
 
-    python benchmarks/bench_workspace.py                      # everything below
-    python benchmarks/bench_workspace.py --only mixed --seconds 20
-    python benchmarks/bench_workspace.py --only mixed --baseline ../main/src   # before/after
-    python benchmarks/bench_workspace.py --only history       # 4,000 decisions on one report
+    python benchmarks/bench_workspace.py                 # every phase below
+    python benchmarks/bench_workspace.py --requests 60 --model /tmp/mm-test-model
+    python benchmarks/bench_workspace.py --phases mixed --reports 1000 --mixed 1200
+    python benchmarks/bench_workspace.py --phases load --seconds 20 --baseline ../main/src
 
-- `mixed`: browsers (one cookie and CSRF token each) looping over mixed traffic at
-  concurrency 1, 4 and 16 on SQLite and PostgreSQL side by side — 25 % report list, 40 %
-  review page data (`GET /api/reports/{id}`), 30 % decisions, 5 % adds of the 2 KB sample
-  report (`--adds 10` for twice as many, taken from the decisions) — on a database seeded
-  with 30 reports. Prints req/s, p50/p95 of all requests, p95 per kind, errors. Bar: p95 ≤ 1 s
-  at concurrency 16 on both, no errors.
-  `--baseline SRC` runs the same load first with the `mitremap` package at SRC (say, the
-  main checkout's `src`), so a before/after pair is measured in one run on one machine.
-- `adds`: `POST /api/reports` with a 20 KB report at concurrency 1, 4, 16 (SQLite).
-- `race`: 100 decisions posted at once by 25 clients on one report: all kept (SQLite).
-- `history`: a report with 4,000 decisions: the review page's data, its JSON export and a
-  new decision (median of 15), and the decision history's first page.
-
+Phases (`--phases`, default all five):
+- `analyses`: per concurrency (1, 4, 16), errors, reports analysed and stored per second, median
+  and p95 latency of `POST /api/reports` with a 20 KB report;
+- `decisions`: 100 decisions posted at once by many clients on one report, and how many of them
+  the report holds afterwards (bar: every one);
+- `mixed`: a team's traffic on a full workspace — `--reports` 20 KB reports (1,000 by default,
+  stored before the server starts, each with its own case word and indicator) and
+  `--mixed-clients` clients sending `--mixed` requests: pages of the list in every order, full-
+  text searches (a word of one report, a common word, one report's indicator value) and
+  decisions on techniques; p50 / p95 per kind (bars: list and search p95 ≤ 0.3 s, a decision
+  p95 ≤ 0.1 s).
+- `load`: browsers (one cookie and CSRF token each) looping over a working day's traffic at
+  concurrency 1, 4 and 16, on SQLite and PostgreSQL side by side (a throwaway PostgreSQL
+  server when its binaries are installed) — 25 % report list, 40 % review page data
+  (`GET /api/reports/{id}`), 30 % decisions, 5 % adds of the 2 KB sample report (`--adds 10`
+  for twice as many, taken from the decisions) — on a database seeded with 30 reports, for
+  `--seconds` each; req/s, p50/p95 of all requests, p95 per kind, errors (bar: p95 ≤ 1 s at
+  concurrency 16 on both, no errors). `--baseline SRC` runs the same load first with the
+  package at SRC (say, the main checkout's `src`): a before/after pair in one run.
+- `history`: a report with 4,000 decisions: its review data, JSON export, a new decision and
+  the first page of its decision history (median of 15; with `--baseline` before/after).
 Requests go the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
 Measured on a shared 2-core machine: compare numbers of one run, not across runs.
 """
@@ -46,18 +53,13 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.postgres: the throwaway PostgreSQL server
+sys.path.insert(0, str(REPO))  # tests.postgres: the throwaway PostgreSQL server (`load`)
 os.environ.setdefault("MITREMAP_DATA", str(REPO.parent / "shared" / "data"))
 CLIENTS = 25  # parallel clients for the decisions (the server allows 32 connections per address)
 ADDED = ("T1039", "T1083", "T1005", "T1119")  # techniques added to passages, in turn
-SAMPLE = REPO / "examples" / "apt-report.md"
-MIX = (("list", 25), ("review", 40), ("decide", 30), ("add", 5))
-"""A working day's traffic: pages and decisions, a report added now and then. The issue's own
-measurement (p95 0.08 s at concurrency 1) had fewer than 5 % adds; with 10 % adds the adds
-themselves (0.3 s of analysis each, two at a time) set the p95 at concurrency 16: `--adds`."""
-SEED_REPORTS = 30
 
 
 def free_port() -> int:
@@ -67,7 +69,7 @@ def free_port() -> int:
 
 
 class Client:
-    """A browser-like client: one cookie jar, its CSRF token on every write."""
+    """A browser-like client: one session cookie, its CSRF token on every write."""
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -105,6 +107,172 @@ def report_text() -> str:
     article = Path(os.environ["MITREMAP_DATA"]) / "ioc" / "long-article-1.txt"
     text = article.read_text(encoding="utf-8") if article.is_file() else "It ran schtasks. " * 1200
     return (text * 2)[:20_000]
+
+
+def wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"mitremap serve exited with {server.returncode}")
+        try:
+            urllib.request.urlopen(base + "/api/health", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit("mitremap serve did not start within 120 s")
+
+
+def analyses(client: Client, text: str, requests: int) -> None:
+    print(f"POST /api/reports, 20 KB report (analysed and stored), {requests} requests each:")
+    for concurrency in (1, 4, 16):
+        bodies = [{"title": f"bench {concurrency}/{i}", "text": text} for i in range(requests)]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = list(pool.map(lambda body: client.call("POST", "/api/reports", body), bodies))
+        wall = time.perf_counter() - started
+        latencies = sorted(t for _, _, t in results)
+        errors = sum(1 for status, _, _ in results if status != 201)
+        p95 = latencies[int(0.95 * (len(latencies) - 1))]
+        print(
+            f"  concurrency {concurrency:2d}: {errors} errors, {len(results) / wall:5.1f} req/s, "
+            f"median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s"
+        )
+
+
+def decisions(base: str, text: str, count: int) -> bool:
+    """`count` decisions at once from CLIENTS clients (each its own session) on one report,
+    each adding a technique to a different passage; then count what the report holds."""
+    owner = Client(base)
+    status, report, _ = owner.call("POST", "/api/reports", {"title": "race", "text": text})
+    if status != 201:
+        sys.exit(f"could not add the report for the decisions: {status} {report}")
+    clients = [Client(base) for _ in range(CLIENTS)]
+    step = max(1, (len(text) - 40) // count)
+
+    def post(i: int) -> int:
+        body = {
+            "technique": ADDED[i % len(ADDED)],
+            "action": "add",
+            "start": i * step,
+            "end": i * step + 30,
+            "note": f"decision {i}",
+        }
+        return clients[i % CLIENTS].call("POST", f"/api/reports/{report['id']}/decisions", body)[0]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        statuses = list(pool.map(post, range(count)))
+    wall = time.perf_counter() - started
+    _, after, _ = owner.call("GET", f"/api/reports/{report['id']}")
+    kept = {(a["technique"], a["start"], a["end"]) for a in after["added"]}
+    accepted = sum(1 for s in statuses if s == 201)
+    print(
+        f"{count} decisions at once from {CLIENTS} clients on one report: {accepted} answered 201 "
+        f"in {wall:.2f} s; the report holds {len(kept)} of them "
+        f"({'none lost' if len(kept) == count else f'{count - len(kept)} LOST'})"
+    )
+    return len(kept) == count
+
+
+CASE_WORDS = ("kestrel", "osprey", "heron", "plover", "avocet")
+COMMON_WORDS = ("malware", "credentials", "scheduled", "powershell", "server")
+
+
+def case_of(i: int) -> tuple[str, str]:
+    """Report i's own word and its own indicator (an address of 198.51.100.0/22)."""
+    return f"{CASE_WORDS[i % len(CASE_WORDS)]}{i}", f"198.51.{100 + i // 250}.{i % 250}"
+
+
+def seed(url: str, text: str, count: int, model: str | None) -> list[str]:
+    """`count` reports stored as the server stores them (one analysis of the 20 KB text, run
+    once, with each report's own closing line and indicator); the techniques suggested."""
+    from mitremap.analysis import MitreMap
+    from mitremap.documents import Document
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
+
+    mm = MitreMap.load(Path(model)) if model else MitreMap.load()
+    analysis = mm.analyze(Document(text, "bench"), threshold=0.2, explain=True, iocs=True)
+    data = analysis.to_dict()
+    store = Store(Database(url))
+    started = time.perf_counter()
+    for i in range(count):
+        word, address = case_of(i)
+        ending = f"\n\nCase {word}: the loader beaconed to {address} every minute."
+        at = len(text) + ending.index(address)
+        indicator = {"type": "ipv4", "value": address, "raw": address, "start": at,
+                     "end": at + len(address)}  # fmt: skip
+        one = data | {"indicators": [*data.get("indicators", []), indicator]}
+        store.add_report(
+            Document(text + ending, f"bench report {i} ({word})"),
+            one,
+            source="pasted",
+            user="bench",
+            model_name="bench",
+            threshold=0.6,
+        )
+    store.db.close()
+    print(
+        f"stored {count} reports of {len(text) // 1000} KB in {time.perf_counter() - started:.0f} s"
+    )
+    return [t["technique"] for t in data["techniques"] if t["confidence_score"] >= 0.6][:8]
+
+
+def mixed(base: str, reports: int, requests: int, clients: int, techniques: list[str]) -> bool:
+    """A team's traffic on a full workspace (see the module docstring); True when the bars
+    hold."""
+    sorts = ("-updated", "title", "-created", "status", "-accepted", "-pending", "tlp")
+    pool = [Client(base) for _ in range(clients)]
+    rng = random.Random(19)
+
+    def one(i: int) -> tuple[str, int, float]:
+        client = pool[i % clients]
+        kind = rng.choices(("list", "search", "decision"), (4, 3, 3))[0]
+        report = rng.randrange(reports) + 1
+        if kind == "list":
+            query = {"page": rng.randrange(1, reports // 25 + 1), "sort": rng.choice(sorts)}
+            status, _, took = client.call("GET", "/api/reports?" + urlencode(query))
+        elif kind == "search":
+            word, address = case_of(report - 1)
+            q = rng.choice((word, address, rng.choice(COMMON_WORDS)))
+            status, _, took = client.call("GET", "/api/reports?" + urlencode({"q": q}))
+        else:
+            body = {"technique": rng.choice(techniques), "action": rng.choice(("accept", "reject"))}
+            status, _, took = client.call("POST", f"/api/reports/{report}/decisions", body)
+        return kind, status, took
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as executor:
+        results = list(executor.map(one, range(requests)))
+    wall = time.perf_counter() - started
+    print(
+        f"mixed traffic on {reports} reports, {clients} clients, {requests} requests in "
+        f"{wall:.1f} s ({requests / wall:.1f} req/s):"
+    )
+    bars = {"list": 0.3, "search": 0.3, "decision": 0.1}
+    held = True
+    for kind, bar in bars.items():
+        times = sorted(t for k, _, t in results if k == kind)
+        errors = sum(1 for k, s, _ in results if k == kind and s not in (200, 201))
+        p95 = times[int(0.95 * (len(times) - 1))] if times else float("nan")
+        ok = p95 <= bar and errors == 0
+        held &= ok
+        print(
+            f"  {kind:8s} {len(times):4d} requests, {errors} errors, median "
+            f"{statistics.median(times) if times else float('nan'):.3f} s, p95 {p95:.3f} s "
+            f"(bar {bar} s: {'met' if ok else 'MISSED'})"
+        )
+    return held
+
+
+# ---- `load` and `history`: both databases, before and after -----------------------------
+
+SAMPLE = REPO / "examples" / "apt-report.md"
+MIX = (("list", 25), ("review", 40), ("decide", 30), ("add", 5))
+"""A working day's traffic: pages and decisions, a report added now and then. The issue's own
+measurement (p95 0.08 s at concurrency 1) had fewer than 5 % adds; with 10 % adds the adds
+themselves (0.3 s of analysis each, two at a time) set the p95 at concurrency 16: `--adds`."""
+SEED_REPORTS = 30
 
 
 def p95(values: list[float]) -> float:
@@ -179,7 +347,7 @@ class Outcome:
             self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def seed(base: str, count: int) -> list[int]:
+def load_seed(base: str, count: int) -> list[int]:
     client = Client(base)
     text = SAMPLE.read_text(encoding="utf-8")
     ids = []
@@ -230,7 +398,7 @@ def mixed_load(
     return outcome
 
 
-def mixed(args: argparse.Namespace) -> bool:
+def load(args: argparse.Namespace) -> bool:
     """Both databases side by side, each tree (baseline first) on a fresh database."""
     trees = [("before", Path(args.baseline))] if args.baseline else []
     trees.append(("after" if args.baseline else "this", REPO / "src"))
@@ -247,7 +415,7 @@ def mixed(args: argparse.Namespace) -> bool:
         for kind in dbs["kinds"]:
             for name, src in trees:
                 with serving(dbs["fresh"](kind), args.model, src) as base:
-                    ids = seed(base, SEED_REPORTS)
+                    ids = load_seed(base, SEED_REPORTS)
                     for concurrency in (1, 4, 16):
                         result = mixed_load(base, ids, concurrency, args.seconds, mix)
                         within &= print_mixed(kind, name, concurrency, result) or name == "before"
@@ -272,60 +440,6 @@ def print_mixed(kind: str, tree: str, concurrency: int, result: Outcome) -> bool
     return bar
 
 
-# ---- the other cases ------------------------------------------------------------------------
-
-
-def analyses(client: Client, text: str, requests: int) -> None:
-    print(f"POST /api/reports, 20 KB report (analysed and stored), {requests} requests each:")
-    for concurrency in (1, 4, 16):
-        bodies = [{"title": f"bench {concurrency}/{i}", "text": text} for i in range(requests)]
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            results = list(pool.map(lambda body: client.call("POST", "/api/reports", body), bodies))
-        wall = time.perf_counter() - started
-        latencies = sorted(t for _, _, t in results)
-        errors = sum(1 for status, _, _ in results if status != 201)
-        print(
-            f"  concurrency {concurrency:2d}: {errors} errors, {len(results) / wall:5.1f} req/s, "
-            f"median {statistics.median(latencies):.2f} s, p95 {p95(latencies):.2f} s"
-        )
-
-
-def decisions(base: str, text: str, count: int) -> bool:
-    """`count` decisions at once from CLIENTS clients (each its own session) on one report,
-    each adding a technique to a different passage; then count what the report holds."""
-    owner = Client(base)
-    status, report, _ = owner.call("POST", "/api/reports", {"title": "race", "text": text})
-    if status != 201:
-        sys.exit(f"could not add the report for the decisions: {status} {report}")
-    clients = [Client(base) for _ in range(CLIENTS)]
-    step = max(1, (len(text) - 40) // count)
-
-    def post(i: int) -> int:
-        body = {
-            "technique": ADDED[i % len(ADDED)],
-            "action": "add",
-            "start": i * step,
-            "end": i * step + 30,
-            "note": f"decision {i}",
-        }
-        return clients[i % CLIENTS].call("POST", f"/api/reports/{report['id']}/decisions", body)[0]
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        statuses = list(pool.map(post, range(count)))
-    wall = time.perf_counter() - started
-    _, after, _ = owner.call("GET", f"/api/reports/{report['id']}")
-    kept = {(a["technique"], a["start"], a["end"]) for a in after["added"]}
-    accepted = sum(1 for s in statuses if s == 201)
-    print(
-        f"{count} decisions at once from {CLIENTS} clients on one report: {accepted} answered 201 "
-        f"in {wall:.2f} s; the report holds {len(kept)} of them "
-        f"({'none lost' if len(kept) == count else f'{count - len(kept)} LOST'})"
-    )
-    return len(kept) == count
-
-
 def history(args: argparse.Namespace) -> None:
     """4,000 decisions on one report (inserted directly), then the API timed (median of 15)."""
     trees = [("before", Path(args.baseline))] if args.baseline else []
@@ -336,7 +450,7 @@ def history(args: argparse.Namespace) -> None:
             url = dbs["fresh"]("sqlite")
             with serving(url, args.model, src) as base:
                 client = Client(base)
-                report = seed(base, 1)[0]
+                report = load_seed(base, 1)[0]
                 insert_decisions(url, report, 4000, src)
                 times: dict[str, list[float]] = {}
                 for _ in range(15):
@@ -383,27 +497,48 @@ def insert_decisions(url: str, report: int, count: int, src: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=("mixed", "adds", "race", "history"), default=None)
-    parser.add_argument("--requests", type=int, default=300, help="adds per concurrency")
+    parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--decisions", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=30.0, help="mixed load per concurrency")
-    parser.add_argument("--adds", type=int, default=5, help="percent of the mixed load (0–35)")
-    parser.add_argument("--baseline", help="src folder of the package to compare with")
+    parser.add_argument("--reports", type=int, default=1000, help="stored before `mixed`")
+    parser.add_argument("--mixed", type=int, default=1200, help="requests of `mixed`")
+    parser.add_argument("--mixed-clients", type=int, default=4)
+    parser.add_argument("--phases", default="analyses,decisions,mixed,load,history")
+    parser.add_argument("--seconds", type=float, default=30.0, help="`load` per concurrency")
+    parser.add_argument("--adds", type=int, default=5, help="percent of `load` (0–35)")
+    parser.add_argument("--baseline", help="`load`, `history`: src of the package to compare")
     parser.add_argument("--model", help="model folder (default: the cached default model)")
     args = parser.parse_args()
-    whole = True
-    if args.only in (None, "mixed"):
-        whole &= mixed(args)
-    if args.only in (None, "history"):
+    phases = set(args.phases.split(","))
+    if "load" in phases and not load(args):
+        sys.exit(1)
+    if "history" in phases:
         history(args)
-    if args.only in (None, "adds", "race"):
-        with databases(["sqlite"]) as dbs, serving(dbs["fresh"]("sqlite"), args.model) as base:
-            text = report_text()
-            if args.only in (None, "adds"):
+    if not phases & {"analyses", "decisions", "mixed"}:
+        return
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    exe = Path(sys.executable).with_name("mitremap")
+    with tempfile.TemporaryDirectory(prefix="mitremap-bench-") as folder:
+        url = f"sqlite:///{folder}/ws.db"
+        text = report_text()
+        techniques = seed(url, text, args.reports, args.model) if "mixed" in phases else []
+        command = [str(exe), "serve", "--port", str(port), "--db", url]
+        if args.model:
+            command += ["--model", args.model]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        whole = held = True
+        try:
+            wait_until_up(base, server)
+            if "mixed" in phases:
+                held = mixed(base, args.reports, args.mixed, args.mixed_clients, techniques)
+            if "analyses" in phases:
                 analyses(Client(base), text, args.requests)
-            if args.only in (None, "race"):
-                whole &= decisions(base, text, args.decisions)
-    if not whole:
+            if "decisions" in phases:
+                whole = decisions(base, text, args.decisions)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    if not (whole and held):
         sys.exit(1)
 
 

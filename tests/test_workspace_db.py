@@ -56,7 +56,7 @@ def test_a_postgresql_failure_names_no_host_or_port(postgres_server, mm):
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     gone = url.rsplit("@", 1)[0] + f"@127.0.0.1:{closed}/nothing"
-    for factory in (database._sessions, database._readers):  # the server went away
+    for factory in (database._sessions, database._reads):  # the server went away
         factory.configure(bind=create_engine(gone))
     for answer in (client.get("/api/reports"), client.post("/api/reports", json={"text": "x"})):
         assert answer.status_code == 503, answer.text
@@ -183,7 +183,7 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
             user="u",
             known=lambda _: True,
         )
-    every = store.decisions(report, per_page=1000)["items"]
+    every = store.decisions_page(report, per_page=1000)["items"]
     assert len(every) == 400
     fields = ("id", "technique", "action", "start", "end", "note", "user", "at")
     rows = [reviews.DecisionRow(*(d[f] for f in fields)) for d in every]

@@ -125,7 +125,14 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
             document, threshold=settings.threshold, window=settings.window, iocs=settings.iocs
         )
     except MitreMapError as exc:
-        return {"id": job.id, "origin": job.path or job.id, "error": str(exc)}
+        from mitremap.schema import SCHEMA_VERSION
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "id": job.id,
+            "origin": job.path or job.id,
+            "error": str(exc),
+        }
     return {"id": job.id, **result.to_dict()}
 
 

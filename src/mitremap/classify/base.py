@@ -108,7 +108,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     folder = Path(path)
     manifest = folder / MANIFEST
     if not manifest.is_file():
-        raise ModelError(f"no model found at {folder}; run `mitremap train`")
+        from mitremap.classify.knowledge import FIRST_RUN
+
+        raise ModelError(f"no model found at {folder}: {FIRST_RUN}")
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from mitremap.cli import render
 from mitremap.cli.common import (
     FormatOption,
     ModelOption,
+    StageProgress,
     ThresholdOption,
     WindowOption,
-    console,
     err_console,
-    options,
 )
+from mitremap.schema import SCHEMA_VERSION
 
 
 def batch(
@@ -60,31 +60,27 @@ def batch(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     settings = Settings(model=str(model) if model else None, threshold=threshold, window=window)
-    with Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=options.quiet,
-    ) as bar:
-        task = bar.add_task("analyzing", total=None)
+    with StageProgress() as progress:
         summary = analyze_corpus(
             sources,
             out,
             settings,
             workers=workers,
             scheduler=scheduler,
-            progress=lambda done, total, _: bar.update(task, completed=done, total=total),
+            progress=lambda done, total, _: progress.update("analyzing", done, total),
         )
     if fmt == "json":  # the results are in --output; this is what the run did
         errors = [{"id": ident, "error": error} for ident, error in summary.errors]
-        body = {"output": str(out), "done": summary.done, "failed": summary.failed}
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "output": str(out),
+            "done": summary.done,
+            "failed": summary.failed,
+        }
         typer.echo(json.dumps({**body, "skipped": summary.skipped, "errors": errors}, indent=2))
         return
-    console.print(
-        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → {out}",
-        highlight=False,
+    render.line(
+        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → {out}"
     )
     for ident, error in summary.errors[:10]:
         err_console.print(f"  skipped {ident}: {error}", highlight=False, markup=False)

@@ -17,8 +17,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -97,8 +96,8 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
     except OSError as error:
         raise DocumentError(origin, f"cannot read: {error.strerror or error}") from None
     _check_size(origin, len(data), max_bytes)  # it may have grown since stat()
-    written = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds")
-    return replace(read_bytes(data, name=path.name, origin=origin), date=written)
+    # no `date`: a file's modification time says when it was copied, not when it was written
+    return read_bytes(data, name=path.name, origin=origin)
 
 
 def read_stdin(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:

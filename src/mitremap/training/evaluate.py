@@ -8,7 +8,7 @@ calibration error (ECE, 10 equal-width bins) of the confidence the user sees.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -211,3 +211,47 @@ def read_labelled(path: str, kb: AttackKB) -> list[LabelledText]:
         LabelledText(i.text, normaliser.normalise(i.labels), i.source, i.id, i.meta)
         for i in read_jsonl(path)
     ]
+
+
+def compare_reports(
+    before: Sequence[Mapping[str, float]],
+    after: Sequence[Mapping[str, float]],
+    gold: Sequence[set[str]],
+    threshold: float = 0.6,
+    top: int = 10,
+    floor: float = 0.05,
+) -> dict[str, Any]:
+    """Two models' report confidences on the same reports, against their gold sets: the mean
+    per-report precision, recall and F1 at `threshold` of each, and the techniques whose
+    confidence moved most on average (over the reports where either gave it at least `floor`;
+    a side that lists no confidence under `floor` — stored suggestions stop there — counts as
+    `floor`, so an absent value is never read as a move)."""
+
+    def mean_prf(confidences: Sequence[Mapping[str, float]]) -> dict[str, float]:
+        rows = []
+        for found, listed in zip(confidences, gold, strict=True):
+            predicted = {k for k, v in found.items() if v >= threshold}
+            hits = len(predicted & listed)
+            p = hits / len(predicted) if predicted else float(not listed)
+            r = hits / len(listed) if listed else float(not predicted)
+            rows.append((p, r, set_f1(predicted, listed)))
+        if not rows:
+            return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+        p, r, f = (float(np.mean(column)) for column in zip(*rows, strict=True))
+        return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+    changes: dict[str, list[float]] = {}
+    for old, new in zip(before, after, strict=True):
+        for technique in {*old, *new}:
+            a, b = (max(floor, side.get(technique, 0.0)) for side in (old, new))
+            if max(a, b) > floor:
+                changes.setdefault(technique, []).append(b - a)
+    means = ((t, float(np.mean(v)), len(v)) for t, v in changes.items())
+    moved = sorted((m for m in means if abs(m[1]) >= 0.005), key=lambda x: -abs(x[1]))[:top]
+    return {
+        "reports": len(gold),
+        "threshold": threshold,
+        "before": mean_prf(before),
+        "after": mean_prf(after),
+        "moved": [{"technique": t, "change": round(c, 4), "reports": n} for t, c, n in moved],
+    }

@@ -54,8 +54,10 @@ class LinearSettings:
     prune: float = 0.05  # |weight| below this is dropped: same accuracy, 5× smaller, faster
     # positives weigh (negatives / positives) ** balance: rare techniques are not drowned
     balance: float = 0.5
-    # a source's texts count this much in training (1 when not named)
-    source_weights: dict[str, float] = field(default_factory=dict)
+    # a source's texts count this much in training (1 when not named): the analysts' reviewed
+    # passages twice (`bench_learning.py`: weight 2 with the reviewed reports calibrating
+    # raised per-report F1 on unseen reports of the reviewed source)
+    source_weights: dict[str, float] = field(default_factory=lambda: {"reviews": 2.0})
     calibration_folds: int = 3
     report_negatives: bool = True
     # sources whose annotators label a fixed set of techniques, in families that share one:
@@ -64,6 +66,8 @@ class LinearSettings:
         default_factory=lambda: {
             "tram": ("tram-reports", "tram-bootstrap", "tram-single", "tram-spans"),
             "tram-v1": ("text2ttp-tramv1",),
+            # a workspace's analysts decide on the techniques they were shown or added
+            "reviews": ("reviews",),
         }
     )
     # sources whose annotators label parent techniques only (AnnoCTR: 98% of its labels): a
@@ -99,15 +103,18 @@ def train_linear(
     settings: LinearSettings | None = None,
     card: ModelCard | None = None,
     progress: Progress | None = None,
+    out_of_fold: dict[str, np.ndarray] | None = None,
 ) -> LinearModel:
     """Train the linear model on `items` (LabelledText-like: .text, .labels, .meta); calibrate
     it on `reports`.
 
     `reports` are whole annotated reports (.text, .labels, .id); items whose
-    `meta["doc_title"]` names a report are that report's sentences.
+    `meta["doc_title"]` names a report are that report's sentences. `out_of_fold`, when
+    given, receives each report's calibrated report confidence (per label) from the fold
+    model that never saw it: how the model does on reports it was not trained on.
     """
     settings = settings or LinearSettings()
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     report = _reporter(progress)
     usable = [r for r in reports if r.labels]
     negatives = []
@@ -142,7 +149,7 @@ def train_linear(
     names = Gazetteer.from_dict(card.names) if card is not None and card.names else None
     if settings.calibration_folds >= 2:
         calibration = _calibrate(
-            features, X, Y, items, usable, labels, settings, report, silent, names
+            features, X, Y, items, usable, labels, settings, report, silent, names, out_of_fold
         )
 
     row_weights = _row_weights(items, settings)
@@ -166,6 +173,8 @@ def train_linear(
         k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
     }
     model.card.train_seconds = round(time.perf_counter() - started, 1)
+    if not model.card.trained_at:  # when training started, as `train_model` records it
+        model.card.trained_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began))
     return model
 
 
@@ -369,7 +378,9 @@ def _silence(
 
     A family of partially labelled sources: its texts (and its reports' unannotated sentences)
     are evidence only for the labels the family uses. A parent-level source: a text labelled
-    with a parent is no evidence against that parent's sub-techniques.
+    with a parent is no evidence against that parent's sub-techniques. A text with no label
+    but `meta["rejected"]` (an analyst rejected those techniques there) is evidence against
+    those techniques only: "not this technique here", never "no technique".
     """
     used = _family_labels(items, reports, settings)
     rows: dict[str, list[int]] = {name: [] for name in used}
@@ -391,7 +402,19 @@ def _silence(
         children = np.array([x.startswith(parent + ".") for x in labels])
         if children.any():
             groups.append((np.array(members), ~children))
+    for refused, members in sorted(_rejected_only(items).items()):
+        groups.append((np.array(members), np.isin(labels, sorted(refused))))
     return Silence(groups) if groups else None
+
+
+def _rejected_only(items: Sequence[LabelledText]) -> dict[frozenset[str], list[int]]:
+    """Rows of unlabelled texts that are evidence against some techniques only, by those."""
+    out: dict[frozenset[str], list[int]] = {}
+    for i, item in enumerate(items):
+        refused = (item.meta or {}).get("rejected")
+        if refused and not item.labels:
+            out.setdefault(frozenset(refused), []).append(i)
+    return out
 
 
 def parent_level_gold(report_labels: Iterable[str], labels: Sequence[str]) -> np.ndarray:
@@ -427,9 +450,11 @@ def _calibrate(
     report: Any,
     silent: Silence | None,
     names: Gazetteer | None = None,
+    out_of_fold: dict[str, np.ndarray] | None = None,
 ) -> Calibration:
     """Train k times without a fold of reports and labelled texts; fit the calibration on how
     the fold models score what they did not see (see `classify.calibration`)."""
+    seen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
     k = max(2, settings.calibration_folds)
     rng = np.random.default_rng(settings.seed)
     report_fold = {
@@ -479,15 +504,10 @@ def _calibrate(
                 for s in (r.meta or {}).get("spans") or []
             ]
             targets = span_targets(chars, spans, label_index) if spans else None
-            held_out.add(
-                raw,
-                targets,
-                gold,
-                judged[r.source],
-                r.source,
-                probe.sentence_scores(sentences),
-                named(r.text),
-            )
+            sentence_raw, evidence = probe.sentence_scores(sentences), named(r.text)
+            held_out.add(raw, targets, gold, judged[r.source], r.source, sentence_raw, evidence)
+            if out_of_fold is not None:
+                seen[r.id] = (raw, sentence_raw, evidence)
         texts = [
             item
             for item, fold in zip(items, item_fold, strict=True)
@@ -500,7 +520,11 @@ def _calibrate(
             gold = np.isin(labels, [x for _, _, ls in spans for x in ls])
             targets = span_targets(chars, spans, label_index)
             held_out.add(raw, targets, gold, Judged(), "snippets", probe.sentence_scores(sentences))
-    return held_out.fit(settings.seed)
+    calibration = held_out.fit(settings.seed)
+    if out_of_fold is not None:
+        for key, (raw, sentence_raw, evidence) in seen.items():
+            out_of_fold[key] = calibration.report_proba(raw, sentence_raw, evidence)
+    return calibration
 
 
 def _judged(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from mitremap.sources import source
 from mitremap.training.fit import LinearSettings, Progress, train_linear
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mitremap.attack import AttackKB
     from mitremap.data import DataResolver
     from mitremap.training.corpus import LabelledText
@@ -61,13 +64,23 @@ def train_model(
     calibrate: bool = True,
     progress: Progress | None = None,
     reviewed: Iterable[LabelledText] = (),
+    reviewed_reports: Iterable[LabelledText] = (),
+    out_of_fold: dict[str, np.ndarray] | None = None,
+    report_sources: Iterable[str] = DEFAULT_REPORT_SOURCES,
+    exclude: Callable[[LabelledText], bool] | None = None,
 ) -> LinearModel:
     """Build the recipe's corpus and train the linear model on it (the `mitremap train` path).
 
     `reviewed`: analysts' reviewed passages (`LabelledText`, made by the review workspace:
-    `mitremap.web.workspace.reviews`), added after the corpus is built: kept even with no label
-    (a passage whose techniques were all rejected is a negative), and replacing the same text
-    in the corpus (the analyst's labels win)."""
+    `mitremap.web.workspace.reviews`), added after the corpus is built, replacing the same
+    text in the corpus (the analyst's labels win); a passage with no label but
+    `meta["rejected"]` is evidence against those techniques only. `reviewed_reports`: the
+    reports analysts marked reviewed, with their techniques and passages: they calibrate the
+    model beside the annotated reports (held out fold by fold with their passages), and their
+    undecided sentences are "no technique" text for the techniques the reviews use.
+    `out_of_fold`: see `train_linear` (the reviewed reports' confidence from fold models that
+    never saw them). `report_sources`: the annotated reports to calibrate on; `exclude`: drops
+    corpus texts (say, the text of reports held out for an evaluation)."""
     from mitremap import __version__
     from mitremap.attack import load_attack
     from mitremap.data import DataResolver
@@ -81,14 +94,20 @@ def train_model(
         recipe = Recipe("custom", "1", tuple(sources))
     stage = (lambda name: progress("corpus", 0, 1)) if progress else None
     corpus = build_corpus(
-        kb, recipe, resolver=resolver, add=add, drop=drop, include=include, progress=stage
+        kb,
+        recipe,
+        resolver=resolver,
+        add=add,
+        drop=drop,
+        include=include,
+        exclude=exclude,
+        progress=stage,
     )
     if progress is not None:
         progress("corpus", 1, 1)
+    report_sources = tuple(report_sources)
     missing = [
-        name
-        for name in DEFAULT_REPORT_SOURCES
-        if resolver.find(str(source(name).path)).path is None
+        name for name in report_sources if resolver.find(str(source(name).path)).path is None
     ]
     if calibrate and missing:
         warnings.warn(
@@ -97,7 +116,7 @@ def train_model(
             "mirror",
             stacklevel=2,
         )
-    reports = calibration_reports(kb, resolver, sources=DEFAULT_REPORT_SOURCES) if calibrate else []
+    reports = calibration_reports(kb, resolver, sources=report_sources) if calibrate else []
     summary = corpus.report.to_dict()
     card = ModelCard(
         backend="linear",
@@ -116,7 +135,7 @@ def train_model(
     if calibrate:  # recorded even when no report was found: a missing source is never silent
         counts = {
             name: sum(1 for r in reports if r.labels and r.source == name)
-            for name in DEFAULT_REPORT_SOURCES
+            for name in report_sources
         }
         card.recipe["calibration"] = {
             "annotated_reports": {k: v for k, v in counts.items() if v},
@@ -133,19 +152,45 @@ def train_model(
     if reviewed:
         items = _with_reviewed(items, reviewed, kb)
         card.recipe["reviewed_passages"] = len(reviewed)
-    return train_linear(items, reports=reports, settings=settings, card=card, progress=progress)
+    if calibrate:
+        from mitremap.training.corpus import LabelNormaliser
+
+        normalise = LabelNormaliser(kb).normalise
+        extra = [replace(r, labels=normalise(r.labels)) for r in reviewed_reports]
+        reports = [*reports, *extra]
+        if extra:
+            card.recipe["calibration"]["reviewed_reports"] = len(extra)
+    return train_linear(
+        items,
+        reports=reports,
+        settings=settings,
+        card=card,
+        progress=progress,
+        out_of_fold=out_of_fold,
+    )
 
 
 def _with_reviewed(
     items: list[LabelledText], reviewed: list[LabelledText], kb: AttackKB
 ) -> list[LabelledText]:
+    """The corpus with the reviewed passages, which replace the same text: one passage
+    reviewed in two reports is one item, its techniques united (and its rejections, minus
+    what was accepted there)."""
     from mitremap.training.corpus import LabelledText, LabelNormaliser
 
     normaliser = LabelNormaliser(kb)
     extra: dict[str, LabelledText] = {}
-    for r in reviewed:  # one passage reviewed in two reports: its labels united
+    for r in reviewed:
         key = " ".join(r.text.lower().split())
-        labels = normaliser.normalise((*(extra[key].labels if key in extra else ()), *r.labels))
-        extra[key] = LabelledText(r.text.strip(), labels, r.source, r.id, r.meta)
+        seen = extra.get(key)
+        labels = normaliser.normalise((*(seen.labels if seen else ()), *r.labels))
+        refused = {*((seen.meta or {}).get("rejected") or () if seen else ())}
+        refused |= set((r.meta or {}).get("rejected") or ())
+        meta = dict((seen or r).meta or {})
+        meta.pop("rejected", None)
+        refused -= set(labels)
+        if refused:
+            meta["rejected"] = sorted(normaliser.normalise(refused))
+        extra[key] = LabelledText(r.text.strip(), labels, r.source, r.id, meta)
     kept = [i for i in items if " ".join(i.text.lower().split()) not in extra]
     return [*kept, *extra.values()]

@@ -84,7 +84,8 @@ def create_app(
         from mitremap.web import middleware
         from mitremap.web.routers.deps import Workspace
         from mitremap.web.workspace.auth import Auth
-        from mitremap.web.workspace.retrain import Retrainer, default_trainer
+        from mitremap.web.workspace.memory import WorkspaceMemory
+        from mitremap.web.workspace.retrain import Retrainer
     except ImportError as exc:
         raise MissingExtraError(exc.name or "sqlalchemy", "web", "The web app") from exc
     from mitremap import __version__
@@ -94,7 +95,8 @@ def create_app(
         store=store,
         auth=Auth(store, enabled=auth),
         registry=registry,
-        retrainer=Retrainer(store, registry, in_threads(trainer or default_trainer)),
+        retrainer=Retrainer(store, registry, trainer, threshold),
+        memory=WorkspaceMemory(store),
         run=WorkerPool(WORKERS, QUEUE, time_limit_s),
         max_bytes=max_bytes,
         threshold=threshold,
@@ -131,20 +133,6 @@ def _add_routes(app: FastAPI, ws: Workspace, allowed_hosts: tuple[str, ...]) -> 
         app.include_router(resource.router)
     add_docs(app)
     _add_pages(app)
-
-
-def in_threads(trainer: Trainer) -> Trainer:
-    """`trainer`, its joblib work run in threads of this process: the default process
-    workers (loky) outlive a server that is killed, threads cannot. (The linear SVMs fit
-    without the GIL, so threads are as fast.)"""
-
-    def run(reviewed: Any, progress: Any) -> Any:
-        from joblib import parallel_config
-
-        with parallel_config(backend="threading"):
-            return trainer(reviewed, progress)
-
-    return run
 
 
 def _open(

@@ -102,12 +102,15 @@ def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Respo
     exporter = export_format(options["format"])
     if not document.text.strip():
         raise BadRequestError("the input is empty")
-    result = ws.registry.current.analyze(
+    memory = ws.memory.current(ws.registry.current)
+    model, _ = ws.registry.for_text(document.text, memory)
+    result = model.analyze(
         document,
         threshold=options["threshold"],
         window=options["window"],
         explain=options["explain"],
         iocs=options["iocs"],
+        memory=memory,
     )
     if options["format"] == "json":
         return JSONResponse(result.to_dict())

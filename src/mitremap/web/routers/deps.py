@@ -15,6 +15,7 @@ from fastapi import Depends, Path, Request
 from mitremap.web.workspace.accounts import UserInfo
 from mitremap.web.workspace.auth import COOKIE, CSRF_COOKIE, CSRF_HEADER, Auth, Caller
 from mitremap.web.workspace.errors import ForbiddenError, TooLargeError
+from mitremap.web.workspace.memory import WorkspaceMemory
 from mitremap.web.workspace.registry import ModelRegistry
 from mitremap.web.workspace.retrain import Retrainer
 from mitremap.web.workspace.store import Store
@@ -28,6 +29,7 @@ class Workspace:
     auth: Auth
     registry: ModelRegistry
     retrainer: Retrainer
+    memory: WorkspaceMemory
     run: Callable[..., Awaitable[Any]]  # blocking work in the worker pool, time-limited
     max_bytes: int
     threshold: float = 0.6

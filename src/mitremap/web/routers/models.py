@@ -2,9 +2,10 @@
 followed, the models kept side by side and the one in use."""
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field
 
 from mitremap.web.routers.deps import Admin, Viewer, WorkspaceDep
 from mitremap.web.workspace.retrain import ACTIVE_MODEL
@@ -35,11 +36,20 @@ def export_reviews(_: Viewer, ws: WorkspaceDep) -> Response:
     )
 
 
+class RetrainIn(BaseModel):
+    mode: Literal["full", "quick"] = Field(
+        "full",
+        description="full: the default recipe plus the reviews (minutes); quick: the active "
+        "model corrected by the reviewed passages (seconds).",
+    )
+
+
 @router.post("/retrain", status_code=202)
-def retrain(user: Admin, ws: WorkspaceDep) -> dict[str, Any]:
-    """Train a new model on the default recipe plus the reviewed passages, in the
-    background; when it is done the server uses it (the previous model is kept)."""
-    return {"job": ws.retrainer.start(user.name)}
+def retrain(user: Admin, ws: WorkspaceDep, body: RetrainIn | None = None) -> dict[str, Any]:
+    """Learn from the reviews in the background: a new model (the previous ones are kept)
+    that the server uses when it is done. Its `learning` (in `GET /api/models`) says how it
+    does on the reviewed reports, before and after."""
+    return {"job": ws.retrainer.start(user.name, body.mode if body else "full")}
 
 
 @router.get("/retrain/{job_id}")
@@ -56,9 +66,13 @@ def models(_: Viewer, ws: WorkspaceDep) -> dict[str, Any]:
 
 @router.post("/models/{name}/activate")
 def activate(
-    name: Annotated[str, Path(max_length=100)], _: Admin, ws: WorkspaceDep
+    name: Annotated[str, Path(max_length=100)], user: Admin, ws: WorkspaceDep
 ) -> dict[str, Any]:
-    """Use this model from now on (kept across restarts)."""
+    """Use this model from now on, for every user (kept across restarts; recorded in the
+    history: `GET /api/history`)."""
+    before = ws.registry.name
     item = ws.registry.activate(name)
     ws.store.set_setting(ACTIVE_MODEL, name)
+    if before != name:
+        ws.store.record_model_switch(user.name, before, name)
     return item

@@ -146,7 +146,7 @@ class Accounts:
 
     def ensure_user(self, name: str, role: str) -> UserInfo:
         """The user `name`, created (without a password) when missing."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             found = s.scalar(select(User).where(User.name == name))
             if found is not None:
                 return _user(found)
@@ -155,7 +155,7 @@ class Accounts:
                 s.add(User(name=name, role=role, password_hash=None))
         except ConflictError:
             pass  # made meanwhile by another process
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             return _user(_find_user(s, name))
 
     def remove_user(self, name: str, *, actor: str = "", keep_an_admin: bool = False) -> None:
@@ -168,18 +168,18 @@ class Accounts:
             _audit(s, actor, "user.remove", name)
 
     def users(self) -> list[UserInfo]:
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             return [_user(u) for u in s.scalars(select(User).order_by(User.name))]
 
     def has_login_users(self) -> bool:
         """Whether anyone can log in (a user with a password, disabled or not): then the
         server runs with authentication."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             return bool(s.scalar(select(exists().where(User.password_hash.is_not(None)))))
 
     def password_hash(self, name: str) -> tuple[UserInfo, str] | None:
         """The user and their password hash, when they may log in."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             user = s.scalar(select(User).where(User.name == name))
             if user is None or user.password_hash is None or user.disabled:
                 return None
@@ -280,7 +280,7 @@ class Accounts:
     def authenticate_token(self, token: str) -> UserInfo:
         """The user a bearer token acts as, with the role it may use; 401 when it is unknown,
         expired, or its user is disabled. Notes when it was used (at most once a minute)."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             found = s.execute(
                 select(ApiToken, User)
                 .join(User, ApiToken.user_id == User.id)
@@ -312,7 +312,7 @@ class Accounts:
         query = select(ApiToken, User).join(User, ApiToken.user_id == User.id)
         if user is not None:
             query = query.where(User.name == user)
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             rows = s.execute(query.order_by(ApiToken.id.desc())).all()
             return [_token(t, u) for t, u in rows]
 
@@ -351,7 +351,7 @@ class Accounts:
 
     def session(self, token: str) -> SessionInfo | None:
         """The live session of this cookie (its user enabled), else None."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             found = s.execute(
                 select(BrowserSession, User)
                 .outerjoin(User, BrowserSession.user_id == User.id)
@@ -408,7 +408,7 @@ class Accounts:
 
     def audit_events(self, page: int = 1, per_page: int = 50) -> dict[str, Any]:
         """The audit log, newest first."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             total = s.scalar(select(func.count()).select_from(AuditEvent)) or 0
             rows = s.scalars(
                 select(AuditEvent)
@@ -432,7 +432,7 @@ class Accounts:
     def secret(self, key: str) -> str:
         """A random secret kept in the settings (made once, shared by every server process
         on this database)."""
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             found = s.get(Setting, key)
             if found is not None:
                 return found.value
@@ -441,7 +441,7 @@ class Accounts:
                 s.add(Setting(key=key, value=secrets.token_hex(32)))
         except ConflictError:
             pass  # another process made it first
-        with self.db.reading() as s:
+        with self.db.session(read=True) as s:
             made = s.get(Setting, key)
             assert made is not None
             return made.value

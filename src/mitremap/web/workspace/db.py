@@ -5,8 +5,9 @@ SQLite by default (a file in the user data folder: one analyst, nothing to set u
 `postgresql+psycopg://…` URL for a team.
 
 - Writes (`session()`) on SQLite start with `BEGIN IMMEDIATE`, so concurrent writers queue
-  for the lock (up to `busy_timeout`) instead of failing; reads (`reading()`) start a plain
-  deferred transaction, which in WAL mode never waits for a writer and never makes one wait.
+  for the lock (up to `busy_timeout`) instead of failing; reads (`session(read=True)`) start a
+  plain deferred transaction, which in WAL mode never waits for a writer and never makes one
+  wait (on PostgreSQL they are autocommit statements).
 - The migrations run under a lock (a PostgreSQL advisory lock, a lock file beside a SQLite
   database), so servers started at once on an empty database make the schema once; a
   database stamped by a newer MitreMap is a one-line error naming its version.
@@ -40,7 +41,7 @@ BUSY_TIMEOUT_S = 30
 MIGRATION_LOCK = 0x6D6D6D67  # the PostgreSQL advisory lock key the migrations run under
 POOL_SIZE = 20  # PostgreSQL connections kept open (the server runs up to 40 request threads)
 POOL_OVERFLOW = 20
-READ_ONLY = "mitremap_read_only"  # the execution option that marks a reading session
+READ_ONLY = "mitremap_read"  # the execution option that marks a reading session
 UNAVAILABLE = "the database is unavailable or failed; try again shortly"
 
 log = logging.getLogger("mitremap.server")
@@ -73,7 +74,7 @@ class Database:
             **{READ_ONLY: True},
             **({"isolation_level": "AUTOCOMMIT"} if self.kind == "postgresql" else {}),
         )
-        self._readers = sessionmaker(reader, expire_on_commit=False)
+        self._reads = sessionmaker(reader, expire_on_commit=False)
         if migrate:
             self.upgrade()
 
@@ -131,17 +132,13 @@ class Database:
         return Path(path).expanduser().with_name(Path(path).name + ".lock") if path else None
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in a write transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, _translated(), session.begin():
-            yield session
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A session for reads only: on SQLite a deferred transaction that takes no write
-        lock (WAL readers see the last commit and neither wait for writers nor hold them
-        up); on PostgreSQL autocommit statements."""
-        with self._readers() as session, _translated(), session.begin():
+    def session(self, *, read: bool = False) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error. `read`: it
+        only reads — on SQLite a deferred transaction that takes no write lock (WAL readers
+        see the last commit and neither wait for writers nor hold them up), on PostgreSQL
+        autocommit statements."""
+        factory = self._reads if read else self._sessions
+        with factory() as session, _translated(), session.begin():
             yield session
 
     @property

@@ -5,6 +5,8 @@ They are `MitreMapError`s: the CLI prints them on one line like any other user e
 
 from __future__ import annotations
 
+from typing import Any
+
 from mitremap.errors import MitreMapError
 
 
@@ -42,6 +44,17 @@ class NotFoundError(WorkspaceError):
 class ConflictError(WorkspaceError):
     status = 409
     code = "conflict"
+
+
+class StaleError(ConflictError):
+    """A change made on a version of the report that another one has overtaken: what it is
+    about was changed meanwhile. `current` says how it stands now, and who changed it."""
+
+    code = "stale"
+
+    def __init__(self, message: str, current: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class TooLargeError(WorkspaceError):

@@ -10,12 +10,13 @@ never overwrite each other.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -31,6 +32,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("viewer", "analyst", "admin")
 STATUSES = ("new", "in_review", "reviewed")
 ACTIONS = ("accept", "reject", "add", "clear")
+INDICATOR_ACTIONS = ("accept", "reject", "clear")
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
+"""TLP 2.0, least to most restricted."""
 
 
 def utcnow() -> datetime:
@@ -144,6 +148,23 @@ class Report(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    """One more at every change (`Event.version`): the ETag, and what `If-Match` names."""
+    tlp: Mapped[str] = mapped_column(String(16), default="amber")
+    source_org: Mapped[str] = mapped_column(String(300), default="")
+    published: Mapped[date | None] = mapped_column(Date)
+    text_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    """SHA-256 of the normalised text: the same report added twice is found by it."""
+    # the review in numbers, kept on the row (refreshed by every write that changes it) so that
+    # the list reads one row a report and can sort by them
+    accepted_count: Mapped[int] = mapped_column(Integer, default=0)
+    pending_count: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_count: Mapped[int] = mapped_column(Integer, default=0)
+    added_count: Mapped[int] = mapped_column(Integer, default=0)
+    technique_ids: Mapped[list[Any]] = mapped_column(default=list)
+    tags: Mapped[list[ReportTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ReportTag.tag"
+    )
     analyses: Mapped[list[Analysis]] = relationship(
         back_populates="report", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -209,6 +230,82 @@ class Decision(Base):
     user: Mapped[str] = mapped_column("user_name", String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     report: Mapped[Report] = relationship(back_populates="decisions")
+
+
+class ReportTag(Base):
+    """A free tag on a report (a row each, so the list filters on an index)."""
+
+    __tablename__ = "report_tags"
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class IndicatorDecision(Base):
+    """An analyst's verdict on one indicator value of a report: `accept` (an indicator),
+    `reject` (not an indicator: context) or `clear`. Only inserted; the latest is in force."""
+
+    __tablename__ = "indicator_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
+    user: Mapped[str] = mapped_column("user_name", String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Event(Base):
+    """One line of history: who changed what, when, from what to what. `report_id` is empty
+    for a change of the whole workspace (the active model). `subject` names what changed
+    (`technique:T1059`, `indicator:ipv4:1.2.3.4`, `status`, `tlp` …): a decision made on an
+    older `version` of a subject that changed since is stale."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_report_subject", "report_id", "subject", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(400))
+    before: Mapped[str] = mapped_column(Text, default="")
+    after: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    user: Mapped[str] = mapped_column("user_name", String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Comment(Base):
+    """A comment on a report as a whole."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    user: Mapped[str] = mapped_column("user_name", String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Draft(Base):
+    """Text a user typed and has not sent yet (a note, a comment), kept so that a reload or a
+    closed tab loses nothing; deleted when the decision or comment it was for is made."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("report_id", "user_name", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    user: Mapped[str] = mapped_column("user_name", String(64))
+    key: Mapped[str] = mapped_column(String(400))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Job(Base):

@@ -21,6 +21,8 @@ from mitremap.attack import technique_url
 from mitremap.errors import ModelError
 from mitremap.web.workspace.errors import InvalidError, NotFoundError
 
+LEARNING = "learning.json"
+"""What a model trained from reviews learned (`learning.learning_report`), in its folder."""
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -108,6 +110,7 @@ class ModelRegistry:
         self._loader = loader or _load
         self._current = current
         self._path = current_path
+        self._bases: dict[str, Any] = {}  # the model a quick update was made from, by name
         self.catalog = Catalog.of(current)
 
     @property
@@ -123,13 +126,42 @@ class ModelRegistry:
         with self._lock:
             return self._current, self.name
 
+    def for_text(self, text: str, memory: Any) -> tuple[Any, str]:
+        """The model to read `text` with, and its name: the active model, unless it is a
+        quick update (`training.adapt`) and the review memory says the text reads less like
+        the reviewed reports than they read like each other (its gate is under 1), which then
+        gets the model the update was made from. A quick update learns the reviewed source's
+        ways; other text keeps the model's own reading (`benchmarks/bench_learning.py`: the
+        update alone cost textbook reports up to 0.04, and another source's reports 0.011)."""
+        current, name = self.active()
+        made_from = _made_from(current)
+        if not made_from or memory is None or memory.gate_text(text) >= 1.0:
+            return current, name
+        with self._lock:
+            cached = self._bases.get(made_from)
+        if cached is None:
+            path = self.path(made_from)
+            if not (path / "manifest.json").is_file():
+                return current, name
+            cached = self._loader(path)
+            with self._lock:
+                self._bases = {made_from: cached}  # one base at a time
+        return cached, made_from
+
     def path(self, name: str) -> Path:
         if not _FOLDER_NAME.match(name):
             raise InvalidError(f"{name!r} is not a model name")
         return self.folder / name
 
-    def new_name(self, prefix: str = "reviewed") -> str:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    def new_name(self, prefix: str = "reviewed", trained_at: str = "") -> str:
+        """A new folder name with the time the model's card shows (`trained_at`, UTC), so a
+        model's name and its displayed time agree; now when it has none."""
+        digits = re.sub(r"\D", "", trained_at)[:14]
+        stamp = (
+            f"{digits[:8]}-{digits[8:]}"
+            if len(digits) == 14
+            else time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        )
         name, n = f"{prefix}-{stamp}", 1
         while (self.folder / name).exists():
             n += 1
@@ -194,7 +226,27 @@ class ModelRegistry:
             "created_at": str(card.get("trained_at") or ""),
             "active": active,
             "card": card,
+            "learning": _learning(path),
         }
+
+
+def _made_from(mitremap: Any) -> str | None:
+    """The model a quick update was made from (None for any other model)."""
+    card = getattr(getattr(mitremap, "model", None), "card", None)
+    update = (getattr(card, "recipe", None) or {}).get("quick_update") or {}
+    found = update.get("from_model")
+    return str(found) if found else None
+
+
+def _learning(folder: Path) -> dict[str, Any] | None:
+    """What a model trained from reviews learned, when its folder says so."""
+    import json
+
+    try:
+        found = json.loads((folder / LEARNING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _card(mitremap: Any) -> dict[str, Any]:

@@ -7,9 +7,11 @@ decision on it or on any of its passages, *rejected* by a decision on it or when
 its evidence passages is rejected, and *pending* otherwise.
 
 As training text (`reviewed_passages`), every decided passage is a `LabelledText` labelled with
-the techniques accepted or added there. A rejection is evidence against the technique for that
-passage: the passage is kept with only the techniques accepted there, and with none it is a
-negative example.
+the techniques accepted or added there, overlapping passages united into one multi-label item.
+A rejection is evidence against that technique only, for that passage (`meta["rejected"]`):
+never "no technique". A reviewed report as a whole (`reviewed_report`) says which techniques
+it describes and where: it calibrates retraining, and its outcomes (accepted or added,
+rejected) are the workspace's label priors (`mitremap.classify.memory.LabelPriors`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class SuggestionRow:
     confidence: float
     evidence: tuple[tuple[int, int, float], ...] = ()
     attributions: tuple[tuple[int, int, float], ...] = ()
+    # per evidence passage: the reviewed passage it was recalled from (who, where), or None
+    reviewed: tuple[dict[str, Any] | None, ...] = ()
 
 
 @dataclass
@@ -101,6 +105,11 @@ class TechniqueReview:
             spans += [(a, b) for a, b, _ in self.suggestion.evidence if (a, b) not in rejected]
         return list(dict.fromkeys(spans))
 
+    def deciders(self, span: tuple[int, int]) -> list[DecisionRow]:
+        """The decisions in force that speak about `span` (its own, or the technique's)."""
+        own = [p for p in self.passages if p.span == span]
+        return own or ([self.decision] if self.decision is not None else [])
+
     def rejected_spans(self) -> list[tuple[int, int]]:
         """The passages this technique is refused at."""
         accepted = {p.span for p in self.passages if p.action == "accept"}
@@ -127,6 +136,26 @@ class Review:
         """Accepted and added techniques: what the reviewed report says it describes."""
         ids = {t.technique for t in self.techniques if t.state == "accepted"}
         return sorted(ids | {a.technique for a in self.added})
+
+
+def summary_counts(state: Review) -> dict[str, Any]:
+    """The review in numbers, as the report row keeps them and the list shows them."""
+    return {
+        "accepted": state.count("accepted"),
+        "pending": state.count("pending"),
+        "rejected": state.count("rejected"),
+        "added": len(state.added),
+        "techniques": state.technique_ids,
+    }
+
+
+def technique_state(state: Review, technique: str) -> str:
+    """'accepted', 'rejected', 'pending' or, for a technique only added, 'added'; 'none' when
+    the report neither suggests nor decides it."""
+    for t in state.techniques:
+        if t.technique == technique:
+            return t.state
+    return "added" if any(a.technique == technique for a in state.added) else "none"
 
 
 def in_force(decisions: Iterable[DecisionRow]) -> list[DecisionRow]:
@@ -175,35 +204,206 @@ def review(
 def reviewed_passages(
     text: str, state: Review, report_id: int, title: str = ""
 ) -> list[LabelledText]:
-    """Every decided passage of one report as training text (see the module docstring)."""
-    labels: dict[tuple[int, int], list[str]] = {}
-    against: dict[tuple[int, int], list[str]] = {}
+    """Every decided passage of one report as training text (see the module docstring).
+
+    Passages that overlap are one item, their techniques united: a technique added to a
+    sentence inside a passage accepted as another is a second label of that passage, never a
+    contradiction (nor a negative for the passage that contains it). A passage where
+    techniques were only rejected has no label and `meta["rejected"]`: it is evidence
+    against those techniques only. `meta` also says who decided last, and when."""
+    decided: dict[tuple[int, int], _Decided] = {}
     for t in state.techniques:
         for span in t.accepted_spans():
-            labels.setdefault(span, []).append(t.technique)
+            decided.setdefault(span, _Decided()).accept(t.technique, t.deciders(span))
         for span in t.rejected_spans():
-            against.setdefault(span, []).append(t.technique)
+            decided.setdefault(span, _Decided()).reject(t.technique, t.deciders(span))
     for a in state.added:
         if a.span is not None:
-            labels.setdefault(a.span, []).append(a.technique)
+            decided.setdefault(a.span, _Decided()).accept(a.technique, [a])
     out = []
-    for start, end in sorted(set(labels) | set(against)):
+    for start, end, group in _united(decided):
         passage = text[start:end].strip()
         if not passage:
             continue
-        accepted = tuple(dict.fromkeys(labels.get((start, end), ())))
-        refused = [x for x in dict.fromkeys(against.get((start, end), ())) if x not in accepted]
+        refused = [x for x in group.rejected if x not in group.accepted]
+        last = max(group.by, key=lambda d: d.id) if group.by else None
+        meta: dict[str, Any] = {
+            "report": report_id,
+            "title": title,
+            "start": start,
+            "end": end,
+            "doc_title": report_key(report_id),  # held out with its report in calibration
+        }
+        if refused:
+            meta["rejected"] = refused
+        if last is not None:
+            meta |= {"user": last.user, "at": iso(last.at)}
         out.append(
             LabelledText(
-                passage,
-                accepted,
-                SOURCE,
-                f"report{report_id}:{start}-{end}",
-                {"report": report_id, "title": title, "start": start, "end": end}
-                | ({"rejected": refused} if refused else {}),
+                passage, tuple(group.accepted), SOURCE, f"report{report_id}:{start}-{end}", meta
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class IndicatorDecisionRow:
+    """One verdict on an indicator value, as stored."""
+
+    id: int
+    type: str
+    value: str
+    action: str  # accept | reject | clear
+    note: str
+    user: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "value": self.value,
+            "action": self.action,
+            "note": self.note,
+            "user": self.user,
+            "at": iso(self.at),
+        }
+
+
+@dataclass
+class IndicatorReview:
+    """One indicator value of a report, every place it occurs, and the verdict in force."""
+
+    type: str
+    value: str
+    occurrences: list[dict[str, Any]]  # {start, end, raw}
+    decision: IndicatorDecisionRow | None = None
+
+    @property
+    def state(self) -> str:
+        """'accepted', 'rejected' (not an indicator) or 'pending'."""
+        if self.decision is None:
+            return "pending"
+        return "accepted" if self.decision.action == "accept" else "rejected"
+
+
+def indicator_review(
+    indicators: Iterable[dict[str, Any]], decisions: Iterable[IndicatorDecisionRow]
+) -> list[IndicatorReview]:
+    """The report's indicators, one entry per (type, value) in order of first occurrence, each
+    with the latest verdict on it (`clear` withdraws it)."""
+    found: dict[tuple[str, str], IndicatorReview] = {}
+    for item in indicators:
+        key = (str(item.get("type", "")), str(item.get("value", "")))
+        entry = found.setdefault(key, IndicatorReview(*key, []))
+        entry.occurrences.append(
+            {"start": item.get("start"), "end": item.get("end"), "raw": item.get("raw", key[1])}
+            | ({"private": True} if item.get("private") else {})
+        )
+    latest: dict[tuple[str, str], IndicatorDecisionRow | None] = {}
+    for d in sorted(decisions, key=lambda d: d.id):
+        latest[(d.type, d.value)] = None if d.action == "clear" else d
+    for key, decision in latest.items():
+        if key in found:
+            found[key].decision = decision
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """What the reviewed JSON records beside the techniques: the report's metadata, every
+    decision, the history and the comments."""
+
+    status: str
+    decisions: Sequence[DecisionRow]
+    indicator_decisions: Sequence[IndicatorDecisionRow] = ()
+    history: Sequence[dict[str, Any]] = ()
+    comments: Sequence[dict[str, Any]] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    keep_rejected: bool = False  # rejected indicators kept (marked), for context in STIX/MISP
+
+
+@dataclass
+class _Decided:
+    """The techniques accepted and rejected at one passage, and the decisions that said so."""
+
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    by: list[DecisionRow] = field(default_factory=list)
+
+    def accept(self, technique: str, by: Iterable[DecisionRow]) -> None:
+        if technique not in self.accepted:
+            self.accepted.append(technique)
+        self.by.extend(by)
+
+    def reject(self, technique: str, by: Iterable[DecisionRow]) -> None:
+        if technique not in self.rejected:
+            self.rejected.append(technique)
+        self.by.extend(by)
+
+
+def _united(
+    decided: dict[tuple[int, int], _Decided],
+) -> list[tuple[int, int, _Decided]]:
+    """Overlapping passages as one, their decisions united."""
+    out: list[tuple[int, int, _Decided]] = []
+    for (start, end), group in sorted(decided.items()):
+        if out and start < out[-1][1]:
+            first, last, united = out[-1]
+            for x in group.accepted:
+                united.accept(x, ())
+            for x in group.rejected:
+                united.reject(x, ())
+            united.by.extend(group.by)
+            out[-1] = (first, max(last, end), united)
+        else:
+            out.append(
+                (start, end, _Decided(list(group.accepted), list(group.rejected), list(group.by)))
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class ReportReview:
+    """One report's review as learning reads it: its decided passages (training text), the
+    techniques it was found to describe (accepted or added) and those rejected as a whole."""
+
+    report: int
+    status: str
+    passages: tuple[LabelledText, ...]
+    accepted: frozenset[str]
+    rejected: frozenset[str]
+
+    def as_report(self, text: str) -> LabelledText:
+        """The reviewed report as an annotated report (its techniques and where each is
+        described), to calibrate a retrained model on."""
+        spans = [
+            {"start": p.meta["start"], "end": p.meta["end"], "label": label}
+            for p in self.passages
+            for label in p.labels or ("",)  # a rejected-only passage: no technique, but not
+            # "no technique" either: its sentences are not negatives of the report
+        ]
+        return LabelledText(
+            text, tuple(sorted(self.accepted)), SOURCE, report_key(self.report), {"spans": spans}
+        )
+
+
+def report_key(report_id: int) -> str:
+    """A reviewed report's id among training texts (its passages name it as `doc_title`)."""
+    return f"review:{report_id}"
+
+
+def report_review(
+    text: str, state: Review, report_id: int, title: str, status: str
+) -> ReportReview:
+    rejected = {t.technique for t in state.techniques if t.state == "rejected"}
+    accepted = set(state.technique_ids)
+    return ReportReview(
+        report_id,
+        status,
+        tuple(reviewed_passages(text, state, report_id, title)),
+        frozenset(accepted),
+        frozenset(rejected - accepted),
+    )
 
 
 @dataclass
@@ -224,8 +424,7 @@ def reviewed_result(
     document: Document,
     state: Review,
     *,
-    status: str,
-    decisions: Sequence[DecisionRow],
+    record: ReviewRecord,
     model: dict[str, Any],
     threshold: float,
     window: int,
@@ -279,18 +478,46 @@ def reviewed_result(
         }
         known[a.technique] = set(span)
     data: dict[str, Any] = {
-        "document": document.to_dict(),
+        "document": document.to_dict() | record.metadata,
         "model": model,
         "threshold": threshold,
         "window": window,
         "techniques": sorted(techniques.values(), key=lambda t: -t["confidence_score"]),
-        "indicators": indicators,
+        "indicators": reviewed_indicators(
+            indicators, record.indicator_decisions, keep_rejected=record.keep_rejected
+        ),
         "review": {
-            "status": status,
-            "decisions": [{"id": d.id, **d.to_dict()} for d in decisions],
+            "status": record.status,
+            "decisions": [{"id": d.id, **d.to_dict()} for d in record.decisions],
+            "indicator_decisions": [
+                {"id": d.id, **d.to_dict()} for d in record.indicator_decisions
+            ],
+            "history": list(record.history),
+            "comments": list(record.comments),
         },
     }
     return ReviewedResult(document, data)
+
+
+def reviewed_indicators(
+    indicators: list[Any],
+    decisions: Sequence[IndicatorDecisionRow],
+    *,
+    keep_rejected: bool = False,
+) -> list[dict[str, Any]]:
+    """The indicators as reviewed, each with its verdict (`review`: accepted, rejected or
+    pending), which the exporters honour (`iocs.benign.benign_reason`: accepted is an
+    indicator, rejected is context). A rejected one is left out unless `keep_rejected` (STIX
+    and MISP then send it as observed context, never as an indicator)."""
+    states = {
+        (r.type, r.value): r.state for r in indicator_review(indicators, decisions) if r.decision
+    }
+    out = []
+    for item in indicators:
+        verdict = states.get((str(item.get("type")), str(item.get("value"))), "pending")
+        if verdict != "rejected" or keep_rejected:
+            out.append({**item, "review": verdict})
+    return out
 
 
 def iso(moment: datetime) -> str:

@@ -2,12 +2,14 @@
 // and small DOM helpers. Report data only ever reaches the page as text (textContent or
 // attributes set through the DOM), never as markup.
 
-/** An error answer of the API: `{"error": {"code", "message"}}`. */
+/** An error answer of the API: `{"error": {"code", "message"}}` (a stale change also says how
+ * things stand now: `current`). */
 export class ApiError extends Error {
-  constructor(code, message, status) {
+  constructor(code, message, status, current = null) {
     super(message);
     this.code = code;
     this.status = status;
+    this.current = current;
   }
 }
 
@@ -30,10 +32,16 @@ async function csrfToken() {
 
 /**
  * Call the JSON API. `body` is an object (sent as JSON) or FormData; non-GET requests carry the
- * CSRF token. Answers the parsed JSON (null for 204); throws ApiError with the API's message.
+ * CSRF token; `headers` adds some (If-Match); `keepalive` lets a request outlive the page.
+ * Answers the parsed JSON (null for 204); throws ApiError with the API's message.
  */
-export async function api(method, path, body, { raw = false } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(
+  method,
+  path,
+  body,
+  { raw = false, headers: extra = {}, keepalive } = {},
+) {
+  const headers = { Accept: "application/json", ...extra };
   let payload;
   if (body instanceof FormData) {
     payload = body;
@@ -44,7 +52,13 @@ export async function api(method, path, body, { raw = false } = {}) {
   if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = await csrfToken();
   let response;
   try {
-    response = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+    response = await fetch(path, {
+      method,
+      headers,
+      body: payload,
+      credentials: "same-origin",
+      keepalive,
+    });
   } catch (error) {
     throw new ApiError("network", "The server could not be reached; check that it is running.", 0);
   }
@@ -69,6 +83,7 @@ async function errorOf(response) {
       String(error.code || "error"),
       String(error.message || ""),
       response.status,
+      error.current && typeof error.current === "object" ? error.current : null,
     );
   }
   const message = typeof error === "string" ? error : `The server answered ${response.status}.`;
@@ -122,6 +137,25 @@ export function safeUrl(url) {
 }
 
 export const STATUS_LABELS = { new: "new", in_review: "in review", reviewed: "reviewed" };
+
+/** "just now", "5 minutes ago", "3 hours ago", else the date: how long ago something was. */
+export function ago(value) {
+  const then = new Date(value).getTime();
+  if (Number.isNaN(then)) return String(value ?? "");
+  const seconds = Math.max(0, (Date.now() - then) / 1000);
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.round(seconds / 60)} minutes ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} hours ago`;
+  return formatDate(value);
+}
+
+export const TLP_LABELS = {
+  clear: "TLP:CLEAR",
+  green: "TLP:GREEN",
+  amber: "TLP:AMBER",
+  "amber+strict": "TLP:AMBER+STRICT",
+  red: "TLP:RED",
+};
 
 export function formatDate(value) {
   const date = new Date(value);

@@ -1,34 +1,44 @@
-// The reports list: add a report (paste, file, web address), search, page, delete; for admins,
-// the model selector and the retrain button with its progress.
+// The reports list: add a report (paste, file, web address; TLP, tags), search the text and the
+// indicators, filter, sort by a column, page; select several to mark them reviewed, delete them
+// (admins) or export them as one file; for admins, the model selector (switching asks first),
+// new reports' TLP and the retrain button with its progress.
 import {
   api,
   can,
   clearMessages,
+  download,
   el,
   formatDate,
   initAccount,
   showError,
   showMessage,
   STATUS_LABELS,
+  TLP_LABELS,
 } from "./app.js";
+import { reanalyseAll, renderLearning } from "./learning.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const whole = (value, fallback) => Math.max(1, Number.parseInt(value || "", 10) || fallback);
+const FILTERS = ["q", "status", "tag", "tlp", "technique"];
 const query = {
-  q: params.get("q") || "",
-  status: params.get("status") || "",
+  ...Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""])),
+  sort: params.get("sort") || "-updated",
   page: whole(params.get("page"), 1),
   perPage: Math.min(100, whole(params.get("per_page"), 25)),
 };
+const selected = new Map(); // report id -> title, across pages
 let role = "viewer";
 
 // ---- the list ---------------------------------------------------------------------------------
 
+let asked = 0; // the newest list asked for: an older answer arriving late is dropped
+
 async function loadList() {
+  const ticket = ++asked;
   const search = new URLSearchParams({ page: String(query.page), per_page: String(query.perPage) });
-  if (query.q) search.set("q", query.q);
-  if (query.status) search.set("status", query.status);
+  for (const name of FILTERS) if (query[name]) search.set(name, query[name]);
+  search.set("sort", query.sort);
   const shown = shownQuery();
   history.replaceState(null, "", shown ? "?" + shown : "/");
   let data;
@@ -38,6 +48,7 @@ async function loadList() {
     showError(error, "Could not list the reports");
     return;
   }
+  if (ticket !== asked) return;
   const pages = Math.max(1, Math.ceil(data.total / data.per_page));
   if (query.page > pages && data.total > 0) {
     query.page = pages;
@@ -45,9 +56,12 @@ async function loadList() {
   }
   $("reports-body").replaceChildren(...data.items.map(row));
   if (data.items.length === 0) {
-    const empty = query.q || query.status ? "No report matches." : "No report yet: add one above.";
-    $("reports-body").append(el("tr", {}, el("td", { colSpan: 8, className: "muted" }, empty)));
+    const filtered = FILTERS.some((name) => query[name]);
+    const empty = filtered ? "No report matches." : "No report yet: add one above.";
+    $("reports-body").append(el("tr", {}, el("td", { colSpan: 11, className: "muted" }, empty)));
   }
+  showSort();
+  showSelected();
   const noun = data.total === 1 ? "report" : "reports";
   $("list-summary").textContent =
     `${data.total} ${noun}` + (query.q ? ` matching “${query.q}”` : "");
@@ -58,8 +72,8 @@ async function loadList() {
 
 function shownQuery() {
   const shown = new URLSearchParams();
-  if (query.q) shown.set("q", query.q);
-  if (query.status) shown.set("status", query.status);
+  for (const name of FILTERS) if (query[name]) shown.set(name, query[name]);
+  if (query.sort !== "-updated") shown.set("sort", query.sort);
   if (query.page > 1) shown.set("page", String(query.page));
   if (query.perPage !== 25) shown.set("per_page", String(query.perPage));
   return shown.toString();
@@ -74,10 +88,34 @@ function row(report) {
   const techniques = report.techniques || [];
   const shown =
     techniques.slice(0, 8).join(", ") + (techniques.length > 8 ? ` +${techniques.length - 8}` : "");
+  const pick = el("input", { type: "checkbox", checked: selected.has(report.id) });
+  pick.setAttribute("aria-label", `Select “${report.title || report.id}”`);
+  pick.addEventListener("change", () => {
+    if (pick.checked) selected.set(report.id, report.title);
+    else selected.delete(report.id);
+    showSelected();
+  });
+  const tags = (report.tags || []).map((t) => el("span", { className: "chip" }, t));
   const cells = [
-    el("td", { className: "title" }, link),
-    el("td", { className: "source" }, report.source || ""),
+    el("td", { className: "pick" }, pick),
+    el(
+      "td",
+      { className: "title" },
+      link,
+      tags.length ? el("div", { className: "tags" }, ...tags) : null,
+    ),
+    el("td", { className: "source" }, report.source_org || report.source || ""),
     el("td", {}, el("time", { dateTime: report.created_at }, formatDate(report.created_at))),
+    el("td", {}, report.published || ""),
+    el(
+      "td",
+      {},
+      el(
+        "span",
+        { className: `tlp tlp-${report.tlp.replace("+", "-")}` },
+        TLP_LABELS[report.tlp] || report.tlp,
+      ),
+    ),
     el(
       "td",
       {},
@@ -99,26 +137,29 @@ function row(report) {
   if (can(role, "admin")) {
     const remove = el("button", { type: "button", className: "danger small" }, "Delete");
     remove.setAttribute("aria-label", `Delete “${report.title || report.id}”`);
-    remove.addEventListener("click", () => confirmDelete(report));
-    cells[7].append(remove);
+    remove.addEventListener("click", () => confirmDelete([report.id], report.title || report.id));
+    cells.at(-1).append(remove);
   }
   return el("tr", { dataset: { id: String(report.id) } }, ...cells);
 }
 
-function confirmDelete(report) {
+/** Ask, then delete one report or several (admins). */
+function confirmDelete(ids, name) {
   const dialog = $("confirm-delete");
-  $("confirm-title").textContent = report.title || String(report.id);
+  $("confirm-title").textContent = String(name);
   dialog.returnValue = "";
   dialog.addEventListener(
     "close",
     async () => {
       if (dialog.returnValue !== "delete") return;
       try {
-        await api("DELETE", `/api/reports/${encodeURIComponent(report.id)}`);
-        showMessage(`Deleted “${report.title || report.id}”.`, { kind: "info" });
+        if (ids.length === 1) await api("DELETE", `/api/reports/${encodeURIComponent(ids[0])}`);
+        else await api("POST", "/api/reports/bulk", { ids, action: "delete" });
+        for (const id of ids) selected.delete(id);
+        showMessage(`Deleted “${name}”.`, { kind: "info" });
         await loadList();
       } catch (error) {
-        showError(error, "Could not delete the report");
+        showError(error, "Could not delete");
       }
     },
     { once: true },
@@ -126,28 +167,110 @@ function confirmDelete(report) {
   dialog.showModal();
 }
 
-function initSearch() {
-  $("search-q").value = query.q;
-  $("search-status").value = query.status;
-  let timer;
-  $("search-q").addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      query.q = $("search-q").value.trim();
+// ---- sorting and selecting --------------------------------------------------------------------
+
+function showSort() {
+  const key = query.sort.replace(/^-/, "");
+  for (const th of document.querySelectorAll("th[data-sort]")) {
+    const on = th.dataset.sort === key;
+    th.setAttribute(
+      "aria-sort",
+      on ? (query.sort.startsWith("-") ? "descending" : "ascending") : "none",
+    );
+  }
+}
+
+function initSort() {
+  for (const th of document.querySelectorAll("th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => {
+      const key = th.dataset.sort;
+      const first = ["created", "updated", "published", "accepted", "pending"].includes(key)
+        ? "-"
+        : "";
+      const current = query.sort.replace(/^-/, "");
+      query.sort = current === key ? (query.sort.startsWith("-") ? key : `-${key}`) : first + key;
       query.page = 1;
       loadList();
-    }, 250);
+    });
+  }
+}
+
+function showSelected() {
+  const count = selected.size;
+  $("bulk-bar").hidden = count === 0;
+  $("bulk-count").textContent = `${count} selected`;
+  $("bulk-reviewed").hidden = !can(role, "write");
+  $("bulk-delete").hidden = !can(role, "admin");
+  const boxes = [...document.querySelectorAll("#reports-body input[type=checkbox]")];
+  $("pick-all").checked = boxes.length > 0 && boxes.every((b) => b.checked);
+}
+
+function initBulk() {
+  $("pick-all").addEventListener("change", () => {
+    const wanted = $("pick-all").checked;
+    for (const box of document.querySelectorAll("#reports-body input[type=checkbox]")) {
+      if (box.checked !== wanted) box.click();
+    }
   });
-  $("search-status").addEventListener("change", () => {
-    query.status = $("search-status").value;
+  $("bulk-clear").addEventListener("click", () => {
+    selected.clear();
+    for (const box of document.querySelectorAll("#reports-body input[type=checkbox]"))
+      box.checked = false;
+    showSelected();
+  });
+  $("bulk-reviewed").addEventListener("click", async () => {
+    try {
+      const done = await api("POST", "/api/reports/bulk", {
+        ids: [...selected.keys()],
+        action: "mark_reviewed",
+      });
+      showMessage(`Marked ${done.done.length} reports reviewed.`, { kind: "info" });
+      await loadList();
+    } catch (error) {
+      showError(error, "Could not mark them reviewed");
+    }
+  });
+  $("bulk-delete").addEventListener("click", () =>
+    confirmDelete([...selected.keys()], `${selected.size} selected reports`),
+  );
+  for (const button of document.querySelectorAll("[data-bulk-format]")) {
+    button.addEventListener("click", async () => {
+      button.closest("details").removeAttribute("open");
+      const ids = [...selected.keys()].join(",");
+      const format = button.dataset.bulkFormat;
+      try {
+        await download(
+          `/api/reports/export?${new URLSearchParams({ ids, format })}`,
+          `reports.${format}.json`,
+        );
+      } catch (error) {
+        showError(error, "Could not export the selected reports");
+      }
+    });
+  }
+}
+
+function initSearch() {
+  let timer;
+  const apply = () => {
+    clearTimeout(timer);
+    for (const name of FILTERS) query[name] = $(`search-${name}`).value.trim();
     query.page = 1;
     loadList();
-  });
+  };
+  for (const name of FILTERS) {
+    const field = $(`search-${name}`);
+    if (query[name]) field.value = query[name];
+    if (field.tagName === "SELECT") field.addEventListener("change", apply);
+    else
+      field.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(apply, 250);
+      });
+  }
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    query.q = $("search-q").value.trim();
-    query.page = 1;
-    loadList();
+    apply();
   });
   $("page-prev").addEventListener("click", () => {
     query.page = Math.max(1, query.page - 1);
@@ -195,6 +318,16 @@ function initAddForm() {
       if (!text.trim()) return showMessage("Paste the report’s text first.");
       body = { text, ...(title ? { title } : {}) };
     }
+    const meta = {
+      tlp: $("add-tlp").value,
+      tags: $("add-tags").value,
+      source_org: $("add-org").value,
+    };
+    for (const [key, value] of Object.entries(meta)) {
+      if (!value.trim()) continue;
+      if (body instanceof FormData) body.append(key, value);
+      else body[key] = value;
+    }
     clearMessages();
     busy(true);
     try {
@@ -228,7 +361,11 @@ async function loadModels() {
     ...data.items.map((item) =>
       el(
         "option",
-        { value: item.name, selected: item.active },
+        {
+          value: item.name,
+          selected: item.active,
+          dataset: { active: String(Boolean(item.active)) },
+        },
         item.name +
           (item.created_at ? ` (${formatDate(item.created_at)})` : "") +
           (item.active ? " — active" : ""),
@@ -242,31 +379,64 @@ async function loadModels() {
   if (card.attack_version) parts.push(`ATT&CK ${card.attack_version}`);
   if (card.labels !== undefined) parts.push(`${card.labels} techniques`);
   $("model-card").textContent = parts.length ? "Active model: " + parts.join(" · ") : "";
+  renderLearning(active);
+}
+
+/** The active model is everyone's: switching it asks first (and the API records who did). */
+function confirmModel(name, before) {
+  const dialog = $("confirm-model");
+  $("confirm-model-name").textContent = name;
+  $("confirm-model-before").textContent = before;
+  dialog.returnValue = "";
+  dialog.addEventListener(
+    "close",
+    async () => {
+      if (dialog.returnValue !== "switch") return loadModels(); // the select shows it again
+      try {
+        await api("POST", `/api/models/${encodeURIComponent(name)}/activate`);
+        showMessage(`Model “${name}” is now in use for everyone’s new analyses.`, { kind: "info" });
+      } catch (error) {
+        showError(error, "Could not switch the model");
+      }
+      loadModels();
+    },
+    { once: true },
+  );
+  dialog.showModal();
 }
 
 function initModels() {
   $("model-section").hidden = false;
-  $("model-select").addEventListener("change", async () => {
-    const name = $("model-select").value;
-    try {
-      await api("POST", `/api/models/${encodeURIComponent(name)}/activate`);
-      showMessage(`Model “${name}” is now in use for new analyses.`, { kind: "info" });
-    } catch (error) {
-      showError(error, "Could not switch the model");
-    }
-    loadModels();
+  $("model-select").addEventListener("change", () => {
+    const active = [...$("model-select").options].find((o) => o.dataset.active === "true");
+    confirmModel($("model-select").value, active?.value || "the current model");
   });
-  $("retrain").addEventListener("click", async () => {
-    $("retrain").disabled = true;
+  $("default-tlp").addEventListener("change", async () => {
     try {
-      const { job } = await api("POST", "/api/retrain");
-      sessionStorage.setItem("mitremap-retrain", job.id);
-      followJob(job);
+      const saved = await api("PATCH", "/api/settings", { default_tlp: $("default-tlp").value });
+      $("add-tlp").value = saved.default_tlp;
+      showMessage(`New reports are marked ${TLP_LABELS[saved.default_tlp]}.`, { kind: "info" });
     } catch (error) {
-      $("retrain").disabled = false;
-      showError(error, "Could not start retraining");
+      showError(error, "Could not change the default TLP");
     }
   });
+  for (const [button, mode] of [
+    ["retrain", "full"],
+    ["quick-update", "quick"],
+  ]) {
+    $(button).addEventListener("click", async () => {
+      jobButtons(true);
+      try {
+        const { job } = await api("POST", "/api/retrain", { mode });
+        sessionStorage.setItem("mitremap-retrain", job.id);
+        followJob(job);
+      } catch (error) {
+        jobButtons(false);
+        showError(error, "Could not start learning from the reviews");
+      }
+    });
+  }
+  $("reanalyse-all").addEventListener("click", reanalyseAll);
   const running = sessionStorage.getItem("mitremap-retrain");
   if (running) {
     api("GET", `/api/retrain/${encodeURIComponent(running)}`)
@@ -276,40 +446,62 @@ function initModels() {
   loadModels();
 }
 
+function jobButtons(running) {
+  $("retrain").disabled = running;
+  $("quick-update").disabled = running;
+}
+
 function followJob(job) {
   $("retrain-progress").hidden = false;
   $("retrain-bar").value = Number(job.progress) || 0;
   $("retrain-message").textContent = `${job.state}: ${job.message || ""}`;
   if (job.state === "done" || job.state === "failed") {
     sessionStorage.removeItem("mitremap-retrain");
-    $("retrain").disabled = false;
+    jobButtons(false);
     if (job.state === "done") {
-      showMessage(`Retrained: model “${job.model}” is now in use.`, { kind: "info" });
+      showMessage(
+        `Learned from the reviews: model “${job.model}” is now in use. Analyse the reports ` +
+          "again to see what it changes on them.",
+        { kind: "info" },
+      );
       loadModels();
     } else {
-      showMessage(`Retraining failed: ${job.message || "no reason given"}`);
+      showMessage(`Learning from the reviews failed: ${job.message || "no reason given"}`);
     }
     return;
   }
-  $("retrain").disabled = true;
+  jobButtons(true);
   setTimeout(async () => {
     try {
       followJob((await api("GET", `/api/retrain/${encodeURIComponent(job.id)}`)).job);
     } catch (error) {
-      $("retrain").disabled = false;
-      showError(error, "Lost track of the retraining job");
+      jobButtons(false);
+      showError(error, "Lost track of the learning job");
     }
   }, 1000);
 }
 
 // ---- start --------------------------------------------------------------------------------------
 
+async function loadSettings() {
+  try {
+    const settings = await api("GET", "/api/settings");
+    $("add-tlp").value = settings.default_tlp;
+    $("default-tlp").value = settings.default_tlp;
+  } catch (error) {
+    showError(error, "Could not read the workspace's settings");
+  }
+}
+
 async function start() {
+  initSearch(); // first: what is typed while the page starts is not lost
+  initSort();
+  initBulk();
   const current = await initAccount();
   role = current?.user?.role || "viewer";
   if (can(role, "write")) initAddForm();
   if (can(role, "admin")) initModels();
-  initSearch();
+  loadSettings();
   await loadList();
 }
 

@@ -1,9 +1,14 @@
 // The review page of one report: the text with its evidence highlighted, the suggested
 // techniques to accept or reject (whole or per passage), techniques added to a selected passage,
-// the ATT&CK matrix, the status and the exports. Everything shown comes from the API, so it
-// survives a reload; after each decision the report is read again from the server.
+// the report's indicators, history and comments (tabs), its metadata, the ATT&CK matrix
+// (review-matrix.js), the status and the exports. Everything shown comes from the API, so it
+// survives a reload; after each change the report is read again from the server. Every change
+// is sent with the version the page shows (If-Match): one overtaken by another analyst's is
+// refused, and the page says who changed what and shows it as it is now.
 import {
+  ago,
   api,
+  ApiError,
   can,
   download,
   el,
@@ -11,39 +16,32 @@ import {
   initAccount,
   safeUrl,
   showError,
+  showMessage,
   STATUS_LABELS,
+  TLP_LABELS,
 } from "./app.js";
+import { draftInput, Drafts } from "./drafts.js";
+import { describe, renderComments, renderHistory } from "./review-history.js";
+import { defang, indicatorKey, renderIndicators } from "./review-indicators.js";
+import { renderMatrix as drawMatrix } from "./review-matrix.js";
 
 const $ = (id) => document.getElementById(id);
 const reportId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 const apiPath = `/api/reports/${encodeURIComponent(reportId)}`;
-
-// Enterprise ATT&CK's tactics, in the matrix's order; tactics not listed here are appended.
-const TACTICS = [
-  "Reconnaissance",
-  "Resource Development",
-  "Initial Access",
-  "Execution",
-  "Persistence",
-  "Privilege Escalation",
-  "Defense Evasion",
-  "Credential Access",
-  "Discovery",
-  "Lateral Movement",
-  "Collection",
-  "Command and Control",
-  "Exfiltration",
-  "Impact",
-];
+const POLL_MS = 15_000; // how often an open page asks whether someone else changed the report
 
 const state = {
   report: null,
   role: "viewer",
+  user: "",
+  tab: "techniques", // techniques | indicators | history | comments
   current: null, // technique id of the card the shortcuts act on
+  indicator: null, // draft key of the indicator last shown in the text
   showMore: false,
   selection: null, // {start, end} in the API's offsets (code points)
   chosen: null, // {id, name} picked in the technique search
   busy: false,
+  drafts: null,
 };
 
 // ---- offsets: the API counts code points, the DOM counts UTF-16 units ---------------------------
@@ -95,6 +93,62 @@ async function load() {
   render();
 }
 
+/** Someone else changed the report: say who and what, and show it (unless a field is being
+ * typed in: then only say so, with a button to show it). */
+async function poll() {
+  if (document.visibilityState !== "visible" || state.busy || !state.report) return;
+  const seen = state.report.version;
+  let answer;
+  try {
+    answer = await api("GET", apiPath, undefined, {
+      raw: true,
+      headers: { "If-None-Match": `"v${seen}"` },
+    });
+  } catch {
+    return; // a 304 (nothing changed) or a network hiccup: ask again later
+  }
+  if (answer.status !== 200 || state.busy) return;
+  const history = await api("GET", `${apiPath}/history`).catch(() => ({ items: [] }));
+  const news = history.items.filter((e) => e.version > seen && e.user !== state.user);
+  if (news.length) {
+    const last = news.at(-1);
+    const more = news.length > 1 ? ` (and ${news.length - 1} more changes)` : "";
+    showMessage(`Changed by ${last.user} ${ago(last.at)}: ${describe(last)}${more}.`, {
+      kind: "info",
+    });
+  }
+  if (document.activeElement?.closest?.("input, textarea, select")) return;
+  await load();
+}
+
+/** The header that makes a change conditional on the version the page shows. */
+function ifMatch() {
+  return state.report ? { "If-Match": `"v${state.report.version}"` } : {};
+}
+
+/** A change refused as stale: who changed it and when, then the page as it is now. */
+async function stale(error, what) {
+  const now = error.current || {};
+  const where = now.state ? ` (now ${now.state})` : "";
+  showMessage(
+    `Not saved: ${what} was changed by ${now.changed_by || "someone"} ` +
+      `${now.changed_at ? ago(now.changed_at) : "meanwhile"}${where}. ` +
+      "The page now shows it as it is; decide again if you still want to.",
+  );
+  await load();
+}
+
+/** Send a change with the page's version; a stale one is explained, others reported. */
+async function write(method, path, body, what) {
+  try {
+    return await api(method, path, body, { headers: ifMatch() });
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "stale") await stale(error, what);
+    else showError(error, `Could not change ${what}`);
+    return null;
+  }
+}
+
 function findSuggestion(id) {
   return state.report.suggestions.find((s) => s.technique === id) || null;
 }
@@ -120,17 +174,33 @@ async function decide(technique, action, extra = {}) {
   const body = { technique, action, ...extra };
   if (body.note === "" || body.note === undefined) delete body.note;
   try {
-    await api("POST", `${apiPath}/decisions`, body);
+    const done = await write("POST", `${apiPath}/decisions`, body, technique);
+    if (!done) return;
+    state.drafts.forget(action === "add" ? "add" : `technique:${technique}`);
     await load();
     // the cards were drawn again: a keyboard user stays on the technique they were on
     if (document.activeElement === document.body) {
       document.querySelector(".card.current")?.focus({ preventScroll: true });
     }
-  } catch (error) {
-    showError(error, `Could not ${action} ${technique}`);
   } finally {
     state.busy = false;
     document.body.removeAttribute("aria-busy");
+  }
+}
+
+async function decideIndicator(item, action, note) {
+  if (state.busy || !can(state.role, "write")) return;
+  state.busy = true;
+  const body = { type: item.type, value: item.value, action, ...(note ? { note } : {}) };
+  try {
+    const what = defang(item.type, item.value);
+    const done = await write("POST", `${apiPath}/indicators/decisions`, body, what);
+    if (!done) return;
+    state.drafts.forget(indicatorKey(item));
+    state.indicator = indicatorKey(item);
+    await load();
+  } finally {
+    state.busy = false;
   }
 }
 
@@ -147,6 +217,7 @@ function render() {
   renderCards();
   renderAdded();
   renderMatrix();
+  renderTabs();
 }
 
 function renderHead() {
@@ -163,6 +234,9 @@ function renderHead() {
       `model ${modelName}` + (model.attack_version ? ` (ATT&CK ${model.attack_version})` : ""),
     );
   meta.push(`threshold ${r.threshold}`);
+  if (r.source_org) meta.push(`by ${r.source_org}`);
+  if (r.published) meta.push(`published ${r.published}`);
+  if (r.tags?.length) meta.push(`tags: ${r.tags.join(", ")}`);
   const metaLine = $("report-meta");
   metaLine.replaceChildren(meta.join(" · "));
   const origin = safeUrl(r.origin || "");
@@ -172,6 +246,10 @@ function renderHead() {
       el("a", { href: origin, target: "_blank", rel: "noopener noreferrer" }, "original"),
     );
   }
+  $("report-tlp").textContent = TLP_LABELS[r.tlp] || r.tlp;
+  $("report-tlp").className = `tlp tlp-${r.tlp.replace("+", "-")}`;
+  renderDuplicates(r.duplicates || []);
+  renderMetaForm(r);
   $("report-status").value = r.status;
   $("report-status").disabled = !can(state.role, "write");
   const counts = [
@@ -186,12 +264,34 @@ function renderHead() {
     "the outlined one is the one the keyboard shortcuts act on.";
 }
 
+/** Other reports with the same text or from the same URL: a warning, with links to them. */
+function renderDuplicates(found) {
+  const box = $("duplicates");
+  box.hidden = !found.length;
+  if (!found.length) return box.replaceChildren();
+  const links = found.map((d, i) => [
+    i ? "; " : "",
+    el("a", { href: `/reports/${encodeURIComponent(d.id)}` }, d.title || `report ${d.id}`),
+    ` (${d.reason}, added by ${d.created_by || "?"} ${formatDate(d.created_at)})`,
+  ]);
+  box.replaceChildren(el("p", {}, "This report may be kept already: ", ...links.flat(), "."));
+}
+
+function renderMetaForm(r) {
+  if ($("meta-form").contains(document.activeElement)) return; // being edited: left as it is
+  $("meta-tlp").value = r.tlp;
+  $("meta-tags").value = (r.tags || []).join(", ");
+  $("meta-org").value = r.source_org || "";
+  $("meta-published").value = r.published || "";
+  for (const field of $("meta-form").elements) field.disabled = !can(state.role, "write");
+}
+
 /** The text cut at every span boundary; each piece gets the classes of what covers it. */
 function renderText() {
   const r = state.report;
   const text = r.text;
-  const spans = [];
-  const shown = new Set(visibleIds());
+  const spans = state.tab === "indicators" ? indicatorSpans(r) : [];
+  const shown = new Set(state.tab === "indicators" ? [] : visibleIds());
   for (const s of r.suggestions) {
     if (!shown.has(s.technique)) continue;
     const passageState = new Map((s.passages || []).map((p) => [`${p.start}:${p.end}`, p.action]));
@@ -211,8 +311,9 @@ function renderText() {
       }
     }
   }
-  for (const a of r.added)
-    spans.push({ start: a.start, end: a.end, kind: "added", technique: a.technique });
+  if (state.tab !== "indicators")
+    for (const a of r.added)
+      spans.push({ start: a.start, end: a.end, kind: "added", technique: a.technique });
   const cuts = new Set([0, text.length]);
   const clean = [];
   for (const span of spans) {
@@ -239,6 +340,20 @@ function renderText() {
   $("report-text").replaceChildren(pieces);
 }
 
+/** Where the indicators occur, for the text when the Indicators tab is open. */
+function indicatorSpans(r) {
+  const spans = [];
+  for (const item of r.indicator_review || []) {
+    const key = indicatorKey(item);
+    for (const o of item.occurrences) {
+      if (typeof o.start !== "number" || typeof o.end !== "number") continue;
+      const verdict = item.state === "pending" && item.benign ? "context" : item.state;
+      spans.push({ start: o.start, end: o.end, kind: "ioc", key, verdict });
+    }
+  }
+  return spans;
+}
+
 function pieceElement(piece, start, covering) {
   const classes = new Set();
   const techniques = new Set();
@@ -261,20 +376,20 @@ function pieceElement(piece, start, covering) {
     titles.push("added: " + added.map((s) => s.technique).join(", "));
   }
   for (const s of covering) if (s.kind.startsWith("attr-")) classes.add(s.kind);
+  const iocs = covering.filter((s) => s.kind === "ioc");
+  if (iocs.length) {
+    classes.add("ioc-mark");
+    classes.add(`ioc-${iocs[0].verdict}`);
+    if (iocs.some((s) => s.key === state.indicator)) classes.add("focus");
+  }
   const node = el("span", { className: [...classes].join(" "), title: titles.join("; ") }, piece);
   node.dataset.start = String(start);
+  if (iocs.length) node.dataset.indicator = iocs[0].key;
   if (techniques.size) node.dataset.techniques = [...techniques].join(" ");
   return node;
 }
 
 function renderCards() {
-  // notes typed but not yet sent survive the redraw
-  const drafts = new Map(
-    [...document.querySelectorAll(".card .note")].map((n) => [
-      n.closest(".card").dataset.technique,
-      n.value,
-    ]),
-  );
   const main = state.report.suggestions.filter(isMain);
   const more = state.report.suggestions.filter((s) => !isMain(s));
   $("suggestions").replaceChildren(...main.map(card));
@@ -285,10 +400,6 @@ function renderCards() {
   }
   $("more-suggestions").replaceChildren(...(state.showMore ? more.map(card) : []));
   $("more-suggestions").hidden = !state.showMore;
-  for (const [technique, text] of drafts) {
-    const note = document.querySelector(`.card[data-technique="${CSS.escape(technique)}"] .note`);
-    if (note && text) note.value = text;
-  }
   $("show-more").hidden = more.length === 0;
   $("show-more").setAttribute("aria-expanded", String(state.showMore));
   $("show-more").textContent = state.showMore
@@ -297,7 +408,7 @@ function renderCards() {
 }
 
 function card(s) {
-  const decided = s.decision?.action || null;
+  const decided = s.decision?.action || null; // a decision on the technique as a whole
   const writable = can(state.role, "write");
   const url = safeUrl(s.url || "");
   const id = url
@@ -320,17 +431,7 @@ function card(s) {
       conf.toFixed(2),
     ),
   );
-  const stateLine = el("p", { className: "state" });
-  if (s.decision) {
-    const verb = decided === "accept" ? "Accepted" : "Rejected";
-    stateLine.append(
-      el("span", { className: `badge ${decided === "accept" ? "accepted" : "rejected"}` }, verb),
-      ` by ${s.decision.user || "?"}, ${formatDate(s.decision.at)}`,
-      s.decision.note ? ` — “${s.decision.note}”` : "",
-    );
-  } else {
-    stateLine.append(el("span", { className: "badge pending" }, "Pending"));
-  }
+  const stateLine = stateOf(s);
   if (!s.above_threshold) stateLine.append(" · below the threshold");
   const accept = el(
     "button",
@@ -349,15 +450,19 @@ function card(s) {
   );
   accept.setAttribute("aria-pressed", String(decided === "accept"));
   reject.setAttribute("aria-pressed", String(decided === "reject"));
-  const note = el("input", {
-    type: "text",
-    className: "note",
-    maxLength: 1000,
-    placeholder: "Note (optional)",
-    value: s.decision?.note || "",
-    disabled: !writable,
-  });
-  note.setAttribute("aria-label", `Note on ${s.technique}`);
+  const note = draftInput(
+    el("input", {
+      type: "text",
+      className: "note",
+      maxLength: 1000,
+      placeholder: "Note (optional)",
+      disabled: !writable,
+      "aria-label": `Note on ${s.technique}`,
+    }),
+    state.drafts,
+    `technique:${s.technique}`,
+    s.decision?.note || "",
+  );
   accept.addEventListener("click", () =>
     decide(s.technique, "accept", { note: note.value.trim() }),
   );
@@ -370,13 +475,7 @@ function card(s) {
   const node = el(
     "li",
     {
-      className: [
-        "card",
-        decided === "accept" ? "accepted" : "",
-        decided === "reject" ? "rejected" : "",
-      ]
-        .join(" ")
-        .trim(),
+      className: ["card", s.state === "pending" ? "" : s.state].join(" ").trim(),
       tabIndex: -1,
       dataset: { technique: s.technique },
       "aria-label": `${s.technique} ${s.technique_name || ""}, confidence ${conf.toFixed(2)}`,
@@ -391,6 +490,50 @@ function card(s) {
   if (s.technique === state.current) node.classList.add("current");
   node.addEventListener("focusin", () => setCurrent(s.technique, { focus: false }));
   return node;
+}
+
+/** The technique's state (from the decisions in force, its passages' included) and who made
+ * it so: decided as a whole, or passage by passage. */
+function stateOf(s) {
+  const line = el("p", { className: "state" });
+  const badge = (verdict) =>
+    el("span", { className: `badge ${verdict}` }, verdict === "accepted" ? "Accepted" : "Rejected");
+  if (s.decision && s.state !== "pending") {
+    line.append(
+      badge(s.state),
+      ` by ${s.decision.user || "?"}, ${formatDate(s.decision.at)}`,
+      s.decision.note ? ` — “${s.decision.note}”` : "",
+    );
+  } else if (s.state !== "pending") {
+    const verb = s.state === "accepted" ? "accept" : "reject";
+    const decided = (s.passages || []).filter((p) => p.action === verb);
+    const who = [...new Set(decided.map((p) => p.user || "?"))].join(", ");
+    const total = s.evidence.length;
+    line.append(
+      badge(s.state),
+      ` by passage: ${decided.length} of ${total} ${total === 1 ? "passage" : "passages"} ` +
+        `${verb}ed by ${who}`,
+    );
+  } else {
+    line.append(el("span", { className: "badge pending" }, "Pending"));
+  }
+  return line;
+}
+
+/** Evidence the review memory recalled: where analysts decided on a passage like this one. */
+function reviewedNote(reviewed) {
+  const where = reviewed.report ? ` in report ${reviewed.report}` : "";
+  const link = reviewed.report
+    ? el("a", { href: `/reports/${Number(reviewed.report)}` }, reviewed.title || `#${reviewed.report}`)
+    : null;
+  const note = el(
+    "span",
+    { className: "reviewed-note muted" },
+    `${reviewed.action || "accepted"} by ${reviewed.user || "an analyst"}${where}` +
+      ` (a passage ${Math.round((Number(reviewed.similarity) || 0) * 100)}% alike)`,
+  );
+  if (link) note.append(" — ", link);
+  return note;
 }
 
 function evidenceList(s, writable) {
@@ -430,6 +573,7 @@ function evidenceList(s, writable) {
       accept,
       reject,
     );
+    if (e.reviewed) row.append(reviewedNote(e.reviewed));
     if (passage) {
       const clear = el(
         "button",
@@ -531,94 +675,114 @@ function renderAdded() {
 }
 
 function renderMatrix() {
-  const cells = new Map(); // technique -> cell data
-  for (const s of state.report.suggestions) {
-    const decided = s.decision?.action;
-    if (!s.above_threshold && !state.showMore && decided !== "accept") continue;
-    cells.set(s.technique, {
-      id: s.technique,
-      name: s.technique_name,
-      tactics: s.tactics || [],
-      confidence: Number(s.confidence) || 0,
-      decided,
-      added: false,
-    });
-  }
-  for (const a of state.report.added) {
-    const known = cells.get(a.technique);
-    if (known) known.added = true;
-    else
-      cells.set(a.technique, {
-        id: a.technique,
-        name: a.technique_name,
-        tactics: a.tactics || [],
-        confidence: null,
-        decided: null,
-        added: true,
-      });
-  }
-  const tactics = [...TACTICS];
-  for (const cell of cells.values())
-    for (const t of cell.tactics) if (!tactics.includes(t)) tactics.push(t);
-  const columns = tactics.map((tactic) => {
-    const inTactic = [...cells.values()]
-      .filter((c) => c.tactics.includes(tactic))
-      .sort((a, b) => a.id.localeCompare(b.id));
-    const list = el("ul", {}, ...inTactic.map(matrixCell));
-    if (!inTactic.length) list.append(el("li", { className: "empty" }, "—"));
-    return el(
-      "section",
-      { className: "tactic", "aria-label": `${tactic}: ${inTactic.length} techniques` },
-      el(
-        "h3",
-        {},
-        tactic,
-        el(
-          "span",
-          { className: "count" },
-          `${inTactic.length} ${inTactic.length === 1 ? "technique" : "techniques"}`,
-        ),
-      ),
-      list,
-    );
+  drawMatrix($("matrix"), state.report, {
+    showMore: state.showMore,
+    onPick(id) {
+      if (findSuggestion(id)) {
+        if (!visibleIds().includes(id)) toggleMore(true);
+        setCurrent(id);
+      } else {
+        setTab("techniques");
+        document
+          .querySelector(`#added li[data-technique="${CSS.escape(id)}"]`)
+          ?.scrollIntoView({ block: "center" });
+      }
+    },
   });
-  $("matrix").replaceChildren(...columns);
 }
 
-function matrixCell(c) {
-  const classes = ["cell"];
-  if (c.confidence !== null) classes.push(`heat-${Math.min(4, Math.floor(c.confidence * 5))}`);
-  if (c.decided === "accept") classes.push("accepted");
-  if (c.decided === "reject") classes.push("rejected");
-  if (c.added && c.decided !== "accept") classes.push("added");
-  const states = [
-    c.confidence !== null ? `confidence ${c.confidence.toFixed(2)}` : null,
-    c.decided === "accept" ? "accepted" : c.decided === "reject" ? "rejected" : null,
-    c.added ? "added by an analyst" : null,
-  ].filter(Boolean);
-  const button = el(
-    "button",
-    {
-      type: "button",
-      className: classes.join(" "),
-      title: `${c.id} ${c.name || ""}: ${states.join(", ")}`,
-    },
-    el("span", { className: "tid" }, c.id),
-    c.name || "",
-  );
-  button.dataset.technique = c.id;
-  button.setAttribute("aria-label", `${c.id} ${c.name || ""}, ${states.join(", ")}`);
-  button.addEventListener("click", () => {
-    if (findSuggestion(c.id)) {
-      if (!visibleIds().includes(c.id)) toggleMore(true);
-      setCurrent(c.id);
-    } else {
-      document
-        .querySelector(`#added li[data-technique="${CSS.escape(c.id)}"]`)
-        ?.scrollIntoView({ block: "center" });
-    }
+// ---- tabs: techniques, indicators, history, comments --------------------------------------------
+
+function renderTabs() {
+  const r = state.report;
+  const shown = r.suggestions.filter(isMain).length + r.added.length;
+  const label = (id, name, count) =>
+    $(id).replaceChildren(name, " ", el("span", { className: "tab-count" }, String(count)));
+  label("tab-techniques", "Techniques", shown);
+  label("tab-indicators", "Indicators", (r.indicator_review || []).length);
+  label("tab-comments", "Comments", r.comments || 0);
+  renderIndicators($("indicators"), r.indicator_review || [], {
+    writable: can(state.role, "write"),
+    drafts: state.drafts,
+    current: state.indicator,
+    decide: decideIndicator,
+    show: showIndicator,
   });
-  return el("li", {}, button);
+  if (state.tab === "history") loadHistory();
+  if (state.tab === "comments") loadComments();
+}
+
+function setTab(name) {
+  if (state.tab === name) return;
+  state.tab = name;
+  for (const tab of document.querySelectorAll("#side-tabs [role=tab]")) {
+    const on = tab.dataset.tab === name;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`panel-${tab.dataset.tab}`).hidden = !on;
+  }
+  if (state.report) renderText(); // a tab chosen while the report loads: drawn when it comes
+  if (name === "history") loadHistory();
+  if (name === "comments") loadComments();
+}
+
+async function loadHistory() {
+  try {
+    renderHistory($("history"), (await api("GET", `${apiPath}/history`)).items);
+  } catch (error) {
+    showError(error, "Could not read the history");
+  }
+}
+
+async function loadComments() {
+  try {
+    renderComments($("comments"), (await api("GET", `${apiPath}/comments`)).items);
+  } catch (error) {
+    showError(error, "Could not read the comments");
+  }
+}
+
+/** An indicator's occurrence, highlighted in the text. */
+function showIndicator(item, occurrence) {
+  state.indicator = indicatorKey(item);
+  renderText();
+  for (const node of document.querySelectorAll("#indicators .card")) {
+    node.classList.toggle(
+      "current",
+      node.dataset.type === item.type && node.dataset.value === item.value,
+    );
+  }
+  scrollToPassage(occurrence.start);
+}
+
+function initTabs() {
+  const tabs = [...document.querySelectorAll("#side-tabs [role=tab]")];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => setTab(tab.dataset.tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+      next.focus();
+      setTab(next.dataset.tab);
+    });
+  }
+  const comment = draftInput($("comment-text"), state.drafts, "comment");
+  $("comment-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = comment.value.trim();
+    if (!text) return showMessage("Write the comment first.");
+    try {
+      await api("POST", `${apiPath}/comments`, { text });
+    } catch (error) {
+      return showError(error, "Could not post the comment");
+    }
+    state.drafts.forget("comment");
+    comment.value = "";
+    await load();
+  });
+  $("comment-form").hidden = !can(state.role, "write");
 }
 
 function squash(text) {
@@ -630,6 +794,7 @@ function squash(text) {
 
 function setCurrent(id, { focus = true } = {}) {
   if (!id) return;
+  if (focus) setTab("techniques");
   const changed = state.current !== id;
   state.current = id;
   if (changed) {
@@ -692,17 +857,23 @@ function onKey(event) {
     u: () =>
       state.current && findSuggestion(state.current)?.decision && decide(state.current, "clear"),
     m: () => toggleMore(),
-    "/": () => $("technique-search").focus(),
+    "/": () => {
+      setTab("techniques");
+      $("add-fields").hidden = false;
+      $("technique-search").focus();
+    },
   };
   const action = actions[event.key];
   if (!action) return;
   event.preventDefault();
+  if ("jnkparu".includes(event.key)) setTab("techniques"); // they act on the techniques
   action();
 }
 
 // ---- adding a technique to a selected passage ---------------------------------------------------
 
 function onSelection() {
+  if (!state.report) return;
   const selection = document.getSelection();
   const box = $("report-text");
   if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return;
@@ -723,6 +894,8 @@ function onSelection() {
 
 function showSelection() {
   const sel = state.selection;
+  $("add-fields").hidden =
+    !sel && !state.chosen && document.activeElement !== $("technique-search");
   $("selection-text").hidden = !sel;
   $("selection-info").textContent = sel
     ? `Selected passage (characters ${sel.start}–${sel.end}):`
@@ -825,6 +998,7 @@ function initAddTechnique() {
     if (!state.chosen) return showError("Choose a technique from the search results first.");
     const note = $("add-note").value.trim();
     await decide(state.chosen.id, "add", { ...state.selection, note });
+    showSelection();
     if (
       state.report.added.some(
         (a) => a.technique === state.chosen?.id && a.start === state.selection?.start,
@@ -835,6 +1009,7 @@ function initAddTechnique() {
       input.value = "";
       $("add-note").value = "";
       showSelection();
+      $("add-fields").hidden = true;
     }
   });
   document.addEventListener("selectionchange", onSelection);
@@ -844,16 +1019,27 @@ function initAddTechnique() {
 
 function initControls() {
   $("report-status").addEventListener("change", async () => {
-    try {
-      await api("PATCH", apiPath, { status: $("report-status").value });
+    const done = await write("PATCH", apiPath, { status: $("report-status").value }, "the status");
+    if (done) await load();
+    else if (state.report) $("report-status").value = state.report.status;
+  });
+  $("meta-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      tlp: $("meta-tlp").value,
+      tags: $("meta-tags").value,
+      source_org: $("meta-org").value,
+      published: $("meta-published").value,
+    };
+    document.activeElement?.blur();
+    if (await write("PATCH", apiPath, body, "the report's details")) {
+      showMessage("The report's details are saved.", { kind: "info" });
       await load();
-    } catch (error) {
-      showError(error, "Could not change the status");
-      if (state.report) $("report-status").value = state.report.status;
     }
   });
   for (const button of document.querySelectorAll("[data-format]")) {
     button.addEventListener("click", async () => {
+      button.closest("details")?.removeAttribute("open");
       button.disabled = true;
       try {
         await download(
@@ -885,10 +1071,17 @@ function initControls() {
 async function start() {
   const current = await initAccount();
   state.role = current?.user?.role || "viewer";
+  state.user = current?.user?.name || "";
+  state.drafts = new Drafts(apiPath, can(state.role, "write"));
   if (!can(state.role, "write")) $("add-technique").hidden = true;
+  const drafts = state.drafts.load();
   initControls();
   initAddTechnique();
+  await drafts;
+  initTabs();
+  draftInput($("add-note"), state.drafts, "add");
   await load();
+  setInterval(poll, POLL_MS);
 }
 
 start();

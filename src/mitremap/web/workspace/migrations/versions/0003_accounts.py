@@ -2,16 +2,16 @@
 last used; login attempts counted in the database; an audit log of user and token changes;
 idempotency keys for new reports.
 
-Revision ID: 0002_accounts
-Revises: 0001
+Revision ID: 0003_accounts
+Revises: 0002_review
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_accounts"
-down_revision = "0001"
+revision = "0003_accounts"
+down_revision = "0002_review"
 branch_labels = None
 depends_on = None
 
