@@ -206,7 +206,7 @@ def train(
     if fmt == "json":
         typer.echo(json.dumps(_summary(path), indent=2))
     elif reviews is not None:
-        how_to_use(path, replaced_default=False)
+        how_to_use(path)
 
 
 def evaluate(
