@@ -387,8 +387,8 @@ def run(
                 reviewed += 1
             row: dict[str, Any] = {"reviewed": reviewed, "decisions": decisions}
             row["memory"] = scores()
-            name, seconds = retrain(client, "quick")
-            row["quick"], row["quick_seconds"] = scores(), seconds
+            _, row["quick_seconds"] = retrain(client, "quick")
+            row["quick"] = scores()
             if full and checkpoint == last:
                 name, seconds = retrain(client, "full")
                 row["full"], row["full_seconds"] = scores(), seconds

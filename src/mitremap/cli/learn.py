@@ -39,12 +39,17 @@ def beside_default(prefix: str) -> Path:
 
 def quick_update(data: ReviewSet, base: Path | None, out: Path | None) -> Path:
     """The base model (default: the default model) corrected by the reviewed passages."""
-    from mitremap.analysis import MitreMap
+    from mitremap.analysis import MitreMap, default_model_path
     from mitremap.files import check_writable_folder
+    from mitremap.web.workspace.registry import LEARNED_FROM
     from mitremap.web.workspace.retrain import quick_update as update
 
     target = check_writable_folder(out or beside_default("updated"))
     model = update(MitreMap.load(base), data.passages)
+    model.card.recipe[LEARNED_FROM] = {
+        "model": (base or default_model_path()).name,
+        "mode": "quick",
+    }
     model.save(target)
     facts = model.card.recipe.get("quick_update", {})
     err_console.print(
