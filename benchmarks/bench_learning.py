@@ -397,7 +397,7 @@ def run(
             out["checkpoints"].append(row)
             print(
                 f"  {reviewed:3d} reviewed ({decisions} decisions): memory {fmt(row['memory'])}"
-                f" | quick update ({seconds:.0f} s) {fmt(row['quick'])}"
+                f" | quick update ({row['quick_seconds']:.0f} s) {fmt(row['quick'])}"
                 + (
                     f" | full retrain ({row['full_seconds']:.0f} s) {fmt(row['full'])}"
                     if "full" in row
