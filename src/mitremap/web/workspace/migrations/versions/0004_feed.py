@@ -2,16 +2,16 @@
 publishes, since when (`feed_objects`), and the report version it was made from
 (`feed_reports`). Filled by the feed itself on its first read, so nothing is migrated here.
 
-Revision ID: 0003_feed
-Revises: 0002_review
+Revision ID: 0004_feed
+Revises: 0003_accounts
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_feed"
-down_revision = "0002_review"
+revision = "0004_feed"
+down_revision = "0003_accounts"
 branch_labels = None
 depends_on = None
 
