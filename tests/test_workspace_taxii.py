@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -417,3 +418,40 @@ def test_an_object_two_reports_share_is_served_once_as_each_collection_published
     assert amber["object_marking_refs"] != [TLP_GREEN]
     reports = of_type(team.get("collections/reviewed/objects/").json()["objects"], "report")
     assert len(reports) == 2 and all(shared["id"] in r["object_refs"] for r in reports)
+
+
+def test_the_workspaces_tokens_as_they_are_a_feed_token_expired_revoked_or_disabled(team):
+    """A viewer-role token of an admin reads the feed and records its use; revoked, expired,
+    or its user disabled, it gets 401 like no token."""
+    from sqlalchemy import update
+
+    from mitremap.web.workspace.models import ApiToken
+
+    store = team.app.state.workspace.store
+    store.add_user("adam", "admin", None)
+
+    def reads(token: str) -> Any:
+        return team.reader.get("/taxii2/", headers={"Authorization": f"Bearer {token}"})
+
+    feed = store.issue_token("adam", "opencti", role="viewer", expires_days=30)
+    assert reads(feed).status_code == 200
+    (listed,) = store.tokens("adam")
+    assert listed.role == "viewer" and listed.last_used_at is not None
+    store.revoke_token(listed.id, actor="adam")
+    assert reads(feed).status_code == 401
+
+    expiring = store.issue_token("adam", "old", role="viewer", expires_days=1)
+    with store.db.session() as s:
+        s.execute(
+            update(ApiToken)
+            .where(ApiToken.label == "old")
+            .values(expires_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    answer = reads(expiring)
+    assert answer.status_code == 401 and "expired" in answer.json()["description"]
+
+    kept = store.issue_token("adam", "kept", role="viewer")
+    assert reads(kept).status_code == 200
+    store.set_disabled("adam", True, actor="test")
+    answer = reads(kept)
+    assert answer.status_code == 401 and "disabled" in answer.json()["description"]

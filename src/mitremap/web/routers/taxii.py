@@ -121,9 +121,7 @@ def reader(request: Request, ws: WorkspaceDep) -> None:
         raise UnauthorizedError(
             "the feed needs an API token: Authorization: Bearer <token> (a viewer's is enough)"
         )
-    user = ws.store.token_user(token.strip())
-    if user is None:
-        raise UnauthorizedError("the API token is not valid")
+    user = ws.store.authenticate_token(token.strip())  # 401: unknown, expired, user disabled
     ws.auth.require(Caller(user, "token"), "viewer", "GET", None)
 
 
