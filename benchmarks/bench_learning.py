@@ -303,11 +303,16 @@ def near_duplicates(client: Any, limit: int = 40) -> dict[str, Any]:
     ]
     accepted = [p for p in passages if p["labels"]][:limit]
     rejected = [p for p in passages if not p["labels"] and p["meta"].get("rejected")][:limit]
+    # the same sentence can be reviewed in two reports with different techniques (TRAM's
+    # reports repeat sentences): each of them is a reviewed answer for it
+    answers: dict[str, set[str]] = {}
+    for p in passages:
+        answers.setdefault(" ".join(p["text"].split()), set()).update(p["labels"])
     top = below = 0
     for p in accepted:
         answer = client.post("/api/analyze", json={"text": edited(p["text"]), "iocs": False}).json()
         first = answer["techniques"][0] if answer["techniques"] else None
-        top += bool(first and first["technique"] in p["labels"])
+        top += bool(first and first["technique"] in answers[" ".join(p["text"].split())])
     for p in rejected:
         answer = client.post(
             "/api/analyze", json={"text": edited(p["text"]), "threshold": 0.0, "iocs": False}
