@@ -303,16 +303,18 @@ def near_duplicates(client: Any, limit: int = 40) -> dict[str, Any]:
     ]
     accepted = [p for p in passages if p["labels"]][:limit]
     rejected = [p for p in passages if not p["labels"] and p["meta"].get("rejected")][:limit]
-    # the same sentence can be reviewed in two reports with different techniques (TRAM's
-    # reports repeat sentences): each of them is a reviewed answer for it
-    answers: dict[str, set[str]] = {}
-    for p in passages:
-        answers.setdefault(" ".join(p["text"].split()), set()).update(p["labels"])
+
+    # a passage's sentences can be reviewed on their own, in this report or another (TRAM's
+    # reports repeat sentences), with other techniques: each is a reviewed answer for it
+    def reviewed_within(text: str) -> set[str]:
+        whole = " ".join(text.split())
+        return {x for q in passages if " ".join(q["text"].split()) in whole for x in q["labels"]}
+
     top = below = 0
     for p in accepted:
         answer = client.post("/api/analyze", json={"text": edited(p["text"]), "iocs": False}).json()
         first = answer["techniques"][0] if answer["techniques"] else None
-        top += bool(first and first["technique"] in answers[" ".join(p["text"].split())])
+        top += bool(first and first["technique"] in reviewed_within(p["text"]))
     for p in rejected:
         answer = client.post(
             "/api/analyze", json={"text": edited(p["text"]), "threshold": 0.0, "iocs": False}
