@@ -638,3 +638,12 @@ def test_a_files_modification_time_is_never_the_report_date(tmp_path):
     assert (
         document.date == "" and "date" not in document.to_dict()
     )  # a copy's time, not the report's
+
+
+def test_the_date_a_report_states_is_its_date_never_the_files(tmp_path: Path) -> None:
+    dated = tmp_path / "dated.md"
+    dated.write_text("# Operation Glass Harbor\n\n**Published:** March 3, 2024\n\n" + REPORT)
+    assert read_document(dated).date == "2024-03-03"
+    undated = tmp_path / "undated.txt"
+    undated.write_text(REPORT)  # the file has a modification time, the report no date
+    assert read_document(undated).date == ""

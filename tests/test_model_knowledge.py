@@ -134,6 +134,20 @@ def test_an_installed_model_alone_answers_every_command(cli, installed_only, kb)
     assert show.code == 0 and "Scheduled Task" in show.out
 
 
+def test_exports_are_dated_by_the_date_the_report_states(cli, installed_only):
+    dated = installed_only.with_name("dated.txt")
+    dated.write_text("Posted on 12 March 2024\n\n" + REPORT, encoding="utf-8")
+    stix = cli("analyze", str(dated), "-t", "0.3", "-f", "stix")
+    assert stix.code == 0, stix.err
+    (report,) = [o for o in json.loads(stix.out)["objects"] if o["type"] == "report"]
+    assert report["published"].startswith("2024-03-12T00:00:00")
+    misp = cli("analyze", str(dated), "-t", "0.3", "-f", "misp")
+    assert json.loads(misp.out)["Event"]["date"] == "2024-03-12"
+    stix = cli("analyze", str(installed_only), "-t", "0.3", "-f", "stix")
+    (report,) = [o for o in json.loads(stix.out)["objects"] if o["type"] == "report"]
+    assert not report["published"].startswith("2024")  # no date stated: when it was analysed
+
+
 def test_the_first_run_names_install_then_fetch_then_train(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "empty"))
     report = tmp_path / "r.txt"

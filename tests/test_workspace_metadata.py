@@ -12,13 +12,13 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
 
+from mitremap.documents.dates import stated_date
 from mitremap.web.app import create_app
 from mitremap.web.workspace.errors import InvalidError
 from mitremap.web.workspace.metadata import (
     check_tlp,
     clean_tags,
     parse_date,
-    stated_date,
     text_hash,
 )
 from tests.tiny import REPORT

@@ -15,6 +15,7 @@ and each hit lists the reviewed passages behind the change (`TechniqueHit.review
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -28,6 +29,7 @@ import numpy as np
 
 from mitremap.attack import technique_url
 from mitremap.documents import Document, split_sentences, window_ranges
+from mitremap.documents.dates import stated_date
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
 from mitremap.schema import SCHEMA_VERSION
@@ -369,6 +371,10 @@ class MitreMap:
             if isinstance(text_or_document, Document)
             else Document(str(text_or_document))
         )
+        if not document.date:  # a pasted report's stated date, for the exports' `published`
+            published = stated_date(document.text)
+            if published is not None:
+                document = dataclasses.replace(document, date=published.isoformat())
         text = document.text
         spans = [(s.start, s.end) for s in split_sentences(text)]
         segmented = time.perf_counter()

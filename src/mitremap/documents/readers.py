@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mitremap.documents import formats
+from mitremap.documents.dates import stated_date
 from mitremap.documents.formats import DocumentError, TooLargeDocumentError
 from mitremap.documents.model import Document, first_line
 from mitremap.errors import MitreMapError
@@ -139,7 +140,9 @@ def read_bytes(
     if not text.strip():
         raise DocumentError(origin, "the input has only whitespace")
     title = title if title is not None else found_title or first_line(text)
-    return Document(text, title, origin, kind, tuple(notes))
+    published = stated_date(text)
+    date = published.isoformat() if published else ""
+    return Document(text, title, origin, kind, tuple(notes), date)
 
 
 def read_url(

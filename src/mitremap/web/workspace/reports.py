@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement
 
 from mitremap.attack import technique_url
 from mitremap.documents import Document
+from mitremap.documents.dates import stated_date
 from mitremap.training.corpus import LabelledText
 from mitremap.web.workspace import history, metadata, reviews
 from mitremap.web.workspace.errors import InvalidError, NotFoundError
@@ -137,7 +138,7 @@ class ReportStore:
         published = (
             metadata.parse_date(meta.published)
             if meta.published is not None
-            else metadata.stated_date(document.text, document.date)
+            else stated_date(document.text, document.date)
         )
         now = utcnow()
         with self.db.session() as s:
