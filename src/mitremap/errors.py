@@ -43,6 +43,10 @@ class InputError(MitreMapError):
     """An input document cannot be read (empty, binary, too large, corrupt, unreachable)."""
 
 
+class TimeLimitError(MitreMapError):
+    """Work ran past its time limit and was stopped there (see `mitremap.deadline`)."""
+
+
 class MissingExtraError(MitreMapError):
     """An optional dependency is not installed."""
 
