@@ -5,24 +5,31 @@ as the model was calibrated), and scored once per window and once per sentence. 
 report-level confidence comes from the model's report calibration (its best windows and
 sentences, and any named software known to use it); its evidence is the sentences that support
 it best; named software is listed beside it. A very long document is read in segments
-(`SEGMENT_CHARS`), so memory does not grow with its size. The threshold is never changed behind
-the user's back: when nothing passes, `Analysis.message` says so and names the best candidate.
+(`SEGMENT_CHARS`, `SEGMENT_SENTENCES`), so memory does not grow with its size, and at most
+`MAX_SENTENCES` sentences are read, so millions of one-letter lines cost no more than a long
+report (the rest is left out, and the document's warnings say so). A `deadline` stops the work
+itself (`TimeLimitError`), checked between segments, passes and explanations. The threshold is
+never changed behind the user's back: when nothing passes, `Analysis.message` says so and names
+the best candidate.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mitremap.attack import technique_url
-from mitremap.documents import Document, split_sentences, window_ranges
+from mitremap.deadline import Deadline
+from mitremap.documents import Document, window_ranges
+from mitremap.documents.segment import iter_sentences
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
 
@@ -282,9 +289,11 @@ class MitreMap:
         include_parents: bool = False,
         max_evidence: int = 3,
         defend: bool = False,
+        deadline: Deadline | None = None,
     ) -> Analysis:
         """Techniques whose report-level confidence is at or above `threshold`, best first.
-        `defend`: add mitigations, detections and similar adversaries (`Analysis.defend`)."""
+        `defend`: add mitigations, detections and similar adversaries (`Analysis.defend`);
+        `deadline`: stop with `TimeLimitError` when it passes."""
         if window < 1 or stride < 1:
             raise ValueError("window and stride must be at least 1")
         if not 0.0 <= threshold <= 1.0:
@@ -295,14 +304,25 @@ class MitreMap:
             if isinstance(text_or_document, Document)
             else Document(str(text_or_document))
         )
+        deadline = deadline or Deadline.none()
         text = document.text
-        spans = [(s.start, s.end) for s in split_sentences(text)]
+        sentences = iter_sentences(text, deadline=deadline)
+        spans = [(s.start, s.end) for s in itertools.islice(sentences, MAX_SENTENCES)]
+        if len(spans) == MAX_SENTENCES and next(sentences, None) is not None:
+            text = text[: spans[-1][1]]  # what is read: the rest is left out, and said so
+            note = (
+                f"only the first {MAX_SENTENCES:,} sentences ({len(text):,} of "
+                f"{len(document.text):,} characters) were analysed"
+            )
+            document = replace(document, warnings=(*document.warnings, note))
         segmented = time.perf_counter()
+        deadline.check("finding named software")
         entities = self.gazetteer.find(text)
         named = self.gazetteer.label_evidence(entities, self.model.labels)
         report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
         evidence: dict[int, tuple[Evidence, ...]] = {}
-        for part in _segments(spans, SEGMENT_CHARS):
+        for part in _segments(spans, SEGMENT_CHARS, SEGMENT_SENTENCES):
+            deadline.check("scoring the report")
             part_spans = spans[part[0] : part[1]]
             ranges = window_ranges(len(part_spans), window, stride)
             scores = self.model.score_document([text[a:b] for a, b in part_spans], ranges, named)
@@ -319,6 +339,7 @@ class MitreMap:
             label = self.model.labels[j]
             attributions: tuple[Any, ...] = ()
             if explain:
+                deadline.check("explaining the techniques")
                 attributions = self._attributions(text, spans, evidence[j], label, passages)
             users = tuple(self.gazetteer.known_users(entities, label))
             hits.append(
@@ -333,7 +354,7 @@ class MitreMap:
         if iocs:
             from mitremap.iocs import extract_iocs
 
-            indicators = list(extract_iocs(text))
+            indicators = extract_iocs(text, deadline=deadline)
         defence = None
         if defend:
             from mitremap.defend import defend as defend_techniques
@@ -499,15 +520,24 @@ SEGMENT_CHARS = 500_000
 """A longer document is read in segments of about this size (whole sentences), each scored as
 a report of its own; a technique's confidence is its best segment's. Memory stays flat in the
 document's size (a segment costs about 100 MB of scores) instead of ~200 MB per MB of text."""
+SEGMENT_SENTENCES = 5_000
+"""...and of at most this many sentences (a 500,000-character segment of prose has ~3,500):
+scores cost memory by the sentence, and one-letter sentences would make a segment cost GBs."""
+MAX_SENTENCES = 500_000
+"""Sentences analysed at most: ~70 MB of prose (more than any input is allowed), or ~10 s of
+one-letter lines; past them the rest of the document is left out, with a note."""
 
 
-def _segments(spans: Sequence[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """[first, last) sentence ranges whose text spans at most about `size` characters."""
+def _segments(
+    spans: Sequence[tuple[int, int]], size: int, most: int = SEGMENT_SENTENCES
+) -> list[tuple[int, int]]:
+    """[first, last) sentence ranges whose text spans at most about `size` characters, and
+    that hold at most `most` sentences."""
     if not spans:
         return [(0, 0)]
     out, first = [], 0
     for i, (_, end) in enumerate(spans):
-        if end - spans[first][0] > size and i > first:
+        if i > first and (end - spans[first][0] > size or i - first >= most):
             out.append((first, i))
             first = i
     out.append((first, len(spans)))

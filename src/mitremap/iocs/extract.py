@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 
+from mitremap.deadline import Deadline
 from mitremap.errors import MitreMapError
 from mitremap.iocs import colons, dotted, ids, paths, runs, urls
 from mitremap.iocs.allowlist import Allowlist, default_allowlist, user_allowlist
@@ -84,12 +85,15 @@ class IocExtractor:
             self.allowlist = user_allowlist(allowlist)
         self.include_private = include_private
 
-    def extract(self, text: str) -> list[Indicator]:
-        """Every indicator occurrence in `text`, in order of position."""
+    def extract(self, text: str, *, deadline: Deadline | None = None) -> list[Indicator]:
+        """Every indicator occurrence in `text`, in order of position; `TimeLimitError` when
+        `deadline` passes (looked at between passes: each is linear, ~0.3 s a MB at worst)."""
+        deadline = deadline or Deadline.none()
         refanged = refang_map(text)
         clean = refanged.text
         candidates: list[Candidate] = []
         for find in PASSES:
+            deadline.check("looking for indicators")
             candidates.extend(find(clean, refanged))
         kept = resolve(candidates)
         if (
@@ -122,11 +126,13 @@ def extract_iocs(
     *,
     allowlist: bool | Iterable[str] = False,
     include_private: bool = True,
+    deadline: Deadline | None = None,
 ) -> list[Indicator]:
     """Every indicator in `text` (see `IocExtractor` for the options)."""
     global _DEFAULT_EXTRACTOR
     if types is None and allowlist is False and include_private:
         if _DEFAULT_EXTRACTOR is None:
             _DEFAULT_EXTRACTOR = IocExtractor()
-        return _DEFAULT_EXTRACTOR.extract(text)
-    return IocExtractor(types, allowlist=allowlist, include_private=include_private).extract(text)
+        return _DEFAULT_EXTRACTOR.extract(text, deadline=deadline)
+    extractor = IocExtractor(types, allowlist=allowlist, include_private=include_private)
+    return extractor.extract(text, deadline=deadline)
