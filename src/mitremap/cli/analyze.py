@@ -8,9 +8,19 @@ from typing import Annotated, Literal
 
 import typer
 
-from mitremap.cli.common import ThresholdOption, WindowOption, console, err_console, options
+from mitremap.cli.common import (
+    TIME_LIMIT_ADVICE,
+    ThresholdOption,
+    TimeLimitOption,
+    WindowOption,
+    console,
+    err_console,
+    options,
+    printable,
+)
 from mitremap.cli.defend import print_defence
 from mitremap.cli.model import ModelOption, _load
+from mitremap.deadline import DEFAULT_TIME_LIMIT_S, Deadline
 from mitremap.errors import MitreMapError
 from mitremap.export import export_format, render
 from mitremap.files import atomic_writer, check_writable_folder, write_text
@@ -66,6 +76,7 @@ def analyze(
         ),
     ] = None,
     model: ModelOption = None,
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
     """Find the ATT&CK techniques a report (or every report in a folder) describes."""
     from mitremap.documents import read_document
@@ -87,14 +98,16 @@ def analyze(
         defend=defend,
     )
     if Path(source).is_dir():
-        _analyze_folder(Path(source), settings, fmt, output, model)
+        _analyze_folder(Path(source), settings, fmt, output, model, time_limit)
         return
-    document = read_document(source)
+    deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
+    document = read_document(source, deadline=deadline)
     if not document.text.strip():
         raise MitreMapError(f"{source}: the input is empty")
-    for warning in document.warnings:
-        err_console.print(f"note: {source}: {warning}", highlight=False, markup=False)
-    result = _model(model, defend).analyze(document, **settings)
+    result = _model(model, defend).analyze(document, deadline=deadline, **settings)
+    for warning in result.document.warnings:
+        note = f"note: {source}: {warning}"
+        err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
@@ -137,9 +150,11 @@ def _analyze_folder(
     fmt: str,
     output: Path | None,
     model: Path | None,
+    time_limit: float,
 ) -> None:
     """Every supported file of a folder: a table each, one JSON document, or one file each
-    in the --output folder; then what was skipped and why."""
+    in the --output folder; then what was skipped and why. The time limit holds for reading
+    each file, and again for analysing it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
     from mitremap.documents import read_folder
@@ -161,12 +176,15 @@ def _analyze_folder(
     ) as bar:
         task = bar.add_task("reading", total=None)
         found = read_folder(
-            folder, progress=lambda done, total, _: bar.update(task, completed=done, total=total)
+            folder,
+            progress=lambda done, total, _: bar.update(task, completed=done, total=total),
+            time_limit=time_limit,
         )
         bar.update(task, description="analyzing", completed=0, total=len(found.documents))
         results = []
         for document in found.documents:
-            results.append(mm.analyze(document, **settings))
+            deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
+            results.append(mm.analyze(document, deadline=deadline, **settings))
             bar.advance(task)
     if fmt == "table":
         for result in results:
@@ -196,7 +214,8 @@ def _analyze_folder(
         f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
     )
     for path, reason in found.skipped:
-        err_console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
+        line = f"  skipped {printable(str(path))}: {printable(reason)}"
+        err_console.print(line, highlight=False, markup=False)
 
 
 def _output_names(folder: Path, origins: list[str], extension: str) -> list[str]:

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mitremap.cli.common import console
+from mitremap.cli.common import TIME_LIMIT_ADVICE, TimeLimitOption, console, err_console
+from mitremap.deadline import DEFAULT_TIME_LIMIT_S, Deadline
 from mitremap.files import write_text
 
 if TYPE_CHECKING:
@@ -126,14 +127,19 @@ def iocs(
         bool,
         typer.Option("--allowlist", help="Drop well-known benign values (google.com, 8.8.8.8…)."),
     ] = False,
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
     """Extract indicators of compromise: refanged, validated, with offsets into the report."""
     from mitremap.documents import read_document
     from mitremap.iocs import IocExtractor
 
     extractor = IocExtractor(_types(types), allowlist=allowlist, include_private=private)
-    document = read_document(source)
-    indicators = extractor.extract(document.text)
+    deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
+    document = read_document(source, deadline=deadline)
+    for warning in document.warnings:
+        note = f"note: {source}: {warning}"
+        err_console.print(note, highlight=False, markup=False, soft_wrap=True)
+    indicators = extractor.extract(document.text, deadline=deadline)
     if unique:
         indicators = _unique(indicators)
     rendered = _render(document, indicators, fmt, plain=output is not None)
