@@ -253,6 +253,7 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
     class Slow(StandIn):
         def analyze(self, document, **options):
             time.sleep(0.5)
+            options["deadline"].check()
             return super().analyze(document, **options)
 
     client = TestClient(
@@ -266,6 +267,69 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
         base_url=LOCAL,
     )
     assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
+
+
+def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database):
+    """The work is given the request's deadline and stops itself there: when the 504 goes
+    out, no thread is still analysing (before, it ran on after the answer)."""
+    import threading
+    import time
+
+    from mitremap import server
+
+    running = threading.Event()
+
+    class Endless(StandIn):
+        def analyze(self, document, **options):
+            running.set()
+            try:
+                while True:  # a loop that can run long, checking its deadline as it goes
+                    options["deadline"].check("analysing")
+                    time.sleep(0.01)
+            finally:
+                running.clear()
+
+    app = server.create_app(Endless(), max_bytes=10_000, time_limit_s=0.3, database=database)
+    client = TestClient(app, base_url=LOCAL)
+    started = time.perf_counter()
+    answer = client.post("/api/analyze", json={"text": "x"})
+    assert error(answer)[:2] == (504, "timeout")
+    assert time.perf_counter() - started < 2.0
+    assert not running.is_set()
+
+
+def test_a_hostile_pdf_upload_is_stopped_at_the_time_limit_and_leaves_nothing_running(
+    mm, database, tmp_path
+):
+    """The issue's PDF, smaller (pages sharing one content stream that takes pypdf seconds):
+    each upload answers 504 at the time limit with its reader killed, so the uploads that
+    follow, and normal adds, find the workers free."""
+    import time
+
+    pytest.importorskip("pypdf")
+    psutil = pytest.importorskip("psutil")
+    from mitremap import server
+    from tests import hostile
+
+    pdf = hostile.pdf_shared_stream(tmp_path / "shared.pdf", 50, 5_000_000).read_bytes()
+    app = server.create_app(mm, max_bytes=10_000_000, time_limit_s=1.0, database=database)
+    client = TestClient(app, base_url=LOCAL)
+    threads = len(psutil.Process().threads())
+    for _ in range(3):
+        started = time.perf_counter()
+        files = {"file": ("shared.pdf", pdf, "application/pdf")}
+        assert error(client.post("/api/analyze/file", files=files))[:2] == (504, "timeout")
+        assert time.perf_counter() - started < 3
+    readers = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "mitremap.documents.pdf" in " ".join(child.cmdline())
+    ]
+    assert readers == []
+    started = time.perf_counter()
+    assert client.post("/api/analyze", json={"text": "It ran schtasks."}).status_code == 200
+    assert time.perf_counter() - started < 0.5
+    assert len(psutil.Process().threads()) <= threads + 2  # the pool's threads, no runaways
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ service layer (`workspace.store`), who may do what (`workspace.auth`), the model
   logged, its details kept out of the answer);
 - request bodies are bounded (`max_bytes`) even when sent without a length; documents are read
   and analysed in a small worker pool off the event loop (a large upload never stalls the
-  rest), with a queue limit (503 when full) and a time limit (504).
+  rest), with a queue limit (503 when full) and a time limit (504) that stops the work itself
+  (a `Deadline` passed into it), so the worker is free again when the 504 goes out.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mitremap.deadline import Deadline
 from mitremap.errors import InputError, MissingExtraError, MitreMapError
+from mitremap.errors import TimeLimitError as WorkTimeLimitError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 WORKERS = 2  # analyses at once
 QUEUE = 16  # analyses waiting or running before new ones get 503
 TIME_LIMIT_S = 120.0
+GRACE_S = 5.0  # past the deadline, stop waiting for work that did not stop itself
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -132,14 +136,16 @@ def create_app(
     workers = anyio.CapacityLimiter(WORKERS)
 
     async def in_worker(function: Any, *args: Any) -> Any:
-        """Run blocking work (reading a document, analysing it) in the worker pool."""
+        """Run blocking work (reading a document, analysing it) in the worker pool, called
+        with a `Deadline` as its last argument: the work stops itself at the time limit."""
         if pending[0] >= QUEUE:
             raise BusyError("the server is busy; try again shortly")
         pending[0] += 1
+        deadline = Deadline.after(time_limit_s)
         try:
-            call = anyio.to_thread.run_sync(function, *args, limiter=workers)
-            return await asyncio.wait_for(call, timeout=time_limit_s)
-        except TimeoutError as exc:
+            call = anyio.to_thread.run_sync(function, *args, deadline, limiter=workers)
+            return await asyncio.wait_for(call, timeout=time_limit_s + GRACE_S)
+        except (TimeoutError, WorkTimeLimitError) as exc:
             raise TimeLimitError(f"the analysis took longer than {time_limit_s:.0f} s") from exc
         finally:
             pending[0] -= 1

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from mitremap import __version__
+from mitremap.deadline import Deadline
 from mitremap.documents import Document, read_bytes, read_url
 from mitremap.export import FORMATS
 from mitremap.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
@@ -51,7 +52,8 @@ class Workspace:
     auth: Auth
     registry: ModelRegistry
     retrainer: Retrainer
-    run: Callable[..., Awaitable[Any]]  # blocking work in the worker pool, time-limited
+    # blocking work in the worker pool, called with its Deadline as its last argument
+    run: Callable[..., Awaitable[Any]]
     max_bytes: int
     threshold: float = 0.6
     secure_cookies: bool = False
@@ -200,8 +202,9 @@ def create_router(ws: Workspace) -> APIRouter:
             "format": format,
         }
 
-        def work() -> Response:
-            return _answer(ws, read_bytes(data, name=name, origin=name), options)
+        def work(deadline: Deadline) -> Response:
+            document = read_bytes(data, name=name, origin=name, deadline=deadline)
+            return _answer(ws, document, options, deadline)
 
         return await ws.run(work)
 
@@ -214,7 +217,7 @@ def create_router(ws: Workspace) -> APIRouter:
 
         text = _clean(body.text)
         _check_size(len(text.encode("utf-8")), ws.max_bytes)
-        found = await ws.run(lambda: extract_iocs(text, types=body.types))
+        found = await ws.run(lambda deadline: extract_iocs(text, body.types, deadline=deadline))
         return {"indicators": [i.to_dict() for i in found]}
 
     @router.get("/techniques/{technique_id}", tags=["attack"])
@@ -277,40 +280,41 @@ def create_router(ws: Workspace) -> APIRouter:
             name, data = upload
             source = name
 
-            def read() -> Document:
-                return read_bytes(data, name=name, origin=name)
+            def read(deadline: Deadline) -> Document:
+                return read_bytes(data, name=name, origin=name, deadline=deadline)
 
         elif url:
             _check_url(url)
             source = url
             addresses = None if ws.allow_private_urls else _public_address
 
-            def read() -> Document:
+            def read(deadline: Deadline) -> Document:
                 return read_url(
                     url,
                     max_bytes=ws.max_bytes,
                     timeout=URL_TIMEOUT_S,
                     check=_check_url,  # every redirect's target too
                     check_address=addresses,  # every connection, to the address checked
+                    deadline=deadline,
                 )
 
         elif text.strip():
             source = (fields.get("source") or "").strip() or "pasted"
             document = Document.from_text(_clean(text), title=title, origin="pasted")
 
-            def read() -> Document:
+            def read(deadline: Deadline) -> Document:
                 return document
 
         else:
             raise BadRequestError("give the report's text, a file or a URL")
 
-        def work() -> tuple[Document, dict[str, Any], str]:
-            document = read()
+        def work(deadline: Deadline) -> tuple[Document, dict[str, Any], str]:
+            document = read(deadline)
             if title:
                 document = replace(document, title=title)
             if not document.text.strip():
                 raise BadRequestError("the report is empty")
-            return document, *_analyse(ws, document)
+            return document, *_analyse(ws, document, deadline)
 
         document, analysis, model_name = await ws.run(work)
         return ws.store.add_report(
@@ -488,7 +492,9 @@ def _check_size(size: int, max_bytes: int) -> None:
         raise TooLargeError(f"the input is larger than the {max_bytes // 2**20} MB limit")
 
 
-def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Response:
+def _answer(
+    ws: Workspace, document: Document, options: dict[str, Any], deadline: Deadline
+) -> Response:
     """`POST /api/analyze`'s answer: the CLI's JSON or another export format."""
     from mitremap.export import export_format
 
@@ -501,19 +507,20 @@ def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Respo
         window=options["window"],
         explain=options["explain"],
         iocs=options["iocs"],
+        deadline=deadline,
     )
     if options["format"] == "json":
         return JSONResponse(result.to_dict())
     return Response(exporter.render(result, options["iocs"]), media_type=exporter.content_type)
 
 
-def _analyse(ws: Workspace, document: Document) -> tuple[dict[str, Any], str]:
+def _analyse(ws: Workspace, document: Document, deadline: Deadline) -> tuple[dict[str, Any], str]:
     """The active model's analysis of `document`, down to the suggestion floor, with the
     words that drove each technique and the indicators; and that model's name (the model
     and its name read together, when the work runs: a switch meanwhile cannot mix them)."""
     model, name = ws.registry.active()
     floor = min(SUGGESTION_FLOOR, ws.threshold)
-    result = model.analyze(document, threshold=floor, explain=True, iocs=True)
+    result = model.analyze(document, threshold=floor, explain=True, iocs=True, deadline=deadline)
     data: dict[str, Any] = result.to_dict()
     return data, name
 
