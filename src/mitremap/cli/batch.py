@@ -14,11 +14,14 @@ from mitremap.cli.common import (
     FormatOption,
     ModelOption,
     ThresholdOption,
+    TimeLimitOption,
     WindowOption,
     console,
     err_console,
     options,
+    printable,
 )
+from mitremap.deadline import DEFAULT_TIME_LIMIT_S
 
 
 def batch(
@@ -50,8 +53,10 @@ def batch(
         ),
     ] = None,
     fmt: FormatOption = "table",
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
-    """Analyze every document of a corpus; a re-run skips what is already in --out."""
+    """Analyze every document of a corpus; a re-run skips what is already in --out.
+    --time-limit holds for each document: one that runs past it is recorded as an error."""
     import signal
 
     from mitremap.batch import Settings, analyze_corpus
@@ -59,7 +64,12 @@ def batch(
     # SIGTERM ends the run like Ctrl-C: the workers are stopped, written lines stay
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-    settings = Settings(model=str(model) if model else None, threshold=threshold, window=window)
+    settings = Settings(
+        model=str(model) if model else None,
+        threshold=threshold,
+        window=window,
+        time_limit_s=time_limit,
+    )
     with Progress(
         "{task.description}",
         BarColumn(),
@@ -83,13 +93,17 @@ def batch(
         typer.echo(json.dumps({**body, "skipped": summary.skipped, "errors": errors}, indent=2))
         return
     console.print(
-        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → {out}",
+        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → "
+        + printable(str(out)),
         highlight=False,
+        markup=False,
     )
     for ident, error in summary.errors[:10]:
-        err_console.print(f"  skipped {ident}: {error}", highlight=False, markup=False)
+        line = f"  skipped {printable(ident)}: {printable(error)}"
+        err_console.print(line, highlight=False, markup=False)
     if len(summary.errors) > 10:
-        err_console.print(f"  … and {len(summary.errors) - 10} more (see {out})")
+        more = f"  … and {len(summary.errors) - 10} more (see {printable(str(out))})"
+        err_console.print(more, highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
