@@ -332,6 +332,17 @@ def test_a_hostile_pdf_upload_is_stopped_at_the_time_limit_and_leaves_nothing_ru
     assert len(psutil.Process().threads()) <= threads + 2  # the pool's threads, no runaways
 
 
+class Sleepy(StandIn):
+    """Takes 1.5 s on the text "slow": longer than the real server's request timeout."""
+
+    def analyze(self, document, **options):
+        import time
+
+        if document.text == "slow":
+            time.sleep(1.5)
+        return super().analyze(document, **options)
+
+
 @pytest.fixture
 def real_server(database):
     """The app on a real uvicorn server (loopback, a free port) with the guarded protocol."""
@@ -346,7 +357,7 @@ def real_server(database):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(StandIn(), max_bytes=10_000_000, database=database),
+        create_app(Sleepy(), max_bytes=10_000_000, database=database),
         host="127.0.0.1",
         port=port,
         log_level="error",
@@ -389,6 +400,20 @@ def test_slow_headers_and_short_bodies_are_dropped(real_server):
     assert _dropped_within(short, 3.0)
     slow.close()
     short.close()
+
+
+def test_a_whole_request_is_answered_however_long_its_work(real_server):
+    """The request timeout is for the request to arrive, not for its answer: a request sent
+    with `Connection: close` (h11 then says MUST_CLOSE, not DONE) was dropped when its work
+    took longer than the timeout."""
+    import http.client
+
+    for connection in ("close", "keep-alive"):
+        client = http.client.HTTPConnection("127.0.0.1", real_server, timeout=10)
+        headers = {"Content-Type": "application/json", "Connection": connection}
+        client.request("POST", "/api/analyze", body='{"text": "slow"}', headers=headers)
+        assert client.getresponse().status == 200
+        client.close()
 
 
 def test_one_client_cannot_hold_every_connection(real_server):
