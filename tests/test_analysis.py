@@ -204,3 +204,31 @@ def test_the_deadline_stops_the_analysis(mm):
     with pytest.raises(TimeLimitError, match="stopped at the time limit of 1e-09 s"):
         mm.analyze(REPORT, deadline=Deadline.after(1e-9))
     assert mm.analyze(REPORT, threshold=0.0, deadline=Deadline.after(60)).techniques
+
+
+def test_millions_of_named_mentions_are_listed_up_to_the_budget(mm, tiny_kb, monkeypatch):
+    """Text whose cost is in its named mentions ("cmd cmd …" took 6 GB for 10 MB): at most
+    MAX_ENTITIES are found and listed, with a note."""
+    from mitremap import analysis
+    from mitremap.names import Gazetteer
+
+    monkeypatch.setattr(mm, "gazetteer", Gazetteer.from_attack(tiny_kb))
+    monkeypatch.setattr(analysis, "MAX_ENTITIES", 5)
+    found = []
+    find = mm.gazetteer.find
+    monkeypatch.setattr(
+        mm.gazetteer, "find", lambda text, limit=None: found.append(limit) or find(text, limit)
+    )
+    result = mm.analyze("TinyRAT ran schtasks. " * 50)
+    assert found == [6]  # the search itself stops past the budget
+    assert [e.name for e in result.entities] == ["TinyRAT"] * 5
+    assert result.document.warnings == ("only the first 5 mentions of ATT&CK names are listed",)
+
+
+def test_millions_of_indicators_are_listed_up_to_the_budget(mm, monkeypatch):
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "MAX_INDICATORS", 3)
+    result = mm.analyze("C2 at 185.220.101.47 and 10.0.0.1.\n" * 10, iocs=True)
+    assert [i.value for i in result.indicators] == ["185.220.101.47", "10.0.0.1", "185.220.101.47"]
+    assert result.document.warnings == ("only the first 3 indicators are listed",)

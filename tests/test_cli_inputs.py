@@ -185,3 +185,14 @@ def test_file_names_never_reach_the_terminal_with_their_control_characters(
     assert "\\x1b[2J\\x1b]0;owned\\x07.bin" in result.err
     result = cli("analyze", str(folder), "--model", str(tiny_model))
     assert "\x1b" not in result.err and "skipped" in result.err and "\\x1b[2J" in result.err
+
+
+def test_iocs_lists_indicators_up_to_the_budget_and_says_so(cli, tmp_path, monkeypatch):
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "MAX_INDICATORS", 2)
+    feed = _write(tmp_path / "feed.txt", b"1.2.3.4\n5.6.7.8\n9.9.9.9\n")
+    result = cli("iocs", str(feed), "-f", "json")
+    assert result.code == 0, result.err
+    assert [i["value"] for i in json.loads(result.out)["indicators"]] == ["1.2.3.4", "5.6.7.8"]
+    assert result.err == f"note: {feed}: only the first 2 indicators are listed\n"

@@ -108,6 +108,16 @@ def test_iocs_endpoint_uses_the_real_extractor(client):
     response = client.post("/api/iocs", json={"text": "C2 at 185.220.101[.]47 and evil[.]com"})
     values = {(i["type"], i["value"]) for i in response.json()["indicators"]}
     assert ("ipv4", "185.220.101.47") in values and ("domain", "evil.com") in values
+    assert "warnings" not in response.json()
+
+
+def test_iocs_endpoint_lists_indicators_up_to_the_budget(client, monkeypatch):
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "MAX_INDICATORS", 2)
+    answer = client.post("/api/iocs", json={"text": "1.2.3.4, 5.6.7.8 and 9.9.9.9"}).json()
+    assert [i["value"] for i in answer["indicators"]] == ["1.2.3.4", "5.6.7.8"]
+    assert answer["warnings"] == ["only the first 2 indicators are listed"]
 
 
 def test_the_html_export_escapes_the_document(client):

@@ -317,7 +317,11 @@ class MitreMap:
             document = replace(document, warnings=(*document.warnings, note))
         segmented = time.perf_counter()
         deadline.check("finding named software")
-        entities = self.gazetteer.find(text)
+        entities = self.gazetteer.find(text, limit=MAX_ENTITIES + 1)
+        if len(entities) > MAX_ENTITIES:
+            entities = entities[:MAX_ENTITIES]
+            note = f"only the first {MAX_ENTITIES:,} mentions of ATT&CK names are listed"
+            document = replace(document, warnings=(*document.warnings, note))
         named = self.gazetteer.label_evidence(entities, self.model.labels)
         report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
         evidence: dict[int, tuple[Evidence, ...]] = {}
@@ -353,8 +357,13 @@ class MitreMap:
         indicators: list[Indicator] = []
         if iocs:
             from mitremap.iocs import extract_iocs
+            from mitremap.iocs.extract import MAX_INDICATORS
 
-            indicators = extract_iocs(text, deadline=deadline)
+            indicators = extract_iocs(text, deadline=deadline, limit=MAX_INDICATORS + 1)
+            if len(indicators) > MAX_INDICATORS:
+                indicators = indicators[:MAX_INDICATORS]
+                note = f"only the first {MAX_INDICATORS:,} indicators are listed"
+                document = replace(document, warnings=(*document.warnings, note))
         defence = None
         if defend:
             from mitremap.defend import defend as defend_techniques
@@ -526,6 +535,9 @@ scores cost memory by the sentence, and one-letter sentences would make a segmen
 MAX_SENTENCES = 500_000
 """Sentences analysed at most: ~70 MB of prose (more than any input is allowed), or ~10 s of
 one-letter lines; past them the rest of the document is left out, with a note."""
+MAX_ENTITIES = 10_000
+"""Mentions of ATT&CK names listed at most (10 MB of "cmd cmd …" holds 2.6 million, which took
+6 GB): past them the rest is left out of the list and of the named evidence, with a note."""
 
 
 def _segments(

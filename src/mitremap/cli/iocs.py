@@ -132,14 +132,19 @@ def iocs(
     """Extract indicators of compromise: refanged, validated, with offsets into the report."""
     from mitremap.documents import read_document
     from mitremap.iocs import IocExtractor
+    from mitremap.iocs.extract import MAX_INDICATORS
 
     extractor = IocExtractor(_types(types), allowlist=allowlist, include_private=private)
     deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
     document = read_document(source, deadline=deadline)
-    for warning in document.warnings:
+    indicators = extractor.extract(document.text, deadline=deadline, limit=MAX_INDICATORS + 1)
+    notes = list(document.warnings)
+    if len(indicators) > MAX_INDICATORS:
+        indicators = indicators[:MAX_INDICATORS]
+        notes.append(f"only the first {MAX_INDICATORS:,} indicators are listed")
+    for warning in notes:
         note = f"note: {source}: {warning}"
         err_console.print(note, highlight=False, markup=False, soft_wrap=True)
-    indicators = extractor.extract(document.text, deadline=deadline)
     if unique:
         indicators = _unique(indicators)
     rendered = _render(document, indicators, fmt, plain=output is not None)

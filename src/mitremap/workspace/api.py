@@ -214,11 +214,18 @@ def create_router(ws: Workspace) -> APIRouter:
     ) -> dict[str, Any]:
         """Indicators of compromise in a text (refanged, with offsets)."""
         from mitremap.iocs import extract_iocs
+        from mitremap.iocs.extract import MAX_INDICATORS as most
 
         text = _clean(body.text)
         _check_size(len(text.encode("utf-8")), ws.max_bytes)
-        found = await ws.run(lambda deadline: extract_iocs(text, body.types, deadline=deadline))
-        return {"indicators": [i.to_dict() for i in found]}
+        found = await ws.run(
+            lambda deadline: extract_iocs(text, body.types, deadline=deadline, limit=most + 1)
+        )
+        notes = {"warnings": [f"only the first {most:,} indicators are listed"]}
+        return {
+            "indicators": [i.to_dict() for i in found[:most]],
+            **(notes if found[most:] else {}),
+        }
 
     @router.get("/techniques/{technique_id}", tags=["attack"])
     def technique(
