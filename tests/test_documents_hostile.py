@@ -194,4 +194,9 @@ def test_pdf_reading_has_a_cpu_limit_of_its_own(slow_pdf):
         operations=10**9, text_operations=10**9, page_chars=10**9, text_chars=10**9, child_cpu_s=1
     )
     message = one_line_error(read_file, slow_pdf, budget=budget)
-    assert "took more than 1 s of CPU time" in message
+    assert "reading the PDF took more than 1 s of CPU time or 1024 MB of memory: refused" in message
+
+
+def test_pdf_reading_has_a_memory_limit_of_its_own(slow_pdf):
+    message = one_line_error(read_file, slow_pdf, budget=Budget(child_memory_bytes=80 * 2**20))
+    assert message.endswith("reading the PDF needs more than 80 MB of memory: refused")

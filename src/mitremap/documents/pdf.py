@@ -43,8 +43,8 @@ def pdf_text(
         raise MissingExtraError("pypdf", "pdf", "Reading PDF files")
     deadline = deadline or Deadline.none()
     deadline.check("reading the PDF")
-    cpu_s = min(budget.child_cpu_s, deadline.left())
-    request = {**asdict(budget), "cpu_s": max(1, math.ceil(cpu_s) + 1)}
+    cpu_s = max(1, math.ceil(min(budget.child_cpu_s, deadline.left())))
+    request = {**asdict(budget), "cpu_s": cpu_s}
     process = subprocess.Popen(
         [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, json.dumps(request)],
         stdin=subprocess.PIPE,
@@ -59,13 +59,14 @@ def pdf_text(
         if process.poll() is None:  # the deadline, Ctrl-C, or any error here: no orphan
             process.kill()
             process.wait()
-    try:
-        answer: dict[str, Any] = json.loads(out)
-    except ValueError:
+    answer = _answer(out)
+    if answer is None:
         deadline.check("reading the PDF")
+        memory = size_text(budget.child_memory_bytes)
         raise DocumentError(
-            origin, f"reading the PDF took more than {cpu_s:.0f} s of CPU time or failed: refused"
-        ) from None
+            origin,
+            f"reading the PDF took more than {cpu_s} s of CPU time or {memory} of memory: refused",
+        )
     if "error" in answer:
         raise DocumentError(origin, str(answer["error"]))
     pages = [clean_pdf_text(page) for page in answer["pages"]]
@@ -79,6 +80,23 @@ def pdf_text(
     notes = [f"no text on PDF page(s) {_ranges(empty)} (scanned images?)"] if empty else []
     notes += answer["notes"]
     return "\n\n".join(page for page in pages if page), answer["title"], notes
+
+
+def _answer(out: bytes) -> dict[str, Any] | None:
+    """The child's answer, None when it gave none (killed at a limit) or not in its shape."""
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        return None
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        return answer
+    shaped = (
+        isinstance(answer, dict)
+        and isinstance(answer.get("title"), str)
+        and all(isinstance(answer.get(key), list) for key in ("pages", "notes"))
+        and all(isinstance(item, str) for item in (*answer["pages"], *answer["notes"]))
+    )
+    return answer if shaped else None
 
 
 def child(request_json: str) -> None:
@@ -98,8 +116,8 @@ def child(request_json: str) -> None:
     try:
         answer = _read(data, budget)
     except MemoryError:
-        limit = budget.child_memory_bytes / 2**30
-        answer = {"error": f"reading the PDF needs more than {limit:g} GB of memory: refused"}
+        limit = size_text(budget.child_memory_bytes)
+        answer = {"error": f"reading the PDF needs more than {limit} of memory: refused"}
     except _Refused as refused:
         answer = {"error": str(refused)}
     except Exception as error:  # pypdf raises many kinds on corrupt input
