@@ -305,23 +305,22 @@ class MitreMap:
             else Document(str(text_or_document))
         )
         deadline = deadline or Deadline.none()
+        notes: list[str] = []  # what was left out, for the document's warnings
         text = document.text
         sentences = iter_sentences(text, deadline=deadline)
         spans = [(s.start, s.end) for s in itertools.islice(sentences, MAX_SENTENCES)]
         if len(spans) == MAX_SENTENCES and next(sentences, None) is not None:
             text = text[: spans[-1][1]]  # what is read: the rest is left out, and said so
-            note = (
+            notes.append(
                 f"only the first {MAX_SENTENCES:,} sentences ({len(text):,} of "
                 f"{len(document.text):,} characters) were analysed"
             )
-            document = replace(document, warnings=(*document.warnings, note))
         segmented = time.perf_counter()
         deadline.check("finding named software")
         entities = self.gazetteer.find(text, limit=MAX_ENTITIES + 1)
         if len(entities) > MAX_ENTITIES:
             entities = entities[:MAX_ENTITIES]
-            note = f"only the first {MAX_ENTITIES:,} mentions of ATT&CK names are listed"
-            document = replace(document, warnings=(*document.warnings, note))
+            notes.append(f"only the first {MAX_ENTITIES:,} mentions of ATT&CK names are listed")
         named = self.gazetteer.label_evidence(entities, self.model.labels)
         report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
         evidence: dict[int, tuple[Evidence, ...]] = {}
@@ -362,8 +361,9 @@ class MitreMap:
             indicators = extract_iocs(text, deadline=deadline, limit=MAX_INDICATORS + 1)
             if len(indicators) > MAX_INDICATORS:
                 indicators = indicators[:MAX_INDICATORS]
-                note = f"only the first {MAX_INDICATORS:,} indicators are listed"
-                document = replace(document, warnings=(*document.warnings, note))
+                notes.append(f"only the first {MAX_INDICATORS:,} indicators are listed")
+        if notes:
+            document = replace(document, warnings=(*document.warnings, *notes))
         defence = None
         if defend:
             from mitremap.defend import defend as defend_techniques
