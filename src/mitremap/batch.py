@@ -227,6 +227,7 @@ def analyze_corpus(
 
         total = sum(1 for _ in todo())  # every source checked before any work, nothing kept
         summary = BatchSummary(skipped=len(finished))
+        workers = workers if total > 1 else 1  # one document: no pool to start
         for record in _results(todo(), settings, workers, scheduler):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
