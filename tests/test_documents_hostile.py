@@ -124,6 +124,13 @@ def test_deeply_nested_html_is_read_as_plain_text_up_to_the_depth_budget(tmp_pat
     assert "nests elements more than 50 deep" in document.warnings[0]
 
 
+def test_the_deadline_stops_an_html_page_being_read(tmp_path):
+    pytest.importorskip("trafilatura")
+    path = hostile.html_table(tmp_path / "table.html", 20_000)
+    with pytest.raises(TimeLimitError, match="reading the HTML page"):
+        read_file(path, deadline=Deadline.after(1e-9))
+
+
 # ---- PDF --------------------------------------------------------------------------------
 
 

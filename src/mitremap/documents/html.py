@@ -16,7 +16,7 @@ from typing import Any
 from mitremap.deadline import Deadline
 from mitremap.documents.budget import DEFAULT, Budget, BudgetSpent
 from mitremap.documents.formats import DocumentError, one_line, quiet
-from mitremap.errors import MissingExtraError
+from mitremap.errors import MissingExtraError, MitreMapError
 
 _SKIPPED = frozenset(("script", "style", "noscript", "template", "head", "svg", "math"))
 _BLOCKS = frozenset(
@@ -84,17 +84,15 @@ def html_text(
                 result = trafilatura.bare_extraction(
                     tree, with_metadata=True, include_comments=False, include_tables=True
                 )
+        except MitreMapError:  # the deadline
+            raise
         except Exception as error:  # a third-party parser on untrusted input: any failure
             raise DocumentError(origin, f"cannot parse the HTML: {one_line(error)}") from None
-    if tree is None:
-        raise DocumentError(origin, "cannot parse the HTML")
     if too_big:
         text, title, stop = _plain_text(tree, budget, deadline)
-        notes.append(
-            f"the HTML page is very large: read as plain text{f' up to where {stop}' if stop else ''}"
-            " (navigation and footers not told apart)"
-        )
-    else:
+        read = f"read as plain text up to where {stop}" if stop else "read as plain text"
+        notes.append(f"the HTML page is very large: {read} (navigation and footers not told apart)")
+    else:  # within the budget, or not HTML enough for a tree: trafilatura's answer
         text = getattr(result, "text", None) or ""
         title = (getattr(result, "title", None) or "").strip()
     paragraphs = [line.strip() for line in text.splitlines() if line.strip()]
