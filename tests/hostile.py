@@ -135,3 +135,19 @@ def tiny_sentences(path: Path, text_bytes: int) -> Path:
         for chunk in _repeat(b"a\n\n", text_bytes):
             out.write(chunk)
     return path
+
+
+def named_mentions(path: Path, text_bytes: int) -> Path:
+    """Text that is nothing but an ATT&CK software name (millions of mentions at full size)."""
+    with path.open("wb") as out:
+        for chunk in _repeat(b"cmd ", text_bytes):
+            out.write(chunk)
+    return path
+
+
+def many_indicators(path: Path, text_bytes: int) -> Path:
+    """Text that is nothing but IP addresses, one a line (a million at full size)."""
+    with path.open("wb") as out:
+        for chunk in _repeat(b"10.1.2.3\n", text_bytes):
+            out.write(chunk)
+    return path
