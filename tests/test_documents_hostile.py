@@ -196,6 +196,7 @@ def test_pdf_reading_is_killed_at_the_deadline(slow_pdf):
     assert readers == []  # killed and reaped, not left running
 
 
+@pytest.mark.slow
 def test_pdf_reading_has_a_cpu_limit_of_its_own(slow_pdf):
     budget = Budget(
         operations=10**9, text_operations=10**9, page_chars=10**9, text_chars=10**9, child_cpu_s=1

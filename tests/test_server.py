@@ -308,6 +308,7 @@ def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database
     assert not running.is_set()
 
 
+@pytest.mark.slow
 def test_a_hostile_pdf_upload_is_stopped_at_the_time_limit_and_leaves_nothing_running(
     mm, database, tmp_path
 ):
