@@ -9,7 +9,7 @@ EXTRAS ?= dev,pdf,docx,html,stix,notebook,web,explain
 MITREMAP_DATA ?= $(abspath ../shared/data)
 export MITREMAP_DATA
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint schema clean
 
 setup: $(STAMP)
 	$(BIN)/mitremap data status
@@ -58,9 +58,14 @@ bench: setup
 	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--quick)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# after changing src/mitremap/schema.py: the shipped JSON Schemas, generated from its types
+schema: $(STAMP)
+	$(BIN)/python scripts/generate_schemas.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

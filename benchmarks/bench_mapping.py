@@ -49,17 +49,17 @@ LOSO_SOURCES = ("text2ttp-manual", "ctid-kev", "mbc", "panther", "lolbas", "anno
 
 
 def default_recipe_items(kb, resolver, drop=()):
-    from mitremap.corpus import DEFAULT_RECIPE, build_corpus
+    from mitremap.training.corpus import DEFAULT_RECIPE, build_corpus
 
     return build_corpus(kb, DEFAULT_RECIPE, resolver=resolver, drop=drop).items
 
 
 def cross_validate(kb, resolver, k: int) -> dict:
     from mitremap.analysis import MitreMap
-    from mitremap.classify.linear import LinearModel, LinearSettings, held_out_mask
-    from mitremap.classify.train import DEFAULT_REPORT_SOURCES, calibration_reports
-    from mitremap.corpus import Recipe, build_corpus
-    from mitremap.evaluate import evaluate_sentences, report_metrics
+    from mitremap.training.corpus import Recipe, build_corpus
+    from mitremap.training.evaluate import evaluate_sentences, report_metrics
+    from mitremap.training.fit import LinearSettings, held_out_mask, train_linear
+    from mitremap.training.train import DEFAULT_REPORT_SOURCES, calibration_reports
 
     tram = [r for r in calibration_reports(kb, resolver) if r.labels]
     others = [
@@ -78,7 +78,7 @@ def cross_validate(kb, resolver, k: int) -> dict:
         keep = held_out_mask(items, held)
         train = [i for i, ok in zip(items, keep, strict=True) if ok]
         seen = [r for r in tram if r.id not in held_ids] + others
-        model = LinearModel.train(train, reports=seen, settings=LinearSettings())
+        model = train_linear(train, reports=seen, settings=LinearSettings())
         mm = MitreMap(model)
         tests = [i for i in single if i.meta.get("doc_title") in held_ids and i.labels]
         sentence.append(evaluate_sentences(mm, tests))
@@ -110,9 +110,9 @@ def cross_validate(kb, resolver, k: int) -> dict:
 def leave_one_source_out(kb, resolver) -> dict:
     """Raw top-1 (calibration is the same monotone map for every label, so it cannot change
     a ranking) of each source when the model never saw it."""
-    from mitremap.classify.linear import LinearModel, LinearSettings
-    from mitremap.classify.train import calibration_reports
-    from mitremap.corpus import DEFAULT_RECIPE, Recipe, build_corpus
+    from mitremap.training.corpus import DEFAULT_RECIPE, Recipe, build_corpus
+    from mitremap.training.fit import LinearSettings, train_linear
+    from mitremap.training.train import calibration_reports
 
     tram_labels = {x for r in calibration_reports(kb, resolver) for x in r.labels}
     recipe = Recipe("loso", "1", tuple(dict.fromkeys((*DEFAULT_RECIPE.sources, *LOSO_SOURCES))))
@@ -126,7 +126,7 @@ def leave_one_source_out(kb, resolver) -> dict:
         started = time.perf_counter()
         test = [i for i in corpus if i.source == name and i.labels]
         train = [i for i in corpus if i.source != name]
-        model = LinearModel.train(train, reports=reports, settings=settings)
+        model = train_linear(train, reports=reports, settings=settings)
         raw = model.raw_scores([t.text for t in test])
         top = np.argsort(-raw, axis=1)[:, :5]
         hits1 = hits5 = 0
@@ -158,7 +158,7 @@ def leave_one_source_out(kb, resolver) -> dict:
 
 def textbook_reports(size: int = 5) -> list:
     """The textbook sentences read as short reports of `size` sentences each."""
-    from mitremap.corpus import LabelledText
+    from mitremap.training.corpus import LabelledText
 
     rows = [json.loads(line) for line in (DATA / "textbook.jsonl").open(encoding="utf-8")]
     order = np.random.default_rng(5).permutation(len(rows))
@@ -172,7 +172,7 @@ def textbook_reports(size: int = 5) -> list:
 
 
 def default_model_views(mm, kb, resolver) -> dict:
-    from mitremap.evaluate import (
+    from mitremap.training.evaluate import (
         evaluate_sentences,
         read_labelled,
         report_metrics,
@@ -194,7 +194,7 @@ def default_model_views(mm, kb, resolver) -> dict:
         }
     reports = textbook_reports()
     m = report_metrics(report_predictions(mm, reports), 0.6)
-    from mitremap.corpus import LabelledText
+    from mitremap.training.corpus import LabelledText
 
     sentences = [
         LabelledText(r["text"], tuple(r["labels"]), "textbook", r["id"])

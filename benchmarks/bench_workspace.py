@@ -1,13 +1,22 @@
 """The review workspace under load, on loopback: the real server (`mitremap serve`) with a
 real SQLite database (a fresh file in a temporary folder) and the real model.
 
-    python benchmarks/bench_workspace.py                 # 300 reports at concurrency 1, 4, 16
+    python benchmarks/bench_workspace.py                 # every phase below
     python benchmarks/bench_workspace.py --requests 60 --model /tmp/mm-test-model
+    python benchmarks/bench_workspace.py --phases mixed --reports 1000 --mixed 1200
 
-Prints, per concurrency: errors, reports analysed and stored per second, median and p95 latency
-of `POST /api/reports` with a 20 KB report; then 100 decisions posted at once by many clients
-on one report, and how many of them the report holds afterwards (bar: every one). Requests go
-the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
+Phases (`--phases`, default all three):
+- `analyses`: per concurrency (1, 4, 16), errors, reports analysed and stored per second, median
+  and p95 latency of `POST /api/reports` with a 20 KB report;
+- `decisions`: 100 decisions posted at once by many clients on one report, and how many of them
+  the report holds afterwards (bar: every one);
+- `mixed`: a team's traffic on a full workspace — `--reports` 20 KB reports (1,000 by default,
+  stored before the server starts, each with its own case word and indicator) and
+  `--mixed-clients` clients sending `--mixed` requests: pages of the list in every order, full-
+  text searches (a word of one report, a common word, one report's indicator value) and
+  decisions on techniques; p50 / p95 per kind (bars: list and search p95 ≤ 0.3 s, a decision
+  p95 ≤ 0.1 s).
+Requests go the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import argparse
 import http.cookiejar
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -27,6 +37,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MITREMAP_DATA", str(REPO.parent / "shared" / "data"))
@@ -146,29 +157,132 @@ def decisions(base: str, text: str, count: int) -> bool:
     return len(kept) == count
 
 
+CASE_WORDS = ("kestrel", "osprey", "heron", "plover", "avocet")
+COMMON_WORDS = ("malware", "credentials", "scheduled", "powershell", "server")
+
+
+def case_of(i: int) -> tuple[str, str]:
+    """Report i's own word and its own indicator (an address of 198.51.100.0/22)."""
+    return f"{CASE_WORDS[i % len(CASE_WORDS)]}{i}", f"198.51.{100 + i // 250}.{i % 250}"
+
+
+def seed(url: str, text: str, count: int, model: str | None) -> list[str]:
+    """`count` reports stored as the server stores them (one analysis of the 20 KB text, run
+    once, with each report's own closing line and indicator); the techniques suggested."""
+    from mitremap.analysis import MitreMap
+    from mitremap.documents import Document
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
+
+    mm = MitreMap.load(Path(model)) if model else MitreMap.load()
+    analysis = mm.analyze(Document(text, "bench"), threshold=0.2, explain=True, iocs=True)
+    data = analysis.to_dict()
+    store = Store(Database(url))
+    started = time.perf_counter()
+    for i in range(count):
+        word, address = case_of(i)
+        ending = f"\n\nCase {word}: the loader beaconed to {address} every minute."
+        at = len(text) + ending.index(address)
+        indicator = {"type": "ipv4", "value": address, "raw": address, "start": at,
+                     "end": at + len(address)}  # fmt: skip
+        one = data | {"indicators": [*data.get("indicators", []), indicator]}
+        store.add_report(
+            Document(text + ending, f"bench report {i} ({word})"),
+            one,
+            source="pasted",
+            user="bench",
+            model_name="bench",
+            threshold=0.6,
+        )
+    store.db.close()
+    print(
+        f"stored {count} reports of {len(text) // 1000} KB in {time.perf_counter() - started:.0f} s"
+    )
+    return [t["technique"] for t in data["techniques"] if t["confidence_score"] >= 0.6][:8]
+
+
+def mixed(base: str, reports: int, requests: int, clients: int, techniques: list[str]) -> bool:
+    """A team's traffic on a full workspace (see the module docstring); True when the bars
+    hold."""
+    sorts = ("-updated", "title", "-created", "status", "-accepted", "-pending", "tlp")
+    pool = [Client(base) for _ in range(clients)]
+    rng = random.Random(19)
+
+    def one(i: int) -> tuple[str, int, float]:
+        client = pool[i % clients]
+        kind = rng.choices(("list", "search", "decision"), (4, 3, 3))[0]
+        report = rng.randrange(reports) + 1
+        if kind == "list":
+            query = {"page": rng.randrange(1, reports // 25 + 1), "sort": rng.choice(sorts)}
+            status, _, took = client.call("GET", "/api/reports?" + urlencode(query))
+        elif kind == "search":
+            word, address = case_of(report - 1)
+            q = rng.choice((word, address, rng.choice(COMMON_WORDS)))
+            status, _, took = client.call("GET", "/api/reports?" + urlencode({"q": q}))
+        else:
+            body = {"technique": rng.choice(techniques), "action": rng.choice(("accept", "reject"))}
+            status, _, took = client.call("POST", f"/api/reports/{report}/decisions", body)
+        return kind, status, took
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as executor:
+        results = list(executor.map(one, range(requests)))
+    wall = time.perf_counter() - started
+    print(
+        f"mixed traffic on {reports} reports, {clients} clients, {requests} requests in "
+        f"{wall:.1f} s ({requests / wall:.1f} req/s):"
+    )
+    bars = {"list": 0.3, "search": 0.3, "decision": 0.1}
+    held = True
+    for kind, bar in bars.items():
+        times = sorted(t for k, _, t in results if k == kind)
+        errors = sum(1 for k, s, _ in results if k == kind and s not in (200, 201))
+        p95 = times[int(0.95 * (len(times) - 1))] if times else float("nan")
+        ok = p95 <= bar and errors == 0
+        held &= ok
+        print(
+            f"  {kind:8s} {len(times):4d} requests, {errors} errors, median "
+            f"{statistics.median(times) if times else float('nan'):.3f} s, p95 {p95:.3f} s "
+            f"(bar {bar} s: {'met' if ok else 'MISSED'})"
+        )
+    return held
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--decisions", type=int, default=100)
+    parser.add_argument("--reports", type=int, default=1000, help="stored before `mixed`")
+    parser.add_argument("--mixed", type=int, default=1200, help="requests of `mixed`")
+    parser.add_argument("--mixed-clients", type=int, default=4)
+    parser.add_argument("--phases", default="analyses,decisions,mixed")
     parser.add_argument("--model", help="model folder (default: the cached default model)")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     exe = Path(sys.executable).with_name("mitremap")
     with tempfile.TemporaryDirectory(prefix="mitremap-bench-") as folder:
-        command = [str(exe), "serve", "--port", str(port), "--db", f"sqlite:///{folder}/ws.db"]
+        url = f"sqlite:///{folder}/ws.db"
+        text = report_text()
+        techniques = seed(url, text, args.reports, args.model) if "mixed" in phases else []
+        command = [str(exe), "serve", "--port", str(port), "--db", url]
         if args.model:
             command += ["--model", args.model]
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        whole = held = True
         try:
             wait_until_up(base, server)
-            text = report_text()
-            analyses(Client(base), text, args.requests)
-            whole = decisions(base, text, args.decisions)
+            if "mixed" in phases:
+                held = mixed(base, args.reports, args.mixed, args.mixed_clients, techniques)
+            if "analyses" in phases:
+                analyses(Client(base), text, args.requests)
+            if "decisions" in phases:
+                whole = decisions(base, text, args.decisions)
         finally:
             server.terminate()
             server.wait(timeout=15)
-    if not whole:
+    if not (whole and held):
         sys.exit(1)
 
 

@@ -181,10 +181,10 @@ def cli(capsys, monkeypatch):
 def mm(tmp_path_factory):
     """A MitreMap on a model trained once per test run on the tiny corpus (`tests.tiny`)."""
     from mitremap.analysis import MitreMap
-    from mitremap.classify.linear import LinearModel
+    from mitremap.training.fit import train_linear
     from tests.tiny import SETTINGS, items, reports
 
-    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    model = train_linear(items(), reports=reports(), settings=SETTINGS)
     model.card.techniques = {
         "T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"], "parent": "T1053"}
     }
@@ -201,9 +201,9 @@ def real_model_path(shared_data, tmp_path_factory):
 
     $MITREMAP_TEST_MODEL names a folder to keep this model in between runs (a developer's
     convenience; CI never sets it): trained there once, then reused."""
-    from mitremap.classify.linear import LinearSettings
-    from mitremap.classify.train import train_model
     from mitremap.data import DataResolver
+    from mitremap.training.fit import LinearSettings
+    from mitremap.training.train import train_model
 
     settings = LinearSettings(
         max_word_features=40_000,

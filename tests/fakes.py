@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mitremap.documents import Document
+from mitremap.schema import SCHEMA_VERSION
 
 TEXT = (
     "The actor sent <script>alert('x')</script> phishing mails. "
     "It created a scheduled task named Updater for persistence. "
     "C2 traffic went to 185.220.101.47 over HTTPS."
 )
+
+
+ANALYZED_AT = "2026-04-01T09:30:00+00:00"
 
 
 def _span(needle: str) -> tuple[int, int]:
@@ -27,13 +31,18 @@ class FakeAnalysis:
     document: Document
     techniques: list[dict[str, Any]] = field(default_factory=list)
     indicators: list[dict[str, Any]] | None = None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    analyzed_at: str = ANALYZED_AT
 
     def to_dict(self) -> dict[str, Any]:
         data = {
+            "schema_version": SCHEMA_VERSION,
             "document": self.document.to_dict(),
             "model": {"backend": "linear", "attack_version": "18.1"},
             "threshold": 0.6,
+            "analyzed_at": self.analyzed_at,
             "techniques": self.techniques,
+            "entities": self.entities,
         }
         if self.indicators is not None:
             data["indicators"] = self.indicators

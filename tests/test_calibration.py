@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitremap.classify.calibration import (
-    REPORT_FLOOR,
-    HeldOut,
-    Judged,
-    snippet_reports,
-    span_targets,
-)
-from mitremap.corpus import LabelledText
+from mitremap.classify.calibration import REPORT_FLOOR
+from mitremap.training.calibration import HeldOut, Judged, snippet_reports, span_targets
+from mitremap.training.corpus import LabelledText
 
 
 def _labelled(n: int) -> list[LabelledText]:

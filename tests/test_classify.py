@@ -9,16 +9,17 @@ import pytest
 
 from mitremap.classify import load_model
 from mitremap.classify.features import TextFeatures
-from mitremap.classify.linear import LinearModel, LinearSettings, most_specific
-from mitremap.classify.overlap import TextOverlap
-from mitremap.corpus import LabelledText
+from mitremap.classify.linear import LinearModel
 from mitremap.errors import ModelError
+from mitremap.training.corpus import LabelledText
+from mitremap.training.fit import LinearSettings, most_specific, train_linear
+from mitremap.training.overlap import TextOverlap
 from tests.tiny import NONE, SETTINGS, SHELL, TASK, items, reports
 
 
 @pytest.fixture(scope="module")
 def model() -> LinearModel:
-    return LinearModel.train(items(), settings=SETTINGS)
+    return train_linear(items(), settings=SETTINGS)
 
 
 def test_most_specific_drops_parents_of_listed_children():
@@ -79,7 +80,7 @@ def test_pickled_arrays_are_refused(model, tmp_path):
 
 
 def test_report_calibration_is_learned_from_held_out_reports_and_snippets():
-    trained = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    trained = train_linear(items(), reports=reports(), settings=SETTINGS)
     evidence = trained.calibration.evidence
     assert evidence["r"] == 3  # the report without labels is not used
     assert evidence["snippets"] > 0  # short reports of held-out labelled text
@@ -90,7 +91,7 @@ def test_report_calibration_is_learned_from_held_out_reports_and_snippets():
 def test_partially_annotated_sources_judge_only_their_labels():
     """TRAM-like sources (annotators use a fixed set of techniques) say nothing about the
     others: their text, and their reports' unannotated sentences, are not negatives there."""
-    from mitremap.classify.linear import _judged, _silence, report_negatives
+    from mitremap.training.fit import _judged, _silence, report_negatives
 
     settings = LinearSettings(partial_label_families={"tram": ("r", "boot")})
     with_spans = [
@@ -133,11 +134,11 @@ def test_features_round_trip_as_plain_arrays():
 
 def test_training_without_labels_is_an_error():
     with pytest.raises(ModelError):
-        LinearModel.train([LabelledText(t, (), "x", t) for t in NONE], settings=SETTINGS)
+        train_linear([LabelledText(t, (), "x", t) for t in NONE], settings=SETTINGS)
 
 
 def test_report_negatives_are_unannotated_sentences_of_annotated_reports():
-    from mitremap.classify.linear import held_out_mask, report_negatives
+    from mitremap.training.fit import held_out_mask, report_negatives
 
     text = (
         "The loader created a scheduled task named Updater with schtasks. "
@@ -193,7 +194,7 @@ def test_counts_match_scikit_learn_with_and_without_the_word_cache():
 def test_parent_level_sources_are_no_evidence_against_sub_techniques():
     """AnnoCTR labels parents only: its "T1059" text is not a negative of T1059.001, and in
     calibration a found T1059.001 is right where the report lists T1059."""
-    from mitremap.classify.linear import _silence, parent_level_gold
+    from mitremap.training.fit import _silence, parent_level_gold
 
     labels = ["T1053", "T1053.005", "T1059", "T1059.001"]
     settings = LinearSettings(partial_label_families={}, parent_level_sources=("anno",))

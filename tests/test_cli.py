@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from mitremap import __version__
+from tests.schemas import valid
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def test_attack_show_table_and_json(cli, mirror_env):
     assert "Scheduled Task/Job: Scheduled Task" in result.out
     assert "Execution (TA0002), Persistence (TA0003), Privilege Escalation (TA0004)" in result.out
     assert "https://attack.mitre.org/techniques/T1053/005/" in result.out
-    data = json.loads(cli("attack", "show", "T1053.005", "--format", "json").out)
+    data = valid("attack-show", json.loads(cli("attack", "show", "T1053.005", "-f", "json").out))
     assert data["name"] == "Scheduled Task"
     assert [t["id"] for t in data["tactics"]] == ["TA0002", "TA0003", "TA0004"]
 
@@ -41,7 +42,10 @@ def test_attack_show_revoked_names_replacement(cli, mirror_env):
 
 def test_attack_search(cli, mirror_env):
     result = cli("attack", "search", "scheduled task", "--format", "json")
-    assert json.loads(result.out)[0]["id"] == "T1053.005"
+    found = valid("attack-search", json.loads(result.out))
+    assert found["query"] == "scheduled task" and found["results"][0]["id"] == "T1053.005"
+    piped = cli("attack", "search", "scheduled task")  # not a terminal: one record a line
+    assert piped.out.splitlines()[0].split("\t")[:3] == ["T1053.005", "Scheduled Task", "technique"]
 
 
 def test_unknown_technique_is_one_line_exit_1(cli, mirror_env):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from mitremap.classify.linear import LinearModel
+from mitremap.training.fit import train_linear
 from tests.tiny import SETTINGS, items, reports
 
 
@@ -60,7 +60,7 @@ def test_missing_file_and_unreachable_url(cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    model = LinearModel.train(items(), reports=reports(), settings=SETTINGS)
+    model = train_linear(items(), reports=reports(), settings=SETTINGS)
     path = tmp_path_factory.mktemp("model") / "tiny"
     model.save(path)
     return path

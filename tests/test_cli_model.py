@@ -6,15 +6,16 @@ import json
 
 import pytest
 
-from mitremap.classify.linear import LinearModel
+from mitremap.training.fit import train_linear
 from tests.conftest import make_tiny_bundle
+from tests.schemas import valid
 from tests.tiny import REPORT, SETTINGS, SHELL, TASK, items, reports
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli-model") / "m"
-    LinearModel.train(items(), reports=reports(), settings=SETTINGS).save(path)
+    train_linear(items(), reports=reports(), settings=SETTINGS).save(path)
     return path
 
 
@@ -310,11 +311,15 @@ def test_model_export_then_install_on_a_second_cache(cli, model_dir, tmp_path, m
     installed = cli("model", "install", str(archive), "--sha256", digest, "--format", "json")
     assert installed.code == 0, installed.err
     default = tmp_path / "second-cache" / "models" / "default"
-    assert json.loads(installed.out) == {"installed": str(default), "sha256": digest}
+    body = valid("model-install", json.loads(installed.out))
+    assert {k: body[k] for k in ("installed", "sha256")} == {
+        "installed": str(default),
+        "sha256": digest,
+    }
     again = cli(
         "model", "export", "-m", str(default), "-o", str(tmp_path / "b.tar.gz"), "-f", "json"
     )
-    assert json.loads(again.out)["sha256"] == digest  # the same model, the same archive
+    assert valid("model-export", json.loads(again.out))["sha256"] == digest  # the same archive
     assert (default / "manifest.json").is_file()
     info = cli("model", "info", "--format", "json")
     assert json.loads(info.out)["path"] == str(default)

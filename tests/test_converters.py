@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mitremap.converters import (
+from mitremap.errors import DataError
+from mitremap.sources import SOURCES
+from mitremap.training.converters import (
     CONVERTERS_BY_FORMAT,
     MAX_MEMBER_BYTES,
     read_annoctr_mentions,
@@ -29,9 +31,7 @@ from mitremap.converters import (
     read_tram_mat,
     read_tram_single_label,
 )
-from mitremap.corpus import LabelledText
-from mitremap.errors import DataError
-from mitremap.sources import SOURCES
+from mitremap.training.corpus import LabelledText
 
 
 def make_tar(path: Path, files: dict[str, str | bytes]) -> Path:

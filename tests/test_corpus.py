@@ -8,7 +8,9 @@ import tarfile
 
 import pytest
 
-from mitremap.corpus import (
+from mitremap.data import DataResolver
+from mitremap.errors import DataError
+from mitremap.training.corpus import (
     DEFAULT_RECIPE,
     LabelNormaliser,
     Recipe,
@@ -20,8 +22,6 @@ from mitremap.corpus import (
     read_stix_bundle,
     read_yaml_rules,
 )
-from mitremap.data import DataResolver
-from mitremap.errors import DataError
 
 SIGMA_RULE = """title: Scheduled Task Creation
 id: 92626ddd-662c-49e3-ac59-f6535f12d189

@@ -18,13 +18,8 @@ from mitremap.attack import (
     Technique,
     technique_url,
 )
-from mitremap.defend import (
-    PARENT_WEIGHT,
-    defend,
-    html_section,
-    markdown_section,
-    technique_defence,
-)
+from mitremap.defend import PARENT_WEIGHT, defend, technique_defence
+from mitremap.export import html_section, markdown_section
 from tests.conftest import REPO
 
 

@@ -7,8 +7,11 @@ import json
 
 import pytest
 
-from mitremap.diff import COLOURS, diff_analyses
+from mitremap.diff import diff_analyses
 from mitremap.errors import InputError
+from mitremap.export import DIFF_COLOURS as COLOURS
+from mitremap.export import diff_layer
+from tests.schemas import valid
 
 
 def _analysis(*hits: tuple[str, float], version: str = "18.1") -> dict:
@@ -28,11 +31,12 @@ def test_three_sets_with_confidences():
     assert [(t.technique, t.a, t.b) for t in result.of("only_a")] == [("T1059", 0.9, None)]
     assert [(t.technique, t.a, t.b) for t in result.of("only_b")] == [("T1486", None, 0.65)]
     assert [(t.technique, t.a, t.b) for t in result.of("both")] == [("T1053.005", 0.7, 0.8)]
-    data = result.to_dict()
+    data = valid("diff", result.to_dict())
     assert data["both"] == [
         {
             "technique": "T1053.005",
             "technique_name": "name of T1053.005",
+            "tactics": [],  # no ATT&CK to read them in
             "confidence_a": 0.7,
             "confidence_b": 0.8,
         }
@@ -100,8 +104,9 @@ def test_navigator_layer_colours_the_three_sets_and_loads_in_mitreattack(tiny_kb
         tiny_kb,
         names=("before: [x]", "after"),
     )
-    layer = result.to_navigator()
-    assert layer["versions"]["layer"] == "4.5" and ":" not in layer["name"]
+    layer = diff_layer(result.to_dict())
+    assert layer["versions"]["layer"] == "4.5"
+    assert layer["name"] == "MitreMap diff - before: [x] vs after"  # whole: 255 allowed
     colours = {(t["techniqueID"], t.get("tactic")): t.get("color") for t in layer["techniques"]}
     assert colours[("T1059", "execution")] == COLOURS["only_a"]
     assert colours[("T1053.005", "execution")] == COLOURS["both"]

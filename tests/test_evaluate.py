@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitremap.evaluate import expected_calibration_error, prf, report_metrics, rolled_up, set_f1
+from mitremap.training.evaluate import (
+    expected_calibration_error,
+    prf,
+    report_metrics,
+    rolled_up,
+    set_f1,
+)
 
 
 def test_set_f1_and_prf():

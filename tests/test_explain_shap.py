@@ -35,3 +35,18 @@ def test_shap_on_any_scoring_function():
         lambda texts: [[t.count("task") * 1.0] for t in texts], ["a task, a task"]
     )
     assert explanation[0].values.ravel().max() > 0
+
+
+def test_shaps_plots_draw_with_the_explain_extra(tmp_path):
+    """The `explain` extra brings what SHAP's plots need (matplotlib), headless."""
+    matplotlib = pytest.importorskip("matplotlib", reason="pip install 'mitremap[explain]'")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    explanation = shap_values(
+        lambda texts: [[t.count("task") * 1.0] for t in texts], ["a task, a scheduled task"]
+    )
+    shap.plots.bar(explanation[0, :, 0], show=False)
+    plt.savefig(tmp_path / "bar.png")
+    plt.close("all")
+    assert (tmp_path / "bar.png").stat().st_size > 1000

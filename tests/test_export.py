@@ -218,7 +218,10 @@ def test_markdown_tables_escape_the_document():
         "| [T1053.005](https://attack.mitre.org/techniques/T1053/005/) | Scheduled Task |" in text
     )
     assert "<script>" not in text and "<b>" not in text
-    assert "## Indicators of compromise" in text and "185.220.101.47" in text
+    assert "## Indicators of compromise" in text and "185\\[.\\]220\\[.\\]101\\[.\\]47" in text
+    assert "185.220.101.47" not in text  # defanged in a document for people
+    live = export.to_markdown(make_analysis(), export.ExportOptions(refang=True))
+    assert "| ipv4 | 185.220.101.47 |" in live
 
 
 def test_unknown_format():

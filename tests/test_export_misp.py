@@ -62,18 +62,27 @@ def _analysis() -> FakeAnalysis:
     )
 
 
-def test_indicators_become_attributes_of_misps_types():
+def _all(event) -> dict:
+    """Every attribute of the event, its objects' included: (type, value) → attribute."""
+    inside = [a for o in event.objects for a in o.attributes]
+    return {(a.type, a.value): a for a in [*event.attributes, *inside]}
+
+
+def test_indicators_become_misps_objects_and_attributes():
     event = _load(_analysis())
-    found = {(a.type, a.value): a for a in event.attributes}
+    found = _all(event)
     expected = {
         ("email-src", "invoices@freight-docs.com"): True,
         ("ip-dst", "185.220.101.47"): True,
         ("url", "https://cdn.freight-docs.com/ldr.bin"): True,
+        ("domain", "cdn.freight-docs.com"): False,  # the URL's host, part of the URL object
         ("md5", "5d41402abc4b2a76b9719d911017c592"): True,
         ("vulnerability", "CVE-2021-44228"): False,  # context, not a signature
         ("ip-dst", "10.0.0.5"): False,  # private: never an IDS signature
-        ("filename", "C:\\Users\\Public\\msupdate.exe"): True,
-        ("regkey", "HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"): True,
+        ("filename", "msupdate.exe"): True,
+        ("text", "C:\\Users\\Public\\msupdate.exe"): False,  # its full path, beside it
+        # a key every Windows host has: context, not a signature
+        ("regkey", "HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"): False,
         ("btc", "1FeexV6bAHb8ybZjqQMjJrcCrHGW9sb6uF"): True,
         ("link", "https://example.org/glass-harbor"): False,
     }
@@ -81,7 +90,42 @@ def test_indicators_become_attributes_of_misps_types():
         assert key in found, (key, sorted(found))
         assert found[key].to_ids is to_ids, key
     assert found[("ip-dst", "185.220.101.47")].category == "Network activity"
-    assert len(found) == len(event.attributes)  # each value once
+    objects = {o.name: o for o in event.objects}
+    names = sorted(o.name for o in event.objects)  # the path, invoice.xlsm, the hash: files
+    assert names == ["domain-ip", "domain-ip", "file", "file", "file", "url"]
+    assert [a.object_relation for a in objects["url"].attributes] == ["url", "scheme", "domain"]
+    run_key = found[
+        ("regkey", "HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Run")
+    ]
+    assert "known-benign context: a registry key every Windows host has" in run_key.comment
+    values = [(a.type, a.value) for a in event.attributes]
+    assert len(values) == len(set(values))  # each value once
+
+
+def test_benign_values_can_be_left_out_and_the_event_says_who_may_see_it():
+    from mitremap.export import ExportOptions
+
+    options = ExportOptions(benign="omit", tlp="amber+strict", misp_distribution=1,
+                            misp_threat_level=2)  # fmt: skip
+    event = pymisp.MISPEvent()
+    event.load(export.render(_analysis(), "misp", iocs=True, options=options))
+    found = _all(event)
+    assert ("ip-dst", "10.0.0.5") not in found and (
+        "btc",
+        "1FeexV6bAHb8ybZjqQMjJrcCrHGW9sb6uF",
+    ) in found
+    assert not any("CurrentVersion" in str(value) for _, value in found)
+    assert int(event.distribution) == 1 and int(event.threat_level_id) == 2
+    assert "tlp:amber+strict" in [t.name for t in event.tags]
+
+
+def test_a_named_pipe_is_misps_named_pipe():
+    text = "The beacon talked over \\\\.\\pipe\\msagent_12 to its peers."
+    from mitremap.iocs import extract_iocs
+
+    pipe = FakeAnalysis(Document(text, title="p"), [], [i.to_dict() for i in extract_iocs(text)])
+    found = _all(_load(pipe))
+    assert ("named pipe", "\\\\.\\pipe\\msagent_12") in found
 
 
 def test_techniques_are_the_galaxy_tags_analysts_use():
@@ -90,7 +134,7 @@ def test_techniques_are_the_galaxy_tags_analysts_use():
         'misp-galaxy:mitre-attack-pattern="Spearphishing Attachment - T1566.001"',
         'misp-galaxy:mitre-attack-pattern="Web Protocols - T1071.001"',
     ]
-    tagged = {a.value for a in event.attributes if a.tags}
+    tagged = {a.value for a in _all(event).values() if a.tags}
     assert tagged == {"185.220.101.47", "https://cdn.freight-docs.com/ldr.bin"}  # in its evidence
 
 

@@ -60,7 +60,8 @@ def _cells(xlsx_path) -> tuple[list[str], dict[str, set[str]]]:
 def test_layer_loads_and_exports_with_sub_techniques_visible(exporters, tmp_path):
     svg, excel = exporters
     layer = _layer(make_analysis())
-    assert layer.layer.name == "MitreMap - Report <b>one<-b>"
+    assert layer.layer.name == "MitreMap - Report <b>one</b>"  # whole: Navigator allows 255
+    layer.layer.name = export.sheet_title(layer.layer.name)  # Excel's sheet name: cut
     svg.to_svg(layer, filepath=str(tmp_path / "layer.svg"))
     fills = _fills(tmp_path / "layer.svg")
     assert "T1053.005" in fills  # the sub-technique is drawn: its parent is expanded
@@ -68,7 +69,7 @@ def test_layer_loads_and_exports_with_sub_techniques_visible(exporters, tmp_path
     assert fills["T1053"] == {WHITE} and fills["T1003"] == {WHITE}  # listed or absent: blank
     excel.to_xlsx(layer, filepath=str(tmp_path / "layer.xlsx"))
     sheets, cells = _cells(tmp_path / "layer.xlsx")
-    assert sheets == [layer.layer.name]  # the layer name is a valid sheet title
+    assert sheets == ["MitreMap - Report <b>one<-b>"]  # a valid sheet title
     assert cells["T1053.005"] == {"00E54428"} and cells["T1566"] == {"00F48554"}
     assert cells["T1003"] == {"00000000"}
 
@@ -81,6 +82,10 @@ def test_a_real_analysis_loads_and_exports(exporters, real_mm, tmp_path):
     subs = [h.id for h in result.techniques if "." in h.id]
     assert subs, "the sample report should yield sub-techniques"
     layer = _layer(result)
+    assert layer.layer.name == (
+        "MitreMap - Operation Glass Harbor: a spear-phishing campaign against logistics firms"
+    )  # the whole title, not cut at 31 characters
+    layer.layer.name = export.sheet_title(layer.layer.name)  # only the Excel sheet name is
     assert len(layer.layer.name) <= 31 and ":" not in layer.layer.name
     svg, excel = exporters
     svg.to_svg(layer, filepath=str(tmp_path / "real.svg"))

@@ -148,11 +148,15 @@ def test_indicators_are_deduplicated_and_a_cve_is_a_vulnerability(bundle):
     patterns = sorted(i["pattern"] for i in by_type(bundle, "indicator"))
     assert patterns == [
         "[domain-name:value = 'evil-docs.com']",
-        "[ipv4-addr:value = '10.0.0.5']",
         "[ipv4-addr:value = '185.220.101.47']",
     ]
-    private = next(i for i in by_type(bundle, "indicator") if "10.0.0.5" in i["pattern"])
-    assert private["indicator_types"] == ["unknown"]
+    assert {i["indicator_types"][0] for i in by_type(bundle, "indicator")} == {"malicious-activity"}
+    # the private address is context, observed in the report, never an indicator
+    (observed,) = by_type(bundle, "observed-data")
+    (address,) = by_type(bundle, "ipv4-addr")
+    assert observed["object_refs"] == [address["id"]] and address["value"] == "10.0.0.5"
+    (why,) = [n for n in by_type(bundle, "note") if n["object_refs"] == [observed["id"]]]
+    assert why["content"] == "10.0.0.5: a private, internal or documentation value"
     (vulnerability,) = by_type(bundle, "vulnerability")
     assert vulnerability["name"] == "CVE-2021-44228"
     assert vulnerability["external_references"] == [
@@ -179,7 +183,7 @@ def test_relationships_say_only_what_the_report_says(bundle):
     assert all(
         o["created_by_ref"] == identity["id"]
         for o in bundle["objects"]
-        if o["type"] not in ("identity", "attack-pattern")
+        if o["type"] not in ("identity", "attack-pattern", "ipv4-addr")  # observables: no maker
     )
 
 
@@ -192,10 +196,10 @@ def test_ids_and_timestamps_are_stable(bundle, kb):
     assert sorted(i["id"] for i in by_type(other, "indicator")) == ids["indicator"]
     assert sorted(v["id"] for v in by_type(other, "vulnerability")) == ids["vulnerability"]
     assert sorted(p["id"] for p in by_type(other, "attack-pattern")) != ids["attack-pattern"]
-    now = datetime.now(UTC).year
-    assert all(not o.get("created", "").startswith(str(now)) for o in bundle["objects"])
+    now = str(datetime.now(UTC).date())
+    assert all(not o.get("created", "").startswith(now) for o in bundle["objects"])
     (report,) = by_type(bundle, "report")
-    assert report["published"].startswith("1970-01-01")  # the document has no date
+    assert report["published"] == "2026-04-01T09:30:00Z"  # no date stated: when it was analysed
 
 
 def test_the_documents_date_is_the_reports_date(kb):
@@ -231,6 +235,9 @@ def test_indicators_alone_need_no_knowledge_base():
         "report",
         "indicator",
         "vulnerability",
+        "observed-data",  # the private address, as context
+        "ipv4-addr",
+        "note",
     }
 
 
@@ -283,3 +290,132 @@ def test_the_sample_report_against_real_attack(real_mm, shared_data, monkeypatch
     values = [i["pattern"] for i in by_type(bundle, "indicator")]
     assert len(values) == len(set(values)) and "[ipv4-addr:value = '185.220.101.47']" in values
     assert by_type(bundle, "relationship")
+
+
+def _with(extra_text: str, indicators: list[dict], entities: list[dict] | None = None, **kw):
+    """An analysis of TEXT plus `extra_text`, with these indicators and named entities."""
+    from tests.fakes import FakeAnalysis
+
+    text = TEXT + " " + extra_text
+    return FakeAnalysis(
+        Document(text, title="T", origin=kw.pop("origin", "https://vendor.example/blog/t")),
+        techniques=kw.pop("techniques", []),
+        indicators=indicators,
+        entities=entities or [],
+    ), text
+
+
+def _ioc(text: str, kind: str, value: str) -> dict:
+    start = text.index(value)
+    return {"type": kind, "value": value, "raw": value, "start": start, "end": start + len(value),
+            "private": False}  # fmt: skip
+
+
+def test_known_benign_values_are_context_or_left_out_never_indicators(kb):
+    from mitremap.export import ExportOptions
+
+    extra = (
+        "The loader ran cmd.exe and powershell.exe from C:\\Users\\Public\\svchost.exe, read "
+        "https://vendor.example/blog/t and schemas.microsoft.com, and wrote "
+        "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run."
+    )
+    found, text = _with("", [])
+    text = text + extra
+    found.document = Document(text, title="T", origin="https://vendor.example/blog/t")
+    found.indicators = [
+        _ioc(text, "file_name", "cmd.exe"),
+        _ioc(text, "file_name", "powershell.exe"),
+        _ioc(text, "windows_path", "C:\\Users\\Public\\svchost.exe"),
+        _ioc(text, "url", "https://vendor.example/blog/t"),
+        _ioc(text, "domain", "schemas.microsoft.com"),
+        _ioc(text, "registry_key", "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"),
+    ]
+    bundle = to_stix(found, kb=kb)
+    assert strict_errors(bundle) == []
+    (indicator,) = by_type(bundle, "indicator")  # masquerading outside System32: an indicator
+    assert "svchost.exe" in indicator["pattern"] and "Public" in indicator["pattern"]
+    (why,) = [n for n in by_type(bundle, "note") if "context" in n["abstract"]]
+    assert "cmd.exe: a Windows system program every host has" in why["content"]
+    assert "https://vendor.example/blog/t: the report's own address" in why["content"]
+    assert "schemas.microsoft.com: a well-known vendor or schema domain" in why["content"]
+    assert len(by_type(bundle, "observed-data")) == 5
+    omitted = to_stix(found, kb=kb, options=ExportOptions(benign="omit"))
+    assert not by_type(omitted, "observed-data") and len(by_type(omitted, "indicator")) == 1
+    assert "cmd.exe" not in json.dumps(omitted)
+
+
+def test_named_software_is_attacks_own_object_used_where_the_evidence_names_it():
+    from tests.export_kb import make_full_kb
+    from tests.fakes import FakeAnalysis
+
+    full = make_full_kb()
+    task = "TinyRAT created a scheduled task named Updater."
+    shell = "TinyTool ran cmd.exe to run the commands."
+    text = f"{task} {'Nothing else happened that day. ' * 10}{shell}"
+
+    def hit(tid: str, name: str, passage: str, users: list[tuple[str, str]]) -> dict:
+        start = text.index(passage)
+        found = _hit(tid, name, ["Execution"], 0.9 if tid == "T1053.005" else 0.7, "")
+        found["evidence"] = [{"start": start, "end": start + len(passage), "confidence": 0.9}]
+        found["named_software_known_to_use"] = [
+            {"id": i, "name": n, "kind": "", "webpage_link": ""} for i, n in users
+        ]
+        return found
+
+    both = [("S9999", "TinyRAT"), ("S9998", "TinyTool")]
+    hits = [
+        hit("T1053.005", "Scheduled Task", task, both),  # TinyTool: 300 characters away
+        hit("T1059", "Command and Scripting Interpreter", shell, both),  # TinyRAT: far away
+    ]
+    entities = [
+        {"id": s, "name": n, "kind": k, "start": text.index(n), "end": text.index(n) + len(n)}
+        for s, n, k in (("S9999", "TinyRAT", "malware"), ("S9998", "TinyTool", "tool"))
+    ]
+    bundle = to_stix(FakeAnalysis(Document(text, title="T"), hits, [], entities), kb=full)
+    assert strict_errors(bundle) == []
+    (malware,) = by_type(bundle, "malware")
+    (tool,) = by_type(bundle, "tool")
+    assert malware["id"] == next(e.stix_id for e in full.software if e.id == "S9999")
+    assert malware["is_family"] is True and malware["name"] == "TinyRAT"
+    assert tool["external_references"] == [{"source_name": "mitre-attack", "external_id": "S9998"}]
+    uses = {
+        (r["source_ref"], r["target_ref"], r["confidence"])
+        for r in by_type(bundle, "relationship")
+        if r["relationship_type"] == "uses"
+    }
+    assert uses == {
+        (malware["id"], full["T1053.005"].stix_id, 90),  # malware uses the technique
+        (full["T1059"].stix_id, tool["id"], 70),  # the technique uses the tool (STIX's way)
+    }
+    assert not by_type(bundle, "intrusion-set")  # never attribution
+
+
+def test_a_named_pipe_is_a_file_of_the_pipe_file_system():
+    from mitremap.export import stix_pattern
+
+    pattern = stix_pattern("windows_path", "\\\\.\\pipe\\msagent_12")
+    assert pattern == (
+        "[file:name = 'msagent_12' AND file:parent_directory_ref.path = '\\\\\\\\.\\\\pipe']"
+    )
+    assert "directory:path" not in pattern
+    assert (
+        stix_pattern("windows_path", "C:\\Windows\\Temp")
+        == "[directory:path = 'C:\\\\Windows\\\\Temp']"
+    )
+
+
+def test_tlp_marks_what_mitremap_makes_and_no_local_path_leaves(kb):
+    from mitremap.export import ExportOptions
+
+    found = analysis()
+    found.document = Document(TEXT, title="Glass Harbor", origin="/home/ana/cases/glass.md")
+    bundle = to_stix(found, kb=kb, options=ExportOptions(tlp="amber"))
+    assert strict_errors(bundle) == []
+    (marking,) = by_type(bundle, "marking-definition")
+    assert marking["name"] == "TLP:AMBER"
+    for o in bundle["objects"]:
+        if o["type"] in ("report", "note", "indicator", "relationship", "vulnerability"):
+            assert o["object_marking_refs"] == [marking["id"]]
+    assert "/home/ana" not in json.dumps(bundle) and "glass.md" in json.dumps(bundle)
+    kept = to_stix(found, kb=kb, options=ExportOptions(keep_path=True))
+    assert "/home/ana/cases/glass.md" in json.dumps(kept)

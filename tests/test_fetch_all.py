@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mitremap.classify.train import DEFAULT_REPORT_SOURCES, train_model
-from mitremap.converters import fetch_plan
-from mitremap.corpus import DEFAULT_RECIPE, read_jsonl
 from mitremap.data import DataResolver
 from mitremap.sources import SOURCES, source
+from mitremap.training.converters import fetch_plan
+from mitremap.training.corpus import DEFAULT_RECIPE, read_jsonl
+from mitremap.training.train import DEFAULT_REPORT_SOURCES, train_model
 from tests.origins import ANNOCTR_TEST_TEXT, MADE_HERE, build_origins, serve
+from tests.schemas import valid
 from tests.tiny import SETTINGS
 
 
@@ -126,7 +127,7 @@ def test_an_origin_that_fails_is_reported_and_the_others_kept(cli, cache, tmp_pa
         monkeypatch.setenv("MITREMAP_ORIGIN", base)
         result = cli("data", "fetch", "car", "kql", "--format", "json")
     assert result.code == 1
-    body = json.loads(result.out)
+    body = valid("data-fetch", json.loads(result.out))
     assert [row["source"] for row in body["fetched"]] == ["kql"]
     assert "HTTP 404" in body["failed"]["car"]
     assert "error: 1 of 2 sources could not be fetched: car: cannot download" in result.err

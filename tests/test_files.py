@@ -45,3 +45,20 @@ def test_visible_files_walks_in_name_order_without_hidden_entries(tmp_path):
         path.write_text("x")
     found = [p.relative_to(tmp_path).as_posix() for p in visible_files(tmp_path)]
     assert found == ["a.txt", "b.txt", "a/c.txt", "sub/z.md"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_honours_the_umask_and_a_replaced_one_keeps_its_mode(tmp_path, umask):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        target = tmp_path / f"out-{umask:o}.txt"
+        write_text(target, "x")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+        target.chmod(0o640)
+        write_text(target, "y")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

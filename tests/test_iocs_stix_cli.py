@@ -142,11 +142,17 @@ def test_cli_stix_is_the_one_builder_and_strictly_valid(cli, tmp_path) -> None:
     validator = pytest.importorskip("stix2validator")
     path = tmp_path / "report.txt"
     path.write_text(REPORT + "Again evil[.]com/gate.php, 10.0.0.1 and CVE-2021-44228.\n")
+    pytest.importorskip("pymispwarninglists")  # EICAR's hash is benign by MISP's lists
     result = cli("iocs", str(path), "-f", "stix")
     assert result.code == 0, result.err
     bundle = json.loads(result.out)
     kinds = sorted(o["type"] for o in bundle["objects"])
-    assert kinds == ["identity", "indicator", "indicator", "indicator", "report", "vulnerability"]
+    # the URL (twice in the text) is the one indicator; the private address and EICAR's test
+    # hash (on MISP's warning lists) are observed context, with a note saying why
+    assert kinds == [
+        "file", "identity", "indicator", "ipv4-addr", "note", "observed-data", "observed-data",
+        "report", "vulnerability",
+    ]  # fmt: skip
     options = validator.ValidationOptions(strict=True, version="2.1")
     assert validator.validate_string(result.out, options).errors == []
     (report,) = [o for o in bundle["objects"] if o["type"] == "report"]
@@ -167,15 +173,19 @@ def test_cli_stix_with_no_indicator_is_one_line(cli, tmp_path) -> None:
 
 def test_cli_misp(cli, report) -> None:
     pymisp = pytest.importorskip("pymisp")
+    pytest.importorskip("pymispwarninglists")  # EICAR's hash is benign by MISP's lists
     result = cli("iocs", str(report), "-f", "misp")
     assert result.code == 0, result.err
     event = pymisp.MISPEvent()
     event.load(result.out)
-    assert [(a.type, a.value, a.to_ids) for a in event.attributes][:3] == [
-        ("url", "http://evil.com/gate.php", True),
-        ("ip-dst", "10.0.0.1", False),  # a private address is never an IDS signature
-        ("md5", "44d88612fea8a8f36de82e1278abb02f", True),
-    ]
+    found = {
+        (a.type, a.value): a.to_ids
+        for a in [*event.attributes, *(a for o in event.objects for a in o.attributes)]
+    }
+    assert found[("url", "http://evil.com/gate.php")] is True
+    assert found[("ip-dst", "10.0.0.1")] is False  # a private address is never an IDS signature
+    assert found[("md5", "44d88612fea8a8f36de82e1278abb02f")] is False  # EICAR's test file
+    assert sorted(o.name for o in event.objects) == ["domain-ip", "file", "url"]
 
 
 def test_cli_csv_cells_never_run_as_formulas(cli, report, tmp_path, monkeypatch) -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mitremap.classify.linear import LinearModel, LinearSettings
-from mitremap.corpus import LabelledText
+from mitremap.training.corpus import LabelledText
+from mitremap.training.fit import LinearSettings, train_linear
 
 TEXTS = {
     "T1053.005": ["A scheduled task was created with schtasks.", "schtasks /create ran daily."],
@@ -58,7 +58,7 @@ def tiny_model(tmp_path_factory) -> Path:
         prune=0.0,
     )
     path = tmp_path_factory.mktemp("fuzz") / "model"
-    LinearModel.train(items, settings=settings).save(path)
+    train_linear(items, settings=settings).save(path)
     return path
 
 

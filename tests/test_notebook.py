@@ -29,7 +29,7 @@ def test_run_passes_controls_and_shows_results():
     assert call["iocs"] is True
     assert result is w.result
     assert "2 techniques and 1 indicators" in w.status.value
-    assert "T1053.005" in w.output.value and "185.220.101.47" in w.output.value
+    assert "T1053.005" in w.output.value and "185[.]220[.]101[.]47" in w.output.value  # defanged
     assert "<script>alert" not in w.output.value  # the document is escaped here too
 
 

@@ -10,7 +10,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
 
-from mitremap.server import create_app
+from mitremap.web.app import create_app
 from tests.fakes import StandIn
 
 LOCAL = "http://127.0.0.1"  # the tests' server name: production accepts no "testserver"
@@ -127,6 +127,15 @@ def test_the_html_export_escapes_the_document(client):
     assert page.status_code == 200 and "<script>alert" not in page.text
 
 
+def test_the_status_comes_from_the_errors_type_not_its_words(client):
+    """A file that cannot be read is 400 even when its name says "too large"."""
+    response = client.post(
+        "/api/analyze/file", files={"file": ("too large.txt", bytes(range(256)) * 8)}
+    )
+    status, code, message = error(response)
+    assert (status, code) == (400, "bad_request") and message.startswith("too large.txt: ")
+
+
 def test_oversized_request_is_refused_before_reading(client):
     response = client.post(
         "/api/iocs",
@@ -184,7 +193,7 @@ def test_the_test_clients_default_host_is_not_a_loopback_name(client):
 def test_only_the_pages_and_the_session_route_start_sessions(client):
     from sqlalchemy import func, select
 
-    from mitremap.workspace.models import BrowserSession
+    from mitremap.web.workspace.models import BrowserSession
 
     def sessions() -> int:
         with client.app.state.workspace.store.db.session() as s:
@@ -238,7 +247,7 @@ def test_health_answers_while_a_slow_analysis_runs(database):
     import threading
     import time
 
-    from mitremap.server import create_app
+    from mitremap.web.app import create_app
 
     class Slow(StandIn):
         def analyze(self, document, **options):
@@ -258,7 +267,7 @@ def test_health_answers_while_a_slow_analysis_runs(database):
 def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database):
     import time
 
-    from mitremap import server
+    from mitremap.web import app
 
     class Slow(StandIn):
         def analyze(self, document, **options):
@@ -267,13 +276,13 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
             return super().analyze(document, **options)
 
     client = TestClient(
-        server.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database),
+        app.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database),
         base_url=LOCAL,
     )
     assert error(client.post("/api/analyze", json={"text": "x"}))[:2] == (504, "timeout")
-    monkeypatch.setattr(server, "QUEUE", 0)
+    monkeypatch.setattr(app, "QUEUE", 0)
     busy = TestClient(
-        server.create_app(StandIn(), max_bytes=10_000, database=database),
+        app.create_app(StandIn(), max_bytes=10_000, database=database),
         base_url=LOCAL,
     )
     assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
@@ -285,7 +294,7 @@ def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database
     import threading
     import time
 
-    from mitremap import server
+    from mitremap.web import app as web
 
     running = threading.Event()
 
@@ -299,7 +308,7 @@ def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database
             finally:
                 running.clear()
 
-    app = server.create_app(Endless(), max_bytes=10_000, time_limit_s=0.3, database=database)
+    app = web.create_app(Endless(), max_bytes=10_000, time_limit_s=0.3, database=database)
     client = TestClient(app, base_url=LOCAL)
     started = time.perf_counter()
     answer = client.post("/api/analyze", json={"text": "x"})
@@ -319,11 +328,11 @@ def test_a_hostile_pdf_upload_is_stopped_at_the_time_limit_and_leaves_nothing_ru
 
     pytest.importorskip("pypdf")
     psutil = pytest.importorskip("psutil")
-    from mitremap import server
+    from mitremap.web.app import create_app
     from tests import hostile
 
     pdf = hostile.pdf_shared_stream(tmp_path / "shared.pdf", 50, 5_000_000).read_bytes()
-    app = server.create_app(mm, max_bytes=10_000_000, time_limit_s=1.0, database=database)
+    app = create_app(mm, max_bytes=10_000_000, time_limit_s=1.0, database=database)
     client = TestClient(app, base_url=LOCAL)
     threads = len(psutil.Process().threads())
     for _ in range(3):
@@ -362,7 +371,8 @@ def real_server(database):
     import time
 
     uvicorn = pytest.importorskip("uvicorn")
-    from mitremap.server import create_app, guarded_protocol
+    from mitremap.web.app import create_app
+    from mitremap.web.middleware import guarded_protocol
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -439,9 +449,9 @@ def test_one_client_cannot_hold_every_connection(real_server):
 
 def test_every_error_status_has_the_one_shape(mm, database):
     """400, 401, 403, 404, 409, 413, 422 and 500, each from a real path of the app."""
-    from mitremap.workspace.auth import hash_password
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.workspace.auth import hash_password
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     db = Database(database)
     Store(db).add_user("ann", "analyst", hash_password("a long password"))

@@ -13,7 +13,7 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient
 
-from mitremap.server import create_app
+from mitremap.web.app import create_app
 from tests.tiny import REPORT
 
 HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(2)>'
@@ -209,6 +209,8 @@ def test_a_report_from_a_url(make_app):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = f"<html><head><title>Blog post</title></head><body><p>{REPORT}</p></body></html>"
+            if self.path == "/big.html":  # past the server's 200 KB limit
+                body = "<html><body><p>" + "a " * 150_000 + "</p></body></html>"
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.end_headers()
@@ -224,6 +226,8 @@ def test_a_report_from_a_url(make_app):
         detail = browser(make_app()).post("/api/reports", json={"url": url}).json()
         assert detail["source"] == url and detail["title"] == "Blog post"
         assert "scheduled task" in detail["text"]
+        big = browser(make_app()).post("/api/reports", json={"url": url.replace("post", "big")})
+        assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
         shared = browser(make_app(allow_private_urls=False))
         refused = shared.post("/api/reports", json={"url": url})
         assert refused.status_code == 400 and "not a public address" in refused.text
@@ -238,7 +242,7 @@ def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkey
     import http.server
     from urllib.parse import parse_qs, quote, urlsplit
 
-    from mitremap.workspace import api
+    from mitremap.web.routers import reports
 
     requested = []
 
@@ -264,9 +268,9 @@ def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkey
 
     def public_or_the_test_site(host, address):
         if str(address) != "127.0.0.1":
-            raise api.BadRequestError(f"{host} is not a public address")
+            raise reports.BadRequestError(f"{host} is not a public address")
 
-    monkeypatch.setattr(api, "_public_address", public_or_the_test_site)
+    monkeypatch.setattr(reports, "_public_address", public_or_the_test_site)
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{site.server_address[1]}"
@@ -307,14 +311,14 @@ def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
     from dataclasses import replace
 
     from mitremap.analysis import MitreMap
-    from mitremap.classify.linear import LinearModel
+    from mitremap.training.fit import train_linear
     from tests.tiny import SETTINGS, items, reports
 
     app = make_app()
     client = browser(app)
     report = client.post("/api/reports", json={"text": REPORT}).json()["id"]
     client.post(f"/api/reports/{report}/decisions", json={"technique": "T1059", "action": "reject"})
-    other = LinearModel.train(
+    other = train_linear(
         items(), reports=reports(), settings=replace(SETTINGS, max_char_features=2000)
     )
     other.save(tmp_path / "models" / "other")
@@ -327,7 +331,7 @@ def test_reanalysis_by_a_new_model_keeps_the_decisions(make_app, mm, tmp_path):
 
 
 def test_decisions_on_techniques_the_new_model_lacks_can_still_be_changed(make_app):
-    from mitremap.workspace.registry import Catalog
+    from mitremap.web.workspace.registry import Catalog
 
     app = make_app()
     client = browser(app)
@@ -353,10 +357,10 @@ def test_a_report_is_stored_with_the_name_of_the_model_that_analysed_it(make_app
     come from the same model."""
     from dataclasses import replace
 
-    from mitremap.classify.linear import LinearModel
+    from mitremap.training.fit import train_linear
     from tests.tiny import SETTINGS, items, reports
 
-    LinearModel.train(
+    train_linear(
         items(), reports=reports(), settings=replace(SETTINGS, max_char_features=2000)
     ).save(tmp_path / "models" / "other")
     app = make_app()
@@ -399,7 +403,7 @@ def test_attack_search_finds_sub_techniques_in_the_real_catalogue(real_mm, tmp_p
 
 
 def test_reviewed_passages_download_in_the_shared_schema(make_app, tmp_path):
-    from mitremap.corpus import read_jsonl
+    from mitremap.training.corpus import read_jsonl
 
     client = browser(make_app())
     report = client.post("/api/reports", json={"text": REPORT}).json()["id"]

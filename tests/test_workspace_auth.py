@@ -12,10 +12,10 @@ pytest.importorskip("pwdlib")
 
 from fastapi.testclient import TestClient
 
-from mitremap.server import create_app
-from mitremap.workspace.auth import hash_password, verify_password
-from mitremap.workspace.db import Database
-from mitremap.workspace.store import Store
+from mitremap.web.app import create_app
+from mitremap.web.workspace.auth import hash_password, verify_password
+from mitremap.web.workspace.db import Database
+from mitremap.web.workspace.store import Store
 from tests.tiny import REPORT
 
 PASSWORD = "correct horse battery"
@@ -217,7 +217,7 @@ def test_a_bad_database_url_is_one_line(cli, tmp_path):
 
 
 def test_password_guessing_is_refused_after_five_failures(team):
-    from mitremap.workspace.auth import MAX_FAILED_LOGINS
+    from mitremap.web.workspace.auth import MAX_FAILED_LOGINS
 
     client = TestClient(team, base_url="https://127.0.0.1")
     csrf = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}

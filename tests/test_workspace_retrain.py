@@ -12,9 +12,9 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient
 
-from mitremap.corpus import LabelledText
-from mitremap.server import create_app
-from mitremap.workspace.retrain import fraction
+from mitremap.training.corpus import LabelledText
+from mitremap.web.app import create_app
+from mitremap.web.workspace.retrain import fraction
 from tests.tiny import REPORT, SETTINGS, items, reports
 
 
@@ -22,11 +22,17 @@ def tiny_trainer(seen: list):
     """The tiny corpus plus the reviewed passages (what the default trainer does with the
     default recipe), recording what it was given."""
 
-    def train(reviewed, progress):
-        from mitremap.classify.linear import LinearModel
+    def train(data, progress):
+        from mitremap.training.fit import train_linear
 
-        seen.append(list(reviewed))
-        model = LinearModel.train([*items(), *reviewed], reports(), SETTINGS, progress=progress)
+        seen.append(data)
+        model = train_linear(
+            [*items(), *data.passages],
+            [*reports(), *data.reports],
+            SETTINGS,
+            progress=progress,
+            out_of_fold=data.out_of_fold,
+        )
         model.card.techniques = {"T1053.005": {"name": "Scheduled Task", "tactics": ["Execution"]}}
         return model
 
@@ -73,8 +79,10 @@ def test_retrain_uses_the_reviews_keeps_the_old_model_and_switches(db_url, model
     done = wait_for(client, job["id"])
     assert done["state"] == "done" and done["progress"] == 1.0, done
     assert done["model"].startswith("reviewed-")
-    labels = {r.labels for r in seen[0]}
-    assert ("T1053.005",) in labels and () in labels  # the rejected shell passage: a negative
+    labels = {r.labels for r in seen[0].passages}
+    assert ("T1053.005",) in labels and () in labels  # the rejected shell passage
+    rejected = next(r for r in seen[0].passages if not r.labels)
+    assert rejected.meta["rejected"] == ["T1059"]  # evidence against T1059 only
 
     listed = client.get("/api/models").json()["items"]
     assert {m["name"] for m in listed} == {"default", done["model"]}
@@ -97,7 +105,7 @@ def test_retrain_uses_the_reviews_keeps_the_old_model_and_switches(db_url, model
 
 
 def test_a_failed_retraining_says_why_and_keeps_the_model(db_url, models):
-    def broken(reviewed, progress):
+    def broken(data, progress):
         from mitremap.errors import DataError
 
         raise DataError("the data mirror is missing tram/reports.jsonl")
@@ -129,7 +137,7 @@ def test_progress_follows_the_training_stages():
 
 
 def test_reviewed_passages_replace_corpus_text_and_negatives_stay(tiny_kb):
-    from mitremap.classify.train import _with_reviewed
+    from mitremap.training.train import _with_reviewed
 
     corpus = [
         LabelledText("It created a scheduled task.", ("T1053.005",), "c", "1"),
@@ -148,10 +156,24 @@ def test_reviewed_passages_replace_corpus_text_and_negatives_stay(tiny_kb):
     }
 
 
+def test_a_rejection_is_evidence_against_that_technique_only(tiny_kb):
+    from mitremap.training.train import _with_reviewed
+
+    reviewed = [
+        LabelledText("cmd.exe ran it.", (), "reviews", "r1", {"rejected": ["T1053.005"]}),
+        LabelledText("cmd.exe ran it.", ("T1059",), "reviews", "r2", {"rejected": ["T1059"]}),
+        LabelledText("at.exe ran it.", (), "reviews", "r3", {"rejected": ["T1059"]}),
+    ]
+    merged = {i.text: i for i in _with_reviewed([], reviewed, tiny_kb)}
+    assert merged["cmd.exe ran it."].labels == ("T1059",)
+    assert merged["cmd.exe ran it."].meta["rejected"] == ["T1053.005"]  # accepted wins
+    assert merged["at.exe ran it."].meta["rejected"] == ["T1059"]
+
+
 def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatch, tiny_kb):
     from mitremap.documents import Document
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     store = Store(Database(db_url))
     detail = store.add_report(
@@ -188,19 +210,32 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
         captured["reviewed"] = kwargs["reviewed"]
         return Trained()
 
-    monkeypatch.setattr("mitremap.classify.train.train_model", fake_train)
+    monkeypatch.setattr("mitremap.training.train.train_model", fake_train)
     monkeypatch.setattr("mitremap.attack.load_attack", lambda **_: tiny_kb)
+    monkeypatch.setattr(  # a stand-in model has no folder to add ATT&CK's knowledge to
+        "mitremap.classify.knowledge.write_knowledge", lambda path, kb: captured.update(kb=kb)
+    )
     out = tmp_path / "model"
     answer = cli("train", "--add-reviews", "--db", db_url, "--out", str(out))
     assert answer.code == 0, answer.err
     assert [r.labels for r in captured["reviewed"]] == [("T1053.005",)]
     assert captured["reviewed"][0].text == REPORT[:40].strip()
     assert "adding 1 reviewed passages" in answer.err
+    assert captured["kb"] is tiny_kb  # the trained model carries the ATT&CK it was trained on
+    # without --out: a new folder beside the default model, which stays as it was
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MITREMAP_CACHE", str(cache))
+    beside = cli("train", "--add-reviews", "--db", db_url)
+    assert beside.code == 0, beside.err
+    assert captured["saved"].parent == cache / "models"
+    assert captured["saved"].name.startswith("reviewed-") and "default model is unchanged" in (
+        beside.out
+    )
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     nothing = cli("train", "--add-reviews", "--db", empty, "--out", str(out))
     assert nothing.code == 1 and "no reviewed passages" in nothing.err
     # without --db: $MITREMAP_DB, else the default database
-    monkeypatch.setattr("mitremap.workspace.db.default_url", lambda: db_url)
+    monkeypatch.setattr("mitremap.web.workspace.db.default_url", lambda: db_url)
     assert cli("train", "--out", str(out), "--add-reviews").code == 0
     monkeypatch.setenv("MITREMAP_DB", empty)
     assert cli("train", "--out", str(out), "--add-reviews").code == 1
@@ -208,6 +243,6 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
     exported = tmp_path / "reviews.jsonl"
     answer = cli("serve", "export-reviews", str(exported), "--db", db_url)
     assert answer.code == 0 and "wrote 1 reviewed passages" in answer.out
-    from mitremap.corpus import read_jsonl
+    from mitremap.training.corpus import read_jsonl
 
     assert [r.labels for r in read_jsonl(exported)] == [("T1053.005",)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,10 +12,10 @@ pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
 
 from mitremap.documents import Document
-from mitremap.workspace import reviews
-from mitremap.workspace.db import Database
-from mitremap.workspace.errors import ConflictError, InvalidError, NotFoundError
-from mitremap.workspace.store import Store, digest
+from mitremap.web.workspace import reviews
+from mitremap.web.workspace.db import Database
+from mitremap.web.workspace.errors import ConflictError, InvalidError, NotFoundError
+from mitremap.web.workspace.store import ReportChanges, Store, digest
 
 TEXT = (
     "The actor sent phishing mails. "
@@ -93,13 +94,92 @@ def test_migrations_make_the_schema_once(db_url):
     again = Database(db_url)  # start-up runs `upgrade head` again: nothing to do
     tables = set(inspect(again.engine).get_table_names())
     assert {"reports", "analyses", "suggestions", "decisions", "users", "sessions"} <= tables
+    assert {"events", "comments", "drafts", "indicator_decisions", "report_tags"} <= tables
     with again.engine.connect() as connection:
         assert connection.execute(text("select version_num from alembic_version")).scalar() == (
-            "0001"
+            migration_head()
         )
     assert first.kind == again.kind == db_url.split(":")[0].split("+")[0]
     first.close()
     again.close()
+
+
+def migration_head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from mitremap.web.workspace import db
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def test_the_review_migration_brings_older_reports_up_to_date(db_url):
+    """A database made by the first revision, with a report and decisions in it: upgraded,
+    the report has its counts, its hash and its search entry."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from mitremap.web.workspace import db, metadata
+
+    old = Database(db_url, migrate=False)
+    config = Config()
+    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    with old.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    now = "2026-01-02 03:04:05"
+    with old.engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO reports (id, title, source, origin, media_type, text, status, "
+                "created_by, created_at, updated_at) VALUES (1, 'Old', 'pasted', 'pasted', "
+                "'text/plain', :t, 'in_review', 'alice', :now, :now)"
+            ),
+            {"t": TEXT, "now": now},
+        )
+        c.execute(
+            text(
+                'INSERT INTO analyses (id, report_id, model_name, model_card, threshold, "window", '
+                "indicators, created_at) VALUES (1, 1, 'm1', '{}', 0.6, 3, :i, :now)"
+            ),
+            {
+                "i": '[{"type": "file_name", "value": "cmd.exe", "start": 86, "end": 93}]',
+                "now": now,
+            },
+        )
+        for i, (technique, confidence, (a, b)) in enumerate(
+            [("T1053.005", 0.9, TASK), ("T1566", 0.7, PHISH)], 1
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO suggestions (id, analysis_id, technique, technique_name, "
+                    "tactics, confidence, evidence, attributions) VALUES (:i, 1, :t, :t, "
+                    "'[]', :c, :e, '[]')"
+                ),
+                {"i": i, "t": technique, "c": confidence, "e": f'[{{"start": {a}, "end": {b}, '
+                 f'"confidence": {confidence}}}]'},
+            )  # fmt: skip
+        c.execute(
+            text(
+                "INSERT INTO decisions (report_id, technique, action, note, user_name, at) "
+                "VALUES (1, 'T1566', 'accept', '', 'alice', :now)"
+            ),
+            {"now": now},
+        )
+    old.close()
+    store = Store(Database(db_url))
+    summary = store.summary(1)
+    assert (summary["accepted"], summary["pending"], summary["techniques"]) == (1, 1, ["T1566"])
+    assert summary["tlp"] == "amber" and summary["tags"] == []
+    assert store.detail(1)["duplicates"] == []
+    assert [r["id"] for r in store.list_reports(q="cmd.exe")["items"]] == [1]
+    assert [r["id"] for r in store.list_reports(q="Updater")["items"]] == [1]
+    with store.db.session() as s:
+        assert s.scalar(text("select text_hash from reports")) == metadata.text_hash(TEXT)
+    store.db.close()
 
 
 def test_a_report_and_its_suggestions_are_rows(store):
@@ -179,7 +259,7 @@ def test_list_search_status_and_pages(store):
     add(store, "Quarterly summary", hits=[("T1566", 0.8, PHISH)])
     third = add(store, "Another report", hits=[("T1059", 0.3, SHELL)])
     decide(store, third, "T1059.003", "add", SHELL)
-    store.update_report(first, status="reviewed")
+    store.update_report(first, ReportChanges(status="reviewed"))
     assert store.list_reports()["total"] == 3
     assert [r["id"] for r in store.list_reports(q="tiny")["items"]] == [first]
     assert {r["id"] for r in store.list_reports(q="T1059")["items"]} == {third}  # added
@@ -195,7 +275,7 @@ def test_list_search_status_and_pages(store):
 def test_deleting_a_report_deletes_its_rows(store):
     from sqlalchemy import func, select
 
-    from mitremap.workspace.models import Analysis, Decision, Suggestion
+    from mitremap.web.workspace.models import Analysis, Decision, Suggestion
 
     report = add(store)
     decide(store, report, "T1566", "accept")
@@ -210,7 +290,7 @@ def test_deleting_a_report_deletes_its_rows(store):
 def test_users_tokens_and_sessions(store):
     from sqlalchemy import select
 
-    from mitremap.workspace.models import ApiToken, BrowserSession
+    from mitremap.web.workspace.models import ApiToken, BrowserSession
 
     assert not store.has_login_users()
     store.add_user("alice", "analyst", "$argon2id$hash")
@@ -333,8 +413,7 @@ def test_the_reviewed_result_leaves_rejected_and_pending_out():
     result = reviews.reviewed_result(
         Document(text, "t"),
         state,
-        status="in_review",
-        decisions=[row(1, "T1053.005", "accept")],
+        record=reviews.ReviewRecord("in_review", [row(1, "T1053.005", "accept")]),
         model={},
         threshold=0.6,
         window=3,

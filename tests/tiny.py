@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mitremap.classify.linear import LinearSettings
-from mitremap.corpus import LabelledText
+from mitremap.training.corpus import LabelledText
+from mitremap.training.fit import LinearSettings
 
 TASK = [
     "The malware creates a scheduled task with schtasks to run every hour.",

@@ -11,6 +11,10 @@ report (the rest is left out, and the document's warnings say so). A `deadline` 
 itself (`TimeLimitError`), checked between segments, passes and explanations. The threshold is
 never changed behind the user's back: when nothing passes, `Analysis.message` says so and names
 the best candidate.
+
+Handed a review memory (`analyze(…, memory=…)`, see `mitremap.classify.memory`), the analysis
+also reads what analysts decided about similar passages: the report confidence is revised by it,
+and each hit lists the reviewed passages behind the change (`TechniqueHit.reviewed`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -32,12 +37,22 @@ from mitremap.documents import Document, window_ranges
 from mitremap.documents.segment import iter_sentences
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
+from mitremap.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
     from mitremap.classify.base import DocumentScores, TechniqueModel
+    from mitremap.classify.memory import Revision
     from mitremap.defend import Defence
     from mitremap.iocs import Indicator
+    from mitremap.schema import (
+        AnalysisJSON,
+        DocumentJSON,
+        EvidenceJSON,
+        ModelJSON,
+        ReviewedJSON,
+        TechniqueJSON,
+    )
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,8 @@ class Evidence:
     end: int
     confidence: float
 
-    def to_dict(self, text: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self, text: str = "") -> EvidenceJSON:
+        out: EvidenceJSON = {
             "start": self.start,
             "end": self.end,
             "confidence": round(self.confidence, 4),
@@ -71,6 +86,50 @@ class Evidence:
         if text:
             out["text"] = text[self.start : self.end]
         return out
+
+
+@dataclass(frozen=True)
+class ReviewedEvidence:
+    """A span of the document close to a passage an analyst decided on: the technique was
+    `accepted` (or added) or `rejected` there; `origin` says who, when and in which report."""
+
+    start: int
+    end: int
+    similarity: float
+    confidence: float
+    action: str
+    passage: str
+    origin: dict[str, Any] = field(default_factory=dict)
+    # the sentences [first, last) of the segment it was found in (not exported)
+    first: int = field(default=-1, compare=False, repr=False)
+    last: int = field(default=-1, compare=False, repr=False)
+
+    def to_dict(self, text: str = "") -> ReviewedJSON:
+        out: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "similarity": round(self.similarity, 4),
+            "confidence": round(self.confidence, 4),
+            "action": self.action,
+            "reviewed_passage": self.passage,
+            **{k: v for k, v in self.origin.items() if k in ("report", "title", "user", "at")},
+        }
+        if text:
+            out["text"] = text[self.start : self.end]
+        return cast("ReviewedJSON", out)
+
+
+class Memory(Protocol):
+    """What `analyze` needs from a review memory (`mitremap.classify.memory.ReviewMemory`)."""
+
+    def revise(
+        self,
+        labels: Sequence[str],
+        sentences: Sequence[str],
+        windows: Sequence[tuple[int, int]],
+        report: np.ndarray,
+        window: np.ndarray,
+    ) -> Revision: ...
 
 
 @dataclass(frozen=True)
@@ -83,15 +142,18 @@ class TechniqueHit:
     attributions: tuple[Any, ...] = ()
     implied: bool = False
     # second kind of evidence: software, groups or campaigns named in the report that ATT&CK
-    # says use this technique (shown beside the text evidence; never sets the confidence)
+    # says use this technique (shown beside the text evidence; a calibrated feature of the
+    # confidence, never a verdict of its own)
     named: tuple[NamedEntity, ...] = ()
+    # passages close to ones analysts decided on (`analyze(…, memory=…)`)
+    reviewed: tuple[ReviewedEvidence, ...] = ()
 
     @property
     def id(self) -> str:
         return self.technique.id
 
-    def to_dict(self, text: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self, text: str = "") -> TechniqueJSON:
+        out: TechniqueJSON = {
             "technique": self.technique.id,
             "technique_name": self.technique.name,
             "tactics": list(self.technique.tactics),
@@ -106,6 +168,8 @@ class TechniqueHit:
                 {"id": e.id, "name": e.name, "kind": e.kind, "webpage_link": e.url}
                 for e in {e.id: e for e in self.named}.values()
             ]
+        if self.reviewed:
+            out["reviewed"] = [r.to_dict(text) for r in self.reviewed]
         if self.attributions:
             out["attributions"] = [a.to_dict() for a in self.attributions]
         return out
@@ -129,6 +193,7 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict)
     # mitigations, detections and similar adversaries: `MitreMap.analyze(…, defend=True)`
     defence: Defence | None = None
+    analyzed_at: str = ""  # ISO 8601 (UTC): when `analyze` ran
 
     @property
     def message(self) -> str:
@@ -143,23 +208,27 @@ class Analysis:
             f"(best candidate: {best} at {score:.2f})"
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AnalysisJSON:
+        """The JSON form every exporter and front end reads (`mitremap.schema.AnalysisJSON`)."""
         text = self.document.text
-        out: dict[str, Any] = {
-            "document": self.document.to_dict(),
-            "model": self.model,
+        out: AnalysisJSON = {
+            "schema_version": SCHEMA_VERSION,
+            "document": cast("DocumentJSON", self.document.to_dict()),
+            "model": cast("ModelJSON", self.model),
             "threshold": self.threshold,
             "window": self.window,
             "techniques": [hit.to_dict(text) for hit in self.techniques],
+            "entities": [e.to_dict(text) for e in self.entities],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+        if self.analyzed_at:
+            out["analyzed_at"] = self.analyzed_at
         if self.indicators or self.indicators_extracted:
             out["indicators"] = [i.to_dict() for i in self.indicators]
-        out["entities"] = [e.to_dict(text) for e in self.entities]
         if self.defence is not None:
             out["defend"] = self.defence.to_dict()
         if self.message:
             out["message"] = self.message
-        out["timings"] = {k: round(v, 4) for k, v in self.timings.items()}
         return out
 
     def defend(self, kb: AttackKB | None = None, *, top_similar: int = 5) -> Defence:
@@ -172,9 +241,9 @@ class Analysis:
         from mitremap.defend import defend
 
         if kb is None:
-            from mitremap.attack import load_attack
+            from mitremap.classify.knowledge import attack_for_model
 
-            kb = load_attack(version=self.model.get("attack_version") or None)
+            kb = attack_for_model(self.model.get("attack_version") or None)
         found = {h.id: h.confidence for h in self.techniques if not h.implied}
         return defend(found, kb, top_similar=top_similar)
 
@@ -215,6 +284,7 @@ class MitreMap:
     def __init__(self, model: TechniqueModel, kb: AttackKB | None = None) -> None:
         self.model = model
         self._kb = kb
+        self.path: Path | None = None  # the model's folder, when loaded from one
         info = model.card.to_dict().get("techniques") or {}
         self.techniques: dict[str, TechniqueInfo] = {}
         for label in model.labels:
@@ -242,7 +312,9 @@ class MitreMap:
 
         if path is None:
             path = default_model_path()
-        return cls(load_model(path), kb=kb)
+        mm = cls(load_model(path), kb=kb)
+        mm.path = Path(path)
+        return mm
 
     def _map_to(self, kb: AttackKB) -> None:
         """Warn about an ATT&CK version mismatch and show techniques as `kb` knows them."""
@@ -289,10 +361,12 @@ class MitreMap:
         include_parents: bool = False,
         max_evidence: int = 3,
         defend: bool = False,
+        memory: Memory | None = None,
         deadline: Deadline | None = None,
     ) -> Analysis:
         """Techniques whose report-level confidence is at or above `threshold`, best first.
         `defend`: add mitigations, detections and similar adversaries (`Analysis.defend`);
+        `memory`: a review memory whose decisions on similar passages revise the confidence;
         `deadline`: stop with `TimeLimitError` when it passes."""
         if window < 1 or stride < 1:
             raise ValueError("window and stride must be at least 1")
@@ -307,9 +381,9 @@ class MitreMap:
         deadline = deadline or Deadline.none()
         notes: list[str] = []  # what was left out, for the document's warnings
         text = document.text
-        sentences = iter_sentences(text, deadline=deadline)
-        spans = [(s.start, s.end) for s in itertools.islice(sentences, MAX_SENTENCES)]
-        if len(spans) == MAX_SENTENCES and next(sentences, None) is not None:
+        split = iter_sentences(text, deadline=deadline)
+        spans = [(s.start, s.end) for s in itertools.islice(split, MAX_SENTENCES)]
+        if len(spans) == MAX_SENTENCES and next(split, None) is not None:
             text = text[: spans[-1][1]]  # what is read: the rest is left out, and said so
             notes.append(
                 f"only the first {MAX_SENTENCES:,} sentences ({len(text):,} of "
@@ -324,15 +398,26 @@ class MitreMap:
         named = self.gazetteer.label_evidence(entities, self.model.labels)
         report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
         evidence: dict[int, tuple[Evidence, ...]] = {}
+        reviewed: dict[int, tuple[ReviewedEvidence, ...]] = {}
         for part in _segments(spans, SEGMENT_CHARS, SEGMENT_SENTENCES):
             deadline.check("scoring the report")
             part_spans = spans[part[0] : part[1]]
+            sentences = [text[a:b] for a, b in part_spans]
             ranges = window_ranges(len(part_spans), window, stride)
-            scores = self.model.score_document([text[a:b] for a, b in part_spans], ranges, named)
-            better = np.flatnonzero(scores.report > report)
-            report[better] = scores.report[better]
-            wanted = [int(j) for j in better if scores.report[j] >= threshold]
-            evidence.update(self._evidence(scores, wanted, part_spans, ranges, max_evidence))
+            scores = self.model.score_document(sentences, ranges, named)
+            part_report, recalled = scores.report, {}
+            if memory is not None:
+                revision = memory.revise(
+                    self.model.labels, sentences, ranges, scores.report, scores.window
+                )
+                part_report, recalled = revision.report, _reviewed_spans(revision, part_spans)
+            better = np.flatnonzero(part_report > report)
+            report[better] = part_report[better]
+            wanted = [int(j) for j in better if part_report[j] >= threshold]
+            evidence.update(
+                self._evidence(scores, wanted, part_spans, ranges, max_evidence, recalled)
+            )
+            reviewed.update({int(j): recalled.get(int(j), ()) for j in better})
         scored = time.perf_counter()
         order = np.argsort(-report)
         passing = [int(j) for j in order if report[j] >= threshold]
@@ -347,7 +432,12 @@ class MitreMap:
             users = tuple(self.gazetteer.known_users(entities, label))
             hits.append(
                 TechniqueHit(
-                    self.techniques[label], float(report[j]), evidence[j], attributions, named=users
+                    self.techniques[label],
+                    float(report[j]),
+                    evidence[j],
+                    attributions,
+                    named=users,
+                    reviewed=reviewed.get(j, ()),
                 )
             )
         if include_parents:
@@ -386,16 +476,18 @@ class MitreMap:
                 "total": time.perf_counter() - started,
             },
             defence=defence,
+            analyzed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
     def attack(self, data_dir: str | os.PathLike[str] | None = None) -> AttackKB:
         """The ATT&CK knowledge base given at load, else the version the model was trained on
-        (loaded once: from `data_dir`, the data mirror or the cache)."""
+        (loaded once: a bundle from `data_dir`, the data mirror or the cache, else the
+        knowledge the model carries; `classify.knowledge.attack_for_model`)."""
         if self._kb is None:
-            from mitremap.attack import load_attack
+            from mitremap.classify.knowledge import attack_for_model
 
             version = self.model.card.attack_version or None
-            self._kb = load_attack(version=version, data_dir=data_dir)
+            self._kb = attack_for_model(version, data_dir=data_dir, model=self.path)
         return self._kb
 
     def _evidence(
@@ -405,56 +497,66 @@ class MitreMap:
         spans: list[tuple[int, int]],
         ranges: list[tuple[int, int]],
         limit: int,
+        reviewed: dict[int, tuple[ReviewedEvidence, ...]] | None = None,
     ) -> dict[int, tuple[Evidence, ...]]:
         """Each label's evidence: the sentences that support it in its best windows.
 
         Windows find the passage; the passage is then narrowed to its sentences that score
         at least half the best of them (adjacent ones merged). When no single sentence
         carries the technique — it needs the context — the best window is the evidence.
+        A passage close to one where analysts accepted the technique is evidence first; the
+        windows around one where they rejected it are not evidence for it.
         """
-        picked: dict[int, list[int]] = {}
-        for j in labels:
-            column = scores.window[:, j]
-            best = float(column.max()) if len(column) else 0.0
-            top = [
-                int(i) for i in np.argsort(-column)[:limit] if column[i] >= max(0.05, 0.5 * best)
-            ]
-            picked[j] = top or [int(np.argmax(column))] if len(column) else []
+        reviewed = reviewed or {}
+        picked = {
+            j: self._best_windows(scores, j, ranges, limit, reviewed.get(j, ())) for j in labels
+        }
         wanted = sorted({s for top in picked.values() for w in top for s in range(*ranges[w])})
         sentence = scores.sentences(wanted) if scores.sentences and wanted else None
         row = {s: r for r, s in enumerate(wanted)}
         out: dict[int, tuple[Evidence, ...]] = {}
         for j, top in picked.items():
-            if not top:
-                out[j] = ()
-                continue
-            found: list[list[float]] = []
-            if sentence is not None:
+            found: list[_Span] = [
+                _Span(r.start, r.end, r.confidence)
+                for r in reviewed.get(j, ())
+                if r.action == "accepted"
+            ]
+            if top and sentence is not None:
                 members = sorted({s for w in top for s in range(*ranges[w])})
                 values = {s: float(sentence[row[s], j]) for s in members}
-                floor = max(0.05, 0.5 * max(values.values()))
-                for s in members:
-                    if values[s] < floor:
-                        continue
-                    a, b = spans[s]
-                    if found and found[-1][3] == s - 1:
-                        found[-1][1], found[-1][3] = b, s
-                        found[-1][2] = max(found[-1][2], values[s])
-                    else:
-                        found.append([a, b, values[s], s])
-            if not found:
-                w = top[0]
+                found += _sentence_runs(members, values, spans)
+            if top and not found:  # no sentence carries it alone: the best window does
+                first, last = ranges[top[0]]
                 found = [
-                    [
-                        spans[ranges[w][0]][0],
-                        spans[ranges[w][1] - 1][1],
-                        float(scores.window[w, j]),
-                        -1,
-                    ]
+                    _Span(spans[first][0], spans[last - 1][1], float(scores.window[top[0], j]))
                 ]
-            found = sorted(found, key=lambda f: -f[2])[:limit]
-            out[j] = tuple(Evidence(int(a), int(b), c) for a, b, c, _ in sorted(found))
+            best = sorted(_merge_overlaps(found), key=lambda f: -f.confidence)[:limit]
+            out[j] = tuple(Evidence(f.start, f.end, f.confidence) for f in sorted(best))
         return out
+
+    @staticmethod
+    def _best_windows(
+        scores: DocumentScores,
+        j: int,
+        ranges: list[tuple[int, int]],
+        limit: int,
+        reviewed: tuple[ReviewedEvidence, ...],
+    ) -> list[int]:
+        """A label's best windows (at least half the best score), leaving out the windows
+        around passages where analysts rejected it."""
+        column = scores.window[:, j]
+        if not len(column):
+            return []
+        rejected = [(r.first, r.last) for r in reviewed if r.action == "rejected" and r.first >= 0]
+        allowed = [
+            w for w, (a, b) in enumerate(ranges) if not any(a < z and y < b for y, z in rejected)
+        ]
+        if not allowed:
+            return []
+        best = float(column[allowed].max())
+        order = sorted(allowed, key=lambda w: -column[w])[:limit]
+        top = [w for w in order if column[w] >= max(0.05, 0.5 * best)]
+        return top or order[:1]
 
     def _with_parents(self, hits: list[TechniqueHit]) -> list[TechniqueHit]:
         """A sub-technique implies its parent: add the parent at the child's confidence when
@@ -523,6 +625,71 @@ class MitreMap:
             return self.model.predict_proba([str(t) for t in texts])[:, j]
 
         return score
+
+
+@dataclass(order=True)
+class _Span:
+    """An evidence passage being assembled: character offsets and its confidence."""
+
+    start: int
+    end: int
+    confidence: float
+
+
+def _sentence_runs(
+    members: list[int], values: dict[int, float], spans: list[tuple[int, int]]
+) -> list[_Span]:
+    """Runs of adjacent sentences that score at least half the best of `members`."""
+    floor = max(0.05, 0.5 * max(values.values()))
+    runs: list[_Span] = []
+    previous = -2
+    for s in members:
+        if values[s] < floor:
+            continue
+        a, b = spans[s]
+        if runs and previous == s - 1:
+            runs[-1].end = b
+            runs[-1].confidence = max(runs[-1].confidence, values[s])
+        else:
+            runs.append(_Span(a, b, values[s]))
+        previous = s
+    return runs
+
+
+def _merge_overlaps(found: list[_Span]) -> list[_Span]:
+    """One span for passages that overlap (a reviewed passage and the model's sentences)."""
+    merged: list[_Span] = []
+    for f in sorted(found):
+        if merged and f.start < merged[-1].end:
+            last = merged[-1]
+            last.end = max(last.end, f.end)
+            last.confidence = max(last.confidence, f.confidence)
+        else:
+            merged.append(_Span(f.start, f.end, f.confidence))
+    return merged
+
+
+def _reviewed_spans(
+    revision: Revision, spans: list[tuple[int, int]]
+) -> dict[int, tuple[ReviewedEvidence, ...]]:
+    """The memory's matches (sentence ranges) as character spans of the document."""
+    out: dict[int, tuple[ReviewedEvidence, ...]] = {}
+    for j, recalls in revision.recalls.items():
+        out[j] = tuple(
+            ReviewedEvidence(
+                spans[r.first][0],
+                spans[r.last - 1][1],
+                r.similarity,
+                r.confidence,
+                r.action,
+                r.passage.text,
+                dict(r.passage.origin),
+                r.first,
+                r.last,
+            )
+            for r in recalls
+        )
+    return out
 
 
 SEGMENT_CHARS = 500_000

@@ -170,7 +170,7 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
     from mitremap.documents import Document, read_document
 
     if job.problem:
-        return {"id": job.id, "origin": job.path or job.id, "error": f"{job.id}: {job.problem}"}
+        return _error_record(job, f"{job.id}: {job.problem}")
     try:
         deadline = Deadline.after(settings.time_limit_s, "give it more time with --time-limit")
         if job.path is not None:
@@ -187,8 +187,20 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
             deadline=deadline,
         )
     except MitreMapError as exc:
-        return {"id": job.id, "origin": job.path or job.id, "error": str(exc)}
+        return _error_record(job, str(exc))
     return {"id": job.id, **result.to_dict()}
+
+
+def _error_record(job: Job, error: str) -> dict[str, Any]:
+    """The output line of a document that could not be analysed (`schema.BatchErrorJSON`)."""
+    from mitremap.schema import SCHEMA_VERSION
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": job.id,
+        "origin": job.path or job.id,
+        "error": error,
+    }
 
 
 def done_ids(output: Path) -> set[str]:

@@ -5,7 +5,7 @@ variable (a local mirror laid out like the project's shared data folder), the us
 and — for users with internet — a download from the public origin into the user cache.
 
 This module only locates and downloads files; turning a downloaded archive into a mirror file
-is `mitremap.converters`' job. Every origin URL can be redirected with one setting:
+is `mitremap.training.converters`' job. Every origin URL can be redirected with one setting:
 `MITREMAP_ORIGIN=http://host/path` (or `DataResolver(origin=...)`) fetches
 `https://github.com/a/b/...` from `http://host/path/github.com/a/b/...` — an internal artifact
 mirror for machines without internet, or a local server in tests.

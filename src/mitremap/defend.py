@@ -14,19 +14,28 @@ Why: an analyst's next questions after "which techniques?" are "what do we do ab
 Sub-techniques inherit nothing silently: ATT&CK links mitigations to sub-techniques directly.
 Only a sub-technique with none of its own borrows its parent's, marked `from_parent`, and in
 the prioritised list such a borrowed link counts `PARENT_WEIGHT` of the technique's confidence.
+
+The defence is shown by the front ends from its JSON form (`to_dict`): Markdown and HTML in
+`mitremap.export`, terminal tables in `mitremap.cli.render`.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mitremap.similar import KINDS, NOTE, WORDING, SimilarAdversary, Similarity, overlap_label
+from mitremap.similar import KINDS, NOTE, SimilarAdversary, Similarity
 
 if TYPE_CHECKING:
-    from mitremap.attack import AttackKB, DataComponent, DetectionStrategy, Mitigation
+    from mitremap.attack import AttackKB, DataComponent, DetectionStrategy, LogSource, Mitigation
+    from mitremap.schema import (
+        CoveredJSON,
+        DefenceJSON,
+        DetectionJSON,
+        LogSourceJSON,
+        MitigationJSON,
+    )
 
 PARENT_WEIGHT = 0.5
 """A mitigation borrowed from a sub-technique's parent counts this share of its confidence."""
@@ -89,7 +98,7 @@ class Defence:
         """The report's techniques that no mitigation covers (ATT&CK lists none)."""
         return [t.technique for t in self.techniques if not t.mitigations]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DefenceJSON:
         return {
             "attack_version": self.attack_version,
             "mitigations": [_prioritised_dict(m) for m in self.mitigations],
@@ -231,26 +240,29 @@ def _covered_label(c: Covered) -> str:
     return f"{c.technique} (via {c.from_parent})" if c.from_parent else c.technique
 
 
-def _prioritised_dict(p: PrioritisedMitigation) -> dict[str, Any]:
+def _prioritised_dict(p: PrioritisedMitigation) -> MitigationJSON:
     return {
         "id": p.mitigation.id,
         "name": p.mitigation.name,
         "webpage_link": p.mitigation.url,
         "score": round(p.score, 4),
-        "techniques": [
-            {
-                "technique": c.technique,
-                "confidence": round(c.confidence, 4),
-                "how": c.how,
-                **({"from_parent": c.from_parent} if c.from_parent else {}),
-            }
-            for c in p.covers
-        ],
+        "techniques": [_covered_dict(c) for c in p.covers],
     }
 
 
-def _detection_dict(t: TechniqueDefence, confidences: Mapping[str, float]) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _covered_dict(c: Covered) -> CoveredJSON:
+    out: CoveredJSON = {
+        "technique": c.technique,
+        "confidence": round(c.confidence, 4),
+        "how": c.how,
+    }
+    if c.from_parent:
+        out["from_parent"] = c.from_parent
+    return out
+
+
+def _detection_dict(t: TechniqueDefence, confidences: Mapping[str, float]) -> DetectionJSON:
+    out: DetectionJSON = {
         "technique": t.technique,
         "technique_name": t.name,
         "confidence": round(confidences.get(t.technique, 0.0), 4),
@@ -285,158 +297,14 @@ def _detection_dict(t: TechniqueDefence, confidences: Mapping[str, float]) -> di
         ]
     if t.detections_from_parent:
         out["detections_from_parent"] = t.detections_from_parent
-    if any(m.from_parent for m in t.mitigations):
-        out["mitigations_from_parent"] = t.mitigations[0].from_parent
+    borrowed = next((m.from_parent for m in t.mitigations if m.from_parent), None)
+    if borrowed:
+        out["mitigations_from_parent"] = borrowed
     return out
 
 
-def _source_dict(s: Any) -> dict[str, str]:
-    out = {"name": s.name, "channel": s.channel}
+def _source_dict(s: LogSource) -> LogSourceJSON:
+    out: LogSourceJSON = {"name": s.name, "channel": s.channel}
     if s.data_component:
         out["data_component"] = s.data_component
     return out
-
-
-# ---- Markdown and HTML sections (read the JSON form, like every exporter) --------------------
-
-
-def _md(text: Any) -> str:
-    """Text safe in a Markdown table cell (and free of raw HTML)."""
-    text = html.escape(" ".join(str(text).split()), quote=False)
-    for char in "\\|`*_[]<>":
-        text = text.replace(char, "\\" + char)
-    return text
-
-
-def _link_md(ident: str, url: str) -> str:
-    return f"[{_md(ident)}]({url})" if url.startswith("https://attack.mitre.org/") else _md(ident)
-
-
-def _techniques_label(m: dict[str, Any]) -> str:
-    return ", ".join(
-        t["technique"] + (f" (via {t['from_parent']})" if t.get("from_parent") else "")
-        for t in m.get("techniques", ())
-    )
-
-
-def _log_sources(strategy: dict[str, Any]) -> list[str]:
-    names = {
-        f"{s.get('name', '')} {s.get('channel', '')}".strip()
-        for a in strategy.get("analytics", ())
-        for s in a.get("log_sources", ())
-    }
-    return sorted(names)
-
-
-def markdown_section(data: Mapping[str, Any], limit: int = 15) -> str:
-    """The `defend` object of an analysis' JSON as Markdown: prioritised mitigations,
-    detections per technique and techniques in common with known adversaries."""
-    lines = [f"## How to defend (ATT&CK {_md(data.get('attack_version', ''))})", ""]
-    mitigations = list(data.get("mitigations", ()))
-    if mitigations:
-        lines += [
-            "Mitigations ordered by how many of the report's techniques they cover, "
-            "weighted by confidence (a parent's mitigation, marked *via*, counts half).",
-            "",
-            "| mitigation | name | score | techniques covered |",
-            "|---|---|---|---|",
-        ]
-        for m in mitigations[:limit]:
-            lines.append(
-                f"| {_link_md(m['id'], m.get('webpage_link', ''))} | {_md(m.get('name', ''))} | "
-                f"{float(m.get('score', 0)):.2f} | {_md(_techniques_label(m))} |"
-            )
-    else:
-        lines.append("No ATT&CK mitigation covers the report's techniques.")
-    if data.get("uncovered"):
-        lines += ["", f"No ATT&CK mitigation for: {_md(', '.join(data['uncovered']))}."]
-    detections = list(data.get("detections", ()))
-    if detections:
-        lines += [
-            "",
-            "### Detections",
-            "",
-            "| technique | detection | log sources |",
-            "|---|---|---|",
-        ]
-        for d in detections:
-            for s in d.get("strategies", ()) or d.get("data_components", ()):
-                lines.append(
-                    f"| {_md(d['technique'])} | {_link_md(s['id'], s.get('webpage_link', ''))} "
-                    f"{_md(s.get('name', ''))} | {_md('; '.join(_log_sources(s)))} |"
-                )
-    similar = list(data.get("similar", ()))
-    if similar:
-        lines += ["", f"### {WORDING.capitalize()} …", "", _md(data.get("similar_note", NOTE)), ""]
-        lines += ["| id | name | kind | in common |", "|---|---|---|---|"]
-        for s in similar:
-            common = ", ".join(overlap_label(o) for o in s.get("techniques_in_common", ()))
-            lines.append(
-                f"| {_link_md(s['id'], s.get('webpage_link', ''))} | {_md(s.get('name', ''))} | "
-                f"{_md(s.get('kind', ''))} | {_md(common)} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def _link_html(ident: str, url: str) -> str:
-    esc = html.escape
-    if url.startswith("https://attack.mitre.org/"):
-        return f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{esc(ident)}</a>'
-    return esc(ident)
-
-
-def html_section(data: Mapping[str, Any], limit: int = 15) -> str:
-    """The `defend` object as an HTML fragment (every value escaped; no scripts)."""
-    esc = html.escape
-    parts = [f"<h2>How to defend (ATT&amp;CK {esc(str(data.get('attack_version', '')))})</h2>"]
-    mitigations = list(data.get("mitigations", ()))
-    if mitigations:
-        parts.append(
-            '<p class="muted">Mitigations ordered by how many of the report\'s techniques they '
-            "cover, weighted by confidence (a parent's mitigation, marked via, counts half).</p>"
-            "<table><tr><th>mitigation</th><th>name</th><th>score</th>"
-            "<th>techniques covered</th></tr>"
-        )
-        parts += [
-            f"<tr><td>{_link_html(m['id'], m.get('webpage_link', ''))}</td>"
-            f"<td>{esc(m.get('name', ''))}</td>"
-            f'<td class="conf">{float(m.get("score", 0)):.2f}</td>'
-            f"<td>{esc(_techniques_label(m))}</td></tr>"
-            for m in mitigations[:limit]
-        ]
-        parts.append("</table>")
-    else:
-        parts.append("<p>No ATT&amp;CK mitigation covers the report's techniques.</p>")
-    detections = [
-        (d, s)
-        for d in data.get("detections", ())
-        for s in d.get("strategies", ()) or d.get("data_components", ())
-    ]
-    if detections:
-        parts.append(
-            "<h3>Detections</h3><table><tr><th>technique</th><th>detection</th>"
-            "<th>log sources</th></tr>"
-        )
-        parts += [
-            f"<tr><td>{esc(d['technique'])}</td>"
-            f"<td>{_link_html(s['id'], s.get('webpage_link', ''))} {esc(s.get('name', ''))}</td>"
-            f"<td>{esc('; '.join(_log_sources(s)))}</td></tr>"
-            for d, s in detections
-        ]
-        parts.append("</table>")
-    similar = list(data.get("similar", ()))
-    if similar:
-        parts.append(
-            f"<h3>{esc(WORDING.capitalize())} …</h3>"
-            f'<p class="muted">{esc(str(data.get("similar_note", NOTE)))}</p>'
-            "<table><tr><th>id</th><th>name</th><th>kind</th><th>in common</th></tr>"
-        )
-        parts += [
-            f"<tr><td>{_link_html(s['id'], s.get('webpage_link', ''))}</td>"
-            f"<td>{esc(s.get('name', ''))}</td><td>{esc(s.get('kind', ''))}</td>"
-            f"<td>{esc(', '.join(overlap_label(o) for o in s.get('techniques_in_common', ())))}</td>"
-            "</tr>"
-            for s in similar
-        ]
-        parts.append("</table>")
-    return "\n".join(parts)

@@ -3,7 +3,7 @@
 Why: comparing two campaigns (or one report before and after an update) technique by technique
 is the analyst's standard move, usually done by hand in ATT&CK Navigator; this does it on the
 analyses' JSON form (`Analysis.to_dict()`, the CLI's `--format json`) and writes the three sets
-as one Navigator layer. Two analyses may come from different ATT&CK versions: every id is read
+as one Navigator layer (`mitremap.export.diff_layer`). Two analyses may come from different ATT&CK versions: every id is read
 in the knowledge base given, so an id revoked since (T1086) counts as its replacement
 (T1059.001) and a deprecated one stays as it is, and each such reading is reported.
 """
@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mitremap.errors import InputError
+from mitremap.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
+    from mitremap.schema import DiffJSON, IdChangeJSON, TechniqueDiffJSON
 
 _TECHNIQUE_ID = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 MAX_TECHNIQUES = 5_000  # an analysis lists at most a few hundred; more is not an analysis
-COLOURS = {"only_a": "#8ecae6", "only_b": "#ffb703", "both": "#a7c957"}
-"""Layer colours of the three sets (light enough for black text, apart for colour-blind eyes)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,12 @@ class TechniqueDiff:
             return "both"
         return "only_a" if self.a is not None else "only_b"
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"technique": self.technique, "technique_name": self.name}
+    def to_dict(self) -> TechniqueDiffJSON:
+        out: TechniqueDiffJSON = {
+            "technique": self.technique,
+            "technique_name": self.name,
+            "tactics": list(self.tactics),
+        }
         if self.a is not None:
             out["confidence_a"] = round(self.a, 4)
         if self.b is not None:
@@ -60,8 +64,13 @@ class IdChange:
     now: str | None
     why: str  # "revoked" | "deprecated" | "unknown"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"analysis": self.analysis, "was": self.was, "now": self.now, "why": self.why}
+    def to_dict(self) -> IdChangeJSON:
+        return {
+            "analysis": self.analysis,
+            "was": self.was,
+            "now": self.now,
+            "why": self.why,
+        }
 
 
 @dataclass(frozen=True)
@@ -78,63 +87,16 @@ class AnalysisDiff:
         """One set, best first: `only_a`, `only_b` or `both`."""
         return [t for t in self.techniques if t.side == side]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DiffJSON:
         return {
+            "schema_version": SCHEMA_VERSION,
             "a": self.a_name,
             "b": self.b_name,
             "attack_version": self.attack_version,
-            **{side: [t.to_dict() for t in self.of(side)] for side in COLOURS},
+            "only_a": [t.to_dict() for t in self.of("only_a")],
+            "only_b": [t.to_dict() for t in self.of("only_b")],
+            "both": [t.to_dict() for t in self.of("both")],
             "changes": [c.to_dict() for c in self.changes],
-        }
-
-    def to_navigator(self) -> dict[str, Any]:
-        """An ATT&CK Navigator layer (format 4.5) colouring the three sets (one entry per
-        tactic where the tactics are known, as Navigator expects)."""
-        from mitremap import __version__
-        from mitremap.export import LAYER_FORMAT, NAVIGATOR_VERSION
-        from mitremap.export._navigator import sheet_title
-
-        tactics = {t.technique: t.tactics for t in self.techniques}
-        labels = {
-            "only_a": f"only in A: {self.a_name}",
-            "only_b": f"only in B: {self.b_name}",
-            "both": "in both",
-        }
-        entries = []
-        shown = {t.technique for t in self.techniques}
-        parents = sorted({t.split(".")[0] for t in shown if "." in t})
-        for t in self.techniques:
-            entry = {
-                "techniqueID": t.technique,
-                "color": COLOURS[t.side],
-                "comment": _comment(t),
-                "enabled": True,
-                "metadata": [{"name": "set", "value": labels[t.side]}],
-                "showSubtechniques": t.technique in parents,
-            }
-            entries += _per_tactic(entry, t.tactics)
-        for parent in (p for p in parents if p not in shown):
-            entry = {"techniqueID": parent, "enabled": True, "showSubtechniques": True}
-            children = [t for t in shown if t.startswith(parent + ".")]
-            entries += _per_tactic(entry, tuple(sorted({x for c in children for x in tactics[c]})))
-        major = self.attack_version.split(".")[0]
-        return {
-            "name": sheet_title(f"MitreMap diff - {self.a_name} vs {self.b_name}"),
-            "versions": {
-                "navigator": NAVIGATOR_VERSION,
-                "layer": LAYER_FORMAT,
-                **({"attack": major} if major.isdigit() else {}),
-            },
-            "domain": "enterprise-attack",
-            "description": f"Techniques only in A ({self.a_name}), only in B ({self.b_name}) and "
-            f"in both, compared by MitreMap {__version__} in ATT&CK {self.attack_version}.",
-            "sorting": 0,
-            "layout": {"layout": "side", "showID": True, "showName": True},
-            "hideDisabled": False,
-            "techniques": entries,
-            "gradient": {"colors": ["#ffffff", "#ffffff"], "minValue": 0, "maxValue": 1},
-            "legendItems": [{"label": labels[s], "color": c} for s, c in COLOURS.items()],
-            "metadata": [{"name": "generated by", "value": f"MitreMap {__version__}"}],
         }
 
 
@@ -216,14 +178,3 @@ def _current(label: str, ident: str, kb: AttackKB | None) -> tuple[str, IdChange
     if technique.deprecated:
         return ident, IdChange(label, ident, None, "deprecated")
     return ident, None
-
-
-def _comment(t: TechniqueDiff) -> str:
-    parts = [
-        f"{side}: {value:.2f}" for side, value in (("A", t.a), ("B", t.b)) if value is not None
-    ]
-    return " · ".join(parts)
-
-
-def _per_tactic(entry: dict[str, Any], tactics: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [{**entry, "tactic": t} for t in tactics] if tactics else [entry]

@@ -43,6 +43,10 @@ class InputError(MitreMapError):
     """An input document cannot be read (empty, binary, too large, corrupt, unreachable)."""
 
 
+class TooLargeInputError(InputError):
+    """An input larger than the limit it is read under (the web app answers 413 for it)."""
+
+
 class TimeLimitError(MitreMapError):
     """Work ran past its time limit and was stopped there (see `mitremap.deadline`)."""
 

@@ -3,15 +3,18 @@
 Every file MitreMap writes (exports, indicator lists, corpus files, caches) goes through
 `atomic_writer`: the bytes go to a temporary file beside the target, which replaces the target
 only once complete and flushed. A full disk, a read-only folder or a missing parent keeps the
-previous good file and becomes an `OutputError` naming the path.
+previous good file and becomes an `OutputError` naming the path. A new file gets the
+permissions any program's new file gets (0666 less the umask: `mkstemp` alone would make every
+export private to its owner); a replaced file keeps its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +44,7 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
+        os.chmod(fd, _mode_for(target))
         with _open(fd, binary) as handle:
             yield handle
             handle.flush()
@@ -50,6 +54,30 @@ def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits the written file should have: the replaced file's, else 0666 less
+    the process' umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process' umask, read without changing it where the system says it (Linux's
+    /proc/self/status); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _open(fd: int, binary: bool) -> IO[Any]:
@@ -75,6 +103,59 @@ def check_writable_folder(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write into {folder}: permission denied")
     return folder
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    path: str | os.PathLike[str], on_wait: Callable[[], object] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (made if needed) for the `with` block; when
+    another process holds it, call `on_wait()` once and wait for it. The system releases the
+    lock when its holder exits, however it exits, so a killed holder never blocks the next."""
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
+        if not _try_lock(handle, blocking=False):
+            if on_wait is not None:
+                on_wait()
+            _try_lock(handle, blocking=True)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+def _try_lock(handle: IO[bytes], *, blocking: bool) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: a byte-range lock on the file's first byte
+        import msvcrt
+
+        mode = msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK  # type: ignore[attr-defined]
+        while True:
+            try:
+                msvcrt.locking(handle.fileno(), mode, 1)  # type: ignore[attr-defined]
+                return True
+            except OSError:
+                if not blocking:
+                    return False
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(handle: IO[bytes]) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def visible_files(root: str | os.PathLike[str]) -> Iterator[Path]:

@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mitremap.attack._objects import ATTACK_URL
+
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
+    from mitremap.schema import EntityJSON
 
-ATTACK_URL = "https://attack.mitre.org/"
 # ATT&CK names and aliases that are ordinary English words (measured: each occurs in lowercase
 # in TRAM's "no technique" sentences), plus short words that read as English
 ORDINARY_WORDS = frozenset(
@@ -163,10 +165,10 @@ class NamedEntity:
     @property
     def url(self) -> str:
         section = {"group": "groups", "campaign": "campaigns"}.get(self.kind, "software")
-        return f"{ATTACK_URL}{section}/{self.id}/"
+        return f"{ATTACK_URL}/{section}/{self.id}/"
 
-    def to_dict(self, text: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self, text: str = "") -> EntityJSON:
+        out: EntityJSON = {
             "id": self.id,
             "name": self.name,
             "kind": self.kind,

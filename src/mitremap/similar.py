@@ -26,10 +26,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mitremap.attack._objects import ATTACK_URL
+
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
+    from mitremap.schema import OverlapJSON, SimilarAdversaryJSON
 
-ATTACK_URL = "https://attack.mitre.org"
 PARENT_CREDIT = 0.5
 """A sub-technique matched by its parent (or the other way round) counts this much."""
 SOFTWARE_CREDIT = 0.5
@@ -89,8 +91,8 @@ class Overlap:
     def exact(self) -> bool:
         return self.technique == self.matched
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"technique": self.technique, "matched": self.matched}
+    def to_dict(self) -> OverlapJSON:
+        out: OverlapJSON = {"technique": self.technique, "matched": self.matched}
         if not self.exact:
             out["partial"] = "parent" if "." in self.technique else "sub-technique"
         if self.software:
@@ -129,7 +131,7 @@ class SimilarAdversary:
     def url(self) -> str:
         return _url(self.kind, self.id)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SimilarAdversaryJSON:
         return {
             "id": self.id,
             "name": self.name,

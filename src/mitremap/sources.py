@@ -1,10 +1,10 @@
 """Every data source MitreMap knows, described once: where it lives in a data mirror, where it
 comes from, its licence, what it is used for, and how its records are read.
 
-`mitremap.data` locates and downloads them; `mitremap.converters` turns what `fetch` downloads
-(a repository archive at a pinned commit or branch, or one raw file) into the mirror file with
-the converter named by `convert`; `mitremap.corpus` reads them for training;
-`mitremap.classify.train` takes the annotated reports for calibration; `mitremap data status`
+`mitremap.data` locates and downloads them; `mitremap.training.converters` turns what `fetch`
+downloads (a repository archive at a pinned commit or branch, or one raw file) into the mirror
+file with the converter named by `convert`; `mitremap.training.corpus` reads them for training;
+`mitremap.training.train` takes the annotated reports for calibration; `mitremap data status`
 lists them. A leaf module: it imports nothing from the rest of the package.
 
 Where the mirror names the commit it was made from (its `licenses/*/NOTICE`), `fetch` pins it;
@@ -42,7 +42,8 @@ class Source:
     description: str = ""
     role: str = TRAIN  # TRAIN, OPT_IN, CALIBRATION, EVALUATION or KNOWLEDGE
     fetch: str = ""  # the artifact `mitremap data fetch` downloads (its origin URL)
-    convert: str = ""  # how it becomes the mirror file: "copy" or a `mitremap.converters` format
+    # how it becomes the mirror file: "copy" or a `mitremap.training.converters` format
+    convert: str = ""
     # how its records are read for training
     negatives: bool = False  # label-less records are "no technique" examples
     skip_deprecated: bool = False

@@ -37,8 +37,11 @@ def free_port() -> int:
 class WorkspaceServer:
     """`mitremap serve --db URL --model PATH` as a child process; restartable on its port."""
 
-    def __init__(self, db_url: str, model: Path, log: Path) -> None:
+    def __init__(
+        self, db_url: str, model: Path, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.db_url, self.model, self.log = db_url, model, log
+        self.env = {**os.environ, **env} if env else None  # e.g. MITREMAP_CACHE: its models
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -52,7 +55,9 @@ class WorkspaceServer:
             "--db", self.db_url, "--model", str(self.model),
         ]  # fmt: skip
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -29,9 +29,9 @@ def auth_server(
     not depend on the database; the review flow runs on both)."""
     folder = tmp_path_factory.mktemp("auth")
     url = f"sqlite:///{folder / 'workspace.db'}"
-    from mitremap.workspace.auth import hash_password
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.workspace.auth import hash_password
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     database = Database(url)  # as `mitremap serve user add` does, without two processes
     for name, role in (("ana", "analyst"), ("vic", "viewer")):

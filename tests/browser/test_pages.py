@@ -16,7 +16,7 @@ pytest.importorskip("httpx")
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from mitremap.workspace.pages import WEB, add_pages, render_page
+from mitremap.web.pages import WEB, add_pages, render_page
 
 PAGES = {"reports.html": "reports.js", "review.html": "review.js", "login.html": "login.js"}
 HOSTILE_TOKEN = '"><script>alert(1)</script>'

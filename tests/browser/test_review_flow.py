@@ -78,6 +78,7 @@ def dicts(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def download(tab: Tab, fmt: str) -> tuple[str, str]:
+    tab.page.click("#export-menu summary")  # the export menu opens, then a format is chosen
     with tab.page.expect_download() as event:
         tab.page.click(f'button[data-format="{fmt}"]')
     path = event.value.path()
@@ -172,7 +173,12 @@ def test_review_survives_reload_and_restart_and_exports(
     assert {t["technique"] for t in exported["techniques"]} == {accepted, ADDED}
     recorded = {(d["technique"], d["action"]) for d in dicts(exported) if "action" in d}
     assert {(accepted, "accept"), (rejected, "reject"), (ADDED, "add")} <= recorded
-    for fmt, extension in {"csv": ".csv", "markdown": ".md", "html": ".html"}.items():
+    for fmt, extension in {
+        "csv": ".csv",
+        "markdown": ".md",
+        "html": ".html",
+        "misp": ".json",
+    }.items():
         name, text = download(tab, fmt)
         assert name.endswith(extension), name
         assert accepted in text and ADDED in text and rejected not in text, fmt

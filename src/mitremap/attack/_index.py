@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 INDEX_SCHEMA = 2  # bump when the cached index layout changes (2: mitigations, detections)
 
 
-def to_index(kb: AttackKB) -> dict[str, Any]:
-    """The compact JSON index of a knowledge base."""
+def to_index(kb: AttackKB, *, compact: bool = False) -> dict[str, Any]:
+    """The compact JSON index of a knowledge base. `compact`: without what only training and
+    reading need (procedure texts, the descriptions of groups and software), for a model to
+    carry (`mitremap.classify.knowledge`): who uses what stays, as procedures without text."""
     return {
         "schema": INDEX_SCHEMA,
         "version": kb.version,
@@ -53,9 +55,10 @@ def to_index(kb: AttackKB) -> dict[str, Any]:
             for t in kb._techniques.values()
         ],
         "entities": [
-            [e.id, e.name, e.kind, list(e.aliases), e.description, e.stix_id] for e in kb.entities
+            [e.id, e.name, e.kind, list(e.aliases), "" if compact else e.description, e.stix_id]
+            for e in kb.entities
         ],
-        "procedures": [[p.technique, p.text, p.source_id, p.source_name] for p in kb.procedures],
+        "procedures": _procedure_rows(kb, compact),
         "revoked": kb.revoked_map,
         "mitigations": [[m.id, m.name, m.description] for m in kb.mitigations.values()],
         "mitigated_by": kb.mitigated_by,
@@ -73,9 +76,16 @@ def to_index(kb: AttackKB) -> dict[str, Any]:
     }
 
 
+def _procedure_rows(kb: AttackKB, compact: bool) -> list[list[str]]:
+    if not compact:
+        return [[p.technique, p.text, p.source_id, p.source_name] for p in kb.procedures]
+    pairs = {(p.technique, p.source_id): p.source_name for p in kb.procedures}
+    return [[technique, "", source, name] for (technique, source), name in sorted(pairs.items())]
+
+
 def from_index(data: dict[str, Any]) -> dict[str, Any]:
     """`AttackKB`'s constructor arguments from an index; ValueError for another schema."""
-    if data.get("schema") != INDEX_SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") != INDEX_SCHEMA:
         raise ValueError("old index schema")
     tactics = [Tactic(**t) for t in data["tactics"]]
     by_id = {t.id: t for t in tactics}

@@ -1,8 +1,9 @@
-"""The contract every technique model keeps, its model card, and loading by manifest.
+"""The contract every technique model keeps, its model card, and a saved model's files.
 
 A saved model is a folder: `manifest.json` (format, backend, model card, settings) and
 `arrays.npz` (plain numeric and byte arrays, read with `allow_pickle=False`), so loading a
-model from elsewhere can never run code.
+model from elsewhere can never run code. `classify.load` reads one back, whatever its backend;
+this module imports no backend, so backends can import it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 FORMAT = "mitremap-model"
 FORMAT_VERSION = 2  # 2: calibration without per-technique priors (`classify.calibration`)
-
-Progress = Callable[[str, int, int], None]
-"""Called with (stage, done, total) while a model trains."""
 
 
 @dataclass
@@ -110,7 +108,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     folder = Path(path)
     manifest = folder / MANIFEST
     if not manifest.is_file():
-        raise ModelError(f"no model found at {folder}; run `mitremap train`")
+        from mitremap.classify.knowledge import FIRST_RUN
+
+        raise ModelError(f"no model found at {folder}: {FIRST_RUN}")
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -166,15 +166,3 @@ def read_arrays(
         raise ModelError(f"{where} has no {ARRAYS}; run `mitremap train`") from exc
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
         raise ModelError(f"{where} is corrupt ({ARRAYS}: {exc}); run `mitremap train`") from exc
-
-
-def load_model(path: str | os.PathLike[str]) -> TechniqueModel:
-    """Load a saved model of any backend from its folder."""
-    manifest = read_manifest(path)
-    backend = manifest.get("backend")
-    if backend == "linear":
-        from mitremap.classify.linear import LinearModel
-
-        arrays = read_arrays(path, LinearModel.array_names(manifest))
-        return LinearModel.from_saved(manifest, arrays)
-    raise ModelError(f"the model at {path} uses the unknown backend {backend!r}")

@@ -1,27 +1,38 @@
 """A trained model as one shareable file: a team trains once and everyone installs it.
 
-`export_model` writes a model folder's two files into a `.tar.gz` and returns its SHA-256.
-`install_model` reads such an archive (a file, or a URL downloaded with the data module's size
-and hash checks), refuses anything but the two expected regular files (no links, no paths,
-bounded sizes), loads the result with every check `load_model` makes, and only then moves it
-into place: a damaged or hostile archive never replaces a working model.
+`export_model` writes a model folder's files — the two model files and the ATT&CK knowledge
+it carries (`classify.knowledge`) — into a `.tar.gz` and returns its SHA-256. The archive is
+reproducible: members in name order with fixed metadata (no time, owner or mode of the
+machine) in a gzip stream without a time stamp, so the same model gives the same bytes and the
+same SHA-256 on any machine, at any time. `install_model` reads such an archive (a file, or a
+URL downloaded with the data module's size and hash checks), refuses anything but the expected
+regular files (no links, no paths, bounded sizes), loads the result with every check
+`load_model` makes (and the knowledge with its own), and only then moves it into place: a
+damaged or hostile archive never replaces a working model.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import io
 import os
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-from mitremap.classify.base import ARRAYS, MANIFEST, load_model
+from mitremap.classify.base import ARRAYS, MANIFEST
+from mitremap.classify.knowledge import KNOWLEDGE, MAX_KNOWLEDGE_BYTES, read_knowledge
+from mitremap.classify.load import load_model
 from mitremap.errors import ModelError
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024
-MAX_MEMBER_BYTES = {MANIFEST: 64 * 1024 * 1024, ARRAYS: 1024 * 1024 * 1024}
+MAX_MEMBER_BYTES = {
+    MANIFEST: 64 * 1024 * 1024,
+    ARRAYS: 1024 * 1024 * 1024,
+    KNOWLEDGE: MAX_KNOWLEDGE_BYTES,
+}
+REQUIRED = (MANIFEST, ARRAYS)
 
 
 def sha256_of(path: Path) -> str:
@@ -33,21 +44,31 @@ def sha256_of(path: Path) -> str:
 
 
 def export_model(folder: str | os.PathLike[str], target: str | os.PathLike[str]) -> str:
-    """Pack the model at `folder` (checked to load first) into `target`; its SHA-256."""
+    """Pack the model at `folder` (checked to load first, its knowledge too) into `target`,
+    reproducibly (see the module docstring); its SHA-256."""
     from mitremap.files import atomic_writer
 
     source = Path(folder)
     load_model(source)  # never share a model that does not load
+    names = [*REQUIRED, *([KNOWLEDGE] if read_knowledge(source) is not None else [])]
     with (
         atomic_writer(target, binary=True) as handle,
-        tarfile.open(fileobj=handle, mode="w:gz") as archive,
+        gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as archive,
     ):
-        for name in (MANIFEST, ARRAYS):
-            data = (source / name).read_bytes()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            archive.addfile(info, io.BytesIO(data))
+        for name in sorted(names):
+            with (source / name).open("rb") as member:
+                archive.addfile(_member_info(name, (source / name).stat().st_size), member)
     return sha256_of(Path(target))
+
+
+def _member_info(name: str, size: int) -> tarfile.TarInfo:
+    """A member's header with nothing of this machine or this moment in it."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
 
 
 def install_model(
@@ -66,6 +87,7 @@ def install_model(
         staged.mkdir()
         _unpack(archive_path, staged, str(package))
         load_model(staged)  # every check a load makes, before anything is replaced
+        read_knowledge(staged)  # and the knowledge's (size, hash, layout) when it carries one
         destination = Path(target)
         destination.parent.mkdir(parents=True, exist_ok=True)
         old = destination.with_name(f".{destination.name}.old")
@@ -95,12 +117,13 @@ def _local_copy(package: str, work: Path) -> Path:
 
 
 def _unpack(archive_path: Path, staged: Path, label: str) -> None:
-    """Exactly the two model files, as regular files, within their size bounds."""
+    """Exactly the two model files (and the knowledge, when there), as regular files, within
+    their size bounds."""
     try:
         with tarfile.open(archive_path, mode="r:gz") as archive:
             members = archive.getmembers()
             names = sorted(m.name for m in members)
-            if names != sorted((MANIFEST, ARRAYS)):
+            if names not in (sorted(REQUIRED), sorted((*REQUIRED, KNOWLEDGE))):
                 raise ModelError(f"{label}: not a MitreMap model archive (holds {names[:5]})")
             for member in members:
                 if not member.isfile() or member.size > MAX_MEMBER_BYTES[member.name]:

@@ -1,6 +1,9 @@
 """The `mitremap` command line. Each command group lives in its own module with a `register(app)`.
 
 Errors a user can fix (`MitreMapError`) print one line and exit 1; `--debug` shows the traceback.
+Output is for people on a terminal and for programs anywhere else (`cli.render`): tables and bars
+on a terminal, tab-separated lines when piped; every JSON output names its `schema_version`
+(`mitremap schema NAME` prints the schema). `--install-completion` sets up shell completion.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ app = typer.Typer(
     name="mitremap",
     help="Map threat reports to MITRE ATT&CK techniques and extract indicators of compromise.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
-COMMAND_MODULES = ("attack", "data", "model", "analyze", "diff", "iocs", "batch", "serve")
+COMMAND_MODULES = (
+    "attack", "data", "model", "analyze", "diff", "similar", "iocs", "batch", "serve", "schema",
+)  # fmt: skip
 
 
 def _version(value: bool) -> None:
@@ -46,7 +51,8 @@ def _global(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     options.data_dir = data

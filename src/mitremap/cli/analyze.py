@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
 from mitremap.cli.common import (
     TIME_LIMIT_ADVICE,
+    BenignOption,
+    KeepPathOption,
+    MispDistributionOption,
+    MispThreatOption,
+    ModelOption,
+    RefangOption,
+    StageProgress,
     ThresholdOption,
     TimeLimitOption,
+    TlpOption,
     WindowOption,
-    console,
     err_console,
+    export_options,
+    load_mitremap,
     options,
     printable,
 )
-from mitremap.cli.defend import print_defence
-from mitremap.cli.model import ModelOption, _load
+from mitremap.cli.render import print_analysis, print_defence
 from mitremap.deadline import DEFAULT_TIME_LIMIT_S, Deadline
 from mitremap.errors import MitreMapError
 from mitremap.export import export_format, render
 from mitremap.files import atomic_writer, check_writable_folder, write_text
+from mitremap.schema import SCHEMA_VERSION
 
 # `table` and every export format (a test checks it against the export registry); a choice, so
 # an unknown format is a usage error before any work
@@ -76,10 +86,25 @@ def analyze(
         ),
     ] = None,
     model: ModelOption = None,
+    keep_path: KeepPathOption = False,
+    refang: RefangOption = False,
+    benign: BenignOption = "context",
+    tlp: TlpOption = None,
+    misp_distribution: MispDistributionOption = 0,
+    misp_threat_level: MispThreatOption = 4,
     time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
     """Find the ATT&CK techniques a report (or every report in a folder) describes."""
     from mitremap.documents import read_document
+
+    chosen = export_options(
+        keep_path=keep_path,
+        refang=refang,
+        benign=benign,
+        tlp=tlp,
+        misp_distribution=misp_distribution,
+        misp_threat_level=misp_threat_level,
+    )
 
     if stride > window:
         raise MitreMapError(
@@ -98,24 +123,25 @@ def analyze(
         defend=defend,
     )
     if Path(source).is_dir():
-        _analyze_folder(Path(source), settings, fmt, output, model, time_limit)
+        _analyze_folder(Path(source), settings, fmt, output, model, chosen, time_limit)
         return
     deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
     document = read_document(source, deadline=deadline)
     if not document.text.strip():
         raise MitreMapError(f"{source}: the input is empty")
-    result = _model(model, defend).analyze(document, deadline=deadline, **settings)
+    mm = _model(model, defend)
+    result = mm.analyze(document, deadline=deadline, **settings)
     for warning in result.document.warnings:
         note = f"note: {source}: {warning}"
         err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
-        _print_table(result, iocs)
+        print_analysis(result, iocs)
         if result.defence is not None:
             print_defence(result.defence)
         return
-    text = _render(result, fmt, iocs)
+    text = _render(result, fmt, iocs, _with_attack(chosen, mm, fmt))
     if output is not None:
         _write(output, text)
         err_console.print(f"wrote {output}", highlight=False)
@@ -125,14 +151,22 @@ def analyze(
 
 def _model(model: Path | None, defend: bool):
     """The model; with --defend, ATT&CK loaded first from where --data says."""
-    mm = _load(model)
+    mm = load_mitremap(model)
     if defend:
         mm.attack(data_dir=options.data_dir)
     return mm
 
 
-def _render(result, fmt: str, iocs: bool) -> str | bytes:
-    return render(result, fmt, iocs=iocs)
+def _with_attack(chosen: Any, mm: Any, fmt: str) -> Any:
+    """The options, with the ATT&CK STIX takes ATT&CK's own objects from: the model's (a local
+    bundle, else the knowledge the model carries)."""
+    if fmt != "stix":
+        return chosen
+    return replace(chosen, kb=mm.attack(data_dir=options.data_dir))
+
+
+def _render(result: Any, fmt: str, iocs: bool, chosen: Any) -> str | bytes:
+    return render(result, fmt, iocs=iocs, options=chosen)
 
 
 def _write(path: Path, content: str | bytes) -> None:
@@ -150,13 +184,12 @@ def _analyze_folder(
     fmt: str,
     output: Path | None,
     model: Path | None,
+    chosen: Any,
     time_limit: float,
 ) -> None:
     """Every supported file of a folder: a table each, one JSON document, or one file each
     in the --output folder; then what was skipped and why. The time limit holds for reading
     each file, and again for analysing it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress
-
     from mitremap.documents import read_folder
 
     if fmt not in ("table", "json") and output is None:
@@ -166,35 +199,28 @@ def _analyze_folder(
     if fmt == "table" and output is not None:
         raise MitreMapError("--output needs a file format (json, csv, …), not table")
     mm = _model(model, settings["defend"])
-    with Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        transient=True,
-        disable=options.quiet,
-    ) as bar:
-        task = bar.add_task("reading", total=None)
+    chosen = _with_attack(chosen, mm, fmt)
+    with StageProgress() as progress:
         found = read_folder(
             folder,
-            progress=lambda done, total, _: bar.update(task, completed=done, total=total),
+            progress=lambda done, total, _: progress.update("reading", done, total),
             time_limit=time_limit,
         )
-        bar.update(task, description="analyzing", completed=0, total=len(found.documents))
         results = []
         for document in found.documents:
             deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
             results.append(mm.analyze(document, deadline=deadline, **settings))
-            bar.advance(task)
+            progress.update("analyzing", len(results), len(found.documents))
     if fmt == "table":
         for result in results:
-            _print_table(result, settings["iocs"])
+            print_analysis(result, settings["iocs"])
             if result.defence is not None:
                 print_defence(result.defence)
     elif fmt == "json" and output is None:
         typer.echo(
             json.dumps(
                 {
+                    "schema_version": SCHEMA_VERSION,
                     "documents": [r.to_dict() for r in results],
                     "skipped": [{"path": str(p), "reason": reason} for p, reason in found.skipped],
                 },
@@ -208,7 +234,7 @@ def _analyze_folder(
             folder, [r.document.origin for r in results], export_format(fmt).extension
         )
         for result, name in zip(results, names, strict=True):
-            _write(output / name, _render(result, fmt, settings["iocs"]))
+            _write(output / name, _render(result, fmt, settings["iocs"], chosen))
         err_console.print(f"wrote {len(set(names))} files to {output}", highlight=False)
     err_console.print(
         f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
@@ -229,53 +255,6 @@ def _output_names(folder: Path, origins: list[str], extension: str) -> list[str]
             relative = Path(Path(origin).name or "report")
         names.append("__".join(relative.parts) + extension)
     return names
-
-
-def _print_table(result, iocs: bool) -> None:
-    """A table on a terminal (ids, hashes and URLs never wrap: the evidence folds instead);
-    plain tab-separated lines when piped, so every value can be copied whole."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    text = result.document.text
-    rows: list[tuple[str, ...]] = []
-    for hit in result.techniques:
-        evidence = hit.evidence[0] if hit.evidence else None
-        snippet = " ".join(text[evidence.start : evidence.end].split()) if evidence else ""
-        if len(snippet) > 160:
-            snippet = snippet[:157] + "…"
-        tactics = ", ".join(hit.technique.tactics)
-        rows.append(
-            (hit.technique.id, hit.technique.name, tactics, f"{hit.confidence:.2f}", snippet)
-        )
-    indicators: list[tuple[str, ...]] = [(i.type, i.value, i.raw) for i in result.indicators]
-    if not console.is_terminal:
-        for line in rows or [("#", result.message)]:
-            typer.echo("\t".join(line))
-        if iocs:
-            for line in indicators or [("#", "no indicators found")]:
-                typer.echo("\t".join(line))
-        return
-    title = result.document.title or result.document.origin
-    table = Table(
-        title=f"{escape(title)} — techniques at or above {result.threshold}", title_justify="left"
-    )
-    table.add_column("technique", no_wrap=True)
-    table.add_column("name", overflow="fold")
-    table.add_column("tactics", overflow="fold")
-    table.add_column("confidence", no_wrap=True)
-    table.add_column("evidence", overflow="fold", ratio=1)
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
-    console.print(table if rows else result.message, highlight=False)
-    if iocs:
-        itable = Table(title="indicators", title_justify="left")
-        itable.add_column("type", no_wrap=True)
-        itable.add_column("value", no_wrap=True, overflow="ignore")
-        itable.add_column("as written", no_wrap=True, overflow="ignore")
-        for indicator in indicators:
-            itable.add_row(*(escape(cell) for cell in indicator))
-        console.print(itable if indicators else "no indicators found")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,15 +6,16 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from mitremap.cli.common import FormatOption, console, options
+from mitremap.cli import render
+from mitremap.cli.common import FormatOption, options
+from mitremap.schema import SCHEMA_VERSION
 
 
 def _kb(version: str | None):
-    from mitremap.attack import load_attack
+    from mitremap.classify.knowledge import attack_for_model
 
-    return load_attack(version=version, data_dir=options.data_dir)
+    return attack_for_model(version, data_dir=options.data_dir)
 
 
 VersionOption = Annotated[
@@ -37,7 +38,7 @@ def show(
     technique = kb[technique_id]
     replacement = kb.resolve(technique_id) if technique.revoked else None
     if fmt == "json":
-        data = technique.to_dict()
+        data = {"schema_version": SCHEMA_VERSION, **technique.to_dict()}
         if replacement is not None:
             data["replaced_by"] = replacement.id
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -45,16 +46,21 @@ def show(
     title = f"{technique.id} {technique.name}"
     if technique.parent:
         title = f"{technique.id} {kb[technique.parent].name}: {technique.name}"
-    console.print(f"[bold]{title}[/]", highlight=False)
+    lines = [title]
     if replacement is not None:
-        console.print(f"[yellow]revoked: replaced by {replacement.id} {replacement.name}[/]")
+        lines.append(f"revoked: replaced by {replacement.id} {replacement.name}")
     elif technique.deprecated:
-        console.print("[yellow]deprecated[/]")
-    console.print(f"Tactics:   {', '.join(f'{t.name} ({t.id})' for t in technique.tactics) or '-'}")
-    console.print(f"Platforms: {', '.join(technique.platforms) or '-'}")
-    console.print(f"URL:       {technique.url}", highlight=False)
-    console.print(f"ATT&CK:    {kb.version}\n")
-    console.print(technique.description, highlight=False, markup=False)
+        lines.append("deprecated")
+    lines += [
+        f"Tactics:   {', '.join(f'{t.name} ({t.id})' for t in technique.tactics) or '-'}",
+        f"Platforms: {', '.join(technique.platforms) or '-'}",
+        f"URL:       {technique.url}",
+        f"ATT&CK:    {kb.version}",
+        "",
+        technique.description,
+    ]
+    for text in lines:
+        render.line(text)
 
 
 def search(
@@ -71,15 +77,15 @@ def search(
     results = _kb(attack_version).search(query, limit=limit)
     if fmt == "json":
         rows = [{"id": r.id, "name": r.name, "kind": r.kind, "matched": r.matched} for r in results]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        body = {"schema_version": SCHEMA_VERSION, "query": query, "results": rows}
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
-    if not results:
-        console.print(f"No match for {query!r}.", markup=False)
-        return
-    table = Table("id", "name", "kind", "matched")
-    for r in results:
-        table.add_row(r.id, r.name, r.kind, r.matched)
-    console.print(table)
+    render.table(
+        ("id", "name", "kind", "matched"),
+        [(r.id, r.name, r.kind, r.matched) for r in results],
+        no_wrap=("id",),
+        empty=f"No match for {query!r}.",
+    )
 
 
 def register(app: typer.Typer) -> None:

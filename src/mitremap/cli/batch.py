@@ -8,20 +8,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from mitremap.cli import render
 from mitremap.cli.common import (
     FormatOption,
     ModelOption,
+    StageProgress,
     ThresholdOption,
     TimeLimitOption,
     WindowOption,
-    console,
     err_console,
-    options,
     printable,
 )
 from mitremap.deadline import DEFAULT_TIME_LIMIT_S
+from mitremap.schema import SCHEMA_VERSION
 
 
 def batch(
@@ -70,33 +70,28 @@ def batch(
         window=window,
         time_limit_s=time_limit,
     )
-    with Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=options.quiet,
-    ) as bar:
-        task = bar.add_task("analyzing", total=None)
+    with StageProgress() as progress:
         summary = analyze_corpus(
             sources,
             out,
             settings,
             workers=workers,
             scheduler=scheduler,
-            progress=lambda done, total, _: bar.update(task, completed=done, total=total),
+            progress=lambda done, total, _: progress.update("analyzing", done, total),
         )
     if fmt == "json":  # the results are in --output; this is what the run did
         errors = [{"id": ident, "error": error} for ident, error in summary.errors]
-        body = {"output": str(out), "done": summary.done, "failed": summary.failed}
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "output": str(out),
+            "done": summary.done,
+            "failed": summary.failed,
+        }
         typer.echo(json.dumps({**body, "skipped": summary.skipped, "errors": errors}, indent=2))
         return
-    console.print(
+    render.line(
         f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → "
-        + printable(str(out)),
-        highlight=False,
-        markup=False,
+        + printable(str(out))
     )
     for ident, error in summary.errors[:10]:
         line = f"  skipped {printable(ident)}: {printable(error)}"

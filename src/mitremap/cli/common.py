@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -16,7 +16,10 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from mitremap.analysis import MitreMap
     from mitremap.data import DataResolver
+    from mitremap.export import ExportOptions
+    from mitremap.export._base import TLP, Benign
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,6 +55,64 @@ def resolver() -> DataResolver:
     from mitremap.data import DataResolver
 
     return DataResolver(data_dir=options.data_dir)
+
+
+def load_mitremap(model: Path | None = None) -> MitreMap:
+    """The model every command analyses with: `--model DIR`, else the default model."""
+    from mitremap.analysis import MitreMap
+
+    return MitreMap.load(model)
+
+
+MAX_ANALYSIS_BYTES = 64 * 2**20
+
+
+def read_analysis(
+    source: str,
+    *,
+    threshold: float = 0.6,
+    model: Path | None = None,
+    loaded: list[Any] | None = None,
+) -> dict[str, Any]:
+    """An analysis' JSON form from `source`: an analysis JSON file (`analyze -f json`) as it
+    is; anything else is read as a report and analysed (the model loaded once into `loaded`)."""
+    from mitremap.errors import InputError
+
+    path = Path(source)
+    if not source.startswith(("http://", "https://")):
+        data = _json_analysis(path)
+        if data is not None:
+            return data
+    from mitremap.documents import read_document
+
+    document = read_document(source)
+    if not document.text.strip():
+        raise InputError(f"{source}: the input is empty")
+    cache = loaded if loaded is not None else []
+    if not cache:
+        cache.append(load_mitremap(model))
+    return dict(cache[0].analyze(document, threshold=threshold).to_dict())
+
+
+def _json_analysis(path: Path) -> dict[str, Any] | None:
+    """The analysis in a JSON file; None when the file is not JSON (then it is a report)."""
+    import json
+
+    from mitremap.errors import InputError
+
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return None
+    if path.stat().st_size > MAX_ANALYSIS_BYTES:
+        raise InputError(f"{path}: larger than {MAX_ANALYSIS_BYTES // 2**20} MB, not an analysis")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
+    if isinstance(data, dict) and "documents" in data and "techniques" not in data:
+        raise InputError(f"{path}: the analysis of a folder; give the JSON of one report")
+    if not isinstance(data, dict) or "techniques" not in data:
+        raise InputError(f"{path}: not a MitreMap analysis (analyze -f json writes one)")
+    return data
 
 
 # ---- options every command spells the same way ---------------------------------------------
@@ -102,6 +163,82 @@ def printable(text: str) -> str:
     """`text` with control characters shown as escapes (`\\x1b`): a file name from a folder
     can hold terminal escape sequences, and printing them raw would run them."""
     return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+# ---- export options (analyze, iocs) --------------------------------------------------------------
+
+KeepPathOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-path", help="Keep the report's local path in exports (default: its name only)."
+    ),
+]
+RefangOption = Annotated[
+    bool,
+    typer.Option(
+        "--refang", help="Live indicators in HTML, Markdown and Word (default: defanged)."
+    ),
+]
+BenignOption = Annotated[
+    Literal["context", "omit"],
+    typer.Option(
+        "--benign",
+        help="Known-benign values (system programs, vendor domains, the report's own URL …) in "
+        "STIX and MISP: context (observed, never an indicator) or omit.",
+        metavar="context|omit",
+    ),
+]
+TlpOption = Annotated[
+    Literal["clear", "green", "amber", "amber+strict", "red"] | None,
+    typer.Option("--tlp", help="Mark STIX and MISP exports with a TLP 2.0 level.", metavar="LEVEL"),
+]
+MispDistributionOption = Annotated[
+    int,
+    typer.Option(
+        "--misp-distribution",
+        help="MISP event distribution: 0 your organisation, 1 this community, 2 connected "
+        "communities, 3 all, 5 inherit.",
+        metavar="N",
+    ),
+]
+MispThreatOption = Annotated[
+    int,
+    typer.Option(
+        "--misp-threat-level",
+        min=1,
+        max=4,
+        help="MISP threat level: 1 high, 2 medium, 3 low, 4 undefined.",
+        metavar="N",
+    ),
+]
+
+
+def export_options(
+    *,
+    keep_path: bool = False,
+    refang: bool = False,
+    benign: Benign = "context",
+    tlp: TLP | None = None,
+    misp_distribution: int = 0,
+    misp_threat_level: int = 4,
+) -> ExportOptions:
+    """The `ExportOptions` of a command's options (checked: a bad value is a usage error)."""
+    from mitremap.export import ExportOptions
+    from mitremap.export._misp import DISTRIBUTIONS
+
+    if misp_distribution not in DISTRIBUTIONS:
+        raise typer.BadParameter(
+            f"{misp_distribution}: choose 0, 1, 2, 3 or 5 (4, a sharing group, is set in MISP)",
+            param_hint="--misp-distribution",
+        )
+    return ExportOptions(
+        keep_path=keep_path,
+        refang=refang,
+        benign=benign,
+        tlp=tlp,
+        misp_distribution=misp_distribution,
+        misp_threat_level=misp_threat_level,
+    )
 
 
 # ---- progress --------------------------------------------------------------------------------

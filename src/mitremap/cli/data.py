@@ -6,10 +6,11 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from mitremap.cli.common import FormatOption, StageProgress, console, options, resolver
+from mitremap.cli import render
+from mitremap.cli.common import FormatOption, StageProgress, options, resolver
 from mitremap.errors import MitreMapError
+from mitremap.schema import SCHEMA_VERSION
 
 
 def status(fmt: FormatOption = "table") -> None:
@@ -33,32 +34,36 @@ def status(fmt: FormatOption = "table") -> None:
             for src, found in zip(SOURCES, res.status(), strict=True)
         ]
         mirror = str(res.mirror) if res.mirror else None
-        body = {"mirror": mirror, "cache": str(res.cache_dir), "sources": rows}
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "mirror": mirror,
+            "cache": str(res.cache_dir),
+            "sources": rows,
+        }
         typer.echo(json.dumps(body, indent=2))
         return
-    console.print(f"Data mirror: {res.mirror or '-'} ({res.mirror_origin})", highlight=False)
-    console.print(f"Cache:       {res.cache_dir}", highlight=False)
-    table = Table("source", "where", "size", "licence", "path")
-    for src, found in zip(SOURCES, res.status(), strict=True):
-        size = f"{found.size / 2**20:.1f} MB" if found.path else "-"
-        where = found.where if found.path or not src.path else "[red]missing[/]"
-        table.add_row(
+    render.line(f"Data mirror: {res.mirror or '-'} ({res.mirror_origin})")
+    render.line(f"Cache:       {res.cache_dir}")
+    found_rows = [
+        (
             src.name,
-            where,
-            size,
+            found.where if found.path or not src.path else "missing",
+            f"{found.size / 2**20:.1f} MB" if found.path else "-",
             src.licence,
             str(found.path or src.path or "in the ATT&CK bundle"),
         )
-    console.print(table)
+        for src, found in zip(SOURCES, res.status(), strict=True)
+    ]
+    render.table(("source", "where", "size", "licence", "path"), found_rows, no_wrap=("source",))
     located = res.find(SOURCES[0].path or "")
     if located.path is not None:
         kb = load_attack(located.path, data_dir=options.data_dir)
-        console.print(
+        render.line(
             f"ATT&CK Enterprise {kb.version}: {len(kb.techniques())} active techniques and "
             f"sub-techniques, {len(kb.tactics)} tactics"
         )
     else:
-        console.print("ATT&CK: not found locally; 'mitremap data fetch' downloads it.")
+        render.line("ATT&CK: not found locally; 'mitremap data fetch' downloads it.")
 
 
 def fetch(
@@ -81,7 +86,7 @@ def fetch(
 
     MITREMAP_ORIGIN=URL fetches every origin from a mirror of them instead (URL/github.com/…).
     """
-    from mitremap.converters import Fetched, fetch_plan, fetch_source
+    from mitremap.training.converters import Fetched, fetch_plan, fetch_source
 
     res = resolver()
     plan = fetch_plan(sources or ["attack"], attack_version)  # unknown names fail first
@@ -107,12 +112,17 @@ def fetch(
         res.discard_downloads()  # the converted files stay; the raw archives are not needed
     if fmt == "json":
         rows = [{"source": f.source, "path": str(f.path), "records": f.records} for f in fetched]
-        body = {"cache": str(res.cache_dir), "fetched": rows, "failed": failed}
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "cache": str(res.cache_dir),
+            "fetched": rows,
+            "failed": failed,
+        }
         typer.echo(json.dumps(body, indent=2))
     else:
         for item in fetched:
             records = "" if item.records is None else f"{item.records} records → "
-            console.print(f"{item.source}: {records}{item.path}", highlight=False, soft_wrap=True)
+            render.line(f"{item.source}: {records}{item.path}")
     if len(plan) == 1 and failed:
         raise MitreMapError(next(iter(failed.values())))
     if failed:

@@ -9,12 +9,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from mitremap.cli.common import TIME_LIMIT_ADVICE, TimeLimitOption, console, err_console
+from mitremap.cli import render
+from mitremap.cli.common import (
+    TIME_LIMIT_ADVICE,
+    BenignOption,
+    KeepPathOption,
+    MispDistributionOption,
+    MispThreatOption,
+    TimeLimitOption,
+    TlpOption,
+    err_console,
+    export_options,
+)
 from mitremap.deadline import DEFAULT_TIME_LIMIT_S, Deadline
 from mitremap.files import write_text
+from mitremap.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from mitremap.documents import Document
@@ -67,9 +77,10 @@ def _unique(indicators: list) -> list:
     return result
 
 
-def _render(document: Document, indicators: list, fmt: str, *, plain: bool) -> str | Table:
+def _render(document: Document, indicators: list, fmt: str, chosen: Any) -> str | None:
+    """The indicators in `fmt`: text, or None for a table (shown by `cli.render`)."""
     if fmt == "json":
-        data = {"indicators": [i.to_dict() for i in indicators]}
+        data = {"schema_version": SCHEMA_VERSION, "indicators": [i.to_dict() for i in indicators]}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         from mitremap.export import SafeWriter
@@ -83,15 +94,17 @@ def _render(document: Document, indicators: list, fmt: str, *, plain: bool) -> s
     if fmt in ("stix", "misp"):
         from mitremap.export import render
 
-        return str(render(_Found(document, indicators), fmt, iocs=True)) + "\n"
-    table = Table(title=None if plain else f"{len(indicators)} indicators", show_lines=False)
-    for column in ("type", "value", "raw", "offset"):
-        table.add_column(column, overflow="fold")
-    for i in indicators:
-        value = i.value + (" (private)" if i.private else "")
-        raw = "" if i.raw == i.value else i.raw
-        table.add_row(i.type, value, raw, f"{i.start}-{i.end}")
-    return table
+        found = _Found(document, indicators)
+        return str(render(found, fmt, iocs=True, options=chosen)) + "\n"
+    return None
+
+
+def _rows(indicators: list) -> list[tuple[str, ...]]:
+    return [
+        (i.type, i.value + (" (private)" if i.private else ""), "" if i.raw == i.value else i.raw,
+         f"{i.start}-{i.end}")
+        for i in indicators
+    ]  # fmt: skip
 
 
 def iocs(
@@ -127,6 +140,11 @@ def iocs(
         bool,
         typer.Option("--allowlist", help="Drop well-known benign values (google.com, 8.8.8.8…)."),
     ] = False,
+    keep_path: KeepPathOption = False,
+    benign: BenignOption = "context",
+    tlp: TlpOption = None,
+    misp_distribution: MispDistributionOption = 0,
+    misp_threat_level: MispThreatOption = 4,
     time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
     """Extract indicators of compromise: refanged, validated, with offsets into the report."""
@@ -147,17 +165,27 @@ def iocs(
         err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     if unique:
         indicators = _unique(indicators)
-    rendered = _render(document, indicators, fmt, plain=output is not None)
+    chosen = export_options(
+        keep_path=keep_path,
+        benign=benign,
+        tlp=tlp,
+        misp_distribution=misp_distribution,
+        misp_threat_level=misp_threat_level,
+    )
+    rendered = _render(document, indicators, fmt, chosen)
+    if rendered is None:  # a table: on a terminal, or tab-separated lines anywhere else
+        if output is None:
+            render.table(
+                ("type", "value", "raw", "offset"),
+                _rows(indicators),
+                title=f"{len(indicators)} indicators",
+                no_wrap=("type",),
+            )
+            return
+        rendered = "".join("\t".join(row) + "\n" for row in _rows(indicators))
     if output is None:
-        if isinstance(rendered, str):
-            typer.echo(rendered, nl=False)
-        else:
-            console.print(rendered, highlight=False)
+        typer.echo(rendered, nl=False)
         return
-    if not isinstance(rendered, str):
-        buffer = io.StringIO()
-        Console(file=buffer, width=200, color_system=None).print(rendered, highlight=False)
-        rendered = buffer.getvalue()
     write_text(output, rendered)
 
 

@@ -1,27 +1,39 @@
-"""`mitremap train | analyze | evaluate | model ensure | model info`."""
+"""`mitremap train | evaluate | model ensure | info | export | install`.
+
+Training the default model takes a lock beside it (`<cache>/models/.default.lock`): on a
+machine where several processes set up at once (`make setup` in five shells), one trains and
+the others wait, say so, and then use its model.
+"""
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
 
+from mitremap.cli import render
 from mitremap.cli.common import (
     FormatOption,
     ModelOption,
     StageProgress,
     ThresholdOption,
-    console,
     err_console,
+    load_mitremap,
     options,
     resolver,
 )
 from mitremap.errors import MitreMapError, ModelError
 from mitremap.files import check_writable_folder
+from mitremap.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from mitremap.web.workspace.learning import ReviewSet
 
 OutputOption = Annotated[
     Path | None,
@@ -29,7 +41,8 @@ OutputOption = Annotated[
         "--output",
         "--out",
         "-o",
-        help="Model folder (default: the cached default model).",
+        help="Model folder (default: the cached default model; with --add-reviews a new "
+        "folder beside it).",
         metavar="DIR",
     ),
 ]
@@ -42,24 +55,21 @@ def _train(
     include: list[str] | None,
     out: Path | None,
     calibrate: bool = True,
-    reviews: str | None = None,
+    reviews: ReviewSet | None = None,
 ) -> Path:
     from mitremap.analysis import default_model_path
     from mitremap.attack import load_attack
-    from mitremap.classify.train import train_model
+    from mitremap.cli.learn import beside_default
+    from mitremap.training.train import train_model
 
-    target = check_writable_folder(out or default_model_path())  # before minutes of work
+    # a model learned from reviews goes beside the default model, never over it
+    default = beside_default("reviewed") if reviews is not None else default_model_path()
+    target = check_writable_folder(out or default)  # before minutes of work
     for path in add or []:
         if not path.exists():
             raise MitreMapError(f"--add {path}: no such file or folder")
     res = resolver()
     kb = load_attack(data_dir=options.data_dir)
-    reviewed = []
-    if reviews is not None:  # the analysts' reviewed passages, from the workspace database
-        from mitremap.workspace.store import reviewed_passages_in
-
-        reviewed = reviewed_passages_in(reviews or None)
-        err_console.print(f"adding {len(reviewed)} reviewed passages", highlight=False)
     with StageProgress() as progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = train_model(
@@ -71,9 +81,13 @@ def _train(
             resolver=res,
             calibrate=calibrate,
             progress=progress.update,
-            reviewed=reviewed,
+            reviewed=reviews.passages if reviews else (),
+            reviewed_reports=reviews.reports if reviews else (),
         )
     model.save(target)
+    from mitremap.classify.knowledge import write_knowledge
+
+    write_knowledge(target, kb)  # so the model answers exports and --defend on its own
     err_console.print(
         f"trained {len(model.labels)} techniques on {model.card.training_texts} texts in "
         f"{model.card.train_seconds:.0f} s → {target}",
@@ -99,10 +113,15 @@ def _summary(path: Path) -> dict[str, Any]:
     card = dict(manifest.get("card", {}))
     card.pop("techniques", None)
     card.pop("names", None)
+    knowledge = manifest.get("knowledge") or {}
     return {
+        "schema_version": SCHEMA_VERSION,
         "path": str(path),
         **card,
         "report_confidence": _report_model(manifest),
+        "attack_knowledge": f"ATT&CK {knowledge['attack_version']}"
+        if knowledge.get("attack_version")
+        else None,
         "warnings": _warnings(card),
     }
 
@@ -145,9 +164,19 @@ def train(
         bool,
         typer.Option(
             "--add-reviews",
-            help="Add the passages analysts reviewed in `mitremap serve` (from --db).",
+            help="Learn from what analysts reviewed in `mitremap serve` (from --db): a new "
+            "model beside the default one, which is left as it is.",
         ),
     ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="With --add-reviews: correct the model (--model, default: the default "
+            "model) by the reviewed passages in seconds instead of retraining.",
+        ),
+    ] = False,
+    model: ModelOption = None,
     db: Annotated[
         str | None,
         typer.Option(
@@ -160,16 +189,24 @@ def train(
     fmt: FormatOption = "table",
 ) -> None:
     """Train a technique model (about 6 minutes on 2 cores) and save it."""
-    reviews = (db or "") if add_reviews else None
-    path = _train(source, add, drop, include, out, calibrate=not no_calibrate, reviews=reviews)
+    from mitremap.cli.learn import how_to_use, quick_update, reviews_from
+
+    if quick and not add_reviews:
+        raise MitreMapError("--quick updates a model from reviews: add --add-reviews")
+    reviews = reviews_from(db) if add_reviews else None
+    if reviews is not None and quick:
+        path = quick_update(reviews, model, out)
+    else:
+        # the lock guards the default model; one learned from reviews goes beside it
+        lock = _default_model_lock(out) if reviews is None else nullcontext()
+        with lock:
+            path = _train(
+                source, add, drop, include, out, calibrate=not no_calibrate, reviews=reviews
+            )
     if fmt == "json":
         typer.echo(json.dumps(_summary(path), indent=2))
-
-
-def _load(model: Path | None):
-    from mitremap.analysis import MitreMap
-
-    return MitreMap.load(model)
+    elif reviews is not None:
+        how_to_use(path, replaced_default=False)
 
 
 def evaluate(
@@ -185,15 +222,14 @@ def evaluate(
     model: ModelOption = None,
 ) -> None:
     """Measure a model on labelled text (labels normalised like training labels)."""
-    from mitremap.attack import load_attack
-    from mitremap.evaluate import evaluate_reports, evaluate_sentences, read_labelled
+    from mitremap.training.evaluate import evaluate_reports, evaluate_sentences, read_labelled
 
     if not file.is_file():
         raise MitreMapError(f"{file}: no such file")
-    mm = _load(model)
+    mm = load_mitremap(model)
     items = [
         i
-        for i in read_labelled(str(file), load_attack(data_dir=options.data_dir))
+        for i in read_labelled(str(file), mm.attack(data_dir=options.data_dir))
         if level == "report" or i.labels
     ]
     if not items:
@@ -202,7 +238,7 @@ def evaluate(
         metrics = evaluate_sentences(mm, items).to_dict()
     else:
         metrics = evaluate_reports(mm, items, threshold=threshold).to_dict()
-    metrics = {"file": str(file), "level": level, **metrics}
+    metrics = {"schema_version": SCHEMA_VERSION, "file": str(file), "level": level, **metrics}
     if fmt == "json":
         typer.echo(json.dumps(metrics, indent=2))
         return
@@ -210,54 +246,82 @@ def evaluate(
 
 
 def _print_metrics(metrics: dict) -> None:
-    from rich.table import Table
-
-    table = Table(
-        "metric",
-        "value",
-        title=f"{metrics['file']} ({metrics['level']} level)",
-        title_justify="left",
-    )
+    rows = []
     for key, value in metrics.items():
-        if key in ("file", "level"):
+        if key in ("schema_version", "file", "level"):
             continue
         if isinstance(value, dict):
             value = "  ".join(f"{k[0].upper()} {v:.3f}" for k, v in value.items())
         elif isinstance(value, float):
             value = f"{value:.3f}"
-        table.add_row(key, str(value))
-    console.print(table)
+        rows.append((key, str(value)))
+    render.fields(rows, title=f"{metrics['file']} ({metrics['level']} level)")
 
 
 def ensure(
     force: Annotated[bool, typer.Option("--force", help="Retrain even if a model exists.")] = False,
     fmt: FormatOption = "table",
 ) -> None:
-    """Train the default model unless one is cached or installed (what `make setup` runs)."""
+    """Train the default model unless one is cached or installed (what `make setup` runs); one
+    process at a time trains it, the others wait and use its result."""
     from mitremap.analysis import default_model_path
-    from mitremap.classify import load_model
 
     target = default_model_path()
-    status = "trained"
+    with _default_model_lock(None):
+        status = "present" if not force and _present(target) else "trained"
+        if status == "trained":
+            _train(None, None, None, None, None)
+    if fmt == "json":
+        typer.echo(json.dumps({**_summary(target), "status": status}, indent=2))
+    elif status == "present":
+        render.line(f"default model present: {target}")
+
+
+def _present(target: Path) -> bool:
+    """Whether the default model loads whole (a truncated one is not "present"); one that
+    carries no ATT&CK knowledge gets it, when a bundle is at hand."""
+    from mitremap.classify import load_model
+    from mitremap.classify.knowledge import knowledge_entry, write_knowledge
+
     try:
-        if force:
-            raise ModelError("retraining (--force)")
-        load_model(target)  # a model that does not load whole is not "present"
-        status = "present"
+        load_model(target)
+        if knowledge_entry(target) is None:
+            from mitremap.attack import load_attack
+
+            version = _summary(target).get("attack_version") or None
+            write_knowledge(target, load_attack(version=version, data_dir=options.data_dir))
     except ModelError as exc:
         if (target / "manifest.json").is_file():
             err_console.print(f"note: retraining: {exc}", highlight=False, markup=False)
-        _train(None, None, None, None, None)
-    if fmt == "json":
-        typer.echo(json.dumps({"status": status, **_summary(target)}, indent=2))
-    elif status == "present":
-        console.print(f"default model present: {target}", highlight=False)
+        return False
+    except MitreMapError as exc:  # no bundle to add knowledge from: the model still works
+        err_console.print(f"note: the model carries no ATT&CK knowledge ({exc})", markup=False)
+    return True
+
+
+@contextmanager
+def _default_model_lock(out: Path | None) -> Iterator[None]:
+    """The machine-wide lock on training the default model (none for another folder)."""
+    from mitremap.analysis import default_model_path
+    from mitremap.files import exclusive_lock
+
+    target = default_model_path()
+    if out is not None and Path(out).absolute() != target.absolute():
+        yield
+        return
+
+    def waiting() -> None:
+        err_console.print(
+            "another mitremap process is training the default model: waiting for it",
+            highlight=False,
+        )
+
+    with exclusive_lock(target.parent / f".{target.name}.lock", on_wait=waiting):
+        yield
 
 
 def info(model: ModelOption = None, fmt: FormatOption = "table") -> None:
     """Show a model's card: ATT&CK version, recipe, sources, settings, metrics, warnings."""
-    from rich.table import Table
-
     from mitremap.analysis import default_model_path
 
     card = _summary(model or default_model_path())
@@ -265,13 +329,12 @@ def info(model: ModelOption = None, fmt: FormatOption = "table") -> None:
         typer.echo(json.dumps(card, indent=2))
         return
     warnings = card.pop("warnings")
-    table = Table("field", "value", title="model", title_justify="left")
-    for key, value in card.items():
-        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-        table.add_row(key, escape(text))
-    for warning in warnings:
-        table.add_row("[bold yellow]warning[/]", f"[yellow]{escape(warning)}[/]")
-    console.print(table)
+    card.pop("schema_version")
+    rows = [
+        (key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+        for key, value in card.items()
+    ]
+    render.fields([*rows, *(("warning", w) for w in warnings)], title="model")
 
 
 def _report_model(manifest: dict) -> str:
@@ -300,9 +363,11 @@ def export(
 
     digest = export_model(model or default_model_path(), output)
     if fmt == "json":
-        typer.echo(json.dumps({"archive": str(output), "sha256": digest}, indent=2))
+        body = {"schema_version": SCHEMA_VERSION, "archive": str(output), "sha256": digest}
+        typer.echo(json.dumps(body, indent=2))
         return
-    console.print(f"wrote {output}\nsha256 {digest}", highlight=False)
+    render.line(f"wrote {output}")
+    render.line(f"sha256 {digest}")
 
 
 def install(
@@ -328,9 +393,11 @@ def install(
     destination = target or default_model_path()
     digest = install_model(package, destination, sha256)
     if fmt == "json":
-        typer.echo(json.dumps({"installed": str(destination), "sha256": digest}, indent=2))
+        body = {"schema_version": SCHEMA_VERSION, "installed": str(destination), "sha256": digest}
+        typer.echo(json.dumps(body, indent=2))
         return
-    console.print(f"installed {destination}\nsha256 {digest}", highlight=False)
+    render.line(f"installed {destination}")
+    render.line(f"sha256 {digest}")
 
 
 def register(app: typer.Typer) -> None:

@@ -91,9 +91,10 @@ def serve(
         import uvicorn
     except ImportError as exc:
         raise MissingExtraError("uvicorn", "web", "mitremap serve") from exc
-    from mitremap.server import LOOPBACK_HOSTS, create_app, guarded_protocol
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.app import LOOPBACK_HOSTS, create_app
+    from mitremap.web.middleware import guarded_protocol
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     database = Database(db)
     local = is_loopback(host)
@@ -143,8 +144,8 @@ def serve(
 
 
 def _store(ctx: typer.Context, db: str | None):
-    from mitremap.workspace.db import Database
-    from mitremap.workspace.store import Store
+    from mitremap.web.workspace.db import Database
+    from mitremap.web.workspace.store import Store
 
     return Store(Database(db or (ctx.obj or {}).get("db")))
 
@@ -162,7 +163,7 @@ def user_add(
     db: DbOption = None,
 ) -> None:
     """Add a user who logs in with a password (asked for, or read from stdin)."""
-    from mitremap.workspace.auth import hash_password
+    from mitremap.web.workspace.auth import hash_password
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -209,7 +210,7 @@ def export_reviews(
 ) -> None:
     """Write every reviewed passage as labelled training text (the shared JSONL schema:
     text, labels, source, id, meta), e.g. for `mitremap train --add FILE`."""
-    from mitremap.corpus import write_jsonl
+    from mitremap.training.corpus import write_jsonl
 
     count = write_jsonl(_store(ctx, db).reviewed_passages(), output)
     console.print(f"wrote {count} reviewed passages to {output}", highlight=False)

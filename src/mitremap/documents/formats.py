@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePath
 
-from mitremap.errors import InputError
+from mitremap.errors import InputError, TooLargeInputError
 
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"
@@ -70,6 +70,10 @@ class DocumentError(InputError):
         super().__init__(f"{origin}: {reason}")
         self.origin = origin
         self.reason = reason
+
+
+class TooLargeDocumentError(DocumentError, TooLargeInputError):
+    """An input past the size limit it is read under."""
 
 
 def detect(data: bytes, name: str = "", origin: str = "<bytes>") -> str:

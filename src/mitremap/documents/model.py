@@ -13,7 +13,8 @@ class Document:
 
     `warnings` says what a reader had to guess or leave out (a legacy encoding, PDF pages
     without text), for front ends to show. `date` (ISO 8601, "" when unknown) is when the
-    report was last written as far as the reader can tell: a file's modification time.
+    report says it was published; never a file's modification time (that is when a copy was
+    made), so exports fall back to the time of the analysis.
     """
 
     text: str

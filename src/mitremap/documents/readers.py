@@ -17,8 +17,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,7 +25,7 @@ from mitremap.deadline import Deadline
 from mitremap.documents import formats
 from mitremap.documents.budget import DEFAULT, Budget
 from mitremap.documents.docx import docx_text
-from mitremap.documents.formats import DocumentError
+from mitremap.documents.formats import DocumentError, TooLargeDocumentError
 from mitremap.documents.html import html_text
 from mitremap.documents.model import Document, first_line
 from mitremap.documents.pdf import pdf_text
@@ -116,9 +115,8 @@ def read_file(
     except OSError as error:
         raise DocumentError(origin, f"cannot read: {error.strerror or error}") from None
     _check_size(origin, len(data), max_bytes)  # it may have grown since stat()
-    written = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds")
-    document = read_bytes(data, name=path.name, origin=origin, deadline=deadline, budget=budget)
-    return replace(document, date=written)
+    # no `date`: a file's modification time says when it was copied, not when it was written
+    return read_bytes(data, name=path.name, origin=origin, deadline=deadline, budget=budget)
 
 
 def read_stdin(
@@ -369,7 +367,7 @@ def read_folder(
 
 def _check_size(origin: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise DocumentError(
+        raise TooLargeDocumentError(
             origin, f"too large ({_megabytes(size)}; the limit is {_megabytes(max_bytes)})"
         )
 

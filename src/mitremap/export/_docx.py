@@ -2,8 +2,12 @@
 
 Title and source, the techniques table (id, name, tactics, confidence, best evidence), the
 ATT&CK matrix with its cells shaded by confidence, every evidence passage under its technique,
-and the indicators table. Text from the document is cleaned of what XML cannot hold; long
-passages and very long indicator lists are cut, and the document says so.
+and the indicators table. Made to be read: each table's columns are as wide as what they hold
+(a technique id narrow, the evidence wide) in a small type, so the sample report's 14
+techniques fit on about a page; technique ids link to their ATT&CK pages; indicators are
+defanged (`hxxps://evil[.]com`; Word turns URLs into live links) unless `refang`. Text from the
+document is cleaned of what XML cannot hold; long passages and very long indicator lists are
+cut, and the document says so.
 """
 
 from __future__ import annotations
@@ -13,34 +17,44 @@ from collections.abc import Sequence
 from typing import Any
 
 from mitremap import __version__
+from mitremap.attack import ATTACK_URL
 from mitremap.errors import MissingExtraError
 from mitremap.export._base import (
+    DEFAULT_OPTIONS,
     Exportable,
+    ExportOptions,
     best_evidence_text,
     colour,
     dark,
+    for_people,
     matrix,
     origin,
     read,
     report_time,
     tactic_names,
     title,
+    value_for_people,
     xml_text,
 )
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_PASSAGE = 2_000  # characters of one evidence passage
 MAX_INDICATORS = 2_000  # rows of the indicators table
+EVIDENCE_CHARS = 220  # of the best passage, in the techniques table (all of them further on)
+TABLE_POINTS = 8
+TECHNIQUE_COLUMNS = (("technique", 0.14), ("name", 0.19), ("tactics", 0.16), ("conf.", 0.09))
+"""The techniques table's columns and their shares of the text width (evidence: the rest)."""
+INDICATOR_COLUMNS = (("type", 0.13), ("value", 0.42), ("as written", 0.37), ("offset", 0.08))
 
 
-def to_docx(analysis: Exportable) -> bytes:
+def to_docx(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> bytes:
     """The analysis as a Word document (see the module docstring)."""
     try:
         import docx
         from docx.shared import Pt, RGBColor
     except ImportError:
         raise MissingExtraError("python-docx", "docx", "Word export") from None
-    data, _ = read(analysis)
+    data, _ = read(analysis, options)
     name = xml_text(title(data))
     threshold = data.get("threshold", 0.6)
     hits = data.get("techniques", ())
@@ -62,11 +76,14 @@ def to_docx(analysis: Exportable) -> bytes:
                 t.get("technique_name", ""),
                 ", ".join(tactic_names(t)),
                 f"{float(t.get('confidence_score', 0)):.2f}",
-                best_evidence_text(t)[:300],
+                for_people(_cut(best_evidence_text(t), EVIDENCE_CHARS), options),
             )
             for t in hits
         ]
-        _table(document, ("technique", "name", "tactics", "confidence", "evidence"), techniques)
+        widths = (*TECHNIQUE_COLUMNS, ("evidence", 1 - sum(w for _, w in TECHNIQUE_COLUMNS)))
+        table = _table(document, widths, techniques)
+        for row, t in zip(table.rows[1:], hits, strict=True):
+            _link_cell(row.cells[0], t.get("webpage_link", ""), t["technique"])
 
         document.add_heading("ATT&CK matrix", level=1)
         columns = matrix(list(hits))
@@ -100,7 +117,7 @@ def to_docx(analysis: Exportable) -> bytes:
                 cut = "…" if len(passage) > MAX_PASSAGE else ""
                 paragraph = document.add_paragraph(style="Quote")
                 paragraph.add_run(f"{float(e.get('confidence', 0)):.2f}  ").bold = True
-                paragraph.add_run(xml_text(passage[:MAX_PASSAGE]) + cut)
+                paragraph.add_run(xml_text(for_people(passage[:MAX_PASSAGE], options)) + cut)
     else:
         document.add_paragraph(f"No technique reached the threshold of {threshold}.")
 
@@ -109,10 +126,15 @@ def to_docx(analysis: Exportable) -> bytes:
         document.add_heading("Indicators of compromise", level=1)
         if indicators:
             rows = [
-                (i["type"], i["value"], i["raw"], str(int(i["start"])))
+                (
+                    i["type"],
+                    value_for_people(i["type"], i["value"], options),
+                    value_for_people(i["type"], i["raw"], options),
+                    str(int(i["start"])),
+                )
                 for i in indicators[:MAX_INDICATORS]
             ]
-            _table(document, ("type", "value", "as written", "offset"), rows)
+            _table(document, INDICATOR_COLUMNS, rows)
             if len(indicators) > MAX_INDICATORS:
                 document.add_paragraph(
                     f"{len(indicators) - MAX_INDICATORS} more indicators: see the JSON export."
@@ -124,14 +146,76 @@ def to_docx(analysis: Exportable) -> bytes:
     return out.getvalue()
 
 
-def _table(document: Any, header: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
-    table = document.add_table(rows=1, cols=len(header))
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _table(
+    document: Any, columns: Sequence[tuple[str, float]], rows: Sequence[Sequence[Any]]
+) -> Any:
+    """A table in a small type whose columns take their share of the text width (Word and
+    LibreOffice honour fixed widths; autofit would make every column alike)."""
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    section = document.sections[-1]
+    width = section.page_width - section.left_margin - section.right_margin
+    widths = [int(width * share) for _, share in columns]
+    table = document.add_table(rows=1, cols=len(columns))
     table.style = "Light Grid Accent 1"
-    for cell, text in zip(table.rows[0].cells, header, strict=True):
-        cell.text = text
-    for row in rows:
-        for cell, text in zip(table.add_row().cells, row, strict=True):
-            cell.text = xml_text(text)
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    table._tbl.tblPr.append(layout)
+    for column, size in zip(table.columns, widths, strict=True):
+        column.width = size
+    _fill(table.rows[0], [name for name, _ in columns], widths)
+    for values in rows:
+        _fill(table.add_row(), values, widths)
+    return table
+
+
+def _fill(row: Any, values: Sequence[Any], widths: list[int]) -> None:
+    from docx.shared import Pt
+
+    for cell, text, size in zip(row.cells, values, widths, strict=True):
+        cell.width = size
+        paragraph = cell.paragraphs[0]
+        paragraph.paragraph_format.space_after = Pt(0)
+        paragraph.add_run(xml_text(text)).font.size = Pt(TABLE_POINTS)
+
+
+def _link_cell(cell: Any, url: str, text: str) -> None:
+    """Make a cell's text a link to an ATT&CK page (python-docx has no API for links)."""
+    if not url.startswith(ATTACK_URL + "/"):
+        return
+    from docx.opc.constants import RELATIONSHIP_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    paragraph = cell.paragraphs[0]
+    for run in list(paragraph.runs):
+        run._r.getparent().remove(run._r)
+    link = OxmlElement("w:hyperlink")
+    link.set(qn("r:id"), paragraph.part.relate_to(url, RELATIONSHIP_TYPE.HYPERLINK, True))
+    run = OxmlElement("w:r")
+    properties = OxmlElement("w:rPr")
+    for tag, attribute, value in (
+        ("w:color", "w:val", "0563C1"),
+        ("w:u", "w:val", "single"),
+        ("w:sz", "w:val", str(TABLE_POINTS * 2)),
+    ):
+        element = OxmlElement(tag)
+        element.set(qn(attribute), value)
+        properties.append(element)
+    run.append(properties)
+    label = OxmlElement("w:t")
+    label.text = xml_text(text)
+    run.append(label)
+    link.append(run)
+    paragraph._p.append(link)
 
 
 def _shade(cell: Any, fill: str) -> None:

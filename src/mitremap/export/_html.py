@@ -2,7 +2,9 @@
 
 Inline CSS only, no script and no external resource, under a Content-Security-Policy that
 forbids both; everything that comes from the document is escaped: a report is data, never
-markup. The ATT&CK matrix is a table of the found techniques by tactic, coloured by confidence.
+markup, and every URL, domain, IP and e-mail address in it is defanged (`hxxps://evil[.]com`)
+unless `refang`. The ATT&CK matrix is a table of the found techniques by tactic, coloured by
+confidence.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ from typing import Any
 
 from mitremap import __version__
 from mitremap.export._base import (
+    DEFAULT_OPTIONS,
     Exportable,
+    ExportOptions,
     best_evidence_text,
     colour,
     dark,
+    for_people,
     matrix,
     read,
     tactic_names,
     title,
+    value_for_people,
 )
 
 _CSS = """
@@ -47,9 +53,9 @@ _CSS = """
 """Every rule is scoped under `.mitremap`, so the fragment can sit inside a notebook page."""
 
 
-def to_html(analysis: Exportable) -> str:
+def to_html(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> str:
     """A standalone HTML report (inline CSS, no scripts, no external resources)."""
-    data, _ = read(analysis)
+    data, _ = read(analysis, options)
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -57,15 +63,15 @@ def to_html(analysis: Exportable) -> str:
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
             f"<title>MitreMap: {html.escape(title(data))}</title></head>",
             '<body style="margin:2rem auto;max-width:70rem;padding:0 1rem">',
-            html_fragment(analysis),
+            html_fragment(analysis, options),
             "</body></html>",
         ]
     )
 
 
-def html_fragment(analysis: Exportable) -> str:
+def html_fragment(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> str:
     """The report as one `<div class="mitremap">` with its own scoped styles (for notebooks)."""
-    data, text = read(analysis)
+    data, text = read(analysis, options)
     esc = html.escape
     hits = data.get("techniques", ())
     threshold = data.get("threshold", 0.6)
@@ -93,7 +99,7 @@ def html_fragment(analysis: Exportable) -> str:
                 f"<tr><td>{cell}</td><td>{esc(t.get('technique_name', ''))}</td>"
                 f"<td>{esc(', '.join(tactic_names(t)))}</td>"
                 f'<td class="conf">{float(t.get("confidence_score", 0)):.2f}</td>'
-                f"<td>{esc(best_evidence_text(t)[:300])}</td></tr>"
+                f"<td>{esc(for_people(best_evidence_text(t)[:300], options))}</td></tr>"
             )
         parts.append("</table>")
         parts += ["<h2>ATT&amp;CK matrix</h2>", matrix_table(hits)]
@@ -108,7 +114,9 @@ def html_fragment(analysis: Exportable) -> str:
             '<span class="neg" style="--w:.5">pushes it down</span>'
             '<span class="ioc">indicator</span>'
             '<span class="ent">ATT&amp;CK software, group or campaign</span></p>',
-            f'<div class="doc">{_highlight(text, hits, indicators, data.get("entities", ()))}</div>',
+            '<div class="doc">'
+            + _highlight(text, hits, indicators, data.get("entities", ()), _marks(text, options))
+            + "</div>",
         ]
     if data.get("indicators") is not None:
         parts.append("<h2>Indicators of compromise</h2>")
@@ -117,7 +125,9 @@ def html_fragment(analysis: Exportable) -> str:
                 "<table><tr><th>type</th><th>value</th><th>as written</th><th>offset</th></tr>"
             )
             parts += [
-                f"<tr><td>{esc(i['type'])}</td><td>{esc(i['value'])}</td><td>{esc(i['raw'])}</td>"
+                f"<tr><td>{esc(i['type'])}</td>"
+                f"<td>{esc(value_for_people(i['type'], i['value'], options))}</td>"
+                f"<td>{esc(value_for_people(i['type'], i['raw'], options))}</td>"
                 f"<td>{int(i['start'])}</td></tr>"
                 for i in indicators
             ]
@@ -125,7 +135,7 @@ def html_fragment(analysis: Exportable) -> str:
         else:
             parts.append("<p>No indicator found.</p>")
     if data.get("defend"):  # `analyze(…, defend=True)`: mitigations and detections
-        from mitremap.defend import html_section
+        from mitremap.export._defend import html_section
 
         parts.append(html_section(data["defend"]))
     parts.append("</div>")
@@ -161,12 +171,32 @@ def _safe_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def _highlight(text: str, hits: Any, indicators: Any, entities: Any = ()) -> str:
-    """The text with evidence, attributions, indicators and ATT&CK names marked; all escaped.
+def _marks(text: str, options: ExportOptions) -> dict[int, str]:
+    """Where the report's text changes to defang its indicators (offset → replacement)."""
+    if options.refang:
+        return {}
+    from mitremap.iocs import extract_iocs
+    from mitremap.iocs.defang import defang_marks
+
+    return {
+        found.start + i: replacement
+        for found in extract_iocs(text)
+        for i, replacement in defang_marks(found.type, found.raw).items()
+    }
+
+
+def _highlight(
+    text: str, hits: Any, indicators: Any, entities: Any = (), marks: dict[int, str] | None = None
+) -> str:
+    """The text with evidence, attributions, indicators and ATT&CK names marked; all escaped,
+    indicators defanged where `marks` say.
 
     Spans may overlap, so the text is cut at every span boundary and each piece gets the
     classes of everything covering it.
     """
+    from mitremap.iocs.defang import apply_marks
+
+    marks = marks or {}
     spans: list[tuple[int, int, str, Any]] = []
     for t in hits:
         for e in t.get("evidence", ()):
@@ -188,7 +218,7 @@ def _highlight(text: str, hits: Any, indicators: Any, entities: Any = ()) -> str
     out = []
     for left, right in pairwise(cuts):
         active = [s for s in active if s[1] > left] + starts.get(left, [])
-        piece = html.escape(text[left:right])
+        piece = html.escape(apply_marks(text[left:right], marks, left))
         if not active:
             out.append(piece)
             continue

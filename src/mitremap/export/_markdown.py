@@ -1,10 +1,21 @@
-"""Markdown: the techniques and indicators as tables, every cell escaped (no raw HTML)."""
+"""Markdown: the techniques and indicators as tables, every cell escaped (no raw HTML), every
+indicator defanged (a Markdown viewer links what looks like a URL) unless `refang`."""
 
 from __future__ import annotations
 
 import html
 
-from mitremap.export._base import Exportable, best_evidence_text, read, tactic_names, title
+from mitremap.export._base import (
+    DEFAULT_OPTIONS,
+    Exportable,
+    ExportOptions,
+    best_evidence_text,
+    for_people,
+    read,
+    tactic_names,
+    title,
+    value_for_people,
+)
 
 
 def md_cell(text: str) -> str:
@@ -15,10 +26,10 @@ def md_cell(text: str) -> str:
     return text
 
 
-def to_markdown(analysis: Exportable) -> str:
-    data, _ = read(analysis)
+def to_markdown(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> str:
+    data, _ = read(analysis, options)
     lines = [f"# MitreMap: {md_cell(title(data))}", ""]
-    origin = data.get("document", {}).get("origin")
+    origin = (data.get("document") or {}).get("origin")
     if origin:
         lines += [f"Source: {md_cell(origin)}  ", ""]
     threshold = data.get("threshold", 0.6)
@@ -35,7 +46,7 @@ def to_markdown(analysis: Exportable) -> str:
             lines.append(
                 f"| {link} | {md_cell(t.get('technique_name', ''))} | "
                 f"{md_cell(', '.join(tactic_names(t)))} | {t.get('confidence_score', 0):.2f} | "
-                f"{md_cell(best_evidence_text(t)[:300])} |"
+                f"{md_cell(for_people(best_evidence_text(t)[:300], options))} |"
             )
     else:
         lines.append(f"No technique reached the threshold of {threshold}.")
@@ -45,13 +56,14 @@ def to_markdown(analysis: Exportable) -> str:
         if indicators:
             lines += ["| type | value | as written |", "|---|---|---|"]
             lines += [
-                f"| {md_cell(i['type'])} | {md_cell(i['value'])} | {md_cell(i['raw'])} |"
+                f"| {md_cell(i['type'])} | {md_cell(value_for_people(i['type'], i['value'], options))}"
+                f" | {md_cell(value_for_people(i['type'], i['raw'], options))} |"
                 for i in indicators
             ]
         else:
             lines.append("No indicator found.")
     if data.get("defend"):  # `analyze(…, defend=True)`: mitigations and detections
-        from mitremap.defend import markdown_section
+        from mitremap.export._defend import markdown_section
 
         lines += ["", markdown_section(data["defend"]).rstrip("\n")]
     return "\n".join(lines) + "\n"

@@ -5,17 +5,25 @@ Three things its consumers need that the format alone does not say: scores on th
 (technique, tactic), since `mitreattack-python`'s SVG export expands a parent's sub-techniques
 only for entries that name their tactic; and a parent listed with `showSubtechniques` for each
 sub-technique found, without which the sub-technique stays hidden.
+
+The layer's name is the report's whole title (Navigator allows 255 characters). MITRE's Excel
+export names its sheet after the layer, and Excel allows 31 characters without `: \\ / ? * [ ]`:
+`sheet_title` cuts a name to that, for whoever exports a layer to Excel.
+
+`diff_layer` draws `mitremap diff`'s three sets (only in A, only in B, in both) as one layer.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitremap import __version__
 from mitremap.export._base import (
+    DEFAULT_OPTIONS,
     GRADIENT,
     Exportable,
+    ExportOptions,
     best_evidence_text,
     origin,
     read,
@@ -24,14 +32,19 @@ from mitremap.export._base import (
     title,
 )
 
+if TYPE_CHECKING:
+    from mitremap.schema import DiffJSON, TechniqueDiffJSON
+
 NAVIGATOR_VERSION = "5.2.0"
 LAYER_FORMAT = "4.5"
 MAX_COMMENT = 500
 
 
-def to_navigator(analysis: Exportable, name: str | None = None) -> dict[str, Any]:
+def to_navigator(
+    analysis: Exportable, name: str | None = None, options: ExportOptions = DEFAULT_OPTIONS
+) -> dict[str, Any]:
     """An ATT&CK Navigator layer: score = confidence in percent, comment = best evidence."""
-    data, _ = read(analysis)
+    data, _ = read(analysis, options)
     attack_version = str(data.get("model", {}).get("attack_version", "")).split(".")[0]
     source = origin(data)
     threshold = data.get("threshold", 0.6)
@@ -64,7 +77,7 @@ def to_navigator(analysis: Exportable, name: str | None = None) -> dict[str, Any
         entry = {"techniqueID": parent, "enabled": True, "showSubtechniques": True}
         techniques += _per_tactic(entry, parents[parent])
     layer: dict[str, Any] = {
-        "name": sheet_title(name or f"MitreMap - {title(data)}"),
+        "name": layer_name(name or f"MitreMap - {title(data)}"),
         "versions": {"navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
         "domain": "enterprise-attack",
         "description": f"ATT&CK techniques found by MitreMap {__version__} in {source or 'a report'} "
@@ -101,8 +114,79 @@ def _per_tactic(entry: dict[str, Any], tactics: list[str]) -> list[dict[str, Any
     return [{**entry, "tactic": tactic_shortname(t)} for t in tactics]
 
 
+MAX_NAME = 255
+
+
+def layer_name(name: str) -> str:
+    """A layer name as Navigator takes it: one line, at most `MAX_NAME` characters."""
+    cleaned = " ".join(name.split())
+    if len(cleaned) > MAX_NAME:
+        cleaned = cleaned[: MAX_NAME - 1].rstrip() + "…"
+    return cleaned or "MitreMap"
+
+
 def sheet_title(name: str) -> str:
     """A layer name that is also a valid Excel sheet title (layer exports use it as one): no
     `: \\ / ? * [ ]`, at most 31 characters, no apostrophe at either end, not "History"."""
     cleaned = re.sub(r"[:\\/?*\[\]]", "-", " ".join(name.split()))[:31].strip(" '")
     return cleaned if cleaned and cleaned.lower() != "history" else "MitreMap"
+
+
+DIFF_COLOURS = {"only_a": "#8ecae6", "only_b": "#ffb703", "both": "#a7c957"}
+"""Layer colours of the three sets (light enough for black text, apart for colour-blind eyes)."""
+
+
+def diff_layer(diff: DiffJSON) -> dict[str, Any]:
+    """`mitremap diff`'s three sets as a layer (format 4.5), one colour each (one entry per
+    tactic where the tactics are known, as Navigator expects)."""
+    a, b, version = diff["a"], diff["b"], diff["attack_version"]
+    labels = {"only_a": f"only in A: {a}", "only_b": f"only in B: {b}", "both": "in both"}
+    sets = {"only_a": diff["only_a"], "only_b": diff["only_b"], "both": diff["both"]}
+    rows = [(side, t) for side, found in sets.items() for t in found]
+    tactics = {t["technique"]: t.get("tactics", []) for _, t in rows}
+    shown = set(tactics)
+    parents = sorted({t.split(".")[0] for t in shown if "." in t})
+    entries: list[dict[str, Any]] = []
+    for side, t in rows:
+        entry = {
+            "techniqueID": t["technique"],
+            "color": DIFF_COLOURS[side],
+            "comment": _diff_comment(t),
+            "enabled": True,
+            "metadata": [{"name": "set", "value": labels[side]}],
+            "showSubtechniques": t["technique"] in parents,
+        }
+        entries += _shortnames(entry, tactics[t["technique"]])
+    for parent in (p for p in parents if p not in shown):
+        entry = {"techniqueID": parent, "enabled": True, "showSubtechniques": True}
+        children = [t for t in shown if t.startswith(parent + ".")]
+        entries += _shortnames(entry, sorted({x for c in children for x in tactics[c]}))
+    major = version.split(".")[0]
+    return {
+        "name": layer_name(f"MitreMap diff - {a} vs {b}"),
+        "versions": {
+            "navigator": NAVIGATOR_VERSION,
+            "layer": LAYER_FORMAT,
+            **({"attack": major} if major.isdigit() else {}),
+        },
+        "domain": "enterprise-attack",
+        "description": f"Techniques only in A ({a}), only in B ({b}) and in both, compared by "
+        f"MitreMap {__version__} in ATT&CK {version}.",
+        "sorting": 0,
+        "layout": {"layout": "side", "showID": True, "showName": True},
+        "hideDisabled": False,
+        "techniques": entries,
+        "gradient": {"colors": ["#ffffff", "#ffffff"], "minValue": 0, "maxValue": 1},
+        "legendItems": [{"label": labels[s], "color": c} for s, c in DIFF_COLOURS.items()],
+        "metadata": [{"name": "generated by", "value": f"MitreMap {__version__}"}],
+    }
+
+
+def _diff_comment(t: TechniqueDiffJSON) -> str:
+    values = (("A", t.get("confidence_a")), ("B", t.get("confidence_b")))
+    return " · ".join(f"{side}: {value:.2f}" for side, value in values if value is not None)
+
+
+def _shortnames(entry: dict[str, Any], tactics: list[str]) -> list[dict[str, Any]]:
+    """One copy of an entry per tactic shortname (one without `tactic` when none is known)."""
+    return [{**entry, "tactic": t} for t in tactics] if tactics else [entry]

@@ -1,36 +1,51 @@
 """STIX 2.1: the one bundle builder, for `analyze -f stix` and `iocs -f stix`.
 
 What the bundle says is what the report says, and nothing more:
-- a `report` (made by the `identity` MitreMap) whose `object_refs` hold everything below;
+- a `report` (made by the `identity` MitreMap) whose `object_refs` hold everything below,
+  `published` at the report's own date when it states one, else when it was analysed;
 - ATT&CK's own `attack-pattern` objects — its STIX ids, names, ids and tactics (as
   `kill_chain_phases`) from the ATT&CK knowledge base — so a consumer that holds ATT&CK merges
   them instead of duplicating them, and a `note` per technique with the evidence and confidence;
-- one `indicator` (a STIX pattern) per distinct indicator, one `vulnerability` per CVE;
+- ATT&CK software the report names, as ATT&CK's own `malware` / `tool` objects, with a `uses`
+  relationship to a technique only where the report names the software in (or right beside)
+  that technique's evidence and ATT&CK lists the software as using it (malware uses the
+  attack-pattern; the attack-pattern uses a tool: STIX's own directions): what this report
+  shows the software doing, never who is behind it;
+- one `indicator` (a STIX pattern) per distinct indicator that may be one, one `vulnerability`
+  per CVE; known-benign values (`iocs.benign`: system programs, folders every host has, vendor
+  domains, the report's own address …) are never indicators: they go out as `observed-data`
+  with a `note` saying why, or not at all (`ExportOptions.benign`);
 - an `indicates` relationship only where an indicator sits inside a technique's evidence, and
-  `targets` only where a CVE sits inside the evidence of an exploitation technique.
+  `targets` only where a CVE sits inside the evidence of an exploitation technique;
+- with `ExportOptions.tlp`, the TLP marking on every object MitreMap makes; the report's own
+  tags (`document.tags`, the review workspace's) as its `labels`.
 
 Every id is stable: SDOs take a UUIDv4 (as the spec asks of them) whose bits come from a
 SHA-256 of their content, so the same report gives the same bundle, and the same indicator in two
-reports is one object. Timestamps come from the document (`report_time`), never from `now()`.
-The bundle passes `stix2-validator --strict`, which is why external references carry no URL
-(strict asks for a hash of what a URL points to).
+reports is one object. The bundle passes `stix2-validator --strict`, which is why external
+references carry no URL (strict asks for a hash of what a URL points to).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from mitremap import __version__
 from mitremap.errors import MissingExtraError, MitreMapError
 from mitremap.export._base import (
+    DEFAULT_OPTIONS,
     EPOCH,
     Exportable,
+    ExportOptions,
     origin,
     read,
+    report_tags,
     report_time,
+    source_url,
     tactic_names,
     tactic_shortname,
     title,
@@ -38,6 +53,7 @@ from mitremap.export._base import (
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
+    from mitremap.schema import AnalysisJSON, IndicatorJSON, TechniqueJSON
 
 _SIMPLE = {
     "ipv4": "ipv4-addr:value",
@@ -58,6 +74,16 @@ _SIMPLE = {
 }
 
 IDENTITY_NAME = "MitreMap"
+NEAR_CHARS = 200
+"""Software named this close to a technique's evidence passage is named "beside" it."""
+_PIPE = re.compile(r"^\\\\[^\\]+\\pipe\\", re.IGNORECASE)
+
+
+def is_named_pipe(value: str) -> bool:
+    """A Windows named pipe (`\\\\.\\pipe\\msagent_12`): a file in the pipe namespace, not a
+    folder."""
+    found = _PIPE.match(value)
+    return found is not None and len(value) > found.end()
 
 
 def _quote(value: str) -> str:
@@ -77,6 +103,12 @@ def stix_pattern(kind: str, value: str) -> str | None:
         return f"[{_SIMPLE[kind]} = {_quote(value)}]"
     if kind == "asn":
         return f"[autonomous-system:number = {int(value[2:])}]"
+    pipe = _PIPE.match(value) if kind == "windows_path" else None
+    if pipe is not None and is_named_pipe(value):  # a file of the pipe file system
+        return (
+            f"[file:name = {_quote(value[pipe.end() :])} AND "
+            f"file:parent_directory_ref.path = {_quote(pipe.group(0)[:-1])}]"
+        )
     if kind in ("windows_path", "unix_path"):
         separator = "\\" if kind == "windows_path" else "/"
         folder, _, name = value.rstrip(separator).rpartition(separator)
@@ -105,84 +137,80 @@ def _stix2() -> Any:
 
 
 def _attack(version: str | None) -> AttackKB:
-    """ATT&CK as `mitremap.data` finds it (its cached index loads in about 0.1 s)."""
-    from mitremap.attack import load_attack
+    """ATT&CK as a model's results are read in (a local bundle, else the default model's own
+    knowledge; its cached index loads in about 0.1 s)."""
+    from mitremap.classify.knowledge import attack_for_model
 
-    return load_attack(version=version)
+    return attack_for_model(version)
 
 
 def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(a <= start and end <= b for a, b in spans)
 
 
-def to_stix(analysis: Exportable, kb: AttackKB | None = None) -> dict[str, Any]:
-    """The STIX 2.1 bundle of an analysis (see the module docstring). `kb`: the ATT&CK knowledge
-    base to take attack-patterns from (default: the version the model was trained on)."""
-    stix2 = _stix2().v21
-    data, text = read(analysis)
-    when = report_time(data)
-    hits = data.get("techniques", ())
-    if hits and kb is None:
-        kb = _attack(data.get("model", {}).get("attack_version") or None)
-    tool = stix2.Identity(
-        id=stable_id("identity", IDENTITY_NAME),
-        created=EPOCH,
-        modified=EPOCH,
-        name=IDENTITY_NAME,
-        identity_class="system",
-        description="MitreMap maps threat reports to ATT&CK techniques and extracts indicators.",
-    )
-    mine = {"created_by_ref": tool.id, "created": EPOCH, "modified": EPOCH}
-    patterns = {t["technique"]: _attack_pattern(stix2, t, kb) for t in hits}
-    evidence = {
-        t["technique"]: [(e["start"], e["end"]) for e in t.get("evidence", ())] for t in hits
-    }
-    notes = [_note(stix2, t, patterns[t["technique"]].id, tool.id, when) for t in hits]
+class _Builder:
+    """One bundle's objects, made in the order the report is read."""
 
-    indicators: dict[str, Any] = {}
-    vulnerabilities: dict[str, Any] = {}
-    links: dict[tuple[str, str, str], None] = {}  # (type, source, target), in first-seen order
-    for item in data.get("indicators") or ():
-        kind, value, start, end = item["type"], item["value"], item["start"], item["end"]
-        if kind == "cve":
-            name = value.upper()
-            found = vulnerabilities.get(name) or stix2.Vulnerability(
-                id=stable_id("vulnerability", name),
-                name=name,
-                external_references=[{"source_name": "cve", "external_id": name}],
-                **mine,
-            )
-            vulnerabilities[name] = found
-            for tid, spans in evidence.items():
-                if _inside(start, end, spans) and patterns[tid].name.startswith("Exploit"):
-                    links[("targets", patterns[tid].id, found.id)] = None
-            continue
-        pattern = stix_pattern(kind, value)
-        if pattern is None:
-            continue
-        found = indicators.get(pattern) or _indicator(stix2, kind, value, pattern, item, mine)
-        indicators[pattern] = found
-        for tid, spans in evidence.items():
-            if _inside(start, end, spans):
-                links[("indicates", found.id, patterns[tid].id)] = None
+    def __init__(self, stix2: Any, data: AnalysisJSON, options: ExportOptions) -> None:
+        self.stix2, self.data, self.options = stix2, data, options
+        self.when = report_time(data)
+        self.tool = stix2.Identity(
+            id=stable_id("identity", IDENTITY_NAME),
+            created=EPOCH,
+            modified=EPOCH,
+            name=IDENTITY_NAME,
+            identity_class="system",
+            description="MitreMap maps threat reports to ATT&CK techniques and extracts "
+            "indicators.",
+        )
+        self.marking = _tlp_marking(stix2, options.tlp)
+        self.mine: dict[str, Any] = {"created_by_ref": self.tool.id, "created": EPOCH}
+        self.mine["modified"] = EPOCH
+        if self.marking is not None:
+            self.mine["object_marking_refs"] = [self.marking.id]
+        self.objects: dict[str, Any] = {}  # id → object, in first-made order
+        self.links: dict[tuple[str, str, str], float | None] = {}  # (type, source, target)
 
-    relationships = [
-        stix2.Relationship(
+    def add(self, obj: Any) -> Any:
+        return self.objects.setdefault(obj.id, obj)
+
+    def relationship(self, kind: str, source: str, target: str) -> Any:
+        confidence = self.links[(kind, source, target)]
+        extra = {"confidence": round(100 * confidence)} if confidence is not None else {}
+        return self.stix2.Relationship(
             id=stable_id("relationship", kind, source, target),
             relationship_type=kind,
             source_ref=source,
             target_ref=target,
-            **mine,
+            **self.mine,
+            **extra,
         )
-        for kind, source, target in links
-    ]
-    objects = [
-        *patterns.values(),
-        *notes,
-        *indicators.values(),
-        *vulnerabilities.values(),
-        *relationships,
-    ]
+
+
+def to_stix(
+    analysis: Exportable, kb: AttackKB | None = None, options: ExportOptions = DEFAULT_OPTIONS
+) -> dict[str, Any]:
+    """The STIX 2.1 bundle of an analysis (see the module docstring). `kb` (or `options.kb`):
+    the ATT&CK knowledge base to take ATT&CK's objects from (default: as the model's results
+    are read, `classify.knowledge.attack_for_model`)."""
+    stix2 = _stix2().v21
+    data, text = read(analysis, options)
+    hits = data.get("techniques", ())
+    kb = kb or options.kb
+    named = [e for e in data.get("entities") or () if e.get("kind") in ("malware", "tool")]
+    if (hits or named) and kb is None:
+        kb = _attack(data.get("model", {}).get("attack_version") or None)
+    b = _Builder(stix2, data, options)
+    patterns = {t["technique"]: b.add(_attack_pattern(stix2, t, kb)) for t in hits}
+    evidence = {
+        t["technique"]: [(e["start"], e["end"]) for e in t.get("evidence", ())] for t in hits
+    }
+    for t in hits:
+        b.add(_note(stix2, t, patterns[t["technique"]].id, b))
+    _software(b, named, hits, patterns, kb)
+    _indicators(b, data, evidence, patterns)
+    objects = [o for o in b.objects.values()]
+    objects += [b.relationship(*link) for link in b.links]
     if not objects:
         raise MitreMapError("Nothing to export as STIX: no technique or indicator was found")
     refs = [o.id for o in objects]
@@ -190,9 +218,9 @@ def to_stix(analysis: Exportable, kb: AttackKB | None = None) -> dict[str, Any]:
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     report = stix2.Report(
         id=stable_id("report", name, digest, *sorted(refs)),
-        created_by_ref=tool.id,
-        created=when,
-        modified=when,
+        created_by_ref=b.tool.id,
+        created=b.when,
+        modified=b.when,
         name=name,
         description=(
             f"ATT&CK techniques (confidence ≥ {data.get('threshold', 0.6)}) and indicators"
@@ -200,15 +228,218 @@ def to_stix(analysis: Exportable, kb: AttackKB | None = None) -> dict[str, Any]:
             else "Indicators of compromise"
         )
         + f" that MitreMap {__version__} found in {origin(data) or 'a report'}.",
-        published=when,
+        published=b.when,
         report_types=["threat-report"],
         object_refs=refs,
+        **({"labels": report_tags(data)} if report_tags(data) else {}),
+        **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
     )
-    bundle = stix2.Bundle(tool, *objects, report, id=stable_id("bundle", report.id))
+    marking = [b.marking] if b.marking is not None else []
+    bundle = stix2.Bundle(b.tool, *marking, *objects, report, id=stable_id("bundle", report.id))
     return dict(json.loads(bundle.serialize()))
 
 
-def _attack_pattern(stix2: Any, hit: dict[str, Any], kb: AttackKB | None) -> Any:
+_TLP = {"clear": "TLP_WHITE", "green": "TLP_GREEN", "amber": "TLP_AMBER", "red": "TLP_RED"}
+
+
+def _tlp_marking(stix2: Any, tlp: str | None) -> Any:
+    """STIX 2.1's own TLP marking definitions (TLP:CLEAR is its WHITE; AMBER+STRICT, which it
+    has no definition for, is marked AMBER, the nearest that shares no less)."""
+    if tlp is None:
+        return None
+    return getattr(stix2, _TLP["amber" if tlp == "amber+strict" else tlp])
+
+
+def _software(
+    b: _Builder,
+    named: list[Any],
+    hits: Any,
+    patterns: dict[str, Any],
+    kb: AttackKB | None,
+) -> None:
+    """ATT&CK's malware and tool objects for the software the report names, and `uses` where
+    it names one in or beside the evidence of a technique ATT&CK says it uses."""
+    known = {e.id: e for e in kb.software} if kb is not None else {}
+    made: dict[str, Any] = {}
+    for entity in named:
+        if entity["id"] not in made:
+            made[entity["id"]] = b.add(_software_object(b.stix2, entity, known.get(entity["id"])))
+    for t in hits:
+        users = {s["id"] for s in t.get("named_software_known_to_use", ()) if s["id"] in made}
+        passages = [(e["start"], e["end"]) for e in t.get("evidence", ())]
+        for entity in named:
+            if entity["id"] in users and _beside(entity["start"], entity["end"], passages):
+                software, pattern = made[entity["id"]], patterns[t["technique"]]
+                # STIX's own directions: malware uses an attack-pattern, an attack-pattern
+                # uses a tool
+                link = (
+                    ("uses", software.id, pattern.id)
+                    if software.type == "malware"
+                    else ("uses", pattern.id, software.id)
+                )
+                b.links[link] = max(b.links.get(link) or 0.0, float(t["confidence_score"]))
+
+
+def _beside(start: int, end: int, passages: list[tuple[int, int]]) -> bool:
+    return any(a - NEAR_CHARS <= start and end <= b + NEAR_CHARS for a, b in passages)
+
+
+def _software_object(stix2: Any, entity: Any, known: Any) -> Any:
+    """ATT&CK's own object for a named software (a stable id of ours when the knowledge base
+    does not know it)."""
+    kind = known.kind if known is not None else entity["kind"]
+    ident = known.stix_id if known is not None and known.stix_id else stable_id(kind, entity["id"])
+    common = {
+        "id": ident,
+        "created": EPOCH,  # older than ATT&CK's own copy, which a consumer therefore keeps
+        "modified": EPOCH,
+        "name": known.name if known is not None else entity["name"],
+        "external_references": [{"source_name": "mitre-attack", "external_id": entity["id"]}],
+    }
+    if kind == "malware":
+        return stix2.Malware(is_family=True, **common)
+    return stix2.Tool(**common)
+
+
+def _indicators(
+    b: _Builder,
+    data: AnalysisJSON,
+    evidence: dict[str, list[tuple[int, int]]],
+    patterns: dict[str, Any],
+) -> None:
+    """Indicators (and CVEs) where they may be ones; known-benign values as observed context."""
+    from mitremap.iocs.benign import benign_reason
+
+    source = source_url(data)
+    context: dict[str, tuple[list[Any], str]] = {}  # observed-data id → (objects, why)
+    for item in data.get("indicators") or ():
+        kind, value, start, end = item["type"], item["value"], item["start"], item["end"]
+        if kind == "cve":
+            found = b.add(_vulnerability(b, value.upper()))
+            for tid, spans in evidence.items():
+                if _inside(start, end, spans) and patterns[tid].name.startswith("Exploit"):
+                    b.links[("targets", patterns[tid].id, found.id)] = None
+            continue
+        reason = benign_reason(item, source)
+        if reason is not None:
+            if b.options.benign == "context":
+                observed = _observed(b, kind, value)
+                if observed is not None:
+                    context.setdefault(observed[-1].id, (observed, reason))
+            continue
+        pattern = stix_pattern(kind, value)
+        if pattern is None:
+            continue
+        found = b.add(_indicator(b.stix2, kind, value, pattern, item, b.mine))
+        for tid, spans in evidence.items():
+            if _inside(start, end, spans):
+                b.links[("indicates", found.id, patterns[tid].id)] = None
+    if context:
+        for observed, _ in context.values():
+            for obj in observed:
+                b.add(obj)
+        b.add(_context_note(b, {k: (objects[:-1], why) for k, (objects, why) in context.items()}))
+
+
+def _vulnerability(b: _Builder, name: str) -> Any:
+    return b.stix2.Vulnerability(
+        id=stable_id("vulnerability", name),
+        name=name,
+        external_references=[{"source_name": "cve", "external_id": name}],
+        **b.mine,
+    )
+
+
+def _observables(stix2: Any, kind: str, value: str) -> list[Any]:
+    """STIX cyber-observables for a value (the last one is the value itself); none for types
+    STIX has no object for."""
+    simple = {
+        "ipv4": stix2.IPv4Address,
+        "ipv6": stix2.IPv6Address,
+        "domain": stix2.DomainName,
+        "url": stix2.URL,
+        "email": stix2.EmailAddress,
+        "mac": stix2.MACAddress,
+    }
+    hashes = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256", "sha512": "SHA-512"}
+    if kind in simple:
+        return [simple[kind](value=value)]
+    if kind in hashes:
+        return [stix2.File(hashes={hashes[kind]: value})]
+    if kind == "file_name":
+        return [stix2.File(name=value)]
+    if kind == "registry_key":
+        return [stix2.WindowsRegistryKey(key=full_hive(value))]
+    if kind in ("windows_path", "unix_path"):
+        separator = "\\" if kind == "windows_path" else "/"
+        folder, _, name = value.rstrip(separator).rpartition(separator)
+        if "." in name and folder:
+            parent = stix2.Directory(path=folder)
+            return [parent, stix2.File(name=name, parent_directory_ref=parent.id)]
+        return [stix2.Directory(path=value)]
+    return []
+
+
+_HIVES = {
+    "HKCU": "HKEY_CURRENT_USER",
+    "HKLM": "HKEY_LOCAL_MACHINE",
+    "HKCR": "HKEY_CLASSES_ROOT",
+    "HKU": "HKEY_USERS",
+    "HKCC": "HKEY_CURRENT_CONFIG",
+}
+
+
+def full_hive(key: str) -> str:
+    """A registry key with its hive written out (STIX asks for `HKEY_CURRENT_USER\\…`)."""
+    hive, sep, rest = key.partition("\\")
+    return _HIVES.get(hive.upper(), hive) + sep + rest
+
+
+def _observed(b: _Builder, kind: str, value: str) -> list[Any] | None:
+    """A known-benign value as `observed-data` (after its observables), or None."""
+    found = _observables(b.stix2, kind, value)
+    if not found:
+        return None
+    observed = b.stix2.ObservedData(
+        id=stable_id("observed-data", kind, value),
+        first_observed=b.when,
+        last_observed=b.when,
+        number_observed=1,
+        object_refs=[o.id for o in found],
+        labels=["benign-context"],
+        **b.mine,
+    )
+    return [*found, observed]
+
+
+def _context_note(b: _Builder, context: dict[str, tuple[list[Any], str]]) -> Any:
+    """Why each observed value is context, not an indicator."""
+    lines = [f"{_label(observables)}: {why}" for observables, why in context.values()]
+    return b.stix2.Note(
+        id=stable_id("note", "benign-context", *sorted(context)),
+        created_by_ref=b.tool.id,
+        created=b.when,
+        modified=b.when,
+        abstract="Known-benign values the report names: context, not indicators",
+        content="\n".join(lines),
+        object_refs=sorted(context),
+        **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
+    )
+
+
+def _label(observables: list[Any]) -> str:
+    """How a note names an observed value (a file by its path or hash, a key by its name)."""
+    last = observables[-1]
+    for field in ("value", "key", "path"):
+        if field in last:
+            return str(last[field])
+    if "name" in last:
+        parent = observables[0] if len(observables) > 1 else None
+        return f"{parent['path']}\\{last['name']}" if parent is not None else str(last["name"])
+    return ", ".join(str(v) for v in (last.get("hashes") or {}).values())
+
+
+def _attack_pattern(stix2: Any, hit: TechniqueJSON, kb: AttackKB | None) -> Any:
     """ATT&CK's own attack-pattern for a hit; one with a stable id of ours when the knowledge
     base does not know the technique (an id from another ATT&CK version)."""
     tid = hit["technique"]
@@ -231,7 +462,7 @@ def _attack_pattern(stix2: Any, hit: dict[str, Any], kb: AttackKB | None) -> Any
     )
 
 
-def _note(stix2: Any, hit: dict[str, Any], pattern_id: str, tool_id: str, when: Any) -> Any:
+def _note(stix2: Any, hit: TechniqueJSON, pattern_id: str, b: _Builder) -> Any:
     """A technique's evidence passages and confidence, about its attack-pattern."""
     tid = hit["technique"]
     confidence = max(0, min(100, round(100 * float(hit.get("confidence_score", 0)))))
@@ -243,29 +474,34 @@ def _note(stix2: Any, hit: dict[str, Any], pattern_id: str, tool_id: str, when: 
     abstract = f"Evidence for {tid} {hit.get('technique_name', '')}".strip()
     return stix2.Note(
         id=stable_id("note", tid, str(confidence), content),
-        created_by_ref=tool_id,
-        created=when,
-        modified=when,
+        created_by_ref=b.tool.id,
+        created=b.when,
+        modified=b.when,
         abstract=abstract,
         content=content,
         confidence=confidence,
         object_refs=[pattern_id],
+        **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
     )
 
 
 def _indicator(
-    stix2: Any, kind: str, value: str, pattern: str, item: dict[str, Any], mine: dict[str, Any]
+    stix2: Any,
+    kind: str,
+    value: str,
+    pattern: str,
+    item: IndicatorJSON,
+    mine: dict[str, Any],
 ) -> Any:
-    private = bool(item.get("private"))
+    label = "named-pipe" if kind == "windows_path" and is_named_pipe(value) else kind
     return stix2.Indicator(
         id=stable_id("indicator", pattern),
-        name=f"{kind}: {value}"[:250],
-        description=f"A {kind.replace('_', ' ')} written in a threat report"
-        + (" (a private, internal or documentation value)." if private else "."),
+        name=f"{label.replace('-', '_')}: {value}"[:250],
+        description=f"A {label.replace('_', ' ').replace('-', ' ')} written in a threat report.",
         pattern=pattern,
         pattern_type="stix",
         valid_from=EPOCH,
-        indicator_types=["unknown" if private else "malicious-activity"],
-        labels=[kind],
+        indicator_types=["malicious-activity"],
+        labels=[label],
         **mine,
     )

@@ -13,7 +13,14 @@ import io
 import json
 from typing import IO, Any
 
-from mitremap.export._base import Exportable, best_evidence, read, tactic_names
+from mitremap.export._base import (
+    DEFAULT_OPTIONS,
+    Exportable,
+    ExportOptions,
+    best_evidence,
+    read,
+    tactic_names,
+)
 
 CSV_COLUMNS = (
     "kind",
@@ -52,14 +59,18 @@ class SafeWriter(csv.DictWriter):
         return super().writerow({k: safe_cell(v) for k, v in rowdict.items()})
 
 
-def to_json(analysis: Exportable, indent: int | None = 2) -> str:
-    data, _ = read(analysis)
+def to_json(
+    analysis: Exportable, indent: int | None = 2, options: ExportOptions = DEFAULT_OPTIONS
+) -> str:
+    data, _ = read(analysis, options)
     return json.dumps(data, indent=indent, ensure_ascii=False)
 
 
-def to_csv(analysis: Exportable, iocs: bool = False) -> str:
+def to_csv(
+    analysis: Exportable, iocs: bool = False, options: ExportOptions = DEFAULT_OPTIONS
+) -> str:
     """One row per technique (kind=technique); with `iocs`, one more per indicator."""
-    data, _ = read(analysis)
+    data, _ = read(analysis, options)
     out = io.StringIO()
     writer = SafeWriter(out, CSV_COLUMNS)
     writer.writeheader()

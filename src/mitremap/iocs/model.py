@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mitremap.schema import IndicatorJSON
 
 # Every type MitreMap extracts, in the order tables and docs list them.
 IOC_TYPES: tuple[str, ...] = (
@@ -67,6 +71,13 @@ class Indicator:
     end: int
     private: bool = False
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> IndicatorJSON:
         """Plain JSON-ready dict."""
-        return asdict(self)
+        return {
+            "type": self.type,
+            "value": self.value,
+            "raw": self.raw,
+            "start": self.start,
+            "end": self.end,
+            "private": self.private,
+        }

@@ -1,0 +1,410 @@
+"""The review memory: what analysts decided about passages, consulted when a report is analysed.
+
+Why this design:
+- A decision should count at once, not after a retrain: a passage close to a reviewed one gets
+  the reviewed answer. Closeness is the cosine of the model's own word features (its TF-IDF of
+  words and word pairs), so the memory needs no model of its own and no new dependency. Words
+  that most passages share are left out of the comparison (`COMMON_SHARE`): they say little
+  about closeness and would make a lookup in a large memory a dense product.
+- The effect fades with distance through a calibrated curve: P(the reviewed technique applies
+  to a passage | its similarity s to the reviewed one) = σ(a·s + b), fitted leave-one-report-out
+  on the memory's own passages once it holds enough of them (`fit_curve`), and before that the
+  curve measured on simulated reviews of annotated reports (`DEFAULT_CURVE`).
+- Accepted or added at a passage: a close passage's report confidence for that technique is at
+  least the curve's value, and the span is evidence, shown with who decided it in which
+  report. Rejected at a passage means "not this technique here", never "no technique": the
+  windows that contain the matched sentences stop counting for that technique, and the rest of
+  the report can still find it.
+- The decisions also say which techniques the workspace's analysts use (`LabelPriors`): each
+  technique's accepted and rejected counts over the reviewed reports shift its report
+  confidence by a share of their smoothed log-odds — a prior for the workspace's own source.
+  It applies to reports that read like the reviewed ones (their closeness to the reviewed
+  reports, `CLOSE_AS`): a text of another kind (a short textbook description, say) keeps the
+  model's own confidence. `benchmarks/bench_learning.py` measures both sides: per-report F1
+  on unseen reports of the reviewed source, and on other sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+COMMON_SHARE = 0.05
+"""Word features found in more than this share of the memory's passages are not compared."""
+MIN_SIMILARITY = 0.35
+"""Closer than this, or the match is ignored (the curve is near zero below it)."""
+DEFAULT_CURVE = (8.6, -6.0)
+"""(a, b) of σ(a·s + b) before the memory holds enough reviewed passages to fit its own."""
+PRIOR_WEIGHT = 0.6
+"""The share of a technique's smoothed accept/reject log-odds added to its report log-odds."""
+CLOSE_AS = 0.17
+"""How close (mean cosine to its three closest reviewed reports) a report must be to get the
+whole of the priors, until ten reports are reviewed: then the closeness of the least typical
+tenth of them to the others sets it. Half as close gets none."""
+MIN_CURVE_PAIRS = 40
+
+
+@dataclass(frozen=True)
+class ReviewedPassage:
+    """A passage an analyst decided on: the techniques accepted (or added) and rejected there,
+    and where the decision comes from (report, title, user, time) to show beside a match."""
+
+    text: str
+    accepted: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    origin: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class ReviewedDocument:
+    """A reviewed report as a whole: the techniques found to be in it (accepted or added) and
+    those rejected as a whole. A copy of the report, or a lightly edited one, gets the same
+    answer."""
+
+    text: str
+    accepted: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    origin: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Recall:
+    """Sentences [first, last) of the analysed text close to a reviewed passage."""
+
+    first: int
+    last: int
+    similarity: float
+    confidence: float  # the curve's value: P(the reviewed answer holds here)
+    action: str  # "accepted" or "rejected"
+    passage: ReviewedPassage
+
+
+@dataclass
+class Revision:
+    """The report confidence after the memory, and the matches behind each changed label."""
+
+    report: np.ndarray
+    recalls: dict[int, list[Recall]]
+
+
+@dataclass
+class LabelPriors:
+    """How often each technique was accepted (or added) and rejected in reviewed reports."""
+
+    accepted: Mapping[str, int] = field(default_factory=dict)
+    rejected: Mapping[str, int] = field(default_factory=dict)
+    weight: float = PRIOR_WEIGHT
+
+    def shift(self, labels: Sequence[str]) -> np.ndarray:
+        """Per label, the log-odds to add: weight × log((accepted + 1) / (rejected + 1)); a
+        sub-technique borrows half its parent's counts."""
+        out = np.zeros(len(labels), dtype=np.float64)
+        if not self.accepted and not self.rejected:
+            return out
+        for j, label in enumerate(labels):
+            a = float(self.accepted.get(label, 0))
+            r = float(self.rejected.get(label, 0))
+            if "." in label:
+                parent = label.split(".")[0]
+                a += 0.5 * self.accepted.get(parent, 0)
+                r += 0.5 * self.rejected.get(parent, 0)
+            if a or r:
+                out[j] = self.weight * np.log((a + 1.0) / (r + 1.0))
+        return out
+
+    def revise(self, confidences: Mapping[str, float]) -> dict[str, float]:
+        """Report confidences (technique → confidence) after the priors."""
+        labels = list(confidences)
+        values = np.array([confidences[x] for x in labels], dtype=np.float64)
+        return dict(zip(labels, _shifted(values, self.shift(labels)).tolist(), strict=True))
+
+
+class ReviewMemory:
+    """Reviewed passages read with a model's word features, and the workspace's label priors.
+
+    Build it once per model (`ReviewMemory(block, passages, priors)`, where `block` is the
+    model's word feature block) and `add` passages as analysts decide."""
+
+    def __init__(
+        self,
+        block: Any,
+        passages: Iterable[ReviewedPassage] = (),
+        priors: LabelPriors | None = None,
+        curve: tuple[float, float] | None = None,
+    ) -> None:
+        self.block = block
+        self.priors = priors or LabelPriors()
+        self.curve = curve or DEFAULT_CURVE
+        self._groups: dict[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]] = {}
+        self._documents: dict[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]] = {}
+        self._doc_matrix: sparse.csr_matrix | None = None
+        self._closeness: float | None = None
+        self._passages: list[ReviewedPassage] | None = None
+        self._matrix: sparse.csr_matrix | None = None
+        self._kept: np.ndarray | None = None
+        self.update(None, passages)
+
+    @property
+    def passages(self) -> list[ReviewedPassage]:
+        if self._passages is None:
+            self._passages = [p for group, _ in self._groups.values() for p in group]
+        return self._passages
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def update(
+        self,
+        key: Hashable,
+        passages: Iterable[ReviewedPassage],
+        document: ReviewedDocument | None = None,
+    ) -> None:
+        """Remember `passages` (and the `document` they come from) as the group `key` (a
+        report), replacing what the group held: a decision counts at the next analysis, and a
+        withdrawn one stops counting."""
+        kept = [p for p in passages if p.text.strip() and (p.accepted or p.rejected)]
+        self.remove(key)
+        if kept:
+            rows = self.block.tfidf(self.block.counts([p.text for p in kept])).tocsr()
+            self._groups[key] = (kept, rows)
+            self._passages, self._matrix = None, None
+        if document is not None and (document.accepted or document.rejected):
+            row = _unit(self.block.tfidf(self.block.counts([document.text])))
+            self._documents[key] = (document, row)
+            self._doc_matrix, self._closeness = None, None
+
+    def remove(self, key: Hashable) -> None:
+        if self._documents.pop(key, None) is not None:
+            self._doc_matrix, self._closeness = None, None
+        if self._groups.pop(key, None) is not None:
+            self._passages, self._matrix = None, None
+
+    def _index(self) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """The passages' unit rows over the kept columns (built when first needed)."""
+        if self._matrix is None or self._kept is None:
+            parts = [rows for _, rows in self._groups.values()]
+            rows = (
+                sparse.vstack(parts, format="csr")
+                if parts
+                else sparse.csr_matrix((0, self.block.size), dtype=np.float32)
+            )
+            df = np.bincount(rows.indices, minlength=rows.shape[1])
+            kept = df <= max(2, COMMON_SHARE * rows.shape[0])
+            self._kept = kept
+            self._matrix = _unit(rows @ sparse.diags(kept.astype(np.float32)))
+        return self._matrix, self._kept
+
+    def similarities(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Cosine of each row (the block's TF-IDF) with every passage, kept where it is at
+        least `MIN_SIMILARITY` (rows × passages)."""
+        matrix, kept = self._index()
+        query = _unit(rows.tocsr() @ sparse.diags(kept.astype(np.float32)))
+        found = (query @ matrix.T).tocsr()
+        found.data[found.data < MIN_SIMILARITY] = 0.0
+        found.eliminate_zeros()
+        return found
+
+    def confidence(self, similarity: np.ndarray | float) -> np.ndarray:
+        a, b = self.curve
+        return 1.0 / (1.0 + np.exp(-(a * np.asarray(similarity, dtype=np.float64) + b)))
+
+    def revise(
+        self,
+        labels: Sequence[str],
+        sentences: Sequence[str],
+        windows: Sequence[tuple[int, int]],
+        report: np.ndarray,
+        window: np.ndarray,
+    ) -> Revision:
+        """The report confidence (per label) after the priors, the reviewed reports close to
+        this text as a whole, and the passages close to its sentences and windows ([first,
+        last) sentence ranges; `window`: each window's confidence per label)."""
+        revised = report.astype(np.float64)
+        recalls: dict[int, list[Recall]] = {}
+        if not sentences:
+            return Revision(revised.astype(np.float32), recalls)
+        index = {x: i for i, x in enumerate(labels)}
+        counts = self.block.counts(sentences)
+        query = _unit(self.block.tfidf(sparse.csr_matrix(counts.sum(axis=0))))
+        revised = _shifted(revised, self.priors.shift(labels) * self.gate(query))
+        if self._documents:
+            self._revise_by_documents(revised, query, index)
+        if self.passages:
+            for (j, action), hit in self._recalls(counts, windows, index).items():
+                if action == "accepted":
+                    revised[j] = max(revised[j], hit.confidence)
+                else:
+                    revised[j] = min(revised[j], _rest(window, windows, j, hit, revised[j]))
+                recalls.setdefault(j, []).append(hit)
+        return Revision(revised.astype(np.float32), recalls)
+
+    def gate_text(self, text: str) -> float:
+        """`gate` for a whole text."""
+        return self.gate(_unit(self.block.tfidf(self.block.counts([text]))))
+
+    def gate(self, query: sparse.csr_matrix) -> float:
+        """How much of the priors a text gets (0–1), from its closeness to the reviewed
+        reports (see `CLOSE_AS`); all of them while no report is reviewed as a whole."""
+        if not self._documents:
+            return 1.0
+        close = _closeness(query, self._document_matrix())[0]
+        full = self._typical_closeness()
+        return float(np.clip((close - full / 2) / (full / 2), 0.0, 1.0))
+
+    def _document_matrix(self) -> sparse.csr_matrix:
+        if self._doc_matrix is None:
+            self._doc_matrix = sparse.vstack([row for _, row in self._documents.values()]).tocsr()
+        return self._doc_matrix
+
+    def _typical_closeness(self) -> float:
+        """The closeness of the least typical tenth of the reviewed reports to the others."""
+        if self._closeness is None:
+            matrix = self._document_matrix()
+            if matrix.shape[0] < 10:
+                self._closeness = CLOSE_AS
+            else:
+                pairs = (matrix @ matrix.T).toarray()
+                np.fill_diagonal(pairs, -1.0)
+                top = np.sort(pairs, axis=1)[:, -3:].mean(axis=1)
+                self._closeness = float(np.quantile(top, 0.1))
+        return self._closeness
+
+    def _revise_by_documents(
+        self, revised: np.ndarray, query: sparse.csr_matrix, index: Mapping[str, int]
+    ) -> None:
+        """A report close to a reviewed one as a whole gets its answer (in place)."""
+        for document, row in self._documents.values():
+            similarity = float((query @ row.T).toarray()[0, 0])
+            if similarity < MIN_SIMILARITY:
+                continue
+            strength = float(self.confidence(similarity))
+            for label in document.accepted:
+                if label in index:
+                    revised[index[label]] = max(revised[index[label]], strength)
+            for label in document.rejected:
+                if label in index:
+                    revised[index[label]] = min(revised[index[label]], 1.0 - strength)
+
+    def _recalls(
+        self,
+        counts: sparse.csr_matrix,
+        windows: Sequence[tuple[int, int]],
+        index: Mapping[str, int],
+    ) -> dict[tuple[int, str], Recall]:
+        """Per (label, accepted|rejected): the closest reviewed passage to a sentence or a
+        window of this text."""
+        n = counts.shape[0]
+        spans = [(i, i + 1) for i in range(n)] + [(a, b) for a, b in windows if b - a > 1]
+        found = self.similarities(self.block.tfidf(_ranges_matrix(spans, n) @ counts))
+        best: dict[tuple[int, str], Recall] = {}
+        for row in range(found.shape[0]):
+            lo, hi = found.indptr[row], found.indptr[row + 1]
+            for p, s in zip(found.indices[lo:hi], found.data[lo:hi], strict=True):
+                passage = self.passages[int(p)]
+                first, last = spans[row]
+                for action, members in (
+                    ("accepted", passage.accepted),
+                    ("rejected", passage.rejected),
+                ):
+                    for label in members:
+                        j = index.get(label)
+                        if j is None:
+                            continue
+                        hit = Recall(
+                            first, last, float(s), float(self.confidence(s)), action, passage
+                        )
+                        if (j, action) not in best or _better(hit, best[j, action]):
+                            best[j, action] = hit
+        return best
+
+    def fit_curve(self) -> tuple[float, float]:
+        """Refit the curve on the memory's own passages, leave-one-report-out, the way
+        `revise` reads it: for each decided passage and each technique accepted at a passage
+        of another report at least `MIN_SIMILARITY` close, the best such similarity, and
+        whether the technique was accepted at this passage too. Keeps the current curve while
+        there are fewer than `MIN_CURVE_PAIRS` outcomes of each kind."""
+        if len(self.passages) < 2:
+            return self.curve
+        matrix, _ = self._index()
+        reports = np.array([str(p.origin.get("report", i)) for i, p in enumerate(self.passages)])
+        sims = (matrix @ matrix.T).tocsr()
+        xs: list[float] = []
+        ys: list[bool] = []
+        for i, p in enumerate(self.passages):
+            lo, hi = sims.indptr[i], sims.indptr[i + 1]
+            best: dict[str, float] = {}
+            for k, value in zip(sims.indices[lo:hi], sims.data[lo:hi], strict=True):
+                if value < MIN_SIMILARITY or reports[k] == reports[i]:
+                    continue
+                for label in self.passages[int(k)].accepted:
+                    best[label] = max(best.get(label, 0.0), float(value))
+            for label, value in best.items():
+                xs.append(value)
+                ys.append(label in p.accepted)
+        if sum(ys) < MIN_CURVE_PAIRS or len(ys) - sum(ys) < MIN_CURVE_PAIRS:
+            return self.curve
+        from sklearn.linear_model import LogisticRegression
+
+        # a passage read again gets the answer it was given: each accepted passage with itself
+        # (similarity 1) anchors the top of the curve, where other reports rarely reach
+        anchors = sum(1 for p in self.passages if p.accepted)
+        xs += [1.0] * anchors
+        ys += [True] * anchors
+        fit = LogisticRegression(C=10.0).fit(np.array(xs)[:, None], np.array(ys))
+        a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+        if a > 0:  # closer must mean more likely; otherwise the evidence is too thin to use
+            self.curve = (a, b)
+        return self.curve
+
+
+def _shifted(confidence: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Confidences with `shift` added to their log-odds (where it is not zero)."""
+    out = confidence.copy()
+    hot = shift != 0
+    if hot.any():
+        p = np.clip(out[hot], 1e-6, 1 - 1e-6)
+        out[hot] = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + shift[hot])))
+    return out
+
+
+def _better(new: Recall, old: Recall) -> bool:
+    """The closer match wins; at equal closeness, the later decision."""
+    if new.similarity != old.similarity:
+        return new.similarity > old.similarity
+    return str(new.passage.origin.get("at", "")) > str(old.passage.origin.get("at", ""))
+
+
+def _rest(
+    window: np.ndarray, windows: Sequence[tuple[int, int]], j: int, hit: Recall, current: float
+) -> float:
+    """A label's confidence once the windows touching the rejected match stop counting: the
+    best other window, but never below what the curve leaves (1 − its confidence)."""
+    others = [w for w, (a, b) in enumerate(windows) if not (a < hit.last and hit.first < b)]
+    elsewhere = float(window[others, j].max()) if others else 0.0
+    return min(current, max(elsewhere, 1.0 - hit.confidence))
+
+
+def _closeness(query: sparse.csr_matrix, documents: sparse.csr_matrix) -> np.ndarray:
+    """Each query row's mean cosine with its three closest documents (unit rows)."""
+    pairs = (query @ documents.T).toarray()
+    k = min(3, pairs.shape[1])
+    return np.sort(pairs, axis=1)[:, -k:].mean(axis=1)
+
+
+def _ranges_matrix(spans: Sequence[tuple[int, int]], n: int) -> sparse.csr_matrix:
+    rows = np.repeat(np.arange(len(spans)), [b - a for a, b in spans])
+    cols = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.zeros(0, int)
+    return sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(spans), n)
+    )
+
+
+def _unit(rows: sparse.csr_matrix) -> sparse.csr_matrix:
+    rows = rows.tocsr().astype(np.float32)
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (sparse.diags((1.0 / norms).astype(np.float32)) @ rows).tocsr()

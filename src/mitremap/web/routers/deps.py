@@ -1,0 +1,86 @@
+"""What every route depends on: the workspace (made once by `web.app.create_app`, injected with
+`Depends`), who is calling, and the role checks.
+
+A role check (`Viewer`, `Reader`, `Analyst`, `Admin`) answers 401 without a user, 403 for a
+user below the role, and, for a change made with the session cookie, 403 without the CSRF
+token (`auth.Auth.require`).
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+
+from mitremap.web.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
+from mitremap.web.workspace.errors import TooLargeError
+from mitremap.web.workspace.memory import WorkspaceMemory
+from mitremap.web.workspace.registry import ModelRegistry
+from mitremap.web.workspace.retrain import Retrainer
+from mitremap.web.workspace.store import Store, UserInfo
+
+
+@dataclass
+class Workspace:
+    """What the routes need, made once by the app factory (`app.state.workspace`)."""
+
+    store: Store
+    auth: Auth
+    registry: ModelRegistry
+    retrainer: Retrainer
+    memory: WorkspaceMemory
+    # blocking work in the worker pool, called with its Deadline as its last argument
+    run: Callable[..., Awaitable[Any]]
+    max_bytes: int
+    threshold: float = 0.6
+    secure_cookies: bool = False
+    allow_private_urls: bool = True
+    database: str = "sqlite"
+
+
+def workspace(request: Request) -> Workspace:
+    """The app's workspace, for `Depends`."""
+    found: Workspace = request.app.state.workspace
+    return found
+
+
+WorkspaceDep = Annotated[Workspace, Depends(workspace)]
+
+
+def caller(request: Request, ws: WorkspaceDep) -> Caller:
+    """Who sends the request: the session cookie's user, an API token's, or nobody."""
+    found = ws.auth.caller(request.cookies.get(COOKIE), request.headers.get("authorization"))
+    request.state.caller = found
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def needs(role: str, changes: bool = True) -> Any:
+    """A dependency: the user, when they have `role` (and, for a change made with the
+    session cookie, the CSRF token). `changes=False`: a request that changes nothing even
+    when it is a POST (an analysis that is not kept) needs no CSRF token."""
+
+    def check(request: Request, ws: WorkspaceDep, who: CallerDep) -> UserInfo:
+        method = request.method if changes else "GET"
+        return ws.auth.require(who, role, method, request.headers.get(CSRF_HEADER))
+
+    return Depends(check)
+
+
+Viewer = Annotated[UserInfo, needs("viewer")]
+Reader = Annotated[UserInfo, needs("viewer", changes=False)]
+Analyst = Annotated[UserInfo, needs("analyst")]
+Admin = Annotated[UserInfo, needs("admin")]
+ReportId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def clean(text: str) -> str:
+    """Text that encodes: a lone surrogate becomes '?', one character for one."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise TooLargeError(f"the input is larger than the {max_bytes // 2**20} MB limit")

@@ -1,5 +1,0 @@
-"""The analysts' review workspace behind `mitremap serve` (the `web` extra): reports kept in a
-database, suggestions accepted, rejected or added to, reviewed results exported, and the
-reviews fed back into training. See ARCHITECTURE.md ("The review workspace") for the modules;
-`mitremap.server.create_app` puts them together.
-"""
