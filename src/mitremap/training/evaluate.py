@@ -219,10 +219,13 @@ def compare_reports(
     gold: Sequence[set[str]],
     threshold: float = 0.6,
     top: int = 10,
+    floor: float = 0.05,
 ) -> dict[str, Any]:
     """Two models' report confidences on the same reports, against their gold sets: the mean
     per-report precision, recall and F1 at `threshold` of each, and the techniques whose
-    confidence moved most on average (over the reports where either gave it at least 0.05)."""
+    confidence moved most on average (over the reports where either gave it at least `floor`;
+    a side that lists no confidence under `floor` — stored suggestions stop there — counts as
+    `floor`, so an absent value is never read as a move)."""
 
     def mean_prf(confidences: Sequence[Mapping[str, float]]) -> dict[str, float]:
         rows = []
@@ -240,12 +243,11 @@ def compare_reports(
     changes: dict[str, list[float]] = {}
     for old, new in zip(before, after, strict=True):
         for technique in {*old, *new}:
-            a, b = old.get(technique, 0.0), new.get(technique, 0.0)
-            if max(a, b) >= 0.05:
+            a, b = (max(floor, side.get(technique, 0.0)) for side in (old, new))
+            if max(a, b) > floor:
                 changes.setdefault(technique, []).append(b - a)
-    moved = sorted(
-        ((t, float(np.mean(v)), len(v)) for t, v in changes.items()), key=lambda x: -abs(x[1])
-    )[:top]
+    means = ((t, float(np.mean(v)), len(v)) for t, v in changes.items())
+    moved = sorted((m for m in means if abs(m[1]) >= 0.005), key=lambda x: -abs(x[1]))[:top]
     return {
         "reports": len(gold),
         "threshold": threshold,

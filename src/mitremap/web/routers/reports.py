@@ -42,11 +42,9 @@ from mitremap.web.workspace.errors import (
     TooLargeError,
 )
 from mitremap.web.workspace.models import TLP_LEVELS
-from mitremap.web.workspace.reports import ReportChanges, ReportQuery
+from mitremap.web.workspace.reports import SUGGESTION_FLOOR, ReportChanges, ReportQuery
 
 Benign = Literal["context", "omit"]
-SUGGESTION_FLOOR = 0.2
-"""Techniques down to this confidence are kept as suggestions ("show more suggestions")."""
 URL_TIMEOUT_S = 30.0
 REANALYSE_AT_ONCE = 25
 

@@ -21,6 +21,7 @@ import numpy as np
 from mitremap.classify.memory import LabelPriors
 from mitremap.training.evaluate import compare_reports
 from mitremap.web.workspace.memory import priors
+from mitremap.web.workspace.reports import SUGGESTION_FLOOR
 from mitremap.web.workspace.reviews import ReportReview, report_key
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def learning_report(
         revised,
         [set(r.accepted) for r in judged],
         threshold,
+        floor=SUGGESTION_FLOOR,  # what a stored analysis keeps
     )
     return {
         "mode": mode,

@@ -46,6 +46,8 @@ from mitremap.web.workspace.search import SearchIndex, search_index
 if TYPE_CHECKING:
     from mitremap.web.workspace.db import Database
 
+SUGGESTION_FLOOR = 0.2
+"""Techniques down to this confidence are kept as suggestions ("show more suggestions")."""
 MAX_SUGGESTIONS = 60
 MAX_ATTRIBUTIONS = 40  # per technique, the strongest by |weight|
 MAX_COMMENT_CHARS = 5000

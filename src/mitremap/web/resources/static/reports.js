@@ -15,6 +15,7 @@ import {
   STATUS_LABELS,
   TLP_LABELS,
 } from "./app.js";
+import { reanalyseAll, renderLearning } from "./learning.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -378,6 +379,7 @@ async function loadModels() {
   if (card.attack_version) parts.push(`ATT&CK ${card.attack_version}`);
   if (card.labels !== undefined) parts.push(`${card.labels} techniques`);
   $("model-card").textContent = parts.length ? "Active model: " + parts.join(" · ") : "";
+  renderLearning(active);
 }
 
 /** The active model is everyone's: switching it asks first (and the API records who did). */
@@ -418,17 +420,23 @@ function initModels() {
       showError(error, "Could not change the default TLP");
     }
   });
-  $("retrain").addEventListener("click", async () => {
-    $("retrain").disabled = true;
-    try {
-      const { job } = await api("POST", "/api/retrain");
-      sessionStorage.setItem("mitremap-retrain", job.id);
-      followJob(job);
-    } catch (error) {
-      $("retrain").disabled = false;
-      showError(error, "Could not start retraining");
-    }
-  });
+  for (const [button, mode] of [
+    ["retrain", "full"],
+    ["quick-update", "quick"],
+  ]) {
+    $(button).addEventListener("click", async () => {
+      jobButtons(true);
+      try {
+        const { job } = await api("POST", "/api/retrain", { mode });
+        sessionStorage.setItem("mitremap-retrain", job.id);
+        followJob(job);
+      } catch (error) {
+        jobButtons(false);
+        showError(error, "Could not start learning from the reviews");
+      }
+    });
+  }
+  $("reanalyse-all").addEventListener("click", reanalyseAll);
   const running = sessionStorage.getItem("mitremap-retrain");
   if (running) {
     api("GET", `/api/retrain/${encodeURIComponent(running)}`)
@@ -438,28 +446,37 @@ function initModels() {
   loadModels();
 }
 
+function jobButtons(running) {
+  $("retrain").disabled = running;
+  $("quick-update").disabled = running;
+}
+
 function followJob(job) {
   $("retrain-progress").hidden = false;
   $("retrain-bar").value = Number(job.progress) || 0;
   $("retrain-message").textContent = `${job.state}: ${job.message || ""}`;
   if (job.state === "done" || job.state === "failed") {
     sessionStorage.removeItem("mitremap-retrain");
-    $("retrain").disabled = false;
+    jobButtons(false);
     if (job.state === "done") {
-      showMessage(`Retrained: model “${job.model}” is now in use.`, { kind: "info" });
+      showMessage(
+        `Learned from the reviews: model “${job.model}” is now in use. Analyse the reports ` +
+          "again to see what it changes on them.",
+        { kind: "info" },
+      );
       loadModels();
     } else {
-      showMessage(`Retraining failed: ${job.message || "no reason given"}`);
+      showMessage(`Learning from the reviews failed: ${job.message || "no reason given"}`);
     }
     return;
   }
-  $("retrain").disabled = true;
+  jobButtons(true);
   setTimeout(async () => {
     try {
       followJob((await api("GET", `/api/retrain/${encodeURIComponent(job.id)}`)).job);
     } catch (error) {
-      $("retrain").disabled = false;
-      showError(error, "Lost track of the retraining job");
+      jobButtons(false);
+      showError(error, "Lost track of the learning job");
     }
   }, 1000);
 }

@@ -520,6 +520,22 @@ function stateOf(s) {
   return line;
 }
 
+/** Evidence the review memory recalled: where analysts decided on a passage like this one. */
+function reviewedNote(reviewed) {
+  const where = reviewed.report ? ` in report ${reviewed.report}` : "";
+  const link = reviewed.report
+    ? el("a", { href: `/reports/${Number(reviewed.report)}` }, reviewed.title || `#${reviewed.report}`)
+    : null;
+  const note = el(
+    "span",
+    { className: "reviewed-note muted" },
+    `${reviewed.action || "accepted"} by ${reviewed.user || "an analyst"}${where}` +
+      ` (a passage ${Math.round((Number(reviewed.similarity) || 0) * 100)}% alike)`,
+  );
+  if (link) note.append(" — ", link);
+  return note;
+}
+
 function evidenceList(s, writable) {
   const byPassage = new Map((s.passages || []).map((p) => [`${p.start}:${p.end}`, p]));
   const items = s.evidence.map((e) => {
@@ -557,6 +573,7 @@ function evidenceList(s, writable) {
       accept,
       reject,
     );
+    if (e.reviewed) row.append(reviewedNote(e.reviewed));
     if (passage) {
       const clear = el(
         "button",
