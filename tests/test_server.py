@@ -317,6 +317,47 @@ def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database
     assert not running.is_set()
 
 
+def test_adding_and_reanalysing_a_report_stop_at_the_time_limit_too(database):
+    """The reports' work (an add, an analysis again) is given the request's deadline as well:
+    each answers 504 at the limit with no thread still analysing, and the report added before
+    is left as it was."""
+    import threading
+    import time
+
+    from mitremap.web.app import create_app
+
+    running = threading.Event()
+
+    class Endless(StandIn):
+        endless = False
+
+        def analyze(self, document, **options):
+            if not self.endless:
+                return super().analyze(document, **options)
+            running.set()
+            try:
+                while True:
+                    options["deadline"].check("analysing")
+                    time.sleep(0.01)
+            finally:
+                running.clear()
+
+    model = Endless()
+    app = create_app(model, max_bytes=10_000, time_limit_s=0.3, database=database)
+    client = TestClient(app, base_url=LOCAL)
+    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
+    added = client.post("/api/reports", json={"text": "It ran schtasks."})
+    assert added.status_code == 201
+    model.endless = True
+    for path in ("/api/reports", f"/api/reports/{added.json()['id']}/analyze"):
+        started = time.perf_counter()
+        answer = client.post(path, json={"text": "It ran schtasks again."})
+        assert error(answer)[:2] == (504, "timeout")
+        assert time.perf_counter() - started < 2.0
+        assert not running.is_set()
+    assert [r["id"] for r in client.get("/api/reports").json()["items"]] == [added.json()["id"]]
+
+
 @pytest.mark.slow
 def test_a_hostile_pdf_upload_is_stopped_at_the_time_limit_and_leaves_nothing_running(
     mm, database, tmp_path
