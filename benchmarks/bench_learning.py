@@ -387,8 +387,8 @@ def run(
                 reviewed += 1
             row: dict[str, Any] = {"reviewed": reviewed, "decisions": decisions}
             row["memory"] = scores()
-            name, seconds = retrain(client, "quick")
-            row["quick"], row["quick_seconds"] = scores(), seconds
+            _, row["quick_seconds"] = retrain(client, "quick")
+            row["quick"] = scores()
             if full and checkpoint == last:
                 name, seconds = retrain(client, "full")
                 row["full"], row["full_seconds"] = scores(), seconds
@@ -397,7 +397,7 @@ def run(
             out["checkpoints"].append(row)
             print(
                 f"  {reviewed:3d} reviewed ({decisions} decisions): memory {fmt(row['memory'])}"
-                f" | quick update ({seconds:.0f} s) {fmt(row['quick'])}"
+                f" | quick update ({row['quick_seconds']:.0f} s) {fmt(row['quick'])}"
                 + (
                     f" | full retrain ({row['full_seconds']:.0f} s) {fmt(row['full'])}"
                     if "full" in row

@@ -4,8 +4,9 @@ real SQLite database (a fresh file in a temporary folder) and the real model.
     python benchmarks/bench_workspace.py                 # every phase below
     python benchmarks/bench_workspace.py --requests 60 --model /tmp/mm-test-model
     python benchmarks/bench_workspace.py --phases mixed --reports 1000 --mixed 1200
+    python benchmarks/bench_workspace.py --phases load --seconds 20 --baseline ../main/src
 
-Phases (`--phases`, default all three):
+Phases (`--phases`, default all five):
 - `analyses`: per concurrency (1, 4, 16), errors, reports analysed and stored per second, median
   and p95 latency of `POST /api/reports` with a 20 KB report;
 - `decisions`: 100 decisions posted at once by many clients on one report, and how many of them
@@ -16,7 +17,18 @@ Phases (`--phases`, default all three):
   text searches (a word of one report, a common word, one report's indicator value) and
   decisions on techniques; p50 / p95 per kind (bars: list and search p95 ≤ 0.3 s, a decision
   p95 ≤ 0.1 s).
+- `load`: browsers (one cookie and CSRF token each) looping over a working day's traffic at
+  concurrency 1, 4 and 16, on SQLite and PostgreSQL side by side (a throwaway PostgreSQL
+  server when its binaries are installed) — 25 % report list, 40 % review page data
+  (`GET /api/reports/{id}`), 30 % decisions, 5 % adds of the 2 KB sample report (`--adds 10`
+  for twice as many, taken from the decisions) — on a database seeded with 30 reports, for
+  `--seconds` each; req/s, p50/p95 of all requests, p95 per kind, errors (bar: p95 ≤ 1 s at
+  concurrency 16 on both, no errors). `--baseline SRC` runs the same load first with the
+  package at SRC (say, the main checkout's `src`): a before/after pair in one run.
+- `history`: a report with 4,000 decisions: its review data, JSON export, a new decision and
+  the first page of its decision history (median of 15; with `--baseline` before/after).
 Requests go the way a browser's do (session cookie and `X-CSRF-Token`), to 127.0.0.1 only.
+Measured on a shared 2-core machine: compare numbers of one run, not across runs.
 """
 
 from __future__ import annotations
@@ -31,15 +43,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.postgres: the throwaway PostgreSQL server (`load`)
 os.environ.setdefault("MITREMAP_DATA", str(REPO.parent / "shared" / "data"))
 CLIENTS = 25  # parallel clients for the decisions (the server allows 32 connections per address)
 ADDED = ("T1039", "T1083", "T1005", "T1119")  # techniques added to passages, in turn
@@ -248,6 +265,236 @@ def mixed(base: str, reports: int, requests: int, clients: int, techniques: list
     return held
 
 
+# ---- `load` and `history`: both databases, before and after -----------------------------
+
+SAMPLE = REPO / "examples" / "apt-report.md"
+MIX = (("list", 25), ("review", 40), ("decide", 30), ("add", 5))
+"""A working day's traffic: pages and decisions, a report added now and then. The issue's own
+measurement (p95 0.08 s at concurrency 1) had fewer than 5 % adds; with 10 % adds the adds
+themselves (0.3 s of analysis each, two at a time) set the p95 at concurrency 16: `--adds`."""
+SEED_REPORTS = 30
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
+
+
+# ---- the server -----------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(db_url: str, model: str | None, src: Path | None = None) -> Iterator[str]:
+    """`mitremap serve` on a free loopback port (the package at `src`, else this one)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mitremap", "serve", "--port", str(port), "--db", db_url]
+    if model:
+        command += ["--model", model]
+    environment = {**os.environ, "PYTHONPATH": str(src or REPO / "src")}
+    server = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                sys.exit(f"mitremap serve exited with {server.returncode}")
+            try:
+                urllib.request.urlopen(base + "/api/health", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("mitremap serve did not start within 120 s")
+                time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextmanager
+def databases(kinds: list[str]) -> Iterator[dict[str, Any]]:
+    """A factory of fresh database URLs per kind (PostgreSQL when its binaries exist)."""
+    from tests.postgres import create_database, running_server, server_binaries
+
+    with tempfile.TemporaryDirectory(prefix="mitremap-bench-") as folder:
+        counter = iter(range(1_000_000))
+        pg = "postgresql" in kinds and server_binaries() is not None
+        with running_server() if pg else nullcontext(None) as server:
+
+            def fresh(kind: str) -> str:
+                n = next(counter)
+                if kind == "sqlite":
+                    return f"sqlite:///{folder}/ws{n}.db"
+                return create_database(server, f"bench{n}")
+
+            yield {"fresh": fresh, "kinds": [k for k in kinds if k == "sqlite" or pg]}
+
+
+# ---- mixed traffic ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    wall: float = 0.0
+
+    def add(self, kind: str, status: int, seconds: float) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+        if status not in (200, 201):
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+def load_seed(base: str, count: int) -> list[int]:
+    client = Client(base)
+    text = SAMPLE.read_text(encoding="utf-8")
+    ids = []
+    for n in range(count):
+        status, report, _ = client.call(
+            "POST", "/api/reports", {"title": f"seed {n}", "text": text}
+        )
+        if status != 201:
+            sys.exit(f"could not seed the reports: {status} {report}")
+        ids.append(report["id"])
+    return ids
+
+
+def mixed_load(
+    base: str, ids: list[int], concurrency: int, seconds: float, mix: tuple = MIX
+) -> Outcome:
+    """`concurrency` browsers looping over `mix` for `seconds`."""
+    outcome = Outcome()
+    lock = threading.Lock()
+    text = SAMPLE.read_text(encoding="utf-8")
+    kinds = [k for k, weight in mix for _ in range(weight)]
+    stop = time.monotonic() + seconds
+
+    def browse(worker: int) -> None:
+        client = Client(base)
+        pick = random.Random(worker)
+        while time.monotonic() < stop:
+            kind = pick.choice(kinds)
+            report = pick.choice(ids)
+            if kind == "list":
+                answer = client.call("GET", f"/api/reports?page={pick.randint(1, 2)}")
+            elif kind == "review":
+                answer = client.call("GET", f"/api/reports/{report}")
+            elif kind == "decide":
+                start = pick.randrange(0, 1900)
+                body = {"technique": pick.choice(ADDED), "action": "add", "start": start,
+                        "end": start + 40}  # fmt: skip
+                answer = client.call("POST", f"/api/reports/{report}/decisions", body)
+            else:
+                answer = client.call("POST", "/api/reports", {"title": "mixed add", "text": text})
+            with lock:
+                outcome.add(kind, answer[0], answer[2])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(browse, range(concurrency)))
+    outcome.wall = time.perf_counter() - started
+    return outcome
+
+
+def load(args: argparse.Namespace) -> bool:
+    """Both databases side by side, each tree (baseline first) on a fresh database."""
+    trees = [("before", Path(args.baseline))] if args.baseline else []
+    trees.append(("after" if args.baseline else "this", REPO / "src"))
+    weights = dict(MIX)
+    weights["decide"] += weights["add"] - args.adds
+    weights["add"] = args.adds
+    mix = tuple(weights.items())
+    print(
+        f"mixed traffic ({', '.join(f'{w} % {k}' for k, w in mix)}), {args.seconds:.0f} s per "
+        f"concurrency, {SEED_REPORTS} seeded reports; p95 per kind in brackets:"
+    )
+    within = True
+    with databases(["sqlite", "postgresql"]) as dbs:
+        for kind in dbs["kinds"]:
+            for name, src in trees:
+                with serving(dbs["fresh"](kind), args.model, src) as base:
+                    ids = load_seed(base, SEED_REPORTS)
+                    for concurrency in (1, 4, 16):
+                        result = mixed_load(base, ids, concurrency, args.seconds, mix)
+                        within &= print_mixed(kind, name, concurrency, result) or name == "before"
+            if kind == "sqlite" and "postgresql" not in dbs["kinds"]:
+                print("  (PostgreSQL skipped: no server binaries; apt-get install postgresql)")
+    return within
+
+
+def print_mixed(kind: str, tree: str, concurrency: int, result: Outcome) -> bool:
+    every = [t for values in result.latencies.values() for t in values]
+    errors = sum(result.errors.values())
+    per_kind = ", ".join(
+        f"{k} {p95(result.latencies.get(k, [])):.2f}" for k, _ in MIX if k in result.latencies
+    )
+    bar = concurrency < 16 or (p95(every) <= 1.0 and errors == 0)
+    print(
+        f"  {kind:10s} {tree:6s} c={concurrency:2d}: {len(every) / result.wall:5.1f} req/s, "
+        f"p50 {statistics.median(every):.3f} s, p95 {p95(every):.2f} s [{per_kind}], "
+        f"{errors} errors" + ("" if bar else "  ← over the bar (p95 ≤ 1 s, no errors)"),
+        flush=True,
+    )
+    return bar
+
+
+def history(args: argparse.Namespace) -> None:
+    """4,000 decisions on one report (inserted directly), then the API timed (median of 15)."""
+    trees = [("before", Path(args.baseline))] if args.baseline else []
+    trees.append(("after" if args.baseline else "this", REPO / "src"))
+    print("one report with 4,000 decisions (SQLite), median of 15:")
+    with databases(["sqlite"]) as dbs:
+        for name, src in trees:
+            url = dbs["fresh"]("sqlite")
+            with serving(url, args.model, src) as base:
+                client = Client(base)
+                report = load_seed(base, 1)[0]
+                insert_decisions(url, report, 4000, src)
+                times: dict[str, list[float]] = {}
+                for _ in range(15):
+                    for what, method, path, body in (
+                        ("review data", "GET", f"/api/reports/{report}", None),
+                        ("JSON export", "GET", f"/api/reports/{report}/export?format=json", None),
+                        ("history page", "GET", f"/api/reports/{report}/decisions", None),
+                        ("a decision", "POST", f"/api/reports/{report}/decisions",
+                         {"technique": "T1105", "action": "accept"}),
+                    ):  # fmt: skip
+                        status, _, seconds = client.call(method, path, body)
+                        assert status in (200, 201), (what, status)
+                        times.setdefault(what, []).append(seconds)
+                print(
+                    f"  {name:6s} "
+                    + ", ".join(
+                        f"{k} {statistics.median(v) * 1000:.0f} ms" for k, v in times.items()
+                    )
+                )
+
+
+INSERT = """
+import sys
+from mitremap.web.workspace.db import Database
+from mitremap.web.workspace.models import Decision
+db = Database(sys.argv[1], migrate=False)
+report, count = int(sys.argv[2]), int(sys.argv[3])
+techniques = ("T1039", "T1083", "T1005", "T1119")
+with db.session() as s:
+    for i in range(count):
+        start = (i * 7) % 1900
+        action = "add" if i % 2 else ("accept", "reject")[i // 2 % 2]
+        s.add(Decision(report_id=report, technique=techniques[i % 4] if i % 2 else "T1059",
+                       action=action, start=start, end=start + 40, note="", user="bench"))
+"""
+
+
+def insert_decisions(url: str, report: int, count: int, src: Path) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(src)}
+    subprocess.run(
+        [sys.executable, "-c", INSERT, url, str(report), str(count)], env=environment, check=True
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
@@ -255,10 +502,19 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=1000, help="stored before `mixed`")
     parser.add_argument("--mixed", type=int, default=1200, help="requests of `mixed`")
     parser.add_argument("--mixed-clients", type=int, default=4)
-    parser.add_argument("--phases", default="analyses,decisions,mixed")
+    parser.add_argument("--phases", default="analyses,decisions,mixed,load,history")
+    parser.add_argument("--seconds", type=float, default=30.0, help="`load` per concurrency")
+    parser.add_argument("--adds", type=int, default=5, help="percent of `load` (0–35)")
+    parser.add_argument("--baseline", help="`load`, `history`: src of the package to compare")
     parser.add_argument("--model", help="model folder (default: the cached default model)")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
+    if "load" in phases and not load(args):
+        sys.exit(1)
+    if "history" in phases:
+        history(args)
+    if not phases & {"analyses", "decisions", "mixed"}:
+        return
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     exe = Path(sys.executable).with_name("mitremap")

@@ -140,3 +140,34 @@ def test_the_curve_is_refitted_only_on_enough_evidence(mm):
     block = TextFeatures.fit(texts, (1, 1), None, min_df=1).blocks[0]
     a, b = ReviewMemory(block, passages).fit_curve()
     assert (a, b) != DEFAULT_CURVE and a > 0
+
+
+def test_analyses_read_the_memory_while_it_changes(mm):
+    """A workspace analyses in several threads while decisions update the memory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mitremap.classify.memory import ReviewedDocument
+
+    memory = memory_for(mm, DECIDED)
+    text = f"{EDITED} {OTHER}"
+
+    def decide(i: int) -> None:
+        for k in range(30):
+            memory.update(
+                (i, k % 3),
+                [ReviewedPassage(f"{PASSAGE} {k}", ("T1059",), (), {"report": k})],
+                ReviewedDocument(f"{PASSAGE} {OTHER} {k}", ("T1059",), ("T1053",), {}),
+            )
+
+    def analyse(_: int) -> float:
+        return max(
+            confidence(mm.analyze(text, threshold=0.0, memory=memory), "T1059") for _ in range(30)
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        writers = [pool.submit(decide, i) for i in range(2)]
+        readers = [pool.submit(analyse, i) for i in range(2)]
+        assert all(r.result() >= 0.6 for r in readers)  # no error, and the answer held
+        for w in writers:
+            w.result()
+    assert len(memory) == 1 + 2 * 3

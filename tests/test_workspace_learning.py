@@ -102,6 +102,10 @@ def test_a_retrain_keeps_what_the_analysts_said_on_their_reports(client):
     assert learning["mode"] == "full" and learning["reviewed_passages"] == 1
     assert learning["reports"] == 1 and set(learning["before"]) == {"precision", "recall", "f1"}
     assert learning["after"]["f1"] >= 0 and isinstance(learning["moved"], list)
+    assert active["card"]["recipe"]["learned_from"] == {"model": "default", "mode": "full"}
+    general = next(m for m in listed if m["name"] == "default")["card"]["trained_at"]
+    unlike = client.post("/api/analyze", json={"text": "Thanks, and contact us."}).json()
+    assert unlike["model"]["trained_at"] == general  # text unlike the reviews: general model
     # the name and the time shown agree
     stamp = active["created_at"].replace("-", "").replace(":", "").replace("T", "-")[:15]
     assert active["name"] == f"reviewed-{stamp}"
@@ -124,8 +128,8 @@ def test_a_quick_update_learns_in_seconds_and_is_judged_fairly(client):
     listed = client.get("/api/models").json()["items"]
     active = next(m for m in listed if m["active"])
     assert active["learning"]["mode"] == "quick" and active["learning"]["reports"] == 3
-    update = active["card"]["recipe"]["quick_update"]
-    assert update["techniques"] >= 2 and update["from_model"] == "default"
+    assert active["card"]["recipe"]["quick_update"]["techniques"] >= 2
+    assert active["card"]["recipe"]["learned_from"] == {"model": "default", "mode": "quick"}
     # the update reads text like the reviewed reports; other text gets the model it came from
     made_from = next(m for m in listed if m["name"] == "default")["card"]["trained_at"]
     alike = client.post("/api/analyze", json={"text": FIRST}).json()["model"]["trained_at"]
@@ -139,7 +143,7 @@ def test_a_quick_update_learns_in_seconds_and_is_judged_fairly(client):
     second = next(
         m for m in client.get("/api/models").json()["items"] if m["name"] == again["model"]
     )
-    assert second["card"]["recipe"]["quick_update"]["from_model"] == "default"
+    assert second["card"]["recipe"]["learned_from"]["model"] == "default"
     assert client.post("/api/retrain", json={"mode": "fast"}).status_code == 422
 
 

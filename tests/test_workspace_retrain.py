@@ -202,6 +202,7 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
         class card:  # stands in for a ModelCard
             training_texts = 1
             train_seconds = 0.0
+            recipe: dict = {}  # noqa: RUF012 - a stand-in's class attribute
 
         def save(self, path):
             captured["saved"] = path
@@ -231,6 +232,7 @@ def test_train_add_reviews_reads_the_workspace(cli, db_url, tmp_path, monkeypatc
     assert captured["saved"].name.startswith("reviewed-") and "default model is unchanged" in (
         beside.out
     )
+    assert Trained.card.recipe["learned_from"] == {"model": "default", "mode": "full"}
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     nothing = cli("train", "--add-reviews", "--db", empty, "--out", str(out))
     assert nothing.code == 1 and "no reviewed passages" in nothing.err

@@ -99,6 +99,7 @@ def test_migrations_make_the_schema_once(db_url):
         assert connection.execute(text("select version_num from alembic_version")).scalar() == (
             migration_head()
         )
+    assert again.revision() == migration_head()
     assert first.kind == again.kind == db_url.split(":")[0].split("+")[0]
     first.close()
     again.close()

@@ -123,11 +123,28 @@ class LabelPriors:
         return dict(zip(labels, _shifted(values, self.shift(labels)).tolist(), strict=True))
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one analysis reads, built at once from the memory's groups: passages and their
+    rows (over the kept columns), reviewed reports and theirs. Analyses in other threads keep
+    the snapshot they took while the memory changes (it is never changed in place)."""
+
+    passages: list[ReviewedPassage]
+    matrix: sparse.csr_matrix  # passages × words, unit rows over the kept columns
+    kept: np.ndarray  # bool per word column
+    documents: list[ReviewedDocument]
+    document_matrix: sparse.csr_matrix | None  # reviewed reports × words, unit rows
+    typical: float  # the closeness that gets the whole of the priors (`CLOSE_AS`)
+
+
 class ReviewMemory:
-    """Reviewed passages read with a model's word features, and the workspace's label priors.
+    """Reviewed passages and reports read with a model's word features, and the workspace's
+    label priors.
 
     Build it once per model (`ReviewMemory(block, passages, priors)`, where `block` is the
-    model's word feature block) and `add` passages as analysts decide."""
+    model's word feature block) and `update` a report's group as analysts decide. Updates
+    replace the groups' dictionaries rather than change them, and each analysis reads one
+    snapshot, so a memory can be read by several threads while one of them updates it."""
 
     def __init__(
         self,
@@ -141,18 +158,12 @@ class ReviewMemory:
         self.curve = curve or DEFAULT_CURVE
         self._groups: dict[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]] = {}
         self._documents: dict[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]] = {}
-        self._doc_matrix: sparse.csr_matrix | None = None
-        self._closeness: float | None = None
-        self._passages: list[ReviewedPassage] | None = None
-        self._matrix: sparse.csr_matrix | None = None
-        self._kept: np.ndarray | None = None
+        self._built: _Snapshot | None = None
         self.update(None, passages)
 
     @property
     def passages(self) -> list[ReviewedPassage]:
-        if self._passages is None:
-            self._passages = [p for group, _ in self._groups.values() for p in group]
-        return self._passages
+        return self._snapshot().passages
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -167,43 +178,30 @@ class ReviewMemory:
         report), replacing what the group held: a decision counts at the next analysis, and a
         withdrawn one stops counting."""
         kept = [p for p in passages if p.text.strip() and (p.accepted or p.rejected)]
-        self.remove(key)
+        groups = {k: v for k, v in self._groups.items() if k != key}
+        documents = {k: v for k, v in self._documents.items() if k != key}
         if kept:
             rows = self.block.tfidf(self.block.counts([p.text for p in kept])).tocsr()
-            self._groups[key] = (kept, rows)
-            self._passages, self._matrix = None, None
+            groups[key] = (kept, rows)
         if document is not None and (document.accepted or document.rejected):
-            row = _unit(self.block.tfidf(self.block.counts([document.text])))
-            self._documents[key] = (document, row)
-            self._doc_matrix, self._closeness = None, None
+            documents[key] = (document, _unit(self.block.tfidf(self.block.counts([document.text]))))
+        self._groups, self._documents, self._built = groups, documents, None
 
     def remove(self, key: Hashable) -> None:
-        if self._documents.pop(key, None) is not None:
-            self._doc_matrix, self._closeness = None, None
-        if self._groups.pop(key, None) is not None:
-            self._passages, self._matrix = None, None
+        self.update(key, ())
 
-    def _index(self) -> tuple[sparse.csr_matrix, np.ndarray]:
-        """The passages' unit rows over the kept columns (built when first needed)."""
-        if self._matrix is None or self._kept is None:
-            parts = [rows for _, rows in self._groups.values()]
-            rows = (
-                sparse.vstack(parts, format="csr")
-                if parts
-                else sparse.csr_matrix((0, self.block.size), dtype=np.float32)
-            )
-            df = np.bincount(rows.indices, minlength=rows.shape[1])
-            kept = df <= max(2, COMMON_SHARE * rows.shape[0])
-            self._kept = kept
-            self._matrix = _unit(rows @ sparse.diags(kept.astype(np.float32)))
-        return self._matrix, self._kept
+    def _snapshot(self) -> _Snapshot:
+        built = self._built
+        if built is None:
+            built = self._built = _build(self.block, self._groups, self._documents)
+        return built
 
-    def similarities(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+    def similarities(self, rows: sparse.csr_matrix, snap: _Snapshot | None = None) -> Any:
         """Cosine of each row (the block's TF-IDF) with every passage, kept where it is at
         least `MIN_SIMILARITY` (rows × passages)."""
-        matrix, kept = self._index()
-        query = _unit(rows.tocsr() @ sparse.diags(kept.astype(np.float32)))
-        found = (query @ matrix.T).tocsr()
+        snap = snap or self._snapshot()
+        query = _unit(rows.tocsr() @ sparse.diags(snap.kept.astype(np.float32)))
+        found = (query @ snap.matrix.T).tocsr()
         found.data[found.data < MIN_SIMILARITY] = 0.0
         found.eliminate_zeros()
         return found
@@ -227,14 +225,14 @@ class ReviewMemory:
         recalls: dict[int, list[Recall]] = {}
         if not sentences:
             return Revision(revised.astype(np.float32), recalls)
+        snap, priors = self._snapshot(), self.priors
         index = {x: i for i, x in enumerate(labels)}
         counts = self.block.counts(sentences)
         query = _unit(self.block.tfidf(sparse.csr_matrix(counts.sum(axis=0))))
-        revised = _shifted(revised, self.priors.shift(labels) * self.gate(query))
-        if self._documents:
-            self._revise_by_documents(revised, query, index)
-        if self.passages:
-            for (j, action), hit in self._recalls(counts, windows, index).items():
+        revised = _shifted(revised, priors.shift(labels) * _gate(query, snap))
+        self._revise_by_documents(revised, query, index, snap)
+        if snap.passages:
+            for (j, action), hit in self._recalls(counts, windows, index, snap).items():
                 if action == "accepted":
                     revised[j] = max(revised[j], hit.confidence)
                 else:
@@ -243,45 +241,25 @@ class ReviewMemory:
         return Revision(revised.astype(np.float32), recalls)
 
     def gate_text(self, text: str) -> float:
-        """`gate` for a whole text."""
-        return self.gate(_unit(self.block.tfidf(self.block.counts([text]))))
-
-    def gate(self, query: sparse.csr_matrix) -> float:
         """How much of the priors a text gets (0–1), from its closeness to the reviewed
         reports (see `CLOSE_AS`); all of them while no report is reviewed as a whole."""
-        if not self._documents:
-            return 1.0
-        close = _closeness(query, self._document_matrix())[0]
-        full = self._typical_closeness()
-        return float(np.clip((close - full / 2) / (full / 2), 0.0, 1.0))
-
-    def _document_matrix(self) -> sparse.csr_matrix:
-        if self._doc_matrix is None:
-            self._doc_matrix = sparse.vstack([row for _, row in self._documents.values()]).tocsr()
-        return self._doc_matrix
-
-    def _typical_closeness(self) -> float:
-        """The closeness of the least typical tenth of the reviewed reports to the others."""
-        if self._closeness is None:
-            matrix = self._document_matrix()
-            if matrix.shape[0] < 10:
-                self._closeness = CLOSE_AS
-            else:
-                pairs = (matrix @ matrix.T).toarray()
-                np.fill_diagonal(pairs, -1.0)
-                top = np.sort(pairs, axis=1)[:, -3:].mean(axis=1)
-                self._closeness = float(np.quantile(top, 0.1))
-        return self._closeness
+        return _gate(_unit(self.block.tfidf(self.block.counts([text]))), self._snapshot())
 
     def _revise_by_documents(
-        self, revised: np.ndarray, query: sparse.csr_matrix, index: Mapping[str, int]
+        self,
+        revised: np.ndarray,
+        query: sparse.csr_matrix,
+        index: Mapping[str, int],
+        snap: _Snapshot,
     ) -> None:
         """A report close to a reviewed one as a whole gets its answer (in place)."""
-        for document, row in self._documents.values():
-            similarity = float((query @ row.T).toarray()[0, 0])
-            if similarity < MIN_SIMILARITY:
+        if snap.document_matrix is None:
+            return
+        similarity = (query @ snap.document_matrix.T).toarray()[0]
+        for document, s in zip(snap.documents, similarity, strict=True):
+            if s < MIN_SIMILARITY:
                 continue
-            strength = float(self.confidence(similarity))
+            strength = float(self.confidence(float(s)))
             for label in document.accepted:
                 if label in index:
                     revised[index[label]] = max(revised[index[label]], strength)
@@ -294,17 +272,18 @@ class ReviewMemory:
         counts: sparse.csr_matrix,
         windows: Sequence[tuple[int, int]],
         index: Mapping[str, int],
+        snap: _Snapshot,
     ) -> dict[tuple[int, str], Recall]:
         """Per (label, accepted|rejected): the closest reviewed passage to a sentence or a
         window of this text."""
         n = counts.shape[0]
         spans = [(i, i + 1) for i in range(n)] + [(a, b) for a, b in windows if b - a > 1]
-        found = self.similarities(self.block.tfidf(_ranges_matrix(spans, n) @ counts))
+        found = self.similarities(self.block.tfidf(_ranges_matrix(spans, n) @ counts), snap)
         best: dict[tuple[int, str], Recall] = {}
         for row in range(found.shape[0]):
             lo, hi = found.indptr[row], found.indptr[row + 1]
             for p, s in zip(found.indices[lo:hi], found.data[lo:hi], strict=True):
-                passage = self.passages[int(p)]
+                passage = snap.passages[int(p)]
                 first, last = spans[row]
                 for action, members in (
                     ("accepted", passage.accepted),
@@ -327,20 +306,21 @@ class ReviewMemory:
         of another report at least `MIN_SIMILARITY` close, the best such similarity, and
         whether the technique was accepted at this passage too. Keeps the current curve while
         there are fewer than `MIN_CURVE_PAIRS` outcomes of each kind."""
-        if len(self.passages) < 2:
+        snap = self._snapshot()
+        passages = snap.passages
+        if len(passages) < 2:
             return self.curve
-        matrix, _ = self._index()
-        reports = np.array([str(p.origin.get("report", i)) for i, p in enumerate(self.passages)])
-        sims = (matrix @ matrix.T).tocsr()
+        reports = np.array([str(p.origin.get("report", i)) for i, p in enumerate(passages)])
+        sims = (snap.matrix @ snap.matrix.T).tocsr()
         xs: list[float] = []
         ys: list[bool] = []
-        for i, p in enumerate(self.passages):
+        for i, p in enumerate(passages):
             lo, hi = sims.indptr[i], sims.indptr[i + 1]
             best: dict[str, float] = {}
             for k, value in zip(sims.indices[lo:hi], sims.data[lo:hi], strict=True):
                 if value < MIN_SIMILARITY or reports[k] == reports[i]:
                     continue
-                for label in self.passages[int(k)].accepted:
+                for label in passages[int(k)].accepted:
                     best[label] = max(best.get(label, 0.0), float(value))
             for label, value in best.items():
                 xs.append(value)
@@ -351,7 +331,7 @@ class ReviewMemory:
 
         # a passage read again gets the answer it was given: each accepted passage with itself
         # (similarity 1) anchors the top of the curve, where other reports rarely reach
-        anchors = sum(1 for p in self.passages if p.accepted)
+        anchors = sum(1 for p in passages if p.accepted)
         xs += [1.0] * anchors
         ys += [True] * anchors
         fit = LogisticRegression(C=10.0).fit(np.array(xs)[:, None], np.array(ys))
@@ -359,6 +339,45 @@ class ReviewMemory:
         if a > 0:  # closer must mean more likely; otherwise the evidence is too thin to use
             self.curve = (a, b)
         return self.curve
+
+
+def _build(
+    block: Any,
+    groups: Mapping[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]],
+    documents: Mapping[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]],
+) -> _Snapshot:
+    """A snapshot of the groups: the words most passages share are left out of the passages'
+    rows (`COMMON_SHARE`), and the reviewed reports' typical closeness is measured once."""
+    parts = [rows for _, rows in groups.values()]
+    rows = (
+        sparse.vstack(parts, format="csr")
+        if parts
+        else sparse.csr_matrix((0, block.size), dtype=np.float32)
+    )
+    df = np.bincount(rows.indices, minlength=rows.shape[1])
+    kept = df <= max(2, COMMON_SHARE * rows.shape[0])
+    matrix = _unit(rows @ sparse.diags(kept.astype(np.float32)))
+    reviewed = [d for d, _ in documents.values()]
+    document_matrix = (
+        sparse.vstack([row for _, row in documents.values()]).tocsr() if documents else None
+    )
+    typical = CLOSE_AS
+    if document_matrix is not None and document_matrix.shape[0] >= 10:
+        pairs = (document_matrix @ document_matrix.T).toarray()
+        np.fill_diagonal(pairs, -1.0)
+        typical = float(np.quantile(np.sort(pairs, axis=1)[:, -3:].mean(axis=1), 0.1))
+    passages = [p for group, _ in groups.values() for p in group]
+    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical)
+
+
+def _gate(query: sparse.csr_matrix, snap: _Snapshot) -> float:
+    """How much of the priors a text gets: all at the closeness of the least typical tenth
+    of the reviewed reports to the others, none at half of it (all while none is reviewed)."""
+    if snap.document_matrix is None:
+        return 1.0
+    close = _closeness(query, snap.document_matrix)[0]
+    full = snap.typical
+    return float(np.clip((close - full / 2) / (full / 2), 0.0, 1.0))
 
 
 def _shifted(confidence: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ its own, and never replaces the default model: the command says how to use the n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,12 +39,17 @@ def beside_default(prefix: str) -> Path:
 
 def quick_update(data: ReviewSet, base: Path | None, out: Path | None) -> Path:
     """The base model (default: the default model) corrected by the reviewed passages."""
-    from mitremap.analysis import MitreMap
+    from mitremap.analysis import MitreMap, default_model_path
     from mitremap.files import check_writable_folder
+    from mitremap.web.workspace.registry import LEARNED_FROM
     from mitremap.web.workspace.retrain import quick_update as update
 
     target = check_writable_folder(out or beside_default("updated"))
     model = update(MitreMap.load(base), data.passages)
+    model.card.recipe[LEARNED_FROM] = {
+        "model": (base or default_model_path()).name,
+        "mode": "quick",
+    }
     model.save(target)
     facts = model.card.recipe.get("quick_update", {})
     err_console.print(
@@ -56,17 +60,11 @@ def quick_update(data: ReviewSet, base: Path | None, out: Path | None) -> Path:
     return target
 
 
-def how_to_use(target: Path, replaced_default: bool) -> None:
-    """Say where the new model is and how to use it."""
-    if replaced_default:
-        return
+def how_to_use(target: Path) -> None:
+    """Say where the new model is and how to use it (the default model is left as it was)."""
     console.print(
         f"the default model is unchanged; analyse with the new one: --model {target}\n"
         f"in the workspace an admin makes it active under Models (or POST "
         f"/api/models/{target.name}/activate)",
         highlight=False,
     )
-
-
-def summary_json(target: Path) -> str:
-    return json.dumps({"model": str(target)}, indent=2)

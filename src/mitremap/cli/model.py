@@ -84,6 +84,8 @@ def _train(
             reviewed=reviews.passages if reviews else (),
             reviewed_reports=reviews.reports if reviews else (),
         )
+    if reviews is not None:  # the workspace reads other text with the model it came from
+        model.card.recipe["learned_from"] = {"model": default_model_path().name, "mode": "full"}
     model.save(target)
     from mitremap.classify.knowledge import write_knowledge
 
@@ -206,7 +208,7 @@ def train(
     if fmt == "json":
         typer.echo(json.dumps(_summary(path), indent=2))
     elif reviews is not None:
-        how_to_use(path, replaced_default=False)
+        how_to_use(path)
 
 
 def evaluate(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from mitremap.analysis import MitreMap
+    from mitremap.web.routers.deps import Workspace
     from mitremap.web.workspace.db import Database
     from mitremap.web.workspace.registry import ModelRegistry
     from mitremap.web.workspace.retrain import Trainer
@@ -64,24 +65,28 @@ def create_app(
     trainer: Trainer | None = None,
     threshold: float = 0.6,
     allow_private_urls: bool = True,
+    forwarded_allow_ips: tuple[str, ...] = (),
 ) -> FastAPI:
     """The FastAPI app.
 
     `mitremap`: a loaded `MitreMap` (default: the database's active model, else the cached
     default model) found at `model_path`; `database`: a `Database` or URL (default: the
-    SQLite file in the user data folder); `auth`: require login (default: when the database
-    has users with passwords); `secure_cookies`: mark the session cookie Secure (off
-    loopback); `models_dir`: where models live and retraining saves new ones (default: the
-    user cache's models folder); `trainer`: what retraining runs (default: the default recipe
-    plus the reviewed passages); `allowed_hosts`: the names a request's `Host` may carry."""
+    SQLite file in the user data folder); `auth`: require login always (True), never
+    (False), or (None, the default) as soon as the database has a user with a password —
+    read from the database, so users added while the server runs count at once;
+    `secure_cookies`: mark cookies Secure on every answer (else only on requests that came
+    over HTTPS); `forwarded_allow_ips`: the proxies (addresses, networks, or '*') whose
+    `X-Forwarded-Proto` and `X-Forwarded-For` are believed — the client's scheme and address
+    then come from them; `models_dir`: where models live and retraining saves new ones
+    (default: the user cache's models folder); `trainer`: what retraining runs (default: the
+    default recipe plus the reviewed passages); `allowed_hosts`: the names a request's `Host`
+    may carry."""
     try:
         from fastapi import FastAPI
     except ImportError as exc:
         raise MissingExtraError("fastapi", "web", "The web app") from exc
     try:
         from mitremap.web import middleware
-        from mitremap.web.docs import add_docs
-        from mitremap.web.routers import analysis, attack, decisions, models, reports, session
         from mitremap.web.routers.deps import Workspace
         from mitremap.web.workspace.auth import Auth
         from mitremap.web.workspace.memory import WorkspaceMemory
@@ -93,7 +98,7 @@ def create_app(
     store, registry = _open(database, mitremap, model_path, models_dir)
     ws = Workspace(
         store=store,
-        auth=Auth(store, enabled=store.has_login_users() if auth is None else auth),
+        auth=Auth(store, enabled=auth),
         registry=registry,
         retrainer=Retrainer(store, registry, trainer, threshold),
         memory=WorkspaceMemory(store),
@@ -112,14 +117,27 @@ def create_app(
         description=DESCRIPTION,
     )
     app.state.workspace = ws
+    _add_routes(app, ws, allowed_hosts)
+    app.add_middleware(middleware.BodyLimit, limit=max_bytes + 64 * 1024)
+    if forwarded_allow_ips:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(forwarded_allow_ips))
+    return app
+
+
+def _add_routes(app: FastAPI, ws: Workspace, allowed_hosts: tuple[str, ...]) -> None:
+    """The error handlers and guards, the API routers, the docs and the pages."""
+    from mitremap.web import middleware
+    from mitremap.web.docs import add_docs
+    from mitremap.web.routers import admin, analysis, attack, decisions, models, reports, session
+
     middleware.add_error_handlers(app)
     middleware.add_guard(app, allowed_hosts, lambda r, out: session.page_session(ws, r, out))
-    for resource in (session, analysis, attack, reports, decisions, models):
+    for resource in (session, admin, analysis, attack, reports, decisions, models):
         app.include_router(resource.router)
     add_docs(app)
     _add_pages(app)
-    app.add_middleware(middleware.BodyLimit, limit=max_bytes + 64 * 1024)
-    return app
 
 
 def _open(

@@ -52,14 +52,15 @@ ERROR_CODES = {
     503: "busy",
     504: "timeout",
 }
-PAGE_PATHS = re.compile(r"/|/login|/reports/[1-9][0-9]{0,17}")
-"""The pages that start a browser session (`GET /api/session` starts one too); any other
-path, an unknown one included, never writes a session row."""
+PAGE_PATHS = re.compile(r"/|/login|/admin|/docs|/reports/[1-9][0-9]{0,17}")
+"""The pages that get the caller and its CSRF token (`GET /api/session` too): a browser that
+is not logged in gets the `mitremap_csrf` cookie there. No page writes a database row."""
 
 log = logging.getLogger("mitremap.server")  # the name operators' logging settings know
 
 PageSession = Callable[["Request", "Response"], object]
-"""Starts (or finds) a page's browser session, setting its cookie on the response given."""
+"""Finds a page's caller and CSRF token, setting the pre-login cookie on the response given
+when the browser has none."""
 
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
@@ -109,8 +110,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 def add_guard(app: FastAPI, allowed_hosts: tuple[str, ...], page_session: PageSession) -> None:
-    """Refuse a foreign Host (DNS rebinding) and cross-origin writes; start a session for a
-    page (`PAGE_PATHS`); turn a bug into a 500 in the one shape; add the security headers."""
+    """Refuse a foreign Host (DNS rebinding) and cross-origin writes; find a page's caller
+    (`PAGE_PATHS`); turn a bug into a 500 in the one shape; add the security headers."""
     from fastapi import Response
     from starlette.requests import ClientDisconnect
 
@@ -139,7 +140,7 @@ def add_guard(app: FastAPI, allowed_hosts: tuple[str, ...], page_session: PageSe
                 if request.method == "GET" and PAGE_PATHS.fullmatch(request.url.path):
                     page_session(request, cookie_carrier)
                 response = await call_next(request)
-            except MitreMapError as exc:  # the database failed while starting a session
+            except MitreMapError as exc:  # the database failed, or a bad token on a page
                 response = user_error(exc)
             except ClientDisconnect:
                 response = Response(status_code=400)  # nobody is there to read it

@@ -8,6 +8,8 @@ or style, so they run under the strict Content-Security-Policy (`script-src 'sel
 - `GET /` — the reports list (add, search, delete; model and retraining for admins).
 - `GET /reports/{id}` — the review page of one report.
 - `GET /login` — sign in (only when the server runs with users).
+- `GET /admin` — users and API tokens (your own password and tokens; admins: every user and
+  token, and the audit log).
 - `/static/…` — the CSS and JavaScript (`mitremap/web/resources/static`).
 """
 
@@ -75,6 +77,10 @@ def add_pages(app: "FastAPI") -> None:
         if not REPORT_ID.fullmatch(report_id):  # /reports/abc: no such page, not a JSON 422
             return HTMLResponse(NOT_FOUND, status_code=404)
         return page(request, f"Report {report_id}", "review.html", "review.js")
+
+    @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
+    def admin_page(request: Request) -> Response:
+        return page(request, "Users and API tokens", "admin.html", "admin.js")
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> Response:

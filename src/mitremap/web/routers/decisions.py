@@ -7,9 +7,9 @@ A decision sent with `If-Match` (the report's ETag, as the page shows it) is ref
 indicator was decided on since that version.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -68,9 +68,16 @@ def decide(
 
 
 @router.get("/reports/{report_id}/decisions")
-def decisions(report_id: ReportId, _: Viewer, ws: WorkspaceDep) -> dict[str, Any]:
-    """Every decision on the report's techniques, oldest first."""
-    return {"items": ws.store.decisions(report_id)}
+def decisions(
+    report_id: ReportId,
+    _: Viewer,
+    ws: WorkspaceDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The decisions on the report's techniques, oldest first, a page at a time: `items`,
+    `total`, `page`, `per_page`."""
+    return ws.store.decisions_page(report_id, page, per_page)
 
 
 @router.post("/reports/{report_id}/indicators/decisions", status_code=201, response_model=None)

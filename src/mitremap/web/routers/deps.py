@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
-from mitremap.web.workspace.auth import COOKIE, CSRF_HEADER, Auth, Caller
-from mitremap.web.workspace.errors import TooLargeError
+from mitremap.web.workspace.accounts import UserInfo
+from mitremap.web.workspace.auth import COOKIE, CSRF_COOKIE, CSRF_HEADER, Auth, Caller
+from mitremap.web.workspace.errors import ForbiddenError, TooLargeError
 from mitremap.web.workspace.memory import WorkspaceMemory
 from mitremap.web.workspace.registry import ModelRegistry
 from mitremap.web.workspace.retrain import Retrainer
-from mitremap.web.workspace.store import Store, UserInfo
+from mitremap.web.workspace.store import Store
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Workspace:
     run: Callable[..., Awaitable[Any]]
     max_bytes: int
     threshold: float = 0.6
-    secure_cookies: bool = False
+    secure_cookies: bool = False  # always Secure (else only over HTTPS)
     allow_private_urls: bool = True
     database: str = "sqlite"
 
@@ -48,9 +49,16 @@ WorkspaceDep = Annotated[Workspace, Depends(workspace)]
 
 
 def caller(request: Request, ws: WorkspaceDep) -> Caller:
-    """Who sends the request: the session cookie's user, an API token's, or nobody."""
-    found = ws.auth.caller(request.cookies.get(COOKIE), request.headers.get("authorization"))
-    request.state.caller = found
+    """Who sends the request: the session cookie's user, an API token's, the local user,
+    or nobody (resolved once per request)."""
+    found: Caller | None = getattr(request.state, "caller", None)
+    if found is None:
+        found = ws.auth.caller(
+            request.cookies.get(COOKIE),
+            request.cookies.get(CSRF_COOKIE),
+            request.headers.get("authorization"),
+        )
+        request.state.caller = found
     return found
 
 
@@ -65,6 +73,19 @@ def needs(role: str, changes: bool = True) -> Any:
     def check(request: Request, ws: WorkspaceDep, who: CallerDep) -> UserInfo:
         method = request.method if changes else "GET"
         return ws.auth.require(who, role, method, request.headers.get(CSRF_HEADER))
+
+    return Depends(check)
+
+
+def needs_browser(role: str) -> Any:
+    """A dependency like `needs(role)`, refusing API tokens: users and tokens are managed
+    from a signed-in page or the command line, so a leaked token cannot make more."""
+
+    def check(request: Request, ws: WorkspaceDep, who: CallerDep) -> UserInfo:
+        user = ws.auth.require(who, role, request.method, request.headers.get(CSRF_HEADER))
+        if who.via == "token":
+            raise ForbiddenError("manage users and tokens from a signed-in page or the CLI")
+        return user
 
     return Depends(check)
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from mitremap.deadline import Deadline
 from mitremap.documents import Document, read_bytes, read_url
+from mitremap.web.addresses import check_public
 from mitremap.web.routers.deps import (
     Admin,
     Analyst,
@@ -36,6 +37,7 @@ from mitremap.web.routers.versions import IfMatch, etag, stale
 from mitremap.web.workspace.combined import MAX_REPORTS, combine, export_options
 from mitremap.web.workspace.errors import (
     BadRequestError,
+    ConflictError,
     ForbiddenError,
     InvalidError,
     StaleError,
@@ -103,8 +105,18 @@ NEW_REPORT_BODY = {
 
 
 @router.post("/reports", status_code=201, openapi_extra=NEW_REPORT_BODY)
-async def add_report(request: Request, user: Analyst, ws: WorkspaceDep) -> dict[str, Any]:
-    """Add a report by text, file upload (multipart) or URL; it is analysed at once."""
+async def add_report(
+    request: Request, response: Response, user: Analyst, ws: WorkspaceDep
+) -> dict[str, Any]:
+    """Add a report by text, file upload (multipart) or URL; it is analysed at once.
+
+    With an `Idempotency-Key` header (1–200 visible ASCII characters), a retry with the
+    same key (say, after the answer was lost) answers the report the first request made,
+    with `Idempotent-Replayed: true`, instead of adding it again."""
+    key = _idempotency_key(request)
+    if key and (found := ws.store.report_for_key(user.name, key)) is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+        return ws.store.detail(found)
     fields, upload = await _read_report_request(request, ws.max_bytes)
     title = (fields.get("title") or "").strip()[:300] or None
     read, source = _reader(ws, fields, upload, title)
@@ -118,20 +130,36 @@ async def add_report(request: Request, user: Analyst, ws: WorkspaceDep) -> dict[
         return document, *_analyse(ws, document, deadline)
 
     document, analysis, model_name = await ws.run(work)
-    return ws.store.add_report(
-        document,
-        analysis,
-        source=source,
-        user=user.name,
-        model_name=model_name,
-        threshold=ws.threshold,
-        changes=ReportChanges(
-            tlp=fields.get("tlp") or None,
-            tags=fields.get("tags") or None,
-            source_org=fields.get("source_org") or None,
-            published=fields.get("published") or None,
-        ),
-    )
+    try:
+        return ws.store.add_report(
+            document,
+            analysis,
+            source=source,
+            user=user.name,
+            model_name=model_name,
+            threshold=ws.threshold,
+            changes=ReportChanges(
+                tlp=fields.get("tlp") or None,
+                tags=fields.get("tags") or None,
+                source_org=fields.get("source_org") or None,
+                published=fields.get("published") or None,
+            ),
+            idempotency_key=key,
+        )
+    except ConflictError:  # the same key, committed meanwhile by a concurrent retry
+        if key and (found := ws.store.report_for_key(user.name, key)) is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return ws.store.detail(found)
+        raise
+
+
+def _idempotency_key(request: Request) -> str | None:
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 200 or not all(" " < c < "\x7f" for c in value):
+        raise BadRequestError("the Idempotency-Key header must be 1–200 visible ASCII characters")
+    return value
 
 
 @router.get("/reports")
@@ -409,6 +437,7 @@ def _check_url(url: str) -> None:
 
 def _public_address(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
     """On a shared server, only public addresses: the server must not be a way into the
-    network behind it. Checked on every connection of a URL import, redirects included."""
-    if not address.is_global:
-        raise BadRequestError(f"{host} is not a public address")
+    network behind it. Checked on every connection of a URL import, redirects included; an
+    IPv6 address that carries an IPv4 one (NAT64, 6to4, Teredo, mapped…) is judged by it
+    (`web.addresses`)."""
+    check_public(host, address)

@@ -71,12 +71,6 @@ class WorkspaceMemory:
                 self._fitted_on = len(self._memory)
             return self._memory if self._reviews else None
 
-    def forget(self) -> None:
-        """Drop everything (a new model, or a test that changes the database underneath)."""
-        with self._lock:
-            self._memory = None
-            self._reviews, self._signatures = {}, {}
-
 
 def _same_words(a: Any, b: Any) -> bool:
     """Whether two word feature blocks read text the same way (a model and its quick

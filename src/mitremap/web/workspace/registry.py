@@ -21,6 +21,8 @@ from mitremap.attack import technique_url
 from mitremap.errors import ModelError
 from mitremap.web.workspace.errors import InvalidError, NotFoundError
 
+LEARNED_FROM = "learned_from"
+"""The card's recipe key naming the model a model was learned from with the reviews."""
 LEARNING = "learning.json"
 """What a model trained from reviews learned (`learning.learning_report`), in its folder."""
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -110,7 +112,7 @@ class ModelRegistry:
         self._loader = loader or _load
         self._current = current
         self._path = current_path
-        self._bases: dict[str, Any] = {}  # the model a quick update was made from, by name
+        self._bases: dict[str, Any] = {}  # the general model of a learned one, by name
         self.catalog = Catalog.of(current)
 
     @property
@@ -127,26 +129,45 @@ class ModelRegistry:
             return self._current, self.name
 
     def for_text(self, text: str, memory: Any) -> tuple[Any, str]:
-        """The model to read `text` with, and its name: the active model, unless it is a
-        quick update (`training.adapt`) and the review memory says the text reads less like
-        the reviewed reports than they read like each other (its gate is under 1), which then
-        gets the model the update was made from. A quick update learns the reviewed source's
-        ways; other text keeps the model's own reading (`benchmarks/bench_learning.py`: the
-        update alone cost textbook reports up to 0.04, and another source's reports 0.011)."""
+        """The model to read `text` with, and its name: the active model, unless it was
+        learned from the workspace's reviews (a quick update or a retraining: its card's
+        `learned_from`) and the review memory says the text reads less like the reviewed
+        reports than they read like each other (its gate is under 1): such text gets the
+        general model the learning started from. What the reviews teach is the reviewed
+        source's ways; other text keeps the general reading (`benchmarks/bench_learning.py`:
+        on textbook reports a quick update alone cost up to 0.04 and a retraining 0.016)."""
         current, name = self.active()
-        made_from = _made_from(current)
-        if not made_from or memory is None or memory.gate_text(text) >= 1.0:
+        start = learned_from(current)
+        if start is None or memory is None or memory.gate_text(text) >= 1.0:
+            return current, name
+        general = self._general(start["model"])
+        if general is None:
             return current, name
         with self._lock:
-            cached = self._bases.get(made_from)
+            cached = self._bases.get(general)
         if cached is None:
-            path = self.path(made_from)
-            if not (path / "manifest.json").is_file():
-                return current, name
-            cached = self._loader(path)
+            cached = self._loader(self.path(general))
             with self._lock:
-                self._bases = {made_from: cached}  # one base at a time
-        return cached, made_from
+                self._bases = {general: cached}  # one general model at a time
+        return cached, general
+
+    def _general(self, name: str) -> str | None:
+        """The first model, following `learned_from` back from `name`, that was not learned
+        from reviews (None when a link leads to a model that is gone)."""
+        from mitremap.classify.base import read_manifest
+
+        for _ in range(50):  # a chain this long is a loop
+            if not _FOLDER_NAME.match(name) or not (self.folder / name / "manifest.json").is_file():
+                return None
+            try:
+                recipe = (read_manifest(self.folder / name).get("card") or {}).get("recipe") or {}
+            except ModelError:
+                return None
+            link = recipe.get(LEARNED_FROM)
+            if not isinstance(link, dict) or not link.get("model"):
+                return name
+            name = str(link["model"])
+        return None
 
     def path(self, name: str) -> Path:
         if not _FOLDER_NAME.match(name):
@@ -230,12 +251,14 @@ class ModelRegistry:
         }
 
 
-def _made_from(mitremap: Any) -> str | None:
-    """The model a quick update was made from (None for any other model)."""
+def learned_from(mitremap: Any) -> dict[str, str] | None:
+    """{"model": name, "mode": "full" | "quick"}: the model a model was learned from with the
+    workspace's reviews (None for any other model)."""
     card = getattr(getattr(mitremap, "model", None), "card", None)
-    update = (getattr(card, "recipe", None) or {}).get("quick_update") or {}
-    found = update.get("from_model")
-    return str(found) if found else None
+    link = (getattr(card, "recipe", None) or {}).get(LEARNED_FROM)
+    if not isinstance(link, dict) or not link.get("model"):
+        return None
+    return {"model": str(link["model"]), "mode": str(link.get("mode") or "")}
 
 
 def _learning(folder: Path) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ from mitremap.web.workspace.learning import (
     out_of_fold_confidences,
     review_set,
 )
-from mitremap.web.workspace.registry import LEARNING, ModelRegistry
+from mitremap.web.workspace.registry import LEARNED_FROM, LEARNING, ModelRegistry, learned_from
 from mitremap.web.workspace.store import Store
 
 if TYPE_CHECKING:
@@ -76,6 +76,20 @@ def fraction(stage: str, done: int, total: int) -> float:
     return 0.0
 
 
+def _in_threads(function: Callable[..., None]) -> Callable[..., None]:
+    """`function` with joblib's parallel work in threads of this process: the default process
+    workers (loky) outlive a server that is killed, threads cannot (the linear SVMs fit
+    without the GIL, so threads are as fast)."""
+
+    def run(*args: Any) -> None:
+        from joblib import parallel_config
+
+        with parallel_config(backend="threading"):
+            function(*args)
+
+    return run
+
+
 class Retrainer:
     """Starts learning jobs (one at a time) and runs them in a thread."""
 
@@ -97,7 +111,10 @@ class Retrainer:
             raise InvalidError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
         job = self.store.new_job(user)  # 409 when one is running
         self.thread = threading.Thread(
-            target=self._run, args=(job["id"], mode), name="mitremap-retrain", daemon=True
+            target=_in_threads(self._run),
+            args=(job["id"], mode),
+            name="mitremap-retrain",
+            daemon=True,
         )
         self.thread.start()
         return job
@@ -145,17 +162,20 @@ class Retrainer:
     def _learn(self, data: ReviewSet, mode: str, progress: Progress) -> tuple[Any, dict[str, Any]]:
         """The new model and what it learned (before/after on the reviewed reports)."""
         if mode == "full":
+            base_name = self.registry.name
             model = self.trainer(data, progress)
             after = out_of_fold_confidences(data, list(getattr(model, "labels", ())))
         else:
             base, base_name = self._base()
             model = quick_update(base, data.passages)
-            model.card.recipe["quick_update"]["from_model"] = base_name
             texts = self.store.report_texts([r.report for r in data.reviewed])
             after = cross_fitted_confidences(
                 data, base, lambda p: _loaded(quick_update(base, p)), texts
             )
             progress("train", 1, 1)
+        recipe = getattr(getattr(model, "card", None), "recipe", None)
+        if isinstance(recipe, dict):
+            recipe[LEARNED_FROM] = {"model": base_name, "mode": mode}
         learned = learning_report(self.store, data, after, mode=mode, threshold=self.threshold)
         return model, learned
 
@@ -163,10 +183,11 @@ class Retrainer:
         """The model a quick update corrects: the active one, or, when that is itself a quick
         update, the model it was made from (updates never pile up on each other)."""
         current, name = self.registry.active()
-        card = getattr(getattr(current, "model", None), "card", None)
-        made_from = (getattr(card, "recipe", None) or {}).get("quick_update", {}).get("from_model")
-        if made_from and (self.registry.path(made_from) / "manifest.json").is_file():
-            return _loaded_path(self.registry.path(made_from)), made_from
+        link = learned_from(current)
+        if link and link["mode"] == "quick":
+            path = self.registry.path(link["model"])
+            if (path / "manifest.json").is_file():
+                return _loaded_path(path), link["model"]
         return current, name
 
     def _save(self, model: Any, learned: dict[str, Any], prefix: str) -> str:

@@ -456,14 +456,15 @@ def reviewed_result(
             "evidence": evidence(t.accepted_spans(), confidence),
             "review": "accepted",
         }
+    known = {t: {(e["start"], e["end"]) for e in v["evidence"]} for t, v in techniques.items()}
     for a in state.added:
         span = [a.span] if a.span else []
         if a.technique in techniques:
-            entry = techniques[a.technique]
-            known = {(e["start"], e["end"]) for e in entry["evidence"]}
-            entry["evidence"] += [
-                e for e in evidence(span, {}) if (e["start"], e["end"]) not in known
+            fresh = [
+                e for e in evidence(span, {}) if (e["start"], e["end"]) not in known[a.technique]
             ]
+            techniques[a.technique]["evidence"] += fresh
+            known[a.technique].update((e["start"], e["end"]) for e in fresh)
             continue
         name, tactics = describe.get(a.technique, (a.technique, ()))
         techniques[a.technique] = {
@@ -475,6 +476,7 @@ def reviewed_result(
             "evidence": evidence(span, {}),
             "review": "added",
         }
+        known[a.technique] = set(span)
     data: dict[str, Any] = {
         "document": document.to_dict() | record.metadata,
         "model": model,

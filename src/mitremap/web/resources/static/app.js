@@ -181,6 +181,10 @@ export async function initAccount() {
   const user = current.user;
   if (user) {
     nav.append(el("span", {}, `${user.name} · ${user.role}`));
+    if (location.pathname !== "/admin") {
+      const label = can(user.role, "admin") ? "Users & tokens" : "Tokens";
+      nav.append(el("a", { href: "/admin" }, label));
+    }
     if (current.auth) {
       const out = el("button", { type: "button", className: "link" }, "Sign out");
       out.addEventListener("click", async () => {
