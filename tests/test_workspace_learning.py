@@ -103,6 +103,8 @@ def test_a_retrain_keeps_what_the_analysts_said_on_their_reports(client):
     assert learning["reports"] == 1 and set(learning["before"]) == {"precision", "recall", "f1"}
     assert learning["after"]["f1"] >= 0 and isinstance(learning["moved"], list)
     assert active["card"]["recipe"]["learned_from"] == {"model": "default", "mode": "full"}
+    switches = client.get("/api/history").json()["items"]
+    assert any(done["model"] in str(event) and "default" in str(event) for event in switches)
     general = next(m for m in listed if m["name"] == "default")["card"]["trained_at"]
     unlike = client.post("/api/analyze", json={"text": "Thanks, and contact us."}).json()
     assert unlike["model"]["trained_at"] == general  # text unlike the reviews: general model

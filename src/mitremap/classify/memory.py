@@ -26,6 +26,7 @@ Why this design:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,7 @@ class _Snapshot:
     documents: list[ReviewedDocument]
     document_matrix: sparse.csr_matrix | None  # reviewed reports × words, unit rows
     typical: float  # the closeness that gets the whole of the priors (`CLOSE_AS`)
+    version: int = 0  # the memory's version it was built from
 
 
 class ReviewMemory:
@@ -143,8 +145,9 @@ class ReviewMemory:
 
     Build it once per model (`ReviewMemory(block, passages, priors)`, where `block` is the
     model's word feature block) and `update` a report's group as analysts decide. Updates
-    replace the groups' dictionaries rather than change them, and each analysis reads one
-    snapshot, so a memory can be read by several threads while one of them updates it."""
+    replace the groups' dictionaries (under a lock) rather than change them, and each analysis
+    reads one snapshot built from one version of them, so several threads can read and update
+    a memory at once."""
 
     def __init__(
         self,
@@ -159,6 +162,8 @@ class ReviewMemory:
         self._groups: dict[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]] = {}
         self._documents: dict[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]] = {}
         self._built: _Snapshot | None = None
+        self._version = 0
+        self._lock = threading.Lock()
         self.update(None, passages)
 
     @property
@@ -178,22 +183,35 @@ class ReviewMemory:
         report), replacing what the group held: a decision counts at the next analysis, and a
         withdrawn one stops counting."""
         kept = [p for p in passages if p.text.strip() and (p.accepted or p.rejected)]
-        groups = {k: v for k, v in self._groups.items() if k != key}
-        documents = {k: v for k, v in self._documents.items() if k != key}
-        if kept:
-            rows = self.block.tfidf(self.block.counts([p.text for p in kept])).tocsr()
-            groups[key] = (kept, rows)
+        rows = self.block.tfidf(self.block.counts([p.text for p in kept])).tocsr() if kept else None
+        whole = None
         if document is not None and (document.accepted or document.rejected):
-            documents[key] = (document, _unit(self.block.tfidf(self.block.counts([document.text]))))
-        self._groups, self._documents, self._built = groups, documents, None
+            whole = (document, _unit(self.block.tfidf(self.block.counts([document.text]))))
+        with self._lock:
+            groups = {k: v for k, v in self._groups.items() if k != key}
+            documents = {k: v for k, v in self._documents.items() if k != key}
+            if rows is not None:
+                groups[key] = (kept, rows)
+            if whole is not None:
+                documents[key] = whole
+            self._groups, self._documents = groups, documents
+            self._version += 1
 
     def remove(self, key: Hashable) -> None:
         self.update(key, ())
 
     def _snapshot(self) -> _Snapshot:
-        built = self._built
-        if built is None:
-            built = self._built = _build(self.block, self._groups, self._documents)
+        """The snapshot of the current version (built outside the lock, kept if no update
+        came meanwhile)."""
+        with self._lock:
+            built, version = self._built, self._version
+            groups, documents = self._groups, self._documents
+        if built is not None and built.version == version:
+            return built
+        built = _build(self.block, groups, documents, version)
+        with self._lock:
+            if version == self._version:
+                self._built = built
         return built
 
     def similarities(self, rows: sparse.csr_matrix, snap: _Snapshot | None = None) -> Any:
@@ -345,6 +363,7 @@ def _build(
     block: Any,
     groups: Mapping[Hashable, tuple[list[ReviewedPassage], sparse.csr_matrix]],
     documents: Mapping[Hashable, tuple[ReviewedDocument, sparse.csr_matrix]],
+    version: int,
 ) -> _Snapshot:
     """A snapshot of the groups: the words most passages share are left out of the passages'
     rows (`COMMON_SHARE`), and the reviewed reports' typical closeness is measured once."""
@@ -367,7 +386,7 @@ def _build(
         np.fill_diagonal(pairs, -1.0)
         typical = float(np.quantile(np.sort(pairs, axis=1)[:, -3:].mean(axis=1), 0.1))
     passages = [p for group, _ in groups.values() for p in group]
-    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical)
+    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical, version)
 
 
 def _gate(query: sparse.csr_matrix, snap: _Snapshot) -> float:

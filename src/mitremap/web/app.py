@@ -130,11 +130,20 @@ def _add_routes(app: FastAPI, ws: Workspace, allowed_hosts: tuple[str, ...]) -> 
     """The error handlers and guards, the API routers, the docs and the pages."""
     from mitremap.web import middleware
     from mitremap.web.docs import add_docs
-    from mitremap.web.routers import admin, analysis, attack, decisions, models, reports, session
+    from mitremap.web.routers import (
+        admin,
+        analysis,
+        attack,
+        decisions,
+        models,
+        reports,
+        session,
+        taxii,
+    )
 
     middleware.add_error_handlers(app)
     middleware.add_guard(app, allowed_hosts, lambda r, out: session.page_session(ws, r, out))
-    for resource in (session, admin, analysis, attack, reports, decisions, models):
+    for resource in (session, admin, analysis, attack, reports, decisions, models, taxii):
         app.include_router(resource.router)
     add_docs(app)
     _add_pages(app)

@@ -57,6 +57,13 @@ class StaleError(ConflictError):
         self.current = current
 
 
+class NotAcceptableError(WorkspaceError):
+    """The client accepts no media type this answer comes in (TAXII's 406)."""
+
+    status = 406
+    code = "not_acceptable"
+
+
 class TooLargeError(WorkspaceError):
     status = 413
     code = "too_large"

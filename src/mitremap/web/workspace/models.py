@@ -330,3 +330,35 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class FeedReport(Base):
+    """A reviewed report as the TAXII feed last published it: the report version its objects
+    were made from, and the TLP and tags they went out under (`membership`)."""
+
+    __tablename__ = "feed_reports"
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    membership: Mapped[str] = mapped_column(Text, default="")
+
+
+class FeedObject(Base):
+    """One version of one STIX object a reviewed report publishes in the TAXII feed, as it
+    was first published, and when (`date_added`: it never moves while the report keeps it)."""
+
+    __tablename__ = "feed_objects"
+    __table_args__ = (Index("ix_feed_objects_object", "object_id", "version"),)
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """The object's `modified` (else `created`) as it is written: TAXII's version."""
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """The same moment, for ordering and matching (`match[version]`)."""
+    date_added: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    body: Mapped[str] = mapped_column(Text)

@@ -112,14 +112,14 @@ class Retrainer:
         job = self.store.new_job(user)  # 409 when one is running
         self.thread = threading.Thread(
             target=_in_threads(self._run),
-            args=(job["id"], mode),
+            args=(job["id"], mode, user),
             name="mitremap-retrain",
             daemon=True,
         )
         self.thread.start()
         return job
 
-    def _run(self, job_id: str, mode: str) -> None:
+    def _run(self, job_id: str, mode: str, user: str = "") -> None:
         done = [0.0]
 
         def progress(stage: str, step: int, total: int) -> None:
@@ -136,7 +136,7 @@ class Retrainer:
             used = f"{len(data.passages)} reviewed passages"
             self.store.update_job(job_id, message=f"learning from {used} ({mode})")
             model, learned = self._learn(data, mode, progress)
-            name = self._save(model, learned, "reviewed" if mode == "full" else "updated")
+            name = self._save(model, learned, "reviewed" if mode == "full" else "updated", user)
             after = learned.get("after", {}).get("f1")
             before = learned.get("before", {}).get("f1")
             figure = (
@@ -190,15 +190,19 @@ class Retrainer:
                 return _loaded_path(path), link["model"]
         return current, name
 
-    def _save(self, model: Any, learned: dict[str, Any], prefix: str) -> str:
+    def _save(self, model: Any, learned: dict[str, Any], prefix: str, user: str) -> str:
+        """The new model in its own folder with what it learned, made active (a switch of
+        the model for everyone: recorded in the history, as `activate` does)."""
         card = getattr(model, "card", None)
         name = self.registry.new_name(prefix, getattr(card, "trained_at", ""))
         self.registry.folder.mkdir(parents=True, exist_ok=True)
         folder = self.registry.path(name)
         model.save(folder)
         write_text(folder / LEARNING, json.dumps(learned, indent=1))
+        before = self.registry.name
         self.registry.activate(name)
         self.store.set_setting(ACTIVE_MODEL, name)
+        self.store.record_model_switch(user, before, name)
         return name
 
 
