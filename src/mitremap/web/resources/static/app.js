@@ -68,6 +68,15 @@ export async function api(
   return (response.headers.get("content-type") || "").includes("json") ? response.json() : null;
 }
 
+let leavingForLogin = false;
+
+/** Go to the login page once: several calls answered 401 at once must not restart the navigation. */
+function goToLogin() {
+  if (leavingForLogin) return;
+  leavingForLogin = true;
+  location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+}
+
 async function errorOf(response) {
   let error = null;
   try {
@@ -75,9 +84,7 @@ async function errorOf(response) {
   } catch {
     // not JSON: fall through to the status line
   }
-  if (response.status === 401 && location.pathname !== "/login") {
-    location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
-  }
+  if (response.status === 401 && location.pathname !== "/login") goToLogin();
   if (error && typeof error === "object") {
     return new ApiError(
       String(error.code || "error"),
@@ -198,7 +205,7 @@ export async function initAccount() {
       nav.append(out);
     }
   } else if (current.auth && location.pathname !== "/login") {
-    location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+    goToLogin();
   }
   return current;
 }
