@@ -171,3 +171,64 @@ def test_json_keeps_an_empty_indicator_list_only_when_indicators_were_asked_for(
     asked = mm.analyze(NONE[0], iocs=True).to_dict()
     assert asked["indicators"] == []
     assert "indicators" not in mm.analyze(NONE[0]).to_dict()
+
+
+def test_millions_of_tiny_sentences_are_read_up_to_the_sentence_budget(mm, monkeypatch):
+    """Text whose cost is in its number of sentences: at most MAX_SENTENCES are analysed, in
+    segments of at most SEGMENT_SENTENCES, and the document says what was left out."""
+    from mitremap import analysis
+
+    monkeypatch.setattr(analysis, "MAX_SENTENCES", 300)
+    segments = []
+    score = mm.model.score_document
+    monkeypatch.setattr(analysis, "SEGMENT_SENTENCES", 100)
+    monkeypatch.setattr(
+        mm.model, "score_document", lambda s, *a: segments.append(len(s)) or score(s, *a)
+    )
+    text = "a\n\n" * 300 + REPORT + "\nC2 at 185.220.101.47.\n"
+    result = mm.analyze(text, threshold=0.0, iocs=True)
+    assert segments == [100, 100, 100]
+    assert result.document.text == text  # offsets still point into the whole text
+    assert result.document.warnings == (
+        f"only the first 300 sentences (898 of {len(text):,} characters) were analysed",
+    )
+    assert result.indicators == []  # the indicator is past what was analysed
+    assert all(e.end <= 898 for h in result.techniques for e in h.evidence)
+    assert mm.analyze(text, iocs=True).document.warnings == result.document.warnings
+
+
+def test_the_deadline_stops_the_analysis(mm):
+    from mitremap.deadline import Deadline
+    from mitremap.errors import TimeLimitError
+
+    with pytest.raises(TimeLimitError, match="stopped at the time limit of 1e-09 s"):
+        mm.analyze(REPORT, deadline=Deadline.after(1e-9))
+    assert mm.analyze(REPORT, threshold=0.0, deadline=Deadline.after(60)).techniques
+
+
+def test_millions_of_named_mentions_are_listed_up_to_the_budget(mm, tiny_kb, monkeypatch):
+    """Text whose cost is in its named mentions ("cmd cmd …" took 6 GB for 10 MB): at most
+    MAX_ENTITIES are found and listed, with a note."""
+    from mitremap import analysis
+    from mitremap.names import Gazetteer
+
+    monkeypatch.setattr(mm, "gazetteer", Gazetteer.from_attack(tiny_kb))
+    monkeypatch.setattr(analysis, "MAX_ENTITIES", 5)
+    found = []
+    find = mm.gazetteer.find
+    monkeypatch.setattr(
+        mm.gazetteer, "find", lambda text, limit=None: found.append(limit) or find(text, limit)
+    )
+    result = mm.analyze("TinyRAT ran schtasks. " * 50)
+    assert found == [6]  # the search itself stops past the budget
+    assert [e.name for e in result.entities] == ["TinyRAT"] * 5
+    assert result.document.warnings == ("only the first 5 mentions of ATT&CK names are listed",)
+
+
+def test_millions_of_indicators_are_listed_up_to_the_budget(mm, monkeypatch):
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "MAX_INDICATORS", 3)
+    result = mm.analyze("C2 at 185.220.101.47 and 10.0.0.1.\n" * 10, iocs=True)
+    assert [i.value for i in result.indicators] == ["185.220.101.47", "10.0.0.1", "185.220.101.47"]
+    assert result.document.warnings == ("only the first 3 indicators are listed",)

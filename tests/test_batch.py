@@ -189,3 +189,65 @@ def test_two_workers_finish_every_record(tmp_path, model):
     out = tmp_path / "out.jsonl"
     summary = batch.analyze_corpus([records], out, workers=2)
     assert summary.done == 20 and len(lines(out)) == 20
+
+
+def test_links_and_pipes_in_a_folder_are_recorded_not_passed_over(tmp_path, model):
+    import os
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The loader created a scheduled task.")
+    (corpus / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    (corpus / "loop.txt").symlink_to(corpus / "loop.txt")
+    os.mkfifo(corpus / "pipe.txt")  # opening it would wait for a writer forever
+    out = tmp_path / "results.jsonl"
+    summary = batch.analyze_corpus([corpus], out)
+    assert (summary.done, summary.failed) == (1, 3)
+    errors = {r["id"]: r["error"] for r in lines(out) if "error" in r}
+    assert errors == {
+        str(corpus / "dangling.txt"): f"{corpus / 'dangling.txt'}: a dangling symbolic link "
+        "(its target does not exist)",
+        str(corpus / "loop.txt"): f"{corpus / 'loop.txt'}: a symbolic link loop",
+        str(corpus / "pipe.txt"): f"{corpus / 'pipe.txt'}: a named pipe (FIFO), not a file",
+    }
+
+
+def test_the_output_inside_the_input_folder_is_not_analysed(tmp_path, model):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The loader created a scheduled task.")
+    out = corpus / "results.jsonl"
+    batch.analyze_corpus([corpus], out)
+    (corpus / "b.txt").write_text("Credentials were dumped.")
+    summary = batch.analyze_corpus([corpus], out)
+    assert (summary.done, summary.skipped) == (1, 1)
+    assert [r["id"] for r in lines(out)] == [str(corpus / "a.txt"), str(corpus / "b.txt")]
+    assert len(model.calls) == 2
+
+
+def test_a_corpus_is_streamed_a_few_documents_per_worker_ahead(tmp_path, model):
+    """Jobs are read from their source as workers take them: with 2 workers, at most
+    2 × IN_FLIGHT_PER_WORKER are read ahead of the first result (a JSONL corpus was read
+    whole into memory before)."""
+    pulled = []
+
+    def jobs():
+        for i in range(40):
+            pulled.append(i)
+            yield batch.Job(id=f"r{i}", text=f"Text {i}.")
+
+    records = batch._results(jobs(), batch.Settings(), workers=2, scheduler=None)
+    first = next(records)
+    assert first["id"] == "r0"
+    assert len(pulled) <= 2 * batch.IN_FLIGHT_PER_WORKER
+    assert [first["id"], *(r["id"] for r in records)] == [f"r{i}" for i in range(40)]
+
+
+def test_a_jsonl_corpus_is_checked_whole_before_any_work(tmp_path, model):
+    records = tmp_path / "in.jsonl"
+    good = "".join(json.dumps({"id": f"r{i}", "text": "It ran schtasks."}) + "\n" for i in range(5))
+    records.write_text(good + "not json\n")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(InputError, match="line 6"):
+        batch.analyze_corpus([records], out)
+    assert out.read_text() == "" and model.calls == []

@@ -112,3 +112,87 @@ def test_batch_takes_the_same_options_and_reports_as_json(cli, tmp_path, tiny_mo
     again = json.loads(cli(*args, "--workers", "1", "-f", "json").out)
     assert summary["failed"] == 1 and summary["errors"][0]["id"].endswith("image.bin")
     assert again["done"] == 0 and again["skipped"] == 2  # a re-run skips what is done
+
+
+# ---- time limits, notes and file names (issue 22) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_pdf(tmp_path_factory):
+    """One page whose 5 MB content stream takes pypdf seconds to parse."""
+    pytest.importorskip("pypdf")
+    from tests import hostile
+
+    return hostile.pdf_shared_stream(tmp_path_factory.mktemp("pdf") / "slow.pdf", 1, 5_000_000)
+
+
+@pytest.mark.parametrize("command", ["analyze", "iocs"])
+def test_time_limit_stops_the_work_with_one_line(cli, slow_pdf, tiny_model, command):
+    import time
+
+    model = ("--model", str(tiny_model)) if command == "analyze" else ()
+    started = time.perf_counter()
+    result = cli(command, str(slow_pdf), "--time-limit", "0.5", *model)
+    assert time.perf_counter() - started < 3
+    assert result.code == 1
+    assert result.err.strip() == (
+        "error: stopped at the time limit of 0.5 s while reading the PDF: give it more time "
+        "with --time-limit, or split the report"
+    )
+
+
+def test_batch_records_a_document_past_its_time_limit(cli, tmp_path, slow_pdf, tiny_model):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "slow.pdf").write_bytes(slow_pdf.read_bytes())
+    (folder / "one.txt").write_text("A scheduled task was registered with schtasks.")
+    out = tmp_path / "results.jsonl"
+    args = ("batch", str(folder), "-o", str(out), "-m", str(tiny_model), "--workers", "1")
+    result = cli(*args, "--time-limit", "0.5", "-f", "json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert (summary["done"], summary["failed"]) == (1, 1)
+    assert "stopped at the time limit of 0.5 s" in summary["errors"][0]["error"]
+
+
+def test_notes_about_what_was_left_out_are_one_line_each_on_stderr(cli, tmp_path, tiny_model):
+    pytest.importorskip("trafilatura")
+    from tests import hostile
+
+    page = hostile.html_table(tmp_path / "big.html", 700_000)  # ~65,000 elements
+    result = cli("analyze", str(page), "--model", str(tiny_model), "-f", "json")
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"note: {page}: the HTML page is very large: read as plain text (navigation and "
+        "footers not told apart)\n"
+    )
+    assert json.loads(result.out)["document"]["warnings"] == [
+        result.err[len(f"note: {page}: ") :].strip()
+    ]
+
+
+def test_file_names_never_reach_the_terminal_with_their_control_characters(
+    cli, tmp_path, tiny_model
+):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    _write(folder / "\x1b[2J\x1b]0;owned\x07.bin", bytes(range(256)) * 8)
+    (folder / "one.txt").write_text("A scheduled task was registered with schtasks.")
+    args = ("batch", str(folder), "-o", str(tmp_path / "r.jsonl"), "-m", str(tiny_model))
+    result = cli(*args, "--workers", "1")
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.err and "\x07" not in result.err
+    assert "\\x1b[2J\\x1b]0;owned\\x07.bin" in result.err
+    result = cli("analyze", str(folder), "--model", str(tiny_model))
+    assert "\x1b" not in result.err and "skipped" in result.err and "\\x1b[2J" in result.err
+
+
+def test_iocs_lists_indicators_up_to_the_budget_and_says_so(cli, tmp_path, monkeypatch):
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "MAX_INDICATORS", 2)
+    feed = _write(tmp_path / "feed.txt", b"1.2.3.4\n5.6.7.8\n9.9.9.9\n")
+    result = cli("iocs", str(feed), "-f", "json")
+    assert result.code == 0, result.err
+    assert [i["value"] for i in json.loads(result.out)["indicators"]] == ["1.2.3.4", "5.6.7.8"]
+    assert result.err == f"note: {feed}: only the first 2 indicators are listed\n"

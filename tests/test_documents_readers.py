@@ -21,6 +21,7 @@ from mitremap.documents import (
     MARKDOWN,
     PDF,
     TEXT,
+    Budget,
     Document,
     DocumentError,
     read_bytes,
@@ -252,14 +253,11 @@ def test_pdf_pages_without_text_are_reported(tmp_path: Path) -> None:
     assert "no extractable text" in str(error_of(read_document, path))
 
 
-def test_pdf_page_cap_and_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pdf_page_cap_and_password(tmp_path: Path) -> None:
     pypdf = pytest.importorskip("pypdf")
-    from mitremap.documents import formats
-
     path = tmp_path / "long.pdf"
     path.write_bytes(make_pdf(PDF_PAGES))
-    monkeypatch.setattr(formats, "MAX_PDF_PAGES", 1)
-    document = read_document(path)
+    document = read_document(path, budget=Budget(pages=1))
     assert "Persistence" not in document.text
     assert document.warnings == ("only the first 1 of 2 PDF pages were read",)
     writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(path))
@@ -594,26 +592,27 @@ def _big_docx(paragraphs: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_docx_text_is_capped_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mitremap.documents import formats
-
-    monkeypatch.setattr(formats, "MAX_DOCX_TEXT_CHARS", 2_000)
-    document = read_bytes(_big_docx(1_000), name="big.docx")
+def test_docx_text_is_capped_and_said_so() -> None:
+    document = read_bytes(_big_docx(1_000), name="big.docx", budget=Budget(text_chars=2_000))
     assert len(document.text) <= 2_000 + 200
     assert document.text.startswith("Paragraph 0 says")
-    assert any("characters of text" in w for w in document.warnings)
+    assert document.warnings == (
+        "only the start of the Word document was read: its text passes 2,000 characters",
+    )
 
 
 def test_a_docx_that_lies_about_its_sizes_stops_while_inflating(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mitremap.documents import formats
+    from mitremap.documents import docx
 
-    monkeypatch.setattr(formats, "MAX_DOCX_XML_BYTES", 20_000)
-    monkeypatch.setattr(formats, "_check_unzipped_size", lambda data, origin: None)  # the lie
-    document = read_bytes(_big_docx(5_000), name="bomb.docx")
+    monkeypatch.setattr(docx, "_check_unzipped_size", lambda data, origin: None)  # the lie
+    budget = Budget(xml_bytes=20_000)
+    document = read_bytes(_big_docx(5_000), name="bomb.docx", budget=budget)
     assert 0 < len(document.text) < 20_000  # what was read before the cap, with a note
-    assert any("MB of XML" in w for w in document.warnings)
+    assert document.warnings == (
+        "only the start of the Word document was read: its XML passes 20,000 bytes",
+    )
 
 
 def test_document_error_is_an_input_error() -> None:

@@ -420,3 +420,62 @@ def test_tram_annotated_spans_rarely_cross_windows(tram_reports: list[dict]) -> 
     # boundary (mostly "the following:" plus its list), 4 cross more than one window boundary.
     assert crossing_sentence / spans < 0.02
     assert crossing_windows / spans < 0.005
+
+
+# ---- long texts: split in pieces, lazily, within a deadline (issue 22) ---------------------
+
+PARAGRAPHS = (
+    "The loader created a scheduled task. It ran every hour (see Fig. 3 for the timeline).\n"
+    "Wrapped lines of a PDF go on here and end with a full stop.\n\n"
+    "- a list item\n- another item with cmd.exe\n\n"
+    "```\ncode line one\n\ncode line two\n```\n\n"
+)
+
+
+def test_a_long_text_is_split_in_pieces_with_the_same_sentences(monkeypatch) -> None:
+    from mitremap.documents import segment
+
+    text = PARAGRAPHS * 40
+    whole = split_sentences(text)
+    monkeypatch.setattr(segment, "CHUNK_CHARS", 1_000)
+    pieces = list(segment._pieces(text))
+    assert len(pieces) > 5 and pieces[0][0] == 0 and pieces[-1][1] == len(text)
+    assert all(a == b for (_, a), (b, _) in itertools.pairwise(pieces))  # contiguous
+    assert all(text[end - 2 : end] == "\n\n" for _, end in pieces[:-1])  # after blank lines
+    assert split_sentences(text) == whole
+
+
+def test_sentences_are_found_lazily_one_piece_at_a_time(monkeypatch) -> None:
+    from mitremap.documents import segment
+
+    monkeypatch.setattr(segment, "CHUNK_CHARS", 1_000)
+    calls = []
+    split = segment._split
+    monkeypatch.setattr(
+        segment, "_split", lambda text, deadline: calls.append(1) or split(text, deadline)
+    )
+    first = next(segment.iter_sentences("a\n\n" * 100_000))
+    assert first == Sentence(0, 1)
+    assert len(calls) == 1  # the other 150 pieces were never split
+
+
+def test_a_piece_without_blank_lines_is_cut_at_a_line_break_or_a_space(monkeypatch) -> None:
+    from mitremap.documents import segment
+
+    monkeypatch.setattr(segment, "CHUNK_CHARS", 100)
+    lines = "word " * 30 + "\n" + "word " * 30 + "\n"
+    assert _piece_texts(segment, lines * 3)[0].endswith("\n")
+    spaces = "word " * 200
+    assert all(piece.endswith(" ") for piece in _piece_texts(segment, spaces)[:-1])
+
+
+def _piece_texts(segment, text: str) -> list[str]:
+    return [text[a:b] for a, b in segment._pieces(text)]
+
+
+def test_splitting_stops_at_the_deadline() -> None:
+    from mitremap.deadline import Deadline
+    from mitremap.errors import TimeLimitError
+
+    with pytest.raises(TimeLimitError, match="splitting sentences"):
+        split_sentences("a\n\n" * 1_000, deadline=Deadline.after(1e-9))

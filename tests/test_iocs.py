@@ -416,3 +416,32 @@ def test_unicode_text_keeps_offsets() -> None:
 )
 def test_markdown_inline_code_backticks_end_paths(text: str, expected: tuple[str, str]) -> None:
     assert [(i.type, i.value) for i in extract_iocs(text)] == [expected]
+
+
+def test_a_long_text_is_read_in_pieces_with_the_same_indicators(monkeypatch) -> None:
+    from mitremap.iocs import extract
+
+    text = "".join(
+        f"Line {i}: hxxp://evil{i}[.]com/gate.php and 10.0.{i % 250}.7, C:\\Temp\\a{i}.exe\n"
+        for i in range(300)
+    )
+    whole = extract_iocs(text)
+    monkeypatch.setattr(extract, "PIECE_CHARS", 1_000)
+    assert len(list(extract._pieces(text, 1_000))) > 10
+    assert extract_iocs(text) == whole
+    assert all(text[i.start : i.end] == i.raw for i in whole)
+
+
+def test_a_limit_stops_the_search_early(monkeypatch) -> None:
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "PIECE_CHARS", 1_000)
+    pieces = []
+    read = IocExtractor._extract
+    monkeypatch.setattr(
+        IocExtractor, "_extract", lambda self, *args: pieces.append(1) or read(self, *args)
+    )
+    text = "C2 at 185.220.101.47.\n" * 2_000
+    found = extract_iocs(text, limit=10)
+    assert [i.start for i in found] == [6 + 22 * n for n in range(10)]
+    assert len(pieces) == 1  # the other ~20 pieces were never read

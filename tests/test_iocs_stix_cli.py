@@ -190,7 +190,7 @@ def test_cli_misp(cli, report) -> None:
 
 def test_cli_csv_cells_never_run_as_formulas(cli, report, tmp_path, monkeypatch) -> None:
     hostile = Indicator("url", '=HYPERLINK("http://evil.example")', "@SUM(1+1)", 0, 9)
-    monkeypatch.setattr("mitremap.iocs.IocExtractor.extract", lambda self, text: [hostile])
+    monkeypatch.setattr("mitremap.iocs.IocExtractor.extract", lambda self, text, **_: [hostile])
     out = tmp_path / "iocs.csv"
     result = cli("iocs", str(report), "-f", "csv", "-o", str(out))
     assert result.code == 0, result.err

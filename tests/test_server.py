@@ -108,6 +108,16 @@ def test_iocs_endpoint_uses_the_real_extractor(client):
     response = client.post("/api/iocs", json={"text": "C2 at 185.220.101[.]47 and evil[.]com"})
     values = {(i["type"], i["value"]) for i in response.json()["indicators"]}
     assert ("ipv4", "185.220.101.47") in values and ("domain", "evil.com") in values
+    assert "warnings" not in response.json()
+
+
+def test_iocs_endpoint_lists_indicators_up_to_the_budget(client, monkeypatch):
+    from mitremap.iocs import extract
+
+    monkeypatch.setattr(extract, "MAX_INDICATORS", 2)
+    answer = client.post("/api/iocs", json={"text": "1.2.3.4, 5.6.7.8 and 9.9.9.9"}).json()
+    assert [i["value"] for i in answer["indicators"]] == ["1.2.3.4", "5.6.7.8"]
+    assert answer["warnings"] == ["only the first 2 indicators are listed"]
 
 
 def test_the_html_export_escapes_the_document(client):
@@ -266,6 +276,7 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
     class Slow(StandIn):
         def analyze(self, document, **options):
             time.sleep(0.5)
+            options["deadline"].check()
             return super().analyze(document, **options)
 
     client = TestClient(
@@ -279,6 +290,122 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
         base_url=LOCAL,
     )
     assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
+
+
+def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database):
+    """The work is given the request's deadline and stops itself there: when the 504 goes
+    out, no thread is still analysing (before, it ran on after the answer)."""
+    import threading
+    import time
+
+    from mitremap.web import app as web
+
+    running = threading.Event()
+
+    class Endless(StandIn):
+        def analyze(self, document, **options):
+            running.set()
+            try:
+                while True:  # a loop that can run long, checking its deadline as it goes
+                    options["deadline"].check("analysing")
+                    time.sleep(0.01)
+            finally:
+                running.clear()
+
+    app = web.create_app(Endless(), max_bytes=10_000, time_limit_s=0.3, database=database)
+    client = TestClient(app, base_url=LOCAL)
+    started = time.perf_counter()
+    answer = client.post("/api/analyze", json={"text": "x"})
+    assert error(answer)[:2] == (504, "timeout")
+    assert time.perf_counter() - started < 2.0
+    assert not running.is_set()
+
+
+def test_adding_and_reanalysing_a_report_stop_at_the_time_limit_too(database):
+    """The reports' work (an add, an analysis again) is given the request's deadline as well:
+    each answers 504 at the limit with no thread still analysing, and the report added before
+    is left as it was."""
+    import threading
+    import time
+
+    from mitremap.web.app import create_app
+
+    running = threading.Event()
+
+    class Endless(StandIn):
+        endless = False
+
+        def analyze(self, document, **options):
+            if not self.endless:
+                return super().analyze(document, **options)
+            running.set()
+            try:
+                while True:
+                    options["deadline"].check("analysing")
+                    time.sleep(0.01)
+            finally:
+                running.clear()
+
+    model = Endless()
+    app = create_app(model, max_bytes=10_000, time_limit_s=0.3, database=database)
+    client = TestClient(app, base_url=LOCAL)
+    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
+    added = client.post("/api/reports", json={"text": "It ran schtasks."})
+    assert added.status_code == 201
+    model.endless = True
+    for path in ("/api/reports", f"/api/reports/{added.json()['id']}/analyze"):
+        started = time.perf_counter()
+        answer = client.post(path, json={"text": "It ran schtasks again."})
+        assert error(answer)[:2] == (504, "timeout")
+        assert time.perf_counter() - started < 2.0
+        assert not running.is_set()
+    assert [r["id"] for r in client.get("/api/reports").json()["items"]] == [added.json()["id"]]
+
+
+@pytest.mark.slow
+def test_a_hostile_pdf_upload_is_stopped_at_the_time_limit_and_leaves_nothing_running(
+    mm, database, tmp_path
+):
+    """The issue's PDF, smaller (pages sharing one content stream that takes pypdf seconds):
+    each upload answers 504 at the time limit with its reader killed, so the uploads that
+    follow, and normal adds, find the workers free."""
+    import time
+
+    pytest.importorskip("pypdf")
+    psutil = pytest.importorskip("psutil")
+    from mitremap.web.app import create_app
+    from tests import hostile
+
+    pdf = hostile.pdf_shared_stream(tmp_path / "shared.pdf", 50, 5_000_000).read_bytes()
+    app = create_app(mm, max_bytes=10_000_000, time_limit_s=1.0, database=database)
+    client = TestClient(app, base_url=LOCAL)
+    threads = len(psutil.Process().threads())
+    for _ in range(3):
+        started = time.perf_counter()
+        files = {"file": ("shared.pdf", pdf, "application/pdf")}
+        assert error(client.post("/api/analyze/file", files=files))[:2] == (504, "timeout")
+        assert time.perf_counter() - started < 3
+    readers = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "mitremap.documents.pdf" in " ".join(child.cmdline())
+    ]
+    assert readers == []
+    started = time.perf_counter()
+    assert client.post("/api/analyze", json={"text": "It ran schtasks."}).status_code == 200
+    assert time.perf_counter() - started < 0.5
+    assert len(psutil.Process().threads()) <= threads + 2  # the pool's threads, no runaways
+
+
+class Sleepy(StandIn):
+    """Takes 1.5 s on the text "slow": longer than the real server's request timeout."""
+
+    def analyze(self, document, **options):
+        import time
+
+        if document.text == "slow":
+            time.sleep(1.5)
+        return super().analyze(document, **options)
 
 
 @pytest.fixture
@@ -296,7 +423,7 @@ def real_server(database):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(StandIn(), max_bytes=10_000_000, database=database),
+        create_app(Sleepy(), max_bytes=10_000_000, database=database),
         host="127.0.0.1",
         port=port,
         log_level="error",
@@ -339,6 +466,20 @@ def test_slow_headers_and_short_bodies_are_dropped(real_server):
     assert _dropped_within(short, 3.0)
     slow.close()
     short.close()
+
+
+def test_a_whole_request_is_answered_however_long_its_work(real_server):
+    """The request timeout is for the request to arrive, not for its answer: a request sent
+    with `Connection: close` (h11 then says MUST_CLOSE, not DONE) was dropped when its work
+    took longer than the timeout."""
+    import http.client
+
+    for connection in ("close", "keep-alive"):
+        client = http.client.HTTPConnection("127.0.0.1", real_server, timeout=10)
+        headers = {"Content-Type": "application/json", "Connection": connection}
+        client.request("POST", "/api/analyze", body='{"text": "slow"}', headers=headers)
+        assert client.getresponse().status == 200
+        client.close()
 
 
 def test_one_client_cannot_hold_every_connection(real_server):

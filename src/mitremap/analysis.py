@@ -5,8 +5,12 @@ as the model was calibrated), and scored once per window and once per sentence. 
 report-level confidence comes from the model's report calibration (its best windows and
 sentences, and any named software known to use it); its evidence is the sentences that support
 it best; named software is listed beside it. A very long document is read in segments
-(`SEGMENT_CHARS`), so memory does not grow with its size. The threshold is never changed behind
-the user's back: when nothing passes, `Analysis.message` says so and names the best candidate.
+(`SEGMENT_CHARS`, `SEGMENT_SENTENCES`), so memory does not grow with its size, and at most
+`MAX_SENTENCES` sentences are read, so millions of one-letter lines cost no more than a long
+report (the rest is left out, and the document's warnings say so). A `deadline` stops the work
+itself (`TimeLimitError`), checked between segments, passes and explanations. The threshold is
+never changed behind the user's back: when nothing passes, `Analysis.message` says so and names
+the best candidate.
 
 Handed a review memory (`analyze(…, memory=…)`, see `mitremap.classify.memory`), the analysis
 also reads what analysts decided about similar passages: the report confidence is revised by it,
@@ -15,12 +19,12 @@ and each hit lists the reviewed passages behind the change (`TechniqueHit.review
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -28,8 +32,10 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 from mitremap.attack import technique_url
-from mitremap.documents import Document, split_sentences, window_ranges
+from mitremap.deadline import Deadline
+from mitremap.documents import Document, window_ranges
 from mitremap.documents.dates import stated_date
+from mitremap.documents.segment import iter_sentences
 from mitremap.errors import ModelError
 from mitremap.names import Gazetteer, NamedEntity
 from mitremap.schema import SCHEMA_VERSION
@@ -357,10 +363,12 @@ class MitreMap:
         max_evidence: int = 3,
         defend: bool = False,
         memory: Memory | None = None,
+        deadline: Deadline | None = None,
     ) -> Analysis:
         """Techniques whose report-level confidence is at or above `threshold`, best first.
         `defend`: add mitigations, detections and similar adversaries (`Analysis.defend`);
-        `memory`: a review memory whose decisions on similar passages revise the confidence."""
+        `memory`: a review memory whose decisions on similar passages revise the confidence;
+        `deadline`: stop with `TimeLimitError` when it passes."""
         if window < 1 or stride < 1:
             raise ValueError("window and stride must be at least 1")
         if not 0.0 <= threshold <= 1.0:
@@ -374,16 +382,30 @@ class MitreMap:
         if not document.date:  # a pasted report's stated date, for the exports' `published`
             published = stated_date(document.text)
             if published is not None:
-                document = dataclasses.replace(document, date=published.isoformat())
+                document = replace(document, date=published.isoformat())
+        deadline = deadline or Deadline.none()
+        notes: list[str] = []  # what was left out, for the document's warnings
         text = document.text
-        spans = [(s.start, s.end) for s in split_sentences(text)]
+        split = iter_sentences(text, deadline=deadline)
+        spans = [(s.start, s.end) for s in itertools.islice(split, MAX_SENTENCES)]
+        if len(spans) == MAX_SENTENCES and next(split, None) is not None:
+            text = text[: spans[-1][1]]  # what is read: the rest is left out, and said so
+            notes.append(
+                f"only the first {MAX_SENTENCES:,} sentences ({len(text):,} of "
+                f"{len(document.text):,} characters) were analysed"
+            )
         segmented = time.perf_counter()
-        entities = self.gazetteer.find(text)
+        deadline.check("finding named software")
+        entities = self.gazetteer.find(text, limit=MAX_ENTITIES + 1)
+        if len(entities) > MAX_ENTITIES:
+            entities = entities[:MAX_ENTITIES]
+            notes.append(f"only the first {MAX_ENTITIES:,} mentions of ATT&CK names are listed")
         named = self.gazetteer.label_evidence(entities, self.model.labels)
         report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
         evidence: dict[int, tuple[Evidence, ...]] = {}
         reviewed: dict[int, tuple[ReviewedEvidence, ...]] = {}
-        for part in _segments(spans, SEGMENT_CHARS):
+        for part in _segments(spans, SEGMENT_CHARS, SEGMENT_SENTENCES):
+            deadline.check("scoring the report")
             part_spans = spans[part[0] : part[1]]
             sentences = [text[a:b] for a, b in part_spans]
             ranges = window_ranges(len(part_spans), window, stride)
@@ -410,6 +432,7 @@ class MitreMap:
             label = self.model.labels[j]
             attributions: tuple[Any, ...] = ()
             if explain:
+                deadline.check("explaining the techniques")
                 attributions = self._attributions(text, spans, evidence[j], label, passages)
             users = tuple(self.gazetteer.known_users(entities, label))
             hits.append(
@@ -428,8 +451,14 @@ class MitreMap:
         indicators: list[Indicator] = []
         if iocs:
             from mitremap.iocs import extract_iocs
+            from mitremap.iocs.extract import MAX_INDICATORS
 
-            indicators = list(extract_iocs(text))
+            indicators = extract_iocs(text, deadline=deadline, limit=MAX_INDICATORS + 1)
+            if len(indicators) > MAX_INDICATORS:
+                indicators = indicators[:MAX_INDICATORS]
+                notes.append(f"only the first {MAX_INDICATORS:,} indicators are listed")
+        if notes:
+            document = replace(document, warnings=(*document.warnings, *notes))
         defence = None
         if defend:
             from mitremap.defend import defend as defend_techniques
@@ -672,15 +701,27 @@ SEGMENT_CHARS = 500_000
 """A longer document is read in segments of about this size (whole sentences), each scored as
 a report of its own; a technique's confidence is its best segment's. Memory stays flat in the
 document's size (a segment costs about 100 MB of scores) instead of ~200 MB per MB of text."""
+SEGMENT_SENTENCES = 5_000
+"""...and of at most this many sentences (a 500,000-character segment of prose has ~3,500):
+scores cost memory by the sentence, and one-letter sentences would make a segment cost GBs."""
+MAX_SENTENCES = 500_000
+"""Sentences analysed at most: ~70 MB of prose (more than any input is allowed), or ~10 s of
+one-letter lines; past them the rest of the document is left out, with a note."""
+MAX_ENTITIES = 10_000
+"""Mentions of ATT&CK names listed at most (10 MB of "cmd cmd …" holds 2.6 million, which took
+6 GB): past them the rest is left out of the list and of the named evidence, with a note."""
 
 
-def _segments(spans: Sequence[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """[first, last) sentence ranges whose text spans at most about `size` characters."""
+def _segments(
+    spans: Sequence[tuple[int, int]], size: int, most: int = SEGMENT_SENTENCES
+) -> list[tuple[int, int]]:
+    """[first, last) sentence ranges whose text spans at most about `size` characters, and
+    that hold at most `most` sentences."""
     if not spans:
         return [(0, 0)]
     out, first = [], 0
     for i, (_, end) in enumerate(spans):
-        if end - spans[first][0] > size and i > first:
+        if i > first and (end - spans[first][0] > size or i - first >= most):
             out.append((first, i))
             first = i
     out.append((first, len(spans)))

@@ -47,6 +47,10 @@ class TooLargeInputError(InputError):
     """An input larger than the limit it is read under (the web app answers 413 for it)."""
 
 
+class TimeLimitError(MitreMapError):
+    """Work ran past its time limit and was stopped there (see `mitremap.deadline`)."""
+
+
 class MissingExtraError(MitreMapError):
     """An optional dependency is not installed."""
 

@@ -254,14 +254,14 @@ class Gazetteer:
         uses = {str(k): tuple(str(t) for t in v) for k, v in data.get("uses", {}).items()}
         return cls(dict(entries), uses)
 
-    def find(self, text: str) -> list[NamedEntity]:
-        """Every mention, left to right; a longer name wins over the names inside it. Words
-        are read as a stream with a few words of look-ahead, so memory does not grow with
-        the text."""
+    def find(self, text: str, limit: int | None = None) -> list[NamedEntity]:
+        """Every mention (the first `limit`), left to right; a longer name wins over the names
+        inside it. Words are read as a stream with a few words of look-ahead, so memory does
+        not grow with the text."""
         words = _WORD.finditer(text)
         ahead: deque[re.Match[str]] = deque(islice(words, self.MAX_WORDS))
         out: list[NamedEntity] = []
-        while ahead:
+        while ahead and (limit is None or len(out) < limit):
             used = 1
             if self._may_start(text, ahead[0]):
                 found = self._longest(text, list(ahead), out[-1].end if out else -1)

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from mitremap import __version__
-from mitremap.cli.common import err_console, options
+from mitremap.cli.common import err_console, options, printable
 from mitremap.errors import MitreMapError
 
 app = typer.Typer(
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         if options.debug or "--debug" in args:
             raise
         err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(printable(str(exc)))}", highlight=False, soft_wrap=True
         )
         sys.exit(1)
     except KeyboardInterrupt:

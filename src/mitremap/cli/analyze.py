@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from mitremap.cli.common import (
+    TIME_LIMIT_ADVICE,
     BenignOption,
     KeepPathOption,
     MispDistributionOption,
@@ -18,14 +19,17 @@ from mitremap.cli.common import (
     RefangOption,
     StageProgress,
     ThresholdOption,
+    TimeLimitOption,
     TlpOption,
     WindowOption,
     err_console,
     export_options,
     load_mitremap,
     options,
+    printable,
 )
 from mitremap.cli.render import print_analysis, print_defence
+from mitremap.deadline import DEFAULT_TIME_LIMIT_S, Deadline
 from mitremap.errors import MitreMapError
 from mitremap.export import export_format, render
 from mitremap.files import atomic_writer, check_writable_folder, write_text
@@ -88,6 +92,7 @@ def analyze(
     tlp: TlpOption = None,
     misp_distribution: MispDistributionOption = 0,
     misp_threat_level: MispThreatOption = 4,
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
     """Find the ATT&CK techniques a report (or every report in a folder) describes."""
     from mitremap.documents import read_document
@@ -118,15 +123,17 @@ def analyze(
         defend=defend,
     )
     if Path(source).is_dir():
-        _analyze_folder(Path(source), settings, fmt, output, model, chosen)
+        _analyze_folder(Path(source), settings, fmt, output, model, chosen, time_limit)
         return
-    document = read_document(source)
+    deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
+    document = read_document(source, deadline=deadline)
     if not document.text.strip():
         raise MitreMapError(f"{source}: the input is empty")
-    for warning in document.warnings:
-        err_console.print(f"note: {source}: {warning}", highlight=False, markup=False)
     mm = _model(model, defend)
-    result = mm.analyze(document, **settings)
+    result = mm.analyze(document, deadline=deadline, **settings)
+    for warning in result.document.warnings:
+        note = f"note: {source}: {warning}"
+        err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
@@ -178,9 +185,11 @@ def _analyze_folder(
     output: Path | None,
     model: Path | None,
     chosen: Any,
+    time_limit: float,
 ) -> None:
     """Every supported file of a folder: a table each, one JSON document, or one file each
-    in the --output folder; then what was skipped and why."""
+    in the --output folder; then what was skipped and why. The time limit holds for reading
+    each file, and again for analysing it."""
     from mitremap.documents import read_folder
 
     if fmt not in ("table", "json") and output is None:
@@ -193,11 +202,14 @@ def _analyze_folder(
     chosen = _with_attack(chosen, mm, fmt)
     with StageProgress() as progress:
         found = read_folder(
-            folder, progress=lambda done, total, _: progress.update("reading", done, total)
+            folder,
+            progress=lambda done, total, _: progress.update("reading", done, total),
+            time_limit=time_limit,
         )
         results = []
         for document in found.documents:
-            results.append(mm.analyze(document, **settings))
+            deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
+            results.append(mm.analyze(document, deadline=deadline, **settings))
             progress.update("analyzing", len(results), len(found.documents))
     if fmt == "table":
         for result in results:
@@ -228,7 +240,8 @@ def _analyze_folder(
         f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
     )
     for path, reason in found.skipped:
-        err_console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
+        line = f"  skipped {printable(str(path))}: {printable(reason)}"
+        err_console.print(line, highlight=False, markup=False)
 
 
 def _output_names(folder: Path, origins: list[str], extension: str) -> list[str]:

@@ -15,9 +15,12 @@ from mitremap.cli.common import (
     ModelOption,
     StageProgress,
     ThresholdOption,
+    TimeLimitOption,
     WindowOption,
     err_console,
+    printable,
 )
+from mitremap.deadline import DEFAULT_TIME_LIMIT_S
 from mitremap.schema import SCHEMA_VERSION
 
 
@@ -50,8 +53,10 @@ def batch(
         ),
     ] = None,
     fmt: FormatOption = "table",
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
-    """Analyze every document of a corpus; a re-run skips what is already in --out."""
+    """Analyze every document of a corpus; a re-run skips what is already in --out.
+    --time-limit holds for each document: one that runs past it is recorded as an error."""
     import signal
 
     from mitremap.batch import Settings, analyze_corpus
@@ -59,7 +64,12 @@ def batch(
     # SIGTERM ends the run like Ctrl-C: the workers are stopped, written lines stay
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-    settings = Settings(model=str(model) if model else None, threshold=threshold, window=window)
+    settings = Settings(
+        model=str(model) if model else None,
+        threshold=threshold,
+        window=window,
+        time_limit_s=time_limit,
+    )
     with StageProgress() as progress:
         summary = analyze_corpus(
             sources,
@@ -80,12 +90,15 @@ def batch(
         typer.echo(json.dumps({**body, "skipped": summary.skipped, "errors": errors}, indent=2))
         return
     render.line(
-        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → {out}"
+        f"{summary.done} analyzed, {summary.failed} failed, {summary.skipped} already done → "
+        + printable(str(out))
     )
     for ident, error in summary.errors[:10]:
-        err_console.print(f"  skipped {ident}: {error}", highlight=False, markup=False)
+        line = f"  skipped {printable(ident)}: {printable(error)}"
+        err_console.print(line, highlight=False, markup=False)
     if len(summary.errors) > 10:
-        err_console.print(f"  … and {len(summary.errors) - 10} more (see {out})")
+        more = f"  … and {len(summary.errors) - 10} more (see {printable(str(out))})"
+        err_console.print(more, highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@ spells the same way, progress, and how errors are shown."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,24 @@ ThresholdOption = Annotated[
 WindowOption = Annotated[
     int, typer.Option("--window", "-w", min=1, help="Sentences per window.", metavar="N")
 ]
+TimeLimitOption = Annotated[
+    float,
+    typer.Option(
+        "--time-limit",
+        min=0.1,
+        help="Stop reading and analysing a report after this many seconds.",
+        metavar="SECONDS",
+    ),
+]
+TIME_LIMIT_ADVICE = "give it more time with --time-limit, or split the report"
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes (`\\x1b`): a file name from a folder
+    can hold terminal escape sequences, and printing them raw would run them."""
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 # ---- export options (analyze, iocs) --------------------------------------------------------------

@@ -12,13 +12,17 @@ import typer
 
 from mitremap.cli import render
 from mitremap.cli.common import (
+    TIME_LIMIT_ADVICE,
     BenignOption,
     KeepPathOption,
     MispDistributionOption,
     MispThreatOption,
+    TimeLimitOption,
     TlpOption,
+    err_console,
     export_options,
 )
+from mitremap.deadline import DEFAULT_TIME_LIMIT_S, Deadline
 from mitremap.files import write_text
 from mitremap.schema import SCHEMA_VERSION
 
@@ -141,14 +145,24 @@ def iocs(
     tlp: TlpOption = None,
     misp_distribution: MispDistributionOption = 0,
     misp_threat_level: MispThreatOption = 4,
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT_S,
 ) -> None:
     """Extract indicators of compromise: refanged, validated, with offsets into the report."""
     from mitremap.documents import read_document
     from mitremap.iocs import IocExtractor
+    from mitremap.iocs.extract import MAX_INDICATORS
 
     extractor = IocExtractor(_types(types), allowlist=allowlist, include_private=private)
-    document = read_document(source)
-    indicators = extractor.extract(document.text)
+    deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
+    document = read_document(source, deadline=deadline)
+    indicators = extractor.extract(document.text, deadline=deadline, limit=MAX_INDICATORS + 1)
+    notes = list(document.warnings)
+    if len(indicators) > MAX_INDICATORS:
+        indicators = indicators[:MAX_INDICATORS]
+        notes.append(f"only the first {MAX_INDICATORS:,} indicators are listed")
+    for warning in notes:
+        note = f"note: {source}: {warning}"
+        err_console.print(note, highlight=False, markup=False, soft_wrap=True)
     if unique:
         indicators = _unique(indicators)
     chosen = export_options(

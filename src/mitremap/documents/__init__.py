@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from mitremap.documents.budget import Budget
 from mitremap.documents.formats import DOCX, HTML, MARKDOWN, PDF, TEXT, DocumentError
 from mitremap.documents.model import Document, Sentence, Window
 from mitremap.documents.readers import (
@@ -23,7 +24,12 @@ from mitremap.documents.readers import (
     read_stdin,
     read_url,
 )
-from mitremap.documents.segment import make_windows, split_sentences, window_ranges
+from mitremap.documents.segment import (
+    iter_sentences,
+    make_windows,
+    split_sentences,
+    window_ranges,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -33,12 +39,14 @@ __all__ = [
     "MARKDOWN",
     "PDF",
     "TEXT",
+    "Budget",
     "Document",
     "DocumentError",
     "FolderProgress",
     "FolderResult",
     "Sentence",
     "Window",
+    "iter_sentences",
     "make_windows",
     "read_bytes",
     "read_document",

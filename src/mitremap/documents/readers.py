@@ -21,10 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mitremap.deadline import Deadline
 from mitremap.documents import formats
+from mitremap.documents.budget import DEFAULT, Budget
 from mitremap.documents.dates import stated_date
+from mitremap.documents.docx import docx_text
 from mitremap.documents.formats import DocumentError, TooLargeDocumentError
+from mitremap.documents.html import html_text
 from mitremap.documents.model import Document, first_line
+from mitremap.documents.pdf import pdf_text
 from mitremap.errors import MitreMapError
 from mitremap.files import visible_files
 
@@ -66,17 +71,31 @@ def read_document(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_TIMEOUT,
+    deadline: Deadline | None = None,
+    budget: Budget = DEFAULT,
 ) -> Document:
-    """A document from a path, an http(s) URL, or "-" for standard input."""
+    """A document from a path, an http(s) URL, or "-" for standard input.
+
+    Every reader takes a `deadline` (reading stops with `TimeLimitError` when it passes) and
+    a `budget` of work by the document's shape (reading stops early, keeping what it read,
+    and the document's warnings say so)."""
     if isinstance(source, str):
         if source == "-":
-            return read_stdin(max_bytes=max_bytes)
+            return read_stdin(max_bytes=max_bytes, deadline=deadline, budget=budget)
         if source.lower().startswith(("http://", "https://")):
-            return read_url(source, max_bytes=max_bytes, timeout=timeout)
-    return read_file(source, max_bytes=max_bytes)
+            return read_url(
+                source, max_bytes=max_bytes, timeout=timeout, deadline=deadline, budget=budget
+            )
+    return read_file(source, max_bytes=max_bytes, deadline=deadline, budget=budget)
 
 
-def read_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def read_file(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline: Deadline | None = None,
+    budget: Budget = DEFAULT,
+) -> Document:
     """A document from a file; its size is checked before a byte is read."""
     path = Path(path)
     origin = str(path)
@@ -98,10 +117,15 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
         raise DocumentError(origin, f"cannot read: {error.strerror or error}") from None
     _check_size(origin, len(data), max_bytes)  # it may have grown since stat()
     # no `date`: a file's modification time says when it was copied, not when it was written
-    return read_bytes(data, name=path.name, origin=origin)
+    return read_bytes(data, name=path.name, origin=origin, deadline=deadline, budget=budget)
 
 
-def read_stdin(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def read_stdin(
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline: Deadline | None = None,
+    budget: Budget = DEFAULT,
+) -> Document:
     """A document piped into standard input (any supported format)."""
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
@@ -110,7 +134,7 @@ def read_stdin(*, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         raise DocumentError("<stdin>", "standard input is a terminal: pipe a report in")
     data = stream.read(max_bytes + 1)
     _check_size("<stdin>", len(data), max_bytes)
-    return read_bytes(data, origin="<stdin>")
+    return read_bytes(data, origin="<stdin>", deadline=deadline, budget=budget)
 
 
 def read_bytes(
@@ -120,6 +144,8 @@ def read_bytes(
     origin: str = "<bytes>",
     charset: str | None = None,
     title: str | None = None,
+    deadline: Deadline | None = None,
+    budget: Budget = DEFAULT,
 ) -> Document:
     """A document from raw bytes (an upload, a download): the format comes from the content,
     then from `name`; `charset` is a hint for text (an HTTP header's)."""
@@ -129,14 +155,15 @@ def read_bytes(
     notes: list[str] = []
     found_title = ""
     if kind == formats.PDF:
-        text, found_title, notes = formats.pdf_text(data, origin)
+        text, found_title, notes = pdf_text(data, origin, deadline=deadline, budget=budget)
     elif kind == formats.DOCX:
-        text, found_title, notes = formats.docx_text(data, origin)
+        text, found_title, notes = docx_text(data, origin, deadline=deadline, budget=budget)
     else:
         text, notes = formats.decode(data, origin, charset or formats.html_charset(data))
         kind = formats.text_kind(text, name)
         if kind == formats.HTML:
-            text, found_title = formats.html_text(text, origin)
+            text, found_title, more = html_text(text, origin, deadline=deadline, budget=budget)
+            notes += more
     if not text.strip():
         raise DocumentError(origin, "the input has only whitespace")
     title = title if title is not None else found_title or first_line(text)
@@ -152,6 +179,8 @@ def read_url(
     timeout: float = DEFAULT_TIMEOUT,
     check: Callable[[str], None] | None = None,
     check_address: AddressCheck | None = None,
+    deadline: Deadline | None = None,
+    budget: Budget = DEFAULT,
 ) -> Document:
     """A document downloaded over http(s), refused when too big, too slow or not a document.
 
@@ -171,10 +200,11 @@ def read_url(
         check(url)
     opener = _opener(url, check, check_address)
     request = urllib.request.Request(url, headers={"User-Agent": f"mitremap/{__version__}"})
-    deadline = time.monotonic() + timeout
+    deadline = deadline or Deadline.none()
+    download_until = time.monotonic() + timeout
     chunks: list[bytes] = []
     try:
-        with opener.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=min(timeout, deadline.left())) as response:
             final_url = response.geturl()
             media_type = response.headers.get_content_type()
             charset = response.headers.get_content_charset()
@@ -187,20 +217,28 @@ def read_url(
             while chunk := response.read1(64 * 1024):
                 received += len(chunk)
                 _check_size(url, received, max_bytes)
-                if time.monotonic() > deadline:
+                if time.monotonic() > download_until:
                     raise DocumentError(url, f"the download took more than {timeout:g} s")
+                deadline.check("downloading the report")
                 chunks.append(chunk)
     except urllib.error.HTTPError as error:
         raise DocumentError(url, f"the server answered HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
         raise DocumentError(url, f"cannot connect: {formats.one_line(error.reason)}") from None
     except TimeoutError:
+        deadline.check("downloading the report")
         raise DocumentError(url, f"no answer within {timeout:g} s") from None
     except (OSError, http.client.HTTPException, ValueError) as error:
         raise DocumentError(url, f"the download failed: {formats.one_line(error)}") from None
     name = PurePosixPath(urllib.parse.urlparse(final_url).path).name
-    document = read_bytes(b"".join(chunks), name=name, origin=final_url, charset=charset)
-    return document
+    return read_bytes(
+        b"".join(chunks),
+        name=name,
+        origin=final_url,
+        charset=charset,
+        deadline=deadline,
+        budget=budget,
+    )
 
 
 def _opener(
@@ -294,11 +332,14 @@ def read_folder(
     *,
     progress: FolderProgress | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    time_limit: float | None = None,
+    budget: Budget = DEFAULT,
 ) -> FolderResult:
     """Every readable file under a folder (hidden files and folders ignored), in name order.
 
-    Files that cannot be read are skipped with their reason; a folder with nothing readable
-    raises DocumentError, since a batch of zero reports is always a mistake.
+    Files that cannot be read (within `time_limit` seconds each) are skipped with their
+    reason; a folder with nothing readable raises DocumentError, since a batch of zero
+    reports is always a mistake.
     """
     root = Path(path)
     if not root.is_dir():
@@ -309,10 +350,12 @@ def read_folder(
     result = FolderResult()
     for done, file in enumerate(files, 1):
         try:
-            result.documents.append(read_file(file, max_bytes=max_bytes))
+            deadline = Deadline.after(time_limit)
+            read = read_file(file, max_bytes=max_bytes, deadline=deadline, budget=budget)
+            result.documents.append(read)
         except DocumentError as error:
             result.skipped.append((file, error.reason))
-        except MitreMapError as error:  # a missing optional reader
+        except MitreMapError as error:  # a missing optional reader, the time limit
             result.skipped.append((file, str(error)))
         if progress is not None:
             progress(done, len(files), file)

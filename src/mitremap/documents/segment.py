@@ -16,19 +16,28 @@ text (no regex here can backtrack on long runs):
    a technical token like `cmd.exe`), the word before is not a known abbreviation ("e.g.",
    "Fig.", "Mr.") or an initial, and the stop is not inside inline code. Since a stop must be
    followed by whitespace, IPs, domains, file names, versions and hashes are never split.
+
+A long text is split in pieces of about `CHUNK_CHARS`, cut at a blank line where there is one
+(always a boundary), so memory follows the piece, not the text (millions of one-letter lines
+would otherwise hold a Python object per line at once), and `iter_sentences` can stop early:
+the analysis reads only as many sentences as its budget allows.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from mitremap.deadline import Deadline
 from mitremap.documents.model import Sentence, Window
 
 MAX_SENTENCE_CHARS = 1500
 """Longer "sentences" (junk, tables extracted without punctuation) are cut at whitespace so
 that no window swallows a whole document."""
+CHUNK_CHARS = 256 * 1024
+"""A text is split in pieces of at least this many characters (see the module docstring)."""
+_CHECK_EVERY = 4096  # lines or candidates between two looks at the deadline
 
 
 def _words(text: str) -> frozenset[str]:
@@ -69,16 +78,50 @@ _OPENERS = "\"'“‘([{<*•-–—#"
 _SENTENCE_END = ".!?…:;"
 
 
-def split_sentences(text: str) -> list[Sentence]:
+def split_sentences(text: str, *, deadline: Deadline | None = None) -> list[Sentence]:
     """Sentences of `text` as [start, end) offsets, whitespace trimmed, empty ones dropped."""
-    cuts, protected = _line_cuts(text)
+    return list(iter_sentences(text, deadline=deadline))
+
+
+def iter_sentences(text: str, *, deadline: Deadline | None = None) -> Iterator[Sentence]:
+    """`split_sentences`, one piece of the text at a time (stop reading to stop the work);
+    `TimeLimitError` when `deadline` passes."""
+    deadline = deadline or Deadline.none()
+    for offset, end in _pieces(text):
+        deadline.check("splitting sentences")
+        piece = text[offset:end]
+        for start, stop in _split(piece, deadline):
+            yield Sentence(start + offset, stop + offset)
+
+
+def _pieces(text: str) -> Iterator[tuple[int, int]]:
+    """[start, end) pieces of `text` of CHUNK_CHARS to twice that, cut after a blank line,
+    else after a line break, else after whitespace (a sentence that long is cut anyway)."""
+    position, length = 0, len(text)
+    while length - position > 2 * CHUNK_CHARS:
+        low, high = position + CHUNK_CHARS, position + 2 * CHUNK_CHARS
+        end = text.find("\n\n", low, high) + 2
+        if end < 2:
+            end = text.find("\n", low, high) + 1
+        if end < 1:
+            space = _SPACE.search(text, low, high)
+            end = space.end() if space else low
+        yield position, end
+        position = end
+    yield position, length
+
+
+def _split(text: str, deadline: Deadline) -> list[tuple[int, int]]:
+    cuts, protected = _line_cuts(text, deadline)
     protected = _merged([*protected, *((m.start(), m.end()) for m in _INLINE_CODE.finditer(text))])
     starts = [start for start, _ in protected]
-    for match in _CANDIDATE.finditer(text):
+    for number, match in enumerate(_CANDIDATE.finditer(text)):
+        if number % _CHECK_EVERY == 0:
+            deadline.check("splitting sentences")
         if _ends_sentence(text, match.start(), match.end() - 1, protected, starts):
             cuts.append(match.end() - 1)
     cuts.sort()
-    sentences: list[Sentence] = []
+    sentences: list[tuple[int, int]] = []
     previous = 0
     for cut in [*cuts, len(text)]:
         if cut > previous:
@@ -114,7 +157,7 @@ def make_windows(sentences: Sequence[Sentence], size: int = 3, stride: int = 1) 
     ]
 
 
-def _line_cuts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
+def _line_cuts(text: str, deadline: Deadline) -> tuple[list[int], list[tuple[int, int]]]:
     """Offsets where a line-level unit starts or ends, and the fenced code ranges."""
     cuts: list[int] = []
     fences: list[tuple[int, int]] = []
@@ -124,6 +167,8 @@ def _line_cuts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
     in_fence = -1  # offset where the open fence started, or -1
     start = 0
     for index, line in enumerate(lines):
+        if index % _CHECK_EVERY == 0:
+            deadline.check("splitting sentences")
         stripped = stripped_lines[index]
         end = start + len(line)
         following = stripped_lines[index + 1] if index + 1 < len(lines) else ""
@@ -243,7 +288,7 @@ def _at_line_start(text: str, position: int) -> bool:
     return not head[-1].strip() and (len(head) == 2 or position <= 20)
 
 
-def _trimmed(text: str, start: int, end: int) -> list[Sentence]:
+def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The whitespace-trimmed span, cut at whitespace into pieces of at most MAX_SENTENCE_CHARS."""
     pieces = []
     while True:
@@ -258,7 +303,7 @@ def _trimmed(text: str, start: int, end: int) -> list[Sentence]:
         while piece_end > start and text[piece_end - 1].isspace():
             piece_end -= 1
         if piece_end > start:
-            pieces.append(Sentence(start, piece_end))
+            pieces.append((start, piece_end))
         if stop >= end:
             return pieces
         start = stop

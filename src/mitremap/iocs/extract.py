@@ -8,9 +8,11 @@ host is not also a domain), with a fixed priority between types.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
+from mitremap.deadline import Deadline
 from mitremap.errors import MitreMapError
 from mitremap.iocs import colons, dotted, ids, paths, runs, urls
 from mitremap.iocs.allowlist import Allowlist, default_allowlist, user_allowlist
@@ -41,6 +43,28 @@ PASSES: tuple[Pass, ...] = (
 )
 
 _new_object = object.__new__
+_SPACE = re.compile(r"\s")
+
+PIECE_CHARS = 1 << 20
+"""Text is read in pieces of at least this size (see `IocExtractor.extract`)."""
+MAX_INDICATORS = 100_000
+"""Indicators a report's analysis lists at most (about 150 MB of results and their JSON; a
+text with more is a feed, not a report): past them the rest is left out, with a note."""
+
+
+def _pieces(text: str, size: int) -> Iterator[tuple[int, int]]:
+    """[start, end) pieces of `text` of `size` to twice that, cut after a line break (no
+    indicator spans one), else after whitespace."""
+    position, length = 0, len(text)
+    while length - position > 2 * size:
+        low, high = position + size, position + 2 * size
+        end = text.find("\n", low, high) + 1
+        if end < 1:
+            space = _SPACE.search(text, low, high)
+            end = space.end() if space else high
+        yield position, end
+        position = end
+    yield position, length
 
 
 def _indicator(kind: str, value: str, raw: str, start: int, end: int, private: bool) -> Indicator:
@@ -84,12 +108,30 @@ class IocExtractor:
             self.allowlist = user_allowlist(allowlist)
         self.include_private = include_private
 
-    def extract(self, text: str) -> list[Indicator]:
-        """Every indicator occurrence in `text`, in order of position."""
+    def extract(
+        self, text: str, *, deadline: Deadline | None = None, limit: int | None = None
+    ) -> list[Indicator]:
+        """Every indicator occurrence in `text`, in order of position (the first `limit`
+        of them); `TimeLimitError` when `deadline` passes.
+
+        A long text is read a piece of about `PIECE_CHARS` at a time, cut after a line
+        break (no indicator spans one), so memory follows the piece and what is kept, and
+        the work stops once `limit` indicators are found."""
+        deadline = deadline or Deadline.none()
+        found: list[Indicator] = []
+        for start, end in _pieces(text, PIECE_CHARS):
+            found.extend(self._extract(text, start, end, deadline))
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
+    def _extract(self, whole: str, offset: int, end: int, deadline: Deadline) -> list[Indicator]:
+        text = whole[offset:end]
         refanged = refang_map(text)
         clean = refanged.text
         candidates: list[Candidate] = []
         for find in PASSES:
+            deadline.check("looking for indicators")
             candidates.extend(find(clean, refanged))
         kept = resolve(candidates)
         if (
@@ -101,8 +143,8 @@ class IocExtractor:
         starts = refanged.original_starts(list(map(itemgetter(0), kept)))
         ends = refanged.original_ends(list(map(itemgetter(1), kept)))
         return [
-            _indicator(kind, value, text[start:end], start, end, private)
-            for (_, _, kind, value, private), start, end in zip(kept, starts, ends, strict=True)
+            _indicator(kind, value, text[start:stop], start + offset, stop + offset, private)
+            for (_, _, kind, value, private), start, stop in zip(kept, starts, ends, strict=True)
         ]
 
     def _wanted(self, candidate: Candidate) -> bool:
@@ -122,11 +164,14 @@ def extract_iocs(
     *,
     allowlist: bool | Iterable[str] = False,
     include_private: bool = True,
+    deadline: Deadline | None = None,
+    limit: int | None = None,
 ) -> list[Indicator]:
-    """Every indicator in `text` (see `IocExtractor` for the options)."""
+    """Every indicator in `text`, the first `limit` of them (see `IocExtractor`)."""
     global _DEFAULT_EXTRACTOR
     if types is None and allowlist is False and include_private:
         if _DEFAULT_EXTRACTOR is None:
             _DEFAULT_EXTRACTOR = IocExtractor()
-        return _DEFAULT_EXTRACTOR.extract(text)
-    return IocExtractor(types, allowlist=allowlist, include_private=include_private).extract(text)
+        return _DEFAULT_EXTRACTOR.extract(text, deadline=deadline, limit=limit)
+    extractor = IocExtractor(types, allowlist=allowlist, include_private=include_private)
+    return extractor.extract(text, deadline=deadline, limit=limit)

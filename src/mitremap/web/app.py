@@ -8,17 +8,21 @@ router per resource in `web.routers`, the workspace injected with `Depends`), th
 (`web.pages`, when present) and the offline API docs at `/docs` (`web.docs`), behind the
 guards of `web.middleware`. Documents are read and analysed in a small worker pool off the
 event loop (a large upload never stalls the rest), with a queue limit (503 when full) and a
-time limit (504).
+time limit (504) that stops the work itself (a `Deadline` passed into it), so the worker is
+free again when the 504 goes out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mitremap.deadline import Deadline
 from mitremap.errors import MissingExtraError
+from mitremap.errors import TimeLimitError as WorkTimeLimitError
 from mitremap.web.workspace.errors import BusyError, TimeLimitError
 
 if TYPE_CHECKING:
@@ -35,6 +39,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 WORKERS = 2  # analyses at once
 QUEUE = 16  # analyses waiting or running before new ones get 503
 TIME_LIMIT_S = 120.0
+GRACE_S = 5.0  # past the deadline, stop waiting for work that did not stop itself
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 DESCRIPTION = (
     "Map threat reports to MITRE ATT&CK techniques, review the mappings, "
@@ -190,6 +195,10 @@ def _add_pages(app: FastAPI) -> None:
 class WorkerPool:
     """Blocking work (reading a document, analysing it) run off the event loop: `workers` at
     once, at most `queue` waiting or running (503 past it), each within `time_limit_s` (504).
+
+    The work is called with a `Deadline` as its last argument and stops itself there (a
+    `TimeLimitError`), so the worker is free again when the 504 goes out; waiting for it ends
+    `GRACE_S` later in any case.
     """
 
     def __init__(self, workers: int, queue: int, time_limit_s: float) -> None:
@@ -206,10 +215,12 @@ class WorkerPool:
         if self.pending >= self.queue:
             raise BusyError("the server is busy; try again shortly")
         self.pending += 1
+        deadline = Deadline.after(self.time_limit_s)
         try:
-            call = anyio.to_thread.run_sync(function, *args, limiter=self.limiter)
-            return await asyncio.wait_for(call, timeout=self.time_limit_s)
-        except TimeoutError as exc:
+            work = functools.partial(function, *args, deadline)
+            call = anyio.to_thread.run_sync(work, limiter=self.limiter)
+            return await asyncio.wait_for(call, timeout=self.time_limit_s + GRACE_S)
+        except (TimeoutError, WorkTimeLimitError) as exc:
             raise TimeLimitError(
                 f"the analysis took longer than {self.time_limit_s:.0f} s"
             ) from exc

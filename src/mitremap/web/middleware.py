@@ -225,6 +225,7 @@ def guarded_protocol(request_timeout: float = 30.0, per_client: int = 32) -> Any
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     open_by_client: dict[str, int] = {}
+    arrived = (h11.DONE, h11.MUST_CLOSE)  # MUST_CLOSE: the whole request, sent with "close"
 
     class GuardedH11(H11Protocol):
         _deadline: Any = None
@@ -241,7 +242,7 @@ def guarded_protocol(request_timeout: float = 30.0, per_client: int = 32) -> Any
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if self.conn.their_state is h11.DONE or self.transport.is_closing():
+            if self.conn.their_state in arrived or self.transport.is_closing():
                 self._disarm()
             else:
                 self._arm()
@@ -266,7 +267,7 @@ def guarded_protocol(request_timeout: float = 30.0, per_client: int = 32) -> Any
 
         def _expire(self) -> None:
             self._deadline = None
-            if self.conn.their_state is not h11.DONE:
+            if self.conn.their_state not in arrived:
                 self.transport.close()
 
     return GuardedH11

@@ -1,6 +1,6 @@
 """Analysis without keeping anything: health, analyse a text or a file, indicators of
 compromise. The work runs in the server's worker pool (`Workspace.run`), bounded in size and
-time.
+time: it is given the request's `Deadline` and stops itself there.
 """
 
 from typing import Annotated, Any
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from mitremap import __version__
+from mitremap.deadline import Deadline
 from mitremap.documents import Document, read_bytes
 from mitremap.export import FORMATS
 from mitremap.web.routers.deps import Reader, Workspace, WorkspaceDep, check_size, clean
@@ -78,24 +79,35 @@ async def analyze_file(
         "format": format,
     }
 
-    def work() -> Response:
-        return _answer(ws, read_bytes(data, name=name, origin=name), options)
+    def work(deadline: Deadline) -> Response:
+        document = read_bytes(data, name=name, origin=name, deadline=deadline)
+        return _answer(ws, document, options, deadline)
 
     return await ws.run(work)
 
 
 @router.post("/iocs")
 async def iocs(body: IocIn, _: Reader, ws: WorkspaceDep) -> dict[str, Any]:
-    """Indicators of compromise in a text (refanged, with offsets)."""
+    """Indicators of compromise in a text (refanged, with offsets); past the first
+    `MAX_INDICATORS`, a note in `warnings` says the rest were left out."""
     from mitremap.iocs import extract_iocs
+    from mitremap.iocs.extract import MAX_INDICATORS as most
 
     text = clean(body.text)
     check_size(len(text.encode("utf-8")), ws.max_bytes)
-    found = await ws.run(lambda: extract_iocs(text, types=body.types))
-    return {"indicators": [i.to_dict() for i in found]}
+    found = await ws.run(
+        lambda deadline: extract_iocs(text, body.types, deadline=deadline, limit=most + 1)
+    )
+    notes = {"warnings": [f"only the first {most:,} indicators are listed"]}
+    return {
+        "indicators": [i.to_dict() for i in found[:most]],
+        **(notes if found[most:] else {}),
+    }
 
 
-def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Response:
+def _answer(
+    ws: Workspace, document: Document, options: dict[str, Any], deadline: Deadline
+) -> Response:
     """`POST /api/analyze`'s answer: the CLI's JSON or another export format."""
     from mitremap.export import export_format
 
@@ -111,6 +123,7 @@ def _answer(ws: Workspace, document: Document, options: dict[str, Any]) -> Respo
         explain=options["explain"],
         iocs=options["iocs"],
         memory=memory,
+        deadline=deadline,
     )
     if options["format"] == "json":
         return JSONResponse(result.to_dict())

@@ -30,7 +30,8 @@ class Workspace:
     registry: ModelRegistry
     retrainer: Retrainer
     memory: WorkspaceMemory
-    run: Callable[..., Awaitable[Any]]  # blocking work in the worker pool, time-limited
+    # blocking work in the worker pool, called with its Deadline as its last argument
+    run: Callable[..., Awaitable[Any]]
     max_bytes: int
     threshold: float = 0.6
     secure_cookies: bool = False  # always Secure (else only over HTTPS)

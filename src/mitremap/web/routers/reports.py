@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from mitremap.deadline import Deadline
 from mitremap.documents import Document, read_bytes, read_url
 from mitremap.web.addresses import check_public
 from mitremap.web.routers.deps import (
@@ -120,13 +121,13 @@ async def add_report(
     title = (fields.get("title") or "").strip()[:300] or None
     read, source = _reader(ws, fields, upload, title)
 
-    def work() -> tuple[Document, dict[str, Any], str]:
-        document = read()
+    def work(deadline: Deadline) -> tuple[Document, dict[str, Any], str]:
+        document = read(deadline)
         if title:
             document = replace(document, title=title)
         if not document.text.strip():
             raise BadRequestError("the report is empty")
-        return document, *_analyse(ws, document)
+        return document, *_analyse(ws, document, deadline)
 
     document, analysis, model_name = await ws.run(work)
     try:
@@ -337,44 +338,48 @@ def _reader(
     fields: dict[str, str],
     upload: tuple[str, bytes] | None,
     title: str | None,
-) -> tuple[Callable[[], Document], str]:
-    """How to read the new report (run in the worker pool: a URL is fetched there) and the
-    source it is recorded with: the uploaded file, else the URL, else the pasted text."""
+) -> tuple[Callable[[Deadline], Document], str]:
+    """How to read the new report (run in the worker pool, within the request's deadline: a
+    URL is fetched there) and the source it is recorded with: the uploaded file, else the URL,
+    else the pasted text."""
     text, url = fields.get("text") or "", (fields.get("url") or "").strip()
     if upload is not None:
         name, data = upload
-        return lambda: read_bytes(data, name=name, origin=name), name
+        return lambda deadline: read_bytes(data, name=name, origin=name, deadline=deadline), name
     if url:
         _check_url(url)
         addresses = None if ws.allow_private_urls else _public_address
 
-        def fetch() -> Document:
+        def fetch(deadline: Deadline) -> Document:
             return read_url(
                 url,
                 max_bytes=ws.max_bytes,
                 timeout=URL_TIMEOUT_S,
                 check=_check_url,  # every redirect's target too
                 check_address=addresses,  # every connection, to the address checked
+                deadline=deadline,
             )
 
         return fetch, url
     if text.strip():
         source = (fields.get("source") or "").strip() or "pasted"
         document = Document.from_text(clean(text), title=title, origin="pasted")
-        return lambda: document, source
+        return lambda _: document, source
     raise BadRequestError("give the report's text, a file or a URL")
 
 
-def _analyse(ws: Workspace, document: Document) -> tuple[dict[str, Any], str]:
+def _analyse(ws: Workspace, document: Document, deadline: Deadline) -> tuple[dict[str, Any], str]:
     """The active model's analysis of `document`, down to the suggestion floor, with the
-    words that drove each technique, the indicators and the review memory's say; and that
-    model's name (the model and its name read together, when the work runs: a switch
-    meanwhile cannot mix them)."""
+    words that drove each technique, the indicators and the review memory's say, within the
+    request's `deadline`; and that model's name (the model and its name read together, when
+    the work runs: a switch meanwhile cannot mix them)."""
     model, _ = ws.registry.active()
     memory = ws.memory.current(model)
     model, name = ws.registry.for_text(document.text, memory)
     floor = min(SUGGESTION_FLOOR, ws.threshold)
-    result = model.analyze(document, threshold=floor, explain=True, iocs=True, memory=memory)
+    result = model.analyze(
+        document, threshold=floor, explain=True, iocs=True, memory=memory, deadline=deadline
+    )
     data: dict[str, Any] = result.to_dict()
     return data, name
 

@@ -1,0 +1,247 @@
+"""PDF text, read in a child process that can be stopped.
+
+pypdf cannot be stopped from inside: one call to `extract_text` on a page can run for minutes
+(a thousand pages sharing one 5 MB content stream cost ten seconds each). So the PDF is read in
+a child process (`python -c`, data in on stdin, JSON out on stdout: no pickle), which sets
+its own CPU-time and address-space limits before it reads a byte, and is killed when the
+caller's deadline comes. Inside, the child counts pages, decoded content-stream bytes (before
+a page is parsed) and operations (as they run, through pypdf's operator visitor), a stream
+shared by many pages counted on each, and stops when a `Budget` runs out, keeping the pages
+it read and saying so in a note.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mitremap.deadline import Deadline
+from mitremap.documents.budget import DEFAULT, Budget, BudgetSpent, size_text
+from mitremap.documents.formats import DocumentError, clean_pdf_text, one_line
+from mitremap.errors import MissingExtraError
+
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from mitremap.documents.pdf import child; child(sys.argv[2])"
+)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_TEXT_OPERATORS = frozenset((b"Tj", b"TJ", b"'", b'"'))
+
+
+def pdf_text(
+    data: bytes, origin: str, *, deadline: Deadline | None = None, budget: Budget = DEFAULT
+) -> tuple[str, str, list[str]]:
+    """Text, title and notes of a PDF, read in a child process bounded by `budget` and killed
+    at `deadline` (`TimeLimitError`)."""
+    if importlib.util.find_spec("pypdf") is None:
+        raise MissingExtraError("pypdf", "pdf", "Reading PDF files")
+    deadline = deadline or Deadline.none()
+    deadline.check("reading the PDF")
+    cpu_s = max(1, math.ceil(min(budget.child_cpu_s, deadline.left())))
+    request = {**asdict(budget), "cpu_s": cpu_s}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, json.dumps(request)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        out, _ = process.communicate(data, timeout=deadline.left() if deadline.limited else None)
+    except subprocess.TimeoutExpired:
+        raise deadline.error("reading the PDF") from None
+    finally:
+        if process.poll() is None:  # the deadline, Ctrl-C, or any error here: no orphan
+            process.kill()
+            process.wait()
+    answer = _answer(out)
+    if answer is None:
+        deadline.check("reading the PDF")
+        memory = size_text(budget.child_memory_bytes)
+        raise DocumentError(
+            origin,
+            f"reading the PDF took more than {cpu_s} s of CPU time or {memory} of memory: refused",
+        )
+    if "error" in answer:
+        raise DocumentError(origin, str(answer["error"]))
+    pages = [clean_pdf_text(page) for page in answer["pages"]]
+    empty = [number for number, page in enumerate(pages, 1) if not page]
+    if len(empty) == len(pages):
+        raise DocumentError(
+            origin,
+            "the PDF has no extractable text (scanned images? run OCR first)"
+            + "".join(f"; {note}" for note in answer["notes"]),
+        )
+    notes = [f"no text on PDF page(s) {_ranges(empty)} (scanned images?)"] if empty else []
+    notes += answer["notes"]
+    return "\n\n".join(page for page in pages if page), answer["title"], notes
+
+
+def _answer(out: bytes) -> dict[str, Any] | None:
+    """The child's answer, None when it gave none (killed at a limit) or not in its shape."""
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        return None
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        return answer
+    shaped = (
+        isinstance(answer, dict)
+        and isinstance(answer.get("title"), str)
+        and all(isinstance(answer.get(key), list) for key in ("pages", "notes"))
+        and all(isinstance(item, str) for item in (*answer["pages"], *answer["notes"]))
+    )
+    return answer if shaped else None
+
+
+def child(request_json: str) -> None:
+    """The child process: limits first, then the PDF from stdin, its text as JSON on stdout."""
+    request = json.loads(request_json)
+    cpu_s = int(request.pop("cpu_s"))
+    budget = Budget(**request)
+    try:
+        import resource
+    except ImportError:  # not on POSIX: the parent's kill at the deadline still holds
+        pass
+    else:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        memory = budget.child_memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    data = sys.stdin.buffer.read()
+    try:
+        answer = _read(data, budget)
+    except MemoryError:
+        limit = size_text(budget.child_memory_bytes)
+        answer = {"error": f"reading the PDF needs more than {limit} of memory: refused"}
+    except _Refused as refused:
+        answer = {"error": str(refused)}
+    except Exception as error:  # pypdf raises many kinds on corrupt input
+        answer = {"error": f"not a readable PDF (corrupt or truncated): {one_line(error)}"}
+    sys.stdout.write(json.dumps(answer))
+
+
+class _Refused(Exception):
+    """A PDF that cannot be read at all (a password)."""
+
+
+class _Count:
+    """Operations run on every page so far (pypdf's `visitor_operand_before`), and the text
+    of the page being read as pypdf gives it out (`visitor_text`): a page stopped half-way
+    keeps what it showed."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.operations = 0
+        self.text_operations = 0
+        self.page: list[str] = []
+        self.page_chars = 0
+
+    def operation(self, operator: bytes, *_: Any) -> None:
+        self.operations += 1
+        if operator in _TEXT_OPERATORS:
+            self.text_operations += 1
+            if self.text_operations > self.budget.text_operations:
+                raise BudgetSpent(
+                    f"its pages show text more than {self.budget.text_operations:,} times"
+                )
+        if self.operations > self.budget.operations:
+            raise BudgetSpent(f"its pages run more than {self.budget.operations:,} operations")
+
+    def text(self, text: str, *_: Any) -> None:
+        self.page.append(text)
+        self.page_chars += len(text)
+        if self.page_chars > self.budget.page_chars:
+            raise _PageFull
+
+
+class _PageFull(Exception):
+    """A page's text passed `Budget.page_chars`."""
+
+
+def _read(data: bytes, budget: Budget) -> dict[str, Any]:
+    import io
+    import logging
+    import warnings
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)
+    warnings.simplefilter("ignore")
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise _Refused("the PDF is password-protected")
+    count = _Count(budget)
+    pages: list[str] = []
+    full: list[int] = []  # pages cut at `page_chars`
+    chars = content = 0
+    stop = ""
+    total = len(reader.pages)
+    for number, page in enumerate(reader.pages, 1):
+        if len(pages) >= budget.pages:
+            stop = "the page limit"
+            break
+        content += _content_bytes(page)
+        if content > budget.content_bytes:
+            stop = (
+                f"its content streams pass {size_text(budget.content_bytes)} "
+                "(a stream shared by pages counted on each)"
+            )
+            break
+        count.page, count.page_chars = [], 0
+        try:
+            text = page.extract_text(
+                visitor_operand_before=count.operation, visitor_text=count.text
+            )
+        except _PageFull:
+            text = "".join(count.page)[: budget.page_chars]
+            full.append(number)
+        except BudgetSpent as spent:
+            pages.append("".join(count.page))
+            stop = str(spent)
+            break
+        chars += len(text or "")
+        if chars > budget.text_chars:
+            pages.append((text or "")[: len(text or "") - (chars - budget.text_chars)])
+            stop = f"its text passes {budget.text_chars:,} characters"
+            break
+        pages.append(text or "")
+    notes = []
+    if full:
+        notes.append(
+            f"PDF page(s) {_ranges(full)} hold more than {budget.page_chars:,} characters "
+            "each: the rest of those pages was left out"
+        )
+    if stop == "the page limit":
+        notes.append(f"only the first {len(pages):,} of {total:,} PDF pages were read")
+    elif stop:
+        notes.append(f"only {len(pages):,} of {total:,} PDF pages were read: {stop}")
+    title = str(reader.metadata.title or "").strip() if reader.metadata else ""
+    return {"pages": pages, "title": title[:1000], "notes": notes}
+
+
+def _content_bytes(page: Any) -> int:
+    """Decoded bytes of a page's content streams (pypdf keeps a decoded stream, so a shared
+    one is decoded once however many pages count it)."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    streams = contents if isinstance(contents, list) else [contents]
+    return sum(len(stream.get_object().get_data()) for stream in streams)
+
+
+def _ranges(values: list[int]) -> str:
+    """Page numbers as "1, 3-7" (a 1,000-page scan is one short note, not 1,000 numbers)."""
+    parts: list[str] = []
+    start = previous = values[0]
+    for value in [*values[1:], -1]:
+        if value != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = value
+        previous = value
+    return ", ".join(parts)
