@@ -1,7 +1,7 @@
 """Write the JSON Schema of every JSON output into `src/mitremap/resources/schema/` from the
 typed dictionaries in `mitremap.schema` (needs pydantic, a development dependency).
 
-Run it after changing `mitremap/schema.py`; `tests/test_schema.py` fails until you do.
+Run it after changing `mitremap/schema.py`; `tests/core/test_schema.py` fails until you do.
 """
 
 from __future__ import annotations

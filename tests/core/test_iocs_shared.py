@@ -12,7 +12,7 @@ import pytest
 
 from mitremap.iocs import extract_iocs, refang
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 # iocextract's valid.txt also lists the output of its telephone-number extractor; MitreMap

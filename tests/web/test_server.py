@@ -1,5 +1,5 @@
 """The web app's guards and the stateless API (analyze, iocs, health), with a stand-in model
-(the real model's output is tested elsewhere; the workspace in tests/test_workspace_*.py)."""
+(the real model's output is tested elsewhere; the workspace in tests/web/test_workspace_*.py)."""
 
 from __future__ import annotations
 

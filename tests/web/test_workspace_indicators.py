@@ -106,7 +106,7 @@ def test_indicators_are_listed_decided_recorded_and_exported_as_reviewed(client)
     assert "cmd.exe" in {i["value"] for i in exported["indicators"]}
 
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "apt-report.md"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "apt-report.md"
 OWN_URL = "https://research.contoso-sec.com/reports/glass-harbor"
 CONTEXT = (
     "\n\nOn each host the loader started cmd.exe and powershell.exe, and hid as svchost.exe. "

@@ -10,7 +10,7 @@ import pytest
 
 from mitremap.iocs import extract_iocs
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 LABELLED = BENCHMARKS / "data" / "ioc_labelled.jsonl"
 DEV = BENCHMARKS / "data" / "ioc_dev.jsonl"
 HELD_BACK = BENCHMARKS / "data" / "ioc_heldback.jsonl"

@@ -25,7 +25,7 @@ from mitremap.web.workspace.db import Database, head_revision
 from mitremap.web.workspace.store import Store
 from tests.tiny import REPORT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOCAL = "http://127.0.0.1"
 
 

@@ -14,7 +14,7 @@ from mitremap.iocs.refanging import refang_map
 from mitremap.iocs.resolver import resolve
 from mitremap.iocs.scanner import LABEL_CHARS, find_all, line_continues, trim_end, walk_left
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 # --- scanner -----------------------------------------------------------------------------------

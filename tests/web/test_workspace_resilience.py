@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from mitremap.web.app import create_app
 from tests.tiny import REPORT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOCAL = "http://127.0.0.1"
 
 

@@ -158,7 +158,7 @@ class Slow(StandIn):
 batch._MODELS[None] = Slow()
 batch.analyze_corpus([{str(records)!r}], {str(tmp_path / "out.jsonl")!r}, workers=2)
 """
-    repo = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    repo = str(__import__("pathlib").Path(__file__).resolve().parents[2])
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=repo)
     deadline = time.monotonic() + 30
     while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ from tests.export_kb import make_full_kb
 from tests.export_kb import make_knowing_model as make_model
 from tests.tiny import TASK
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REPORT = (
     f"{TASK[0]} The TinyRAT implant was the loader. {TASK[1]} "
     "The actor ran commands through cmd.exe on the victim host. "
@@ -105,7 +105,7 @@ def installed_only(cli, model_dir, tmp_path, monkeypatch):
 
 
 def test_an_installed_model_alone_answers_every_command(cli, installed_only, kb):
-    from tests.test_export_stix import strict_errors
+    from tests.export.test_export_stix import strict_errors
 
     report = str(installed_only)
     stix = cli("analyze", report, "--iocs", "-t", "0.3", "-f", "stix")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from mitremap.web.app import create_app
-from tests.test_workspace_retrain import browser, tiny_trainer, wait_for
 from tests.tiny import NONE, SHELL, TASK
+from tests.web.test_workspace_retrain import browser, tiny_trainer, wait_for
 
 THRESHOLD = 0.3  # the tiny model's confidences are low: the workspace shows down to 0.3
 PASSAGE = "A scheduled task named Updater ran the batch file through cmd.exe every hour."
