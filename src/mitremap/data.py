@@ -235,6 +235,7 @@ def download(
         os.replace(tmp, target)
         return target
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the answer, and so the connection
         raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc

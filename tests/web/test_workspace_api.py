@@ -234,6 +234,7 @@ def test_a_report_from_a_url(make_app):
         assert shared.post("/api/reports", json={"url": "file:///etc/passwd"}).status_code == 400
     finally:
         site.shutdown()
+        site.server_close()
 
 
 def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkeypatch):
@@ -295,6 +296,7 @@ def test_a_url_import_cannot_be_redirected_to_a_private_address(make_app, monkey
         assert via_redirect(f"{base}:notaport/x").status_code == 400
     finally:
         site.shutdown()
+        site.server_close()
 
 
 @pytest.mark.parametrize("url", ["http://example.com:99999/a", "https://example.com:port/a"])

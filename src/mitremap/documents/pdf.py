@@ -45,20 +45,21 @@ def pdf_text(
     deadline.check("reading the PDF")
     cpu_s = max(1, math.ceil(min(budget.child_cpu_s, deadline.left())))
     request = {**asdict(budget), "cpu_s": cpu_s}
-    process = subprocess.Popen(
+    with subprocess.Popen(  # leaving the block closes the pipes, also when the child is killed
         [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, json.dumps(request)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-    )
-    try:
-        out, _ = process.communicate(data, timeout=deadline.left() if deadline.limited else None)
-    except subprocess.TimeoutExpired:
-        raise deadline.error("reading the PDF") from None
-    finally:
-        if process.poll() is None:  # the deadline, Ctrl-C, or any error here: no orphan
-            process.kill()
-            process.wait()
+    ) as process:
+        try:
+            timeout = deadline.left() if deadline.limited else None
+            out, _ = process.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise deadline.error("reading the PDF") from None
+        finally:
+            if process.poll() is None:  # the deadline, Ctrl-C, or any error here: no orphan
+                process.kill()
+                process.wait()
     answer = _answer(out)
     if answer is None:
         deadline.check("reading the PDF")

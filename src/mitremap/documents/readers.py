@@ -222,6 +222,7 @@ def read_url(
                 deadline.check("downloading the report")
                 chunks.append(chunk)
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the answer, and so the connection
         raise DocumentError(url, f"the server answered HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
         raise DocumentError(url, f"cannot connect: {formats.one_line(error.reason)}") from None

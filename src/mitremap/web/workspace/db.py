@@ -76,7 +76,11 @@ class Database:
         )
         self._reads = sessionmaker(reader, expire_on_commit=False)
         if migrate:
-            self.upgrade()
+            try:
+                self.upgrade()
+            except BaseException:  # e.g. a schema newer than ours: no connection left open
+                self.engine.dispose()
+                raise
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (`alembic upgrade head`), one process at
