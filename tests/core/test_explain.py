@@ -36,9 +36,12 @@ def test_occurrences_are_exactly_scikit_learns_ngrams(analyzer, ngrams, text):
 
 def test_occurrence_spans_point_at_the_ngram():
     text = "Then   PsExec moved"
-    for gram, pieces in _occurrences(text, 100, "word", (1, 2)):
+    words = list(_occurrences(text, 100, "word", (1, 2)))
+    chars = list(_occurrences(text, 0, "char_wb", (3, 3)))
+    assert words and chars
+    for gram, pieces in words:
         assert " ".join(text[s - 100 : e - 100].lower() for s, e in pieces) == gram
-    for gram, ((start, end),) in _occurrences(text, 0, "char_wb", (3, 3)):
+    for gram, ((start, end),) in chars:
         assert text[start:end].lower() in gram  # padding spaces are not in the text
 
 
@@ -79,8 +82,9 @@ def test_analyze_explains_every_evidence_passage(mm):
     from tests.tiny import REPORT
 
     result = mm.analyze(REPORT, threshold=0.0, explain=True)
+    assert result.techniques
     for hit in result.techniques[:2]:
-        assert hit.attributions
+        assert hit.attributions and hit.evidence
         for a in hit.attributions:
             assert any(e.start <= a.start < a.end <= e.end for e in hit.evidence)
         for e in hit.evidence:

@@ -98,7 +98,9 @@ def test_iocsearcher_values_are_recognised_with_the_right_type(ioc_data: Path) -
 
 
 def test_iocsearcher_values_are_normalised(ioc_data: Path) -> None:
-    for _, kind, value in _iocsearcher_values(ioc_data):
+    values = _iocsearcher_values(ioc_data)
+    assert values
+    for _, kind, value in values:
         (indicator,) = (i for i in extract_iocs(f"solana {value}") if i.type == kind)
         if kind == "ethereum":
             assert indicator.value == value.lower()
