@@ -37,10 +37,12 @@ demo: $(DEMO_STAMP)
 	$(DEMO_VENV)/bin/mitremap model ensure
 	$(DEMO_VENV)/bin/mitremap analyze examples/apt-report.md --iocs
 
-# the tests train the models they need (hermetic): no default model to train first
+# the tests train the models they need (hermetic): no default model to train first; the
+# coverage of the package is printed after them (what the test process runs: the children it
+# starts are not measured)
 test: $(STAMP)
 	$(BIN)/mitremap data status
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --cov=mitremap --cov-report=term
 
 # `make bench` prints every benchmark; FULL=1 adds the 5-fold cross-validation on TRAM and
 # leave-one-source-out training of the technique model (about 45 minutes on 2 cores).

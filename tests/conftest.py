@@ -6,6 +6,8 @@ Integration tests take `shared_data` and are skipped, with the reason, when the 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,26 @@ def data_root() -> Path | None:
     env = os.environ.get("MITREMAP_DATA")
     path = Path(env) if env else REPO.parent / "shared" / "data"
     return path if (path / "attack").is_dir() else None
+
+
+@contextmanager
+def coverage_paused() -> Iterator[None]:
+    """Coverage (`make test`) stopped for a while: for slow work in another library that runs
+    none of MitreMap's code, which the tracer would only slow down."""
+    try:
+        import coverage
+    except ImportError:
+        current = None
+    else:
+        current = coverage.Coverage.current()
+    if current is None:
+        yield
+        return
+    current.stop()
+    try:
+        yield
+    finally:
+        current.start()
 
 
 @pytest.fixture(scope="session")
