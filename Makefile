@@ -59,10 +59,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_workspace.py
 	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--quick)
 
+# mypy twice: the package (pyproject.toml's [tool.mypy]), then the tests (tests/mypy.ini)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file tests/mypy.ini
 	$(BIN)/lint-imports
 
 # after changing src/mitremap/schema.py: the shipped JSON Schemas, generated from its types

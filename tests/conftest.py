@@ -187,7 +187,7 @@ def cli(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> CliResult:
-        options.__init__()  # global options are per run
+        type(options).__init__(options)  # global options are per run
         try:
             main(list(args))
             code = 0

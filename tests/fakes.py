@@ -4,10 +4,13 @@ what it was asked (no training, no extras needed)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mitremap.documents import Document
 from mitremap.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from mitremap.analysis import MitreMap
 
 TEXT = (
     "The actor sent <script>alert('x')</script> phishing mails. "
@@ -121,3 +124,8 @@ class StandIn:
         if self.fail:
             raise self.fail
         return make_analysis()
+
+
+def as_model(stand_in: StandIn) -> MitreMap:
+    """A stand-in where a `MitreMap` is asked for: it has the little of one that is used."""
+    return cast("MitreMap", stand_in)

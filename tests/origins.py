@@ -73,7 +73,7 @@ def mat_report(title: str, sentences: list[tuple[str, str | None]]) -> dict[str,
 
 # ---- one artifact per origin ---------------------------------------------------------------
 
-TRAM_REPORTS = {
+TRAM_REPORTS: dict[str, list[tuple[str, str | None]]] = {
     "AA99-001A: Schtasks Everywhere": [(TASK, "T1053.005"), (NONE, None), (SHELL, "T1059")],
     "Shell Games – Part 2": [(SHELL, "T1059"), (NONE, None)],
     "Quiet Persistence": [(TASK.replace("every hour", "daily"), "T1053.005"), (NONE, None)],

@@ -182,9 +182,12 @@ def test_millions_of_tiny_sentences_are_read_up_to_the_sentence_budget(mm, monke
     segments = []
     score = mm.model.score_document
     monkeypatch.setattr(analysis, "SEGMENT_SENTENCES", 100)
-    monkeypatch.setattr(
-        mm.model, "score_document", lambda s, *a: segments.append(len(s)) or score(s, *a)
-    )
+
+    def counted(sentences, *args):
+        segments.append(len(sentences))
+        return score(sentences, *args)
+
+    monkeypatch.setattr(mm.model, "score_document", counted)
     text = "a\n\n" * 300 + REPORT + "\nC2 at 185.220.101.47.\n"
     result = mm.analyze(text, threshold=0.0, iocs=True)
     assert segments == [100, 100, 100]
@@ -216,9 +219,12 @@ def test_millions_of_named_mentions_are_listed_up_to_the_budget(mm, tiny_kb, mon
     monkeypatch.setattr(analysis, "MAX_ENTITIES", 5)
     found = []
     find = mm.gazetteer.find
-    monkeypatch.setattr(
-        mm.gazetteer, "find", lambda text, limit=None: found.append(limit) or find(text, limit)
-    )
+
+    def recorded(text, limit=None):
+        found.append(limit)
+        return find(text, limit)
+
+    monkeypatch.setattr(mm.gazetteer, "find", recorded)
     result = mm.analyze("TinyRAT ran schtasks. " * 50)
     assert found == [6]  # the search itself stops past the budget
     assert [e.name for e in result.entities] == ["TinyRAT"] * 5

@@ -138,6 +138,9 @@ def test_sections_escape_everything(kb):
             "name": "<script>x</script>",
             "kind": "group",
             "webpage_link": "javascript:alert(1)",
+            "score": 0.5,
+            "coverage": 1.0,
+            "techniques_known": 1,
             "techniques_in_common": [{"technique": "T2000", "matched": "T2000"}],
         }
     ]

@@ -451,9 +451,12 @@ def test_sentences_are_found_lazily_one_piece_at_a_time(monkeypatch) -> None:
     monkeypatch.setattr(segment, "CHUNK_CHARS", 1_000)
     calls = []
     split = segment._split
-    monkeypatch.setattr(
-        segment, "_split", lambda text, deadline: calls.append(1) or split(text, deadline)
-    )
+
+    def counted(text, deadline):
+        calls.append(1)
+        return split(text, deadline)
+
+    monkeypatch.setattr(segment, "_split", counted)
     first = next(segment.iter_sentences("a\n\n" * 100_000))
     assert first == Sentence(0, 1)
     assert len(calls) == 1  # the other 150 pieces were never split

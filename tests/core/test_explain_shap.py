@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 shap = pytest.importorskip("shap")
@@ -32,7 +33,7 @@ def test_shap_returns_real_explanations_that_agree_on_sign_with_exact_attributio
 
 def test_shap_on_any_scoring_function():
     explanation = shap_values(
-        lambda texts: [[t.count("task") * 1.0] for t in texts], ["a task, a task"]
+        lambda texts: np.array([[t.count("task") * 1.0] for t in texts]), ["a task, a task"]
     )
     assert explanation[0].values.ravel().max() > 0
 
@@ -44,7 +45,8 @@ def test_shaps_plots_draw_with_the_explain_extra(tmp_path):
     import matplotlib.pyplot as plt
 
     explanation = shap_values(
-        lambda texts: [[t.count("task") * 1.0] for t in texts], ["a task, a scheduled task"]
+        lambda texts: np.array([[t.count("task") * 1.0] for t in texts]),
+        ["a task, a scheduled task"],
     )
     shap.plots.bar(explanation[0, :, 0], show=False)
     plt.savefig(tmp_path / "bar.png")

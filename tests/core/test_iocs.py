@@ -438,9 +438,12 @@ def test_a_limit_stops_the_search_early(monkeypatch) -> None:
     monkeypatch.setattr(extract, "PIECE_CHARS", 1_000)
     pieces = []
     read = IocExtractor._extract
-    monkeypatch.setattr(
-        IocExtractor, "_extract", lambda self, *args: pieces.append(1) or read(self, *args)
-    )
+
+    def counted(self, *args):
+        pieces.append(1)
+        return read(self, *args)
+
+    monkeypatch.setattr(IocExtractor, "_extract", counted)
     text = "C2 at 185.220.101.47.\n" * 2_000
     found = extract_iocs(text, limit=10)
     assert [i.start for i in found] == [6 + 22 * n for n in range(10)]

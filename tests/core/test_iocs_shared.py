@@ -80,7 +80,7 @@ def test_iocsearcher_values_are_recognised_with_the_right_type(ioc_data: Path) -
         "arn_valid.ioc", "blockchain_valid.ioc", "onion_valid.ioc", "registry_valid.ioc",
     }  # fmt: skip
     assert len(rows) >= 240
-    problems = []
+    problems: list[tuple[str, str, str, object]] = []
     for name, kind, value in rows:
         # Solana keys carry no checksum: MitreMap asks for the word "solana" close by, which the
         # file's own line gives ("solana <key>").

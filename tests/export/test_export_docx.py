@@ -13,7 +13,8 @@ from tests.fakes import TEXT, FakeAnalysis, make_analysis
 docx = pytest.importorskip("docx")
 
 
-def _read(content: bytes):
+def _read(content: str | bytes):
+    assert isinstance(content, bytes)  # a binary format
     return docx.Document(io.BytesIO(content))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -21,13 +22,13 @@ TEXT = (
 )
 
 
-def _indicators() -> list[dict]:
+def _indicators() -> list[dict[str, Any]]:
     from mitremap.iocs import extract_iocs
 
-    return [i.to_dict() for i in extract_iocs(TEXT)]
+    return [dict(i.to_dict()) for i in extract_iocs(TEXT)]
 
 
-def _load(analysis) -> pymisp.MISPEvent:
+def _load(analysis) -> Any:  # a pymisp.MISPEvent
     event = pymisp.MISPEvent()
     event.load(export.render(analysis, "misp", iocs=True))
     return event
@@ -123,7 +124,9 @@ def test_a_named_pipe_is_misps_named_pipe():
     text = "The beacon talked over \\\\.\\pipe\\msagent_12 to its peers."
     from mitremap.iocs import extract_iocs
 
-    pipe = FakeAnalysis(Document(text, title="p"), [], [i.to_dict() for i in extract_iocs(text)])
+    pipe = FakeAnalysis(
+        Document(text, title="p"), [], [dict(i.to_dict()) for i in extract_iocs(text)]
+    )
     found = _all(_load(pipe))
     assert ("named pipe", "\\\\.\\pipe\\msagent_12") in found
 

@@ -200,10 +200,13 @@ def test_cli_csv_cells_never_run_as_formulas(cli, report, tmp_path, monkeypatch)
 
 
 def test_cli_stdin(cli, monkeypatch) -> None:
-    class FakeStdin:
-        buffer = io.BytesIO(b"beacon to evil[.]ru\n")
+    class Piped(io.BytesIO):
+        def isatty(self) -> bool:
+            return False
 
-    FakeStdin.buffer.isatty = lambda: False  # type: ignore[attr-defined]
+    class FakeStdin:
+        buffer = Piped(b"beacon to evil[.]ru\n")
+
     monkeypatch.setattr("sys.stdin", FakeStdin())
     result = cli("iocs", "-", "-f", "json", "--unique")
     assert result.code == 0, result.err

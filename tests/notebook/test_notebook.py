@@ -11,12 +11,12 @@ pytest.importorskip("ipywidgets")
 
 from mitremap.errors import InputError
 from mitremap.notebook import widget
-from tests.fakes import StandIn
+from tests.fakes import StandIn, as_model
 
 
 def test_run_passes_controls_and_shows_results():
     model = StandIn()
-    w = widget(model)
+    w = widget(as_model(model))
     assert w.threshold.value == 0.6 and w.window.value == 3  # the original's defaults
     w.text.value = "It created a scheduled task."
     w.threshold.value = 0.75
@@ -35,7 +35,7 @@ def test_run_passes_controls_and_shows_results():
 
 def test_upload_takes_precedence_over_text():
     model = StandIn()
-    w = widget(model)
+    w = widget(as_model(model))
     w.text.value = "pasted"
     w.upload.value = (
         {
@@ -52,9 +52,9 @@ def test_upload_takes_precedence_over_text():
 
 
 def test_errors_are_one_line_in_the_widget():
-    w = widget(StandIn(fail=InputError("report.pdf is a damaged PDF <x>")))
+    w = widget(as_model(StandIn(fail=InputError("report.pdf is a damaged PDF <x>"))))
     w.text.value = "text"
     assert w.run() is None
     assert "Error: report.pdf is a damaged PDF &lt;x&gt;" in w.status.value and w.output.value == ""
-    empty = widget(StandIn())
+    empty = widget(as_model(StandIn()))
     assert empty.run() is None and "Paste a report" in empty.status.value

@@ -22,10 +22,9 @@ def _literal(node: ast.expr, bound: dict[str, ast.expr]) -> bool:
         return False
     function, arguments = node.func, node.args
     if isinstance(function, ast.Name) and function.id == "range":
-        return (
-            all(isinstance(a, ast.Constant) for a in arguments)
-            and len(range(*(a.value for a in arguments if isinstance(a, ast.Constant)))) > 0
-        )
+        bounds = [a.value for a in arguments if isinstance(a, ast.Constant)]
+        numbers = [b for b in bounds if isinstance(b, int)]
+        return len(numbers) == len(arguments) and len(range(*numbers)) > 0
     if isinstance(function, ast.Name) and function.id in ("zip", "enumerate", "sorted"):
         strict = function.id != "zip" or any(
             k.arg == "strict" and isinstance(k.value, ast.Constant) and k.value.value is True

@@ -97,7 +97,7 @@ def test_kev_uses_newest_attack_version_and_one_record_per_cve(tmp_path: Path) -
     old = "mappings/kev/attack-9.0/kev-01.01.2024/enterprise/kev.json"
     new = "mappings/kev/attack-16.1/kev-07.28.2025/enterprise/kev.json"
     mobile = "mappings/kev/attack-16.1/kev-07.28.2025/mobile/kev.json"
-    files = {
+    files: dict[str, str | bytes] = {
         old: kev_file(("CVE-2000-0001", "Old Vulnerability", "T1190", "Old.")),
         new: kev_file(
             ("CVE-2024-0001", "Foo XXE Vulnerability", "T1190", "Exploited with XML. "),

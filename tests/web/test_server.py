@@ -11,7 +11,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
 from mitremap.web.app import create_app
-from tests.fakes import StandIn
+from tests.fakes import StandIn, as_model
 
 LOCAL = "http://127.0.0.1"  # the tests' server name: production accepts no "testserver"
 
@@ -258,7 +258,9 @@ def test_health_answers_while_a_slow_analysis_runs(database):
             time.sleep(1.5)
             return super().analyze(document, **options)
 
-    client = TestClient(create_app(Slow(), max_bytes=10_000, database=database), base_url=LOCAL)
+    client = TestClient(
+        create_app(as_model(Slow()), max_bytes=10_000, database=database), base_url=LOCAL
+    )
     worker = threading.Thread(target=lambda: client.post("/api/analyze", json={"text": "x"}))
     worker.start()
     time.sleep(0.2)
@@ -280,13 +282,13 @@ def test_a_full_queue_answers_503_and_a_slow_analysis_504(monkeypatch, database)
             return super().analyze(document, **options)
 
     client = TestClient(
-        app.create_app(Slow(), max_bytes=10_000, time_limit_s=0.1, database=database),
+        app.create_app(as_model(Slow()), max_bytes=10_000, time_limit_s=0.1, database=database),
         base_url=LOCAL,
     )
     assert error(client.post("/api/analyze", json={"text": "x"}))[:2] == (504, "timeout")
     monkeypatch.setattr(app, "QUEUE", 0)
     busy = TestClient(
-        app.create_app(StandIn(), max_bytes=10_000, database=database),
+        app.create_app(as_model(StandIn()), max_bytes=10_000, database=database),
         base_url=LOCAL,
     )
     assert error(busy.post("/api/analyze", json={"text": "x"}))[:2] == (503, "busy")
@@ -312,7 +314,7 @@ def test_the_time_limit_stops_the_work_so_the_worker_is_free_at_the_504(database
             finally:
                 running.clear()
 
-    app = web.create_app(Endless(), max_bytes=10_000, time_limit_s=0.3, database=database)
+    app = web.create_app(as_model(Endless()), max_bytes=10_000, time_limit_s=0.3, database=database)
     client = TestClient(app, base_url=LOCAL)
     started = time.perf_counter()
     answer = client.post("/api/analyze", json={"text": "x"})
@@ -347,7 +349,7 @@ def test_adding_and_reanalysing_a_report_stop_at_the_time_limit_too(database):
                 running.clear()
 
     model = Endless()
-    app = create_app(model, max_bytes=10_000, time_limit_s=0.3, database=database)
+    app = create_app(as_model(model), max_bytes=10_000, time_limit_s=0.3, database=database)
     client = TestClient(app, base_url=LOCAL)
     client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
     added = client.post("/api/reports", json={"text": "It ran schtasks."})
@@ -423,7 +425,7 @@ def real_server(database):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(Sleepy(), max_bytes=10_000_000, database=database),
+        create_app(as_model(Sleepy()), max_bytes=10_000_000, database=database),
         host="127.0.0.1",
         port=port,
         log_level="error",
@@ -598,7 +600,7 @@ def test_the_api_docs_render_in_a_browser_with_no_outside_request(real_server, b
     page = browser.new_page()
     try:
         page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.goto(base + "/docs")
         page.wait_for_selector(".opblock", timeout=20_000)

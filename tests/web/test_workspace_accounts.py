@@ -340,7 +340,8 @@ def test_token_commands(cli, tmp_path, monkeypatch):
     assert cli("serve", "tokens", "revoke", first_id, "--db", url).code == 0
     store = Store(Database(url))
     assert store.token_user(feed.out.strip()) is None
-    assert store.token_user(ci.out.strip()).name == "ana"
+    user = store.token_user(ci.out.strip())
+    assert user is not None and user.name == "ana"
     assert cli("serve", "tokens", "revoke", first_id, "--db", url).code == 1
     actors = {e["actor"] for e in store.audit_events()["items"]}
     assert all(a.startswith("cli") for a in actors)

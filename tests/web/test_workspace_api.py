@@ -431,7 +431,12 @@ def test_technique_lookup_loads_attck_once_for_the_model(make_app, shared_data, 
 
     calls = []
     real = mitremap.attack.load_attack
-    monkeypatch.setattr(mitremap.attack, "load_attack", lambda **kw: calls.append(kw) or real(**kw))
+
+    def recorded(**options):
+        calls.append(options)
+        return real(**options)
+
+    monkeypatch.setattr(mitremap.attack, "load_attack", recorded)
     client = browser(make_app())
     for _ in range(3):
         found = client.get("/api/techniques/T1053.005")

@@ -4,6 +4,7 @@ the `mitremap serve` commands that manage users and tokens."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
@@ -179,7 +180,8 @@ def test_serve_user_and_token_commands(cli, tmp_path, monkeypatch):
     token = issued.out.strip()
     assert issued.code == 0 and token.startswith("mm_")
     store = Store(Database(url))
-    assert store.token_user(token).name == "ana" and store.has_login_users()
+    user = store.token_user(token)
+    assert user is not None and user.name == "ana" and store.has_login_users()
     assert cli("serve", "token", "nobody", "--db", url).code == 1
     assert cli("serve", "user", "remove", "ana", "--db", url).code == 0
     assert store.token_user(token) is None
@@ -197,7 +199,7 @@ def test_serve_refuses_other_addresses_without_users(cli, tmp_path, monkeypatch)
 def test_serve_on_another_address_with_users_runs_with_login(cli, tmp_path, monkeypatch, mm):
     import uvicorn
 
-    started = {}
+    started: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, **options))
     monkeypatch.setattr("mitremap.analysis.MitreMap.load", lambda *a, **k: mm)
     url = f"sqlite:///{tmp_path / 'w.db'}"

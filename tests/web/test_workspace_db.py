@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,9 +146,10 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
     database = Database(db_url)
     store = Store(database)
     text_ = "It ran cmd.exe. " * 20
-    spans = [(0, 15), (16, 31), (32, 47), None]
-    evidence = [{"start": a, "end": b, "confidence": 0.8} for a, b in spans[:3]]
-    hits = [
+    passages_at = [(0, 15), (16, 31), (32, 47)]
+    spans: list[tuple[int, int] | None] = [*passages_at, None]
+    evidence = [{"start": a, "end": b, "confidence": 0.8} for a, b in passages_at]
+    hits: list[dict[str, Any]] = [
         {
             "technique": t,
             "technique_name": t,
@@ -187,7 +189,7 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
     assert len(every) == 400
     fields = ("id", "technique", "action", "start", "end", "note", "user", "at")
     rows = [reviews.DecisionRow(*(d[f] for f in fields)) for d in every]
-    passages = tuple((a, b, 0.8) for a, b in spans[:3])
+    passages = tuple((a, b, 0.8) for a, b in passages_at)
     suggestions = [
         reviews.SuggestionRow(
             h["technique"], h["technique"], ("Execution",), h["confidence_score"], passages

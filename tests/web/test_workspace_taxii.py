@@ -174,7 +174,7 @@ def test_without_a_token_taxii2_client_gets_401_in_taxiis_shape(team):
             with pytest.raises(requests.HTTPError) as failed:
                 server.refresh()
             answer = failed.value.response
-            assert answer.status_code == 401
+            assert answer is not None and answer.status_code == 401
             assert answer.headers["content-type"] == TAXII
             assert answer.headers["www-authenticate"].startswith("Bearer")
             error = answer.json()
