@@ -75,4 +75,4 @@ schema: $(STAMP)
 	$(BIN)/python scripts/generate_schemas.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage
