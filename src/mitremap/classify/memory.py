@@ -430,7 +430,8 @@ def _closeness(query: sparse.csr_matrix, documents: sparse.csr_matrix) -> np.nda
     """Each query row's mean cosine with its three closest documents (unit rows)."""
     pairs = (query @ documents.T).toarray()
     k = min(3, pairs.shape[1])
-    return np.sort(pairs, axis=1)[:, -k:].mean(axis=1)
+    closeness: np.ndarray = np.sort(pairs, axis=1)[:, -k:].mean(axis=1)
+    return closeness
 
 
 def _ranges_matrix(spans: Sequence[tuple[int, int]], n: int) -> sparse.csr_matrix:

@@ -85,10 +85,12 @@ class TreeEnsemble:
                 break
             go_left = X[rows, feature[node]] <= threshold[node]
             node = np.where(inner, np.where(go_left, left[node], right[node]), node)
-        return self.init + self.rate * value[node].sum(axis=1)
+        log_odds: np.ndarray = self.init + self.rate * value[node].sum(axis=1)
+        return log_odds
 
     def proba(self, X: np.ndarray) -> np.ndarray:
-        return (1.0 / (1.0 + np.exp(-np.clip(self.decision(X), -30, 30)))).astype(np.float32)
+        odds: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(self.decision(X), -30, 30)))
+        return odds.astype(np.float32)
 
     def _flat(self) -> tuple[np.ndarray, ...]:
         """The trees' nodes in one array each; children as indices into those arrays."""
