@@ -128,14 +128,27 @@ class TreeEnsemble:
 
 
 def _check_tree(tree: Any, n_features: int | None) -> None:
+    """One stored tree, checked: five lists of one length (feature, threshold, left, right,
+    value), finite numbers, children that point forward inside the tree, features in range."""
     if not isinstance(tree, list) or len(tree) != 5:
         raise ValueError("a stored tree is not five lists")
     if any(not isinstance(part, list) for part in tree) or len({len(p) for p in tree}) != 1:
         raise ValueError("a stored tree has parts of different lengths")
     feature, threshold, left, right, value = (np.asarray(p, dtype=np.float64) for p in tree)
-    n = len(feature)
-    if n == 0 or not (np.isfinite(threshold).all() and np.isfinite(value).all()):
+    if len(feature) == 0 or not (np.isfinite(threshold).all() and np.isfinite(value).all()):
         raise ValueError("a stored tree is empty or holds non-finite numbers")
+    _check_children(left, right)
+    inner = left >= 0
+    limit = n_features if n_features is not None else np.inf
+    used = feature[inner]
+    if ((used < 0) | (used >= limit) | (used != np.round(used))).any():
+        raise ValueError("a stored tree reads a feature that does not exist")
+
+
+def _check_children(left: np.ndarray, right: np.ndarray) -> None:
+    """Every child index is whole, -1 (a leaf) or a later node of the tree (so a walk always
+    ends), and a node has both children or none."""
+    n = len(left)
     nodes = np.arange(n)
     for child in (left, right):
         if (child != np.round(child)).any():
@@ -145,8 +158,3 @@ def _check_tree(tree: Any, n_features: int | None) -> None:
             raise ValueError("a stored tree points outside itself or backwards (a cycle)")
     if ((left == -1) != (right == -1)).any():
         raise ValueError("a stored tree has a node with one child")
-    inner = left >= 0
-    limit = n_features if n_features is not None else np.inf
-    used = feature[inner]
-    if ((used < 0) | (used >= limit) | (used != np.round(used))).any():
-        raise ValueError("a stored tree reads a feature that does not exist")
