@@ -586,6 +586,25 @@ def build_corpus(
     return Corpus(list(merged.values()), report)
 
 
+def evaluation_items(
+    kb: AttackKB, name: str, resolver: DataResolver | None = None
+) -> list[LabelledText]:
+    """The labelled texts of a registered source read as training reads them (its split, its
+    reader, labels normalised against `kb`), whatever its role: how benchmarks score text the
+    model was never trained on (`annoctr-dev`)."""
+    from mitremap.data import DataResolver
+    from mitremap.sources import source
+
+    spec = source(name)
+    normaliser = LabelNormaliser(kb)
+    path = (resolver or DataResolver()).require(str(spec.path))
+    return [
+        LabelledText(i.text.strip(), labels, name, i.id, i.meta)
+        for i in _read_source(path, spec)
+        if (labels := normaliser.normalise(i.labels))
+    ]
+
+
 def _read_source(path: Path, spec: Source) -> Iterator[LabelledText]:
     for item in read_jsonl(path, source=spec.name):
         if spec.split is not None and item.meta.get("split") != spec.split:
