@@ -47,8 +47,9 @@ test: $(STAMP)
 	$(BIN)/mitremap data status
 	$(BIN)/python -m pytest -q $(COVERAGE)
 
-# `make bench` prints every benchmark; FULL=1 adds the 5-fold cross-validation on TRAM and
-# leave-one-source-out training of the technique model (about 45 minutes on 2 cores).
+# `make bench` prints every benchmark; FULL=1 adds the 5-fold cross-validation on TRAM,
+# leave-one-source-out training of the technique model, and the learning loop's full
+# retrainings (about 75 minutes on 2 cores).
 bench: setup
 	$(BIN)/python benchmarks/bench_attack.py
 	$(BIN)/python benchmarks/bench_similar.py
@@ -60,6 +61,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_hostile.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_workspace.py
+	$(BIN)/python benchmarks/bench_taxii.py
+	$(BIN)/python benchmarks/bench_learning.py $(if $(FULL),--full,)
 	$(BIN)/python benchmarks/bench_mapping.py $(if $(FULL),,--quick)
 
 # mypy twice: the package (pyproject.toml's [tool.mypy]), then the tests (tests/mypy.ini)

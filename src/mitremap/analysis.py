@@ -374,97 +374,22 @@ class MitreMap:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be between 0 and 1")
         started = time.perf_counter()
-        document = (
-            text_or_document
-            if isinstance(text_or_document, Document)
-            else Document(str(text_or_document))
-        )
-        if not document.date:  # a pasted report's stated date, for the exports' `published`
-            published = stated_date(document.text)
-            if published is not None:
-                document = replace(document, date=published.isoformat())
+        document = _as_document(text_or_document)
         deadline = deadline or Deadline.none()
         notes: list[str] = []  # what was left out, for the document's warnings
-        text = document.text
-        split = iter_sentences(text, deadline=deadline)
-        spans = [(s.start, s.end) for s in itertools.islice(split, MAX_SENTENCES)]
-        if len(spans) == MAX_SENTENCES and next(split, None) is not None:
-            text = text[: spans[-1][1]]  # what is read: the rest is left out, and said so
-            notes.append(
-                f"only the first {MAX_SENTENCES:,} sentences ({len(text):,} of "
-                f"{len(document.text):,} characters) were analysed"
-            )
+        text, spans = _read_sentences(document.text, deadline, notes)
         segmented = time.perf_counter()
-        deadline.check("finding named software")
-        entities = self.gazetteer.find(text, limit=MAX_ENTITIES + 1)
-        if len(entities) > MAX_ENTITIES:
-            entities = entities[:MAX_ENTITIES]
-            notes.append(f"only the first {MAX_ENTITIES:,} mentions of ATT&CK names are listed")
+        entities = self._entities(text, deadline, notes)
         named = self.gazetteer.label_evidence(entities, self.model.labels)
-        report = np.full(len(self.model.labels), -1.0, dtype=np.float32)  # below any segment
-        evidence: dict[int, tuple[Evidence, ...]] = {}
-        reviewed: dict[int, tuple[ReviewedEvidence, ...]] = {}
-        for part in _segments(spans, SEGMENT_CHARS, SEGMENT_SENTENCES):
-            deadline.check("scoring the report")
-            part_spans = spans[part[0] : part[1]]
-            sentences = [text[a:b] for a, b in part_spans]
-            ranges = window_ranges(len(part_spans), window, stride)
-            scores = self.model.score_document(sentences, ranges, named)
-            part_report, recalled = scores.report, {}
-            if memory is not None:
-                revision = memory.revise(
-                    self.model.labels, sentences, ranges, scores.report, scores.window
-                )
-                part_report, recalled = revision.report, _reviewed_spans(revision, part_spans)
-            better = np.flatnonzero(part_report > report)
-            report[better] = part_report[better]
-            wanted = [int(j) for j in better if part_report[j] >= threshold]
-            evidence.update(
-                self._evidence(scores, wanted, part_spans, ranges, max_evidence, recalled)
-            )
-            reviewed.update({int(j): recalled.get(int(j), ()) for j in better})
-        scored = time.perf_counter()
-        order = np.argsort(-report)
-        passing = [int(j) for j in order if report[j] >= threshold]
-        hits: list[TechniqueHit] = []
-        passages: dict[tuple[int, int], Any] = {}  # read once, explained for every technique
-        for j in passing:
-            label = self.model.labels[j]
-            attributions: tuple[Any, ...] = ()
-            if explain:
-                deadline.check("explaining the techniques")
-                attributions = self._attributions(text, spans, evidence[j], label, passages)
-            users = tuple(self.gazetteer.known_users(entities, label))
-            hits.append(
-                TechniqueHit(
-                    self.techniques[label],
-                    float(report[j]),
-                    evidence[j],
-                    attributions,
-                    named=users,
-                    reviewed=reviewed.get(j, ()),
-                )
-            )
+        reading = _Reading(threshold, window, stride, max_evidence)
+        scored = self._score(text, spans, named, reading, memory, deadline)
+        scored_at = time.perf_counter()
+        hits = self._hits(text, spans, scored, entities, threshold, explain, deadline)
         if include_parents:
             hits = self._with_parents(hits)
-        candidates = [(self.model.labels[j], float(report[j])) for j in order[:5]]
-        indicators: list[Indicator] = []
-        if iocs:
-            from mitremap.iocs import extract_iocs
-            from mitremap.iocs.extract import MAX_INDICATORS
-
-            indicators = extract_iocs(text, deadline=deadline, limit=MAX_INDICATORS + 1)
-            if len(indicators) > MAX_INDICATORS:
-                indicators = indicators[:MAX_INDICATORS]
-                notes.append(f"only the first {MAX_INDICATORS:,} indicators are listed")
+        indicators = _indicators(text, deadline, notes) if iocs else []
         if notes:
             document = replace(document, warnings=(*document.warnings, *notes))
-        defence = None
-        if defend:
-            from mitremap.defend import defend as defend_techniques
-
-            found = {h.id: h.confidence for h in hits if not h.implied}
-            defence = defend_techniques(found, self.attack())
         return Analysis(
             document,
             hits,
@@ -474,15 +399,113 @@ class MitreMap:
             indicators=indicators,
             indicators_extracted=iocs,
             entities=entities,
-            candidates=candidates,
+            candidates=scored.candidates(self.model.labels),
             timings={
                 "segment": segmented - started,
-                "score": scored - segmented,
+                "score": scored_at - segmented,
                 "total": time.perf_counter() - started,
             },
-            defence=defence,
+            defence=self._defence(hits) if defend else None,
             analyzed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+
+    def _entities(self, text: str, deadline: Deadline, notes: list[str]) -> list[NamedEntity]:
+        """The mentions of ATT&CK names, the first `MAX_ENTITIES` (a note says when more
+        were left out)."""
+        deadline.check("finding named software")
+        entities = self.gazetteer.find(text, limit=MAX_ENTITIES + 1)
+        if len(entities) > MAX_ENTITIES:
+            entities = entities[:MAX_ENTITIES]
+            notes.append(f"only the first {MAX_ENTITIES:,} mentions of ATT&CK names are listed")
+        return entities
+
+    def _score(
+        self,
+        text: str,
+        spans: list[tuple[int, int]],
+        named: np.ndarray,
+        reading: _Reading,
+        memory: Memory | None,
+        deadline: Deadline,
+    ) -> _Scored:
+        """Every label's report score, segment by segment (see `SEGMENT_CHARS`): a label's
+        score is its best segment's, and its evidence and reviewed passages come from there."""
+        scored = _Scored(np.full(len(self.model.labels), -1.0, dtype=np.float32))
+        for first, last in _segments(spans, SEGMENT_CHARS, SEGMENT_SENTENCES):
+            deadline.check("scoring the report")
+            self._score_segment(text, spans[first:last], named, reading, memory, scored)
+        return scored
+
+    def _score_segment(
+        self,
+        text: str,
+        spans: list[tuple[int, int]],
+        named: np.ndarray,
+        reading: _Reading,
+        memory: Memory | None,
+        scored: _Scored,
+    ) -> None:
+        """One segment (its sentences' `spans`) scored as a report of its own, revised by the
+        review memory if any; the labels it scores better than the segments before take its
+        score and reviewed passages, and, when they pass the threshold, its evidence."""
+        sentences = [text[a:b] for a, b in spans]
+        ranges = window_ranges(len(spans), reading.window, reading.stride)
+        scores = self.model.score_document(sentences, ranges, named)
+        part_report = scores.report
+        recalled: dict[int, tuple[ReviewedEvidence, ...]] = {}
+        if memory is not None:
+            revision = memory.revise(
+                self.model.labels, sentences, ranges, scores.report, scores.window
+            )
+            part_report, recalled = revision.report, _reviewed_spans(revision, spans)
+        better = np.flatnonzero(part_report > scored.report)
+        scored.report[better] = part_report[better]
+        wanted = [int(j) for j in better if part_report[j] >= reading.threshold]
+        scored.evidence.update(
+            self._evidence(scores, wanted, spans, ranges, reading.max_evidence, recalled)
+        )
+        scored.reviewed.update({int(j): recalled.get(int(j), ()) for j in better})
+
+    def _hits(
+        self,
+        text: str,
+        spans: list[tuple[int, int]],
+        scored: _Scored,
+        entities: list[NamedEntity],
+        threshold: float,
+        explain: bool,
+        deadline: Deadline,
+    ) -> list[TechniqueHit]:
+        """The techniques at or above `threshold`, best first, with their evidence, the named
+        software known to use them and, with `explain`, per-word attributions."""
+        hits: list[TechniqueHit] = []
+        passages: dict[tuple[int, int], Any] = {}  # read once, explained for every technique
+        for j in scored.passing(threshold):
+            label = self.model.labels[j]
+            attributions: tuple[Any, ...] = ()
+            if explain:
+                deadline.check("explaining the techniques")
+                attributions = self._attributions(text, spans, scored.evidence[j], label, passages)
+            users = tuple(self.gazetteer.known_users(entities, label))
+            hits.append(
+                TechniqueHit(
+                    self.techniques[label],
+                    float(scored.report[j]),
+                    scored.evidence[j],
+                    attributions,
+                    named=users,
+                    reviewed=scored.reviewed.get(j, ()),
+                )
+            )
+        return hits
+
+    def _defence(self, hits: list[TechniqueHit]) -> Defence:
+        """Mitigations, detections and similar adversaries for the techniques found (not
+        those only implied by a sub-technique)."""
+        from mitremap.defend import defend as defend_techniques
+
+        found = {h.id: h.confidence for h in hits if not h.implied}
+        return defend_techniques(found, self.attack())
 
     def attack(self, data_dir: str | os.PathLike[str] | None = None) -> AttackKB:
         """The ATT&CK knowledge base given at load, else the version the model was trained on
@@ -518,23 +541,11 @@ class MitreMap:
         }
         wanted = sorted({s for top in picked.values() for w in top for s in range(*ranges[w])})
         sentence = scores.sentences(wanted) if scores.sentences and wanted else None
-        row = {s: r for r, s in enumerate(wanted)}
+        rows = {s: sentence[r] for r, s in enumerate(wanted)} if sentence is not None else None
         out: dict[int, tuple[Evidence, ...]] = {}
         for j, top in picked.items():
-            found: list[_Span] = [
-                _Span(r.start, r.end, r.confidence)
-                for r in reviewed.get(j, ())
-                if r.action == "accepted"
-            ]
-            if top and sentence is not None:
-                members = sorted({s for w in top for s in range(*ranges[w])})
-                values = {s: float(sentence[row[s], j]) for s in members}
-                found += _sentence_runs(members, values, spans)
-            if top and not found:  # no sentence carries it alone: the best window does
-                first, last = ranges[top[0]]
-                found = [
-                    _Span(spans[first][0], spans[last - 1][1], float(scores.window[top[0], j]))
-                ]
+            accepted = [r for r in reviewed.get(j, ()) if r.action == "accepted"]
+            found = _passages(scores, j, top, accepted, rows, spans, ranges)
             best = sorted(_merge_overlaps(found), key=lambda f: -f.confidence)[:limit]
             out[j] = tuple(Evidence(f.start, f.end, f.confidence) for f in sorted(best))
         return out
@@ -630,6 +641,103 @@ class MitreMap:
             return self.model.predict_proba([str(t) for t in texts])[:, j]
 
         return score
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How a report is read: its windows (`window` sentences, a start every `stride`), and
+    which techniques keep evidence (those at or above `threshold`, `max_evidence` each)."""
+
+    threshold: float
+    window: int
+    stride: int
+    max_evidence: int
+
+
+@dataclass
+class _Scored:
+    """The report's scores so far, one per label (each its best segment's), with the evidence
+    and reviewed passages of that segment."""
+
+    report: np.ndarray
+    evidence: dict[int, tuple[Evidence, ...]] = field(default_factory=dict)
+    reviewed: dict[int, tuple[ReviewedEvidence, ...]] = field(default_factory=dict)
+
+    def passing(self, threshold: float) -> list[int]:
+        """The labels at or above `threshold`, best first."""
+        return [int(j) for j in np.argsort(-self.report) if self.report[j] >= threshold]
+
+    def candidates(self, labels: Sequence[str]) -> list[tuple[str, float]]:
+        """The five best labels, passing or not (what `Analysis.message` names)."""
+        return [(labels[j], float(self.report[j])) for j in np.argsort(-self.report)[:5]]
+
+
+def _as_document(text_or_document: str | Document) -> Document:
+    """The report as a Document; without a date given, the date the text states (for the
+    exports' `published`)."""
+    document = (
+        text_or_document
+        if isinstance(text_or_document, Document)
+        else Document(str(text_or_document))
+    )
+    if not document.date:
+        published = stated_date(document.text)
+        if published is not None:
+            document = replace(document, date=published.isoformat())
+    return document
+
+
+def _read_sentences(
+    text: str, deadline: Deadline, notes: list[str]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The text that is read and its sentences' spans: at most `MAX_SENTENCES`; past them the
+    rest of the text is left out, and a note says so."""
+    split = iter_sentences(text, deadline=deadline)
+    spans = [(s.start, s.end) for s in itertools.islice(split, MAX_SENTENCES)]
+    if len(spans) == MAX_SENTENCES and next(split, None) is not None:
+        read = text[: spans[-1][1]]
+        notes.append(
+            f"only the first {MAX_SENTENCES:,} sentences ({len(read):,} of "
+            f"{len(text):,} characters) were analysed"
+        )
+        return read, spans
+    return text, spans
+
+
+def _indicators(text: str, deadline: Deadline, notes: list[str]) -> list[Indicator]:
+    """The text's indicators of compromise, the first `MAX_INDICATORS` (a note says when more
+    were left out)."""
+    from mitremap.iocs import extract_iocs
+    from mitremap.iocs.extract import MAX_INDICATORS
+
+    indicators = extract_iocs(text, deadline=deadline, limit=MAX_INDICATORS + 1)
+    if len(indicators) > MAX_INDICATORS:
+        indicators = indicators[:MAX_INDICATORS]
+        notes.append(f"only the first {MAX_INDICATORS:,} indicators are listed")
+    return indicators
+
+
+def _passages(
+    scores: DocumentScores,
+    j: int,
+    top: list[int],
+    accepted: list[ReviewedEvidence],
+    rows: dict[int, np.ndarray] | None,
+    spans: list[tuple[int, int]],
+    ranges: list[tuple[int, int]],
+) -> list[_Span]:
+    """Label `j`'s candidate passages: where analysts accepted it, then the sentences of its
+    best windows (`top`) that carry it (`rows`: the per-sentence scores, by sentence); when
+    none does, it needs the context, and its best window is the passage."""
+    found = [_Span(r.start, r.end, r.confidence) for r in accepted]
+    if top and rows is not None:
+        members = sorted({s for w in top for s in range(*ranges[w])})
+        values = {s: float(rows[s][j]) for s in members}
+        found += _sentence_runs(members, values, spans)
+    if top and not found:
+        first, last = ranges[top[0]]
+        found = [_Span(spans[first][0], spans[last - 1][1], float(scores.window[top[0], j]))]
+    return found
 
 
 @dataclass(order=True)

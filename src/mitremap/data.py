@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from mitremap.errors import DataNotFoundError, DownloadError
 from mitremap.sources import ATTACK_ORIGIN, DEFAULT_ATTACK_VERSION, SOURCES
@@ -206,10 +207,8 @@ def download(
 ) -> Path:
     """Download `url` to `target` atomically, checking size and hash when given."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
-    received = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "mitremap"})
         with (
@@ -218,20 +217,8 @@ def download(
         ):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else size
-            while chunk := response.read(1 << 16):
-                received += len(chunk)
-                if received > max_bytes:
-                    raise DownloadError(f"{url} is larger than {max_bytes // 2**20} MB")
-                digest.update(chunk)
-                out.write(chunk)
-                if progress is not None:
-                    progress(received, total)
-        if size is not None and received != size:
-            raise DownloadError(f"{url}: got {received} bytes, expected {size}")
-        if total is not None and received != total:
-            raise DownloadError(f"{url}: download interrupted ({received} of {total} bytes)")
-        if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise DownloadError(f"{url}: SHA-256 mismatch (got {digest.hexdigest()[:12]}…)")
+            received, digest = _copy(response, out, url, total, progress, max_bytes)
+        _check(url, received, digest, size=size, total=total, sha256=sha256)
         os.replace(tmp, target)
         return target
     except urllib.error.HTTPError as exc:
@@ -243,3 +230,45 @@ def download(
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _copy(
+    response: IO[bytes],
+    out: IO[bytes],
+    url: str,
+    total: int | None,
+    progress: Progress | None,
+    max_bytes: int,
+) -> tuple[int, str]:
+    """The response copied into `out`, never past `max_bytes`: the bytes received, and their
+    SHA-256."""
+    digest = hashlib.sha256()
+    received = 0
+    while chunk := response.read(1 << 16):
+        received += len(chunk)
+        if received > max_bytes:
+            raise DownloadError(f"{url} is larger than {max_bytes // 2**20} MB")
+        digest.update(chunk)
+        out.write(chunk)
+        if progress is not None:
+            progress(received, total)
+    return received, digest.hexdigest()
+
+
+def _check(
+    url: str,
+    received: int,
+    digest: str,
+    *,
+    size: int | None,
+    total: int | None,
+    sha256: str | None,
+) -> None:
+    """A download is whole (the size expected, the size the server said) and, when a hash is
+    given, the file meant."""
+    if size is not None and received != size:
+        raise DownloadError(f"{url}: got {received} bytes, expected {size}")
+    if total is not None and received != total:
+        raise DownloadError(f"{url}: download interrupted ({received} of {total} bytes)")
+    if sha256 is not None and digest != sha256.lower():
+        raise DownloadError(f"{url}: SHA-256 mismatch (got {digest[:12]}…)")

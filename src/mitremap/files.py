@@ -16,13 +16,21 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, overload
 
 from mitremap.errors import OutputError
 
 
+@overload
+def atomic_writer(
+    path: str | os.PathLike[str], *, binary: Literal[False] = False
+) -> contextlib.AbstractContextManager[IO[str]]: ...
+@overload
+def atomic_writer(
+    path: str | os.PathLike[str], *, binary: Literal[True]
+) -> contextlib.AbstractContextManager[IO[bytes]]: ...
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO]:
+def atomic_writer(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
     """A handle that writes `path` all at once, or not at all."""
     target = Path(path)
     if target.is_dir():

@@ -67,7 +67,8 @@ def read_bundle(path: Path) -> dict[str, Any]:
 def _external_id(obj: dict[str, Any]) -> str | None:
     for ref in obj.get("external_references", ()):
         if ref.get("source_name") in ("mitre-attack", "mitre-ics-attack", "mitre-mobile-attack"):
-            return ref.get("external_id")
+            found = ref.get("external_id")
+            return found if isinstance(found, str) else None
     return None
 
 

@@ -143,4 +143,5 @@ def _best_and_margin(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+    odds: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return odds.astype(np.float32)

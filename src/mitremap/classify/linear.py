@@ -56,7 +56,7 @@ class LinearModel:
     # ---- prediction -------------------------------------------------------------------
     def decision_function(self, rows: sparse.csr_matrix) -> np.ndarray:
         """Raw scores of feature rows."""
-        out = (rows @ self.weights).toarray()
+        out: np.ndarray = (rows @ self.weights).toarray()
         out += self.bias
         return out
 

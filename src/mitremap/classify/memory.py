@@ -184,9 +184,7 @@ class ReviewMemory:
         withdrawn one stops counting."""
         kept = [p for p in passages if p.text.strip() and (p.accepted or p.rejected)]
         rows = self.block.tfidf(self.block.counts([p.text for p in kept])).tocsr() if kept else None
-        whole = None
-        if document is not None and (document.accepted or document.rejected):
-            whole = (document, _unit(self.block.tfidf(self.block.counts([document.text]))))
+        whole = self._document_row(document)
         with self._lock:
             groups = {k: v for k, v in self._groups.items() if k != key}
             documents = {k: v for k, v in self._documents.items() if k != key}
@@ -196,6 +194,14 @@ class ReviewMemory:
                 documents[key] = whole
             self._groups, self._documents = groups, documents
             self._version += 1
+
+    def _document_row(
+        self, document: ReviewedDocument | None
+    ) -> tuple[ReviewedDocument, sparse.csr_matrix] | None:
+        """A reviewed report that decided something, with its text's unit TF-IDF row."""
+        if document is None or not (document.accepted or document.rejected):
+            return None
+        return document, _unit(self.block.tfidf(self.block.counts([document.text])))
 
     def remove(self, key: Hashable) -> None:
         self.update(key, ())
@@ -430,7 +436,8 @@ def _closeness(query: sparse.csr_matrix, documents: sparse.csr_matrix) -> np.nda
     """Each query row's mean cosine with its three closest documents (unit rows)."""
     pairs = (query @ documents.T).toarray()
     k = min(3, pairs.shape[1])
-    return np.sort(pairs, axis=1)[:, -k:].mean(axis=1)
+    closeness: np.ndarray = np.sort(pairs, axis=1)[:, -k:].mean(axis=1)
+    return closeness
 
 
 def _ranges_matrix(spans: Sequence[tuple[int, int]], n: int) -> sparse.csr_matrix:

@@ -85,10 +85,12 @@ class TreeEnsemble:
                 break
             go_left = X[rows, feature[node]] <= threshold[node]
             node = np.where(inner, np.where(go_left, left[node], right[node]), node)
-        return self.init + self.rate * value[node].sum(axis=1)
+        log_odds: np.ndarray = self.init + self.rate * value[node].sum(axis=1)
+        return log_odds
 
     def proba(self, X: np.ndarray) -> np.ndarray:
-        return (1.0 / (1.0 + np.exp(-np.clip(self.decision(X), -30, 30)))).astype(np.float32)
+        odds: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(self.decision(X), -30, 30)))
+        return odds.astype(np.float32)
 
     def _flat(self) -> tuple[np.ndarray, ...]:
         """The trees' nodes in one array each; children as indices into those arrays."""
@@ -126,14 +128,27 @@ class TreeEnsemble:
 
 
 def _check_tree(tree: Any, n_features: int | None) -> None:
+    """One stored tree, checked: five lists of one length (feature, threshold, left, right,
+    value), finite numbers, children that point forward inside the tree, features in range."""
     if not isinstance(tree, list) or len(tree) != 5:
         raise ValueError("a stored tree is not five lists")
     if any(not isinstance(part, list) for part in tree) or len({len(p) for p in tree}) != 1:
         raise ValueError("a stored tree has parts of different lengths")
     feature, threshold, left, right, value = (np.asarray(p, dtype=np.float64) for p in tree)
-    n = len(feature)
-    if n == 0 or not (np.isfinite(threshold).all() and np.isfinite(value).all()):
+    if len(feature) == 0 or not (np.isfinite(threshold).all() and np.isfinite(value).all()):
         raise ValueError("a stored tree is empty or holds non-finite numbers")
+    _check_children(left, right)
+    inner = left >= 0
+    limit = n_features if n_features is not None else np.inf
+    used = feature[inner]
+    if ((used < 0) | (used >= limit) | (used != np.round(used))).any():
+        raise ValueError("a stored tree reads a feature that does not exist")
+
+
+def _check_children(left: np.ndarray, right: np.ndarray) -> None:
+    """Every child index is whole, -1 (a leaf) or a later node of the tree (so a walk always
+    ends), and a node has both children or none."""
+    n = len(left)
     nodes = np.arange(n)
     for child in (left, right):
         if (child != np.round(child)).any():
@@ -143,8 +158,3 @@ def _check_tree(tree: Any, n_features: int | None) -> None:
             raise ValueError("a stored tree points outside itself or backwards (a cycle)")
     if ((left == -1) != (right == -1)).any():
         raise ValueError("a stored tree has a node with one child")
-    inner = left >= 0
-    limit = n_features if n_features is not None else np.inf
-    used = feature[inner]
-    if ((used < 0) | (used >= limit) | (used != np.round(used))).any():
-        raise ValueError("a stored tree reads a feature that does not exist")

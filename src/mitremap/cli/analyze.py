@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypedDict
 
 import typer
 
@@ -35,11 +35,27 @@ from mitremap.export import export_format, render
 from mitremap.files import atomic_writer, check_writable_folder, write_text
 from mitremap.schema import SCHEMA_VERSION
 
+if TYPE_CHECKING:
+    from mitremap.analysis import Analysis, MitreMap
+    from mitremap.export import ExportOptions
+
 # `table` and every export format (a test checks it against the export registry); a choice, so
 # an unknown format is a usage error before any work
 AnalyzeFormat = Literal[
     "table", "json", "csv", "navigator", "stix", "misp", "markdown", "html", "docx"
 ]
+
+
+class _Settings(TypedDict):
+    """What `MitreMap.analyze` is asked, the same for every report of a run."""
+
+    threshold: float
+    window: int
+    stride: int
+    include_parents: bool
+    explain: bool
+    iocs: bool
+    defend: bool
 
 
 def analyze(
@@ -113,7 +129,7 @@ def analyze(
     # an unknown format, or a binary one without a file to go to, fails before any work
     if fmt != "table" and export_format(fmt).binary and output is None:
         raise MitreMapError(f"--format {fmt} makes a binary file: add --output FILE")
-    settings = dict(
+    settings = _Settings(
         threshold=threshold,
         window=window,
         stride=stride,
@@ -137,9 +153,7 @@ def analyze(
     if fmt == "table":
         if output is not None:
             raise MitreMapError("--output needs a file format (json, csv, …), not table")
-        print_analysis(result, iocs)
-        if result.defence is not None:
-            print_defence(result.defence)
+        _print_result(result, iocs)
         return
     text = _render(result, fmt, iocs, _with_attack(chosen, mm, fmt))
     if output is not None:
@@ -149,7 +163,14 @@ def analyze(
         typer.echo(text)
 
 
-def _model(model: Path | None, defend: bool):
+def _print_result(result: Analysis, iocs: bool) -> None:
+    """One analysis as tables: its techniques (and indicators), then its defence if asked."""
+    print_analysis(result, iocs)
+    if result.defence is not None:
+        print_defence(result.defence)
+
+
+def _model(model: Path | None, defend: bool) -> MitreMap:
     """The model; with --defend, ATT&CK loaded first from where --data says."""
     mm = load_mitremap(model)
     if defend:
@@ -157,7 +178,7 @@ def _model(model: Path | None, defend: bool):
     return mm
 
 
-def _with_attack(chosen: Any, mm: Any, fmt: str) -> Any:
+def _with_attack(chosen: ExportOptions, mm: MitreMap, fmt: str) -> ExportOptions:
     """The options, with the ATT&CK STIX takes ATT&CK's own objects from: the model's (a local
     bundle, else the knowledge the model carries)."""
     if fmt != "stix":
@@ -165,7 +186,7 @@ def _with_attack(chosen: Any, mm: Any, fmt: str) -> Any:
     return replace(chosen, kb=mm.attack(data_dir=options.data_dir))
 
 
-def _render(result: Any, fmt: str, iocs: bool, chosen: Any) -> str | bytes:
+def _render(result: Analysis, fmt: str, iocs: bool, chosen: ExportOptions) -> str | bytes:
     return render(result, fmt, iocs=iocs, options=chosen)
 
 
@@ -180,18 +201,16 @@ def _write(path: Path, content: str | bytes) -> None:
 
 def _analyze_folder(
     folder: Path,
-    settings: dict,
+    settings: _Settings,
     fmt: str,
     output: Path | None,
     model: Path | None,
-    chosen: Any,
+    chosen: ExportOptions,
     time_limit: float,
 ) -> None:
     """Every supported file of a folder: a table each, one JSON document, or one file each
     in the --output folder; then what was skipped and why. The time limit holds for reading
     each file, and again for analysing it."""
-    from mitremap.documents import read_folder
-
     if fmt not in ("table", "json") and output is None:
         raise MitreMapError(
             f"for a folder, --format {fmt} writes one file per report: add --output DIR"
@@ -200,6 +219,24 @@ def _analyze_folder(
         raise MitreMapError("--output needs a file format (json, csv, …), not table")
     mm = _model(model, settings["defend"])
     chosen = _with_attack(chosen, mm, fmt)
+    results, skipped = _analyze_each(folder, mm, settings, time_limit)
+    if fmt == "table":
+        for result in results:
+            _print_result(result, settings["iocs"])
+    elif fmt == "json" and output is None:
+        typer.echo(_folder_json(results, skipped))
+    elif output is not None:
+        _write_each(folder, output, results, fmt, settings["iocs"], chosen)
+    _report_skipped(len(results), skipped)
+
+
+def _analyze_each(
+    folder: Path, mm: MitreMap, settings: _Settings, time_limit: float
+) -> tuple[list[Analysis], list[tuple[Path, str]]]:
+    """The folder's analyses and the files skipped with their reasons, with the progress
+    shown; each report read, then analysed, within its own time limit."""
+    from mitremap.documents import read_folder
+
     with StageProgress() as progress:
         found = read_folder(
             folder,
@@ -211,35 +248,44 @@ def _analyze_folder(
             deadline = Deadline.after(time_limit, TIME_LIMIT_ADVICE)
             results.append(mm.analyze(document, deadline=deadline, **settings))
             progress.update("analyzing", len(results), len(found.documents))
-    if fmt == "table":
-        for result in results:
-            print_analysis(result, settings["iocs"])
-            if result.defence is not None:
-                print_defence(result.defence)
-    elif fmt == "json" and output is None:
-        typer.echo(
-            json.dumps(
-                {
-                    "schema_version": SCHEMA_VERSION,
-                    "documents": [r.to_dict() for r in results],
-                    "skipped": [{"path": str(p), "reason": reason} for p, reason in found.skipped],
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-    elif output is not None:
-        check_writable_folder(output)
-        names = _output_names(
-            folder, [r.document.origin for r in results], export_format(fmt).extension
-        )
-        for result, name in zip(results, names, strict=True):
-            _write(output / name, _render(result, fmt, settings["iocs"], chosen))
-        err_console.print(f"wrote {len(set(names))} files to {output}", highlight=False)
-    err_console.print(
-        f"{len(results)} reports analyzed, {len(found.skipped)} skipped", highlight=False
+    return results, found.skipped
+
+
+def _folder_json(results: list[Analysis], skipped: list[tuple[Path, str]]) -> str:
+    """A folder's analyses as one JSON document, with what was skipped."""
+    return json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "documents": [r.to_dict() for r in results],
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
+        },
+        indent=2,
+        ensure_ascii=False,
     )
-    for path, reason in found.skipped:
+
+
+def _write_each(
+    folder: Path,
+    output: Path,
+    results: list[Analysis],
+    fmt: str,
+    iocs: bool,
+    chosen: ExportOptions,
+) -> None:
+    """One export file per report in the `output` folder (see `_output_names`)."""
+    check_writable_folder(output)
+    names = _output_names(
+        folder, [r.document.origin for r in results], export_format(fmt).extension
+    )
+    for result, name in zip(results, names, strict=True):
+        _write(output / name, _render(result, fmt, iocs, chosen))
+    err_console.print(f"wrote {len(set(names))} files to {output}", highlight=False)
+
+
+def _report_skipped(analyzed: int, skipped: list[tuple[Path, str]]) -> None:
+    """The count of reports analysed and skipped, then each skipped file and why, on stderr."""
+    err_console.print(f"{analyzed} reports analyzed, {len(skipped)} skipped", highlight=False)
+    for path, reason in skipped:
         line = f"  skipped {printable(str(path))}: {printable(reason)}"
         err_console.print(line, highlight=False, markup=False)
 

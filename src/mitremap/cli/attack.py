@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,8 +11,11 @@ from mitremap.cli import render
 from mitremap.cli.common import FormatOption, options
 from mitremap.schema import SCHEMA_VERSION
 
+if TYPE_CHECKING:
+    from mitremap.attack import AttackKB
 
-def _kb(version: str | None):
+
+def _kb(version: str | None) -> AttackKB:
     from mitremap.classify.knowledge import attack_for_model
 
     return attack_for_model(version, data_dir=options.data_dir)

@@ -28,6 +28,8 @@ from mitremap.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from mitremap.documents import Document
+    from mitremap.export import ExportOptions
+    from mitremap.iocs import Indicator
 
 IocFormat = Literal["table", "json", "csv", "stix", "misp"]
 FORMATS = get_args(IocFormat)
@@ -39,7 +41,7 @@ class _Found:
     """A document and its indicators, in the shape the exporters read (no techniques)."""
 
     document: Document
-    indicators: list
+    indicators: list[Indicator]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,10 +67,10 @@ def _types(values: list[str] | None) -> list[str] | None:
     return chosen
 
 
-def _unique(indicators: list) -> list:
+def _unique(indicators: list[Indicator]) -> list[Indicator]:
     """First occurrence of each (type, value)."""
     seen: set[tuple[str, str]] = set()
-    result = []
+    result: list[Indicator] = []
     for indicator in indicators:
         key = (indicator.type, indicator.value)
         if key not in seen:
@@ -77,7 +79,9 @@ def _unique(indicators: list) -> list:
     return result
 
 
-def _render(document: Document, indicators: list, fmt: str, chosen: Any) -> str | None:
+def _render(
+    document: Document, indicators: list[Indicator], fmt: str, chosen: ExportOptions
+) -> str | None:
     """The indicators in `fmt`: text, or None for a table (shown by `cli.render`)."""
     if fmt == "json":
         data = {"schema_version": SCHEMA_VERSION, "indicators": [i.to_dict() for i in indicators]}
@@ -99,7 +103,7 @@ def _render(document: Document, indicators: list, fmt: str, chosen: Any) -> str 
     return None
 
 
-def _rows(indicators: list) -> list[tuple[str, ...]]:
+def _rows(indicators: list[Indicator]) -> list[tuple[str, ...]]:
     return [
         (i.type, i.value + (" (private)" if i.private else ""), "" if i.raw == i.value else i.raw,
          f"{i.start}-{i.end}")

@@ -247,7 +247,7 @@ def evaluate(
     _print_metrics(metrics)
 
 
-def _print_metrics(metrics: dict) -> None:
+def _print_metrics(metrics: dict[str, Any]) -> None:
     rows = []
     for key, value in metrics.items():
         if key in ("schema_version", "file", "level"):
@@ -339,7 +339,7 @@ def info(model: ModelOption = None, fmt: FormatOption = "table") -> None:
     render.fields([*rows, *(("warning", w) for w in warnings)], title="model")
 
 
-def _report_model(manifest: dict) -> str:
+def _report_model(manifest: dict[str, Any]) -> str:
     """How the model turns window scores into a report-level confidence."""
     calibration = manifest.get("calibration") or {}
     trees = (calibration.get("report_trees") or {}).get("trees") or []

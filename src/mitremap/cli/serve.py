@@ -8,12 +8,15 @@ import getpass
 import ipaddress
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mitremap.cli.common import console, err_console
 from mitremap.errors import MissingExtraError, MitreMapError
+
+if TYPE_CHECKING:
+    from mitremap.web.workspace.store import Store
 
 DbOption = Annotated[
     str | None,
@@ -170,7 +173,7 @@ def _app(
     return database, app_, local
 
 
-def _store(ctx: typer.Context, db: str | None):
+def _store(ctx: typer.Context, db: str | None) -> Store:
     from mitremap.web.workspace.db import Database
     from mitremap.web.workspace.store import Store
 

@@ -144,23 +144,32 @@ class _Walker:
         if name == _T:
             self.in_text -= 1
         elif name == _P and self.paragraphs:
-            text = "".join(self.paragraphs.pop()).strip()
-            if self.cells:
-                self.cells[-1].append(text)
-            elif not self.tables and text:
-                self.blocks.append(text)
+            self._close_paragraph()
         elif name == _TC and self.cells:
-            text = "\n".join(self.cells.pop()).strip()
-            if self.cells:  # a nested table's cell: part of the cell around it
-                self.cells[-1].append(text)
-            elif text:
-                self.row[text] = None
+            self._close_cell()
         elif name == _TR and self.tables == 1 and not self.cells:
             if self.row:
                 self.blocks.append(" | ".join(self.row))
             self.row = {}
         elif name == _TBL:
             self.tables = max(0, self.tables - 1)
+
+    def _close_paragraph(self) -> None:
+        """A paragraph ends: into its cell, or a block of its own outside tables."""
+        text = "".join(self.paragraphs.pop()).strip()
+        if self.cells:
+            self.cells[-1].append(text)
+        elif not self.tables and text:
+            self.blocks.append(text)
+
+    def _close_cell(self) -> None:
+        """A cell ends: into the top-level row (each text once: merged cells repeat it), or,
+        in a nested table, into the cell around it."""
+        text = "\n".join(self.cells.pop()).strip()
+        if self.cells:  # a nested table's cell: part of the cell around it
+            self.cells[-1].append(text)
+        elif text:
+            self.row[text] = None
 
     def keep_open(self) -> None:
         """Reading stopped inside a paragraph or a row: keep what it had of them."""

@@ -125,50 +125,76 @@ def _plain_text(tree: Any, budget: Budget, deadline: Deadline) -> tuple[str, str
     from lxml import etree
 
     title = " ".join((tree.findtext(".//title") or "").split())[:1000]
-    pieces: list[str] = []
-    chars = elements = depth = skipping = 0
-    cells: list[int] = []  # cells seen in each open row
-    walk = etree.iterwalk(tree, events=("start", "end"))
+    walk = _PlainWalk(budget, deadline)
     try:
-        for event, element in walk:
+        for event, element in etree.iterwalk(tree, events=("start", "end")):
             tag = element.tag.lower() if isinstance(element.tag, str) else ""
             if event == "start":
-                elements += 1
-                depth += 1
-                if elements % 10_000 == 0:
-                    deadline.check("reading the HTML page")
-                if elements > budget.elements:
-                    raise BudgetSpent(f"it has more than {budget.elements:,} elements")
-                if depth > budget.depth:
-                    raise BudgetSpent(f"it nests elements more than {budget.depth} deep")
-                if skipping or tag in _SKIPPED or not tag:
-                    skipping += 1
-                    continue
-                if tag == "tr":
-                    cells.append(0)
-                elif tag in _CELLS and cells:
-                    if cells[-1]:
-                        pieces.append(" | ")
-                    cells[-1] += 1
-                if tag in _BLOCKS:
-                    pieces.append("\n")
-                if element.text:
-                    pieces.append(element.text)
-                    chars += len(element.text)
+                walk.start(tag, element.text)
             else:
-                depth -= 1
-                if skipping:
-                    skipping -= 1
-                else:
-                    if tag == "tr" and cells:
-                        cells.pop()
-                    if tag in _BLOCKS:
-                        pieces.append("\n")
-                if element.tail and not skipping:
-                    pieces.append(element.tail)
-                    chars += len(element.tail)
-            if chars > budget.text_chars:
-                raise BudgetSpent(f"its text passes {budget.text_chars:,} characters")
+                walk.end(tag, element.tail)
     except BudgetSpent as spent:
-        return "".join(pieces), title, str(spent)
-    return "".join(pieces), title, ""
+        return walk.text(), title, str(spent)
+    return walk.text(), title, ""
+
+
+class _PlainWalk:
+    """One walk of a page for its plain text: the text so far, the elements, depth and
+    characters counted against the budget (`BudgetSpent` past it), the open subtree being
+    skipped (scripts, styles) and the cells seen in each open table row."""
+
+    def __init__(self, budget: Budget, deadline: Deadline) -> None:
+        self.budget, self.deadline = budget, deadline
+        self.pieces: list[str] = []
+        self.chars = self.elements = self.depth = self.skipping = 0
+        self.cells: list[int] = []  # cells seen in each open row
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def start(self, tag: str, text: str | None) -> None:
+        """An element opens (`tag` "" for a comment or processing instruction: skipped)."""
+        self._count()
+        if self.skipping or tag in _SKIPPED or not tag:
+            self.skipping += 1
+            return
+        if tag == "tr":
+            self.cells.append(0)
+        elif tag in _CELLS and self.cells:
+            if self.cells[-1]:
+                self.pieces.append(" | ")
+            self.cells[-1] += 1
+        if tag in _BLOCKS:
+            self.pieces.append("\n")
+        self._add(text)
+
+    def end(self, tag: str, tail: str | None) -> None:
+        """An element closes; the text after it (its tail) belongs to its parent."""
+        self.depth -= 1
+        if self.skipping:
+            self.skipping -= 1
+        else:
+            if tag == "tr" and self.cells:
+                self.cells.pop()
+            if tag in _BLOCKS:
+                self.pieces.append("\n")
+        if not self.skipping:
+            self._add(tail)
+
+    def _count(self) -> None:
+        """One more element, one level deeper: within the budget, or `BudgetSpent`."""
+        self.elements += 1
+        self.depth += 1
+        if self.elements % 10_000 == 0:
+            self.deadline.check("reading the HTML page")
+        if self.elements > self.budget.elements:
+            raise BudgetSpent(f"it has more than {self.budget.elements:,} elements")
+        if self.depth > self.budget.depth:
+            raise BudgetSpent(f"it nests elements more than {self.budget.depth} deep")
+
+    def _add(self, text: str | None) -> None:
+        if text:
+            self.pieces.append(text)
+            self.chars += len(text)
+        if self.chars > self.budget.text_chars:
+            raise BudgetSpent(f"its text passes {self.budget.text_chars:,} characters")

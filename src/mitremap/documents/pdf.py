@@ -17,7 +17,7 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,22 @@ def pdf_text(
     deadline = deadline or Deadline.none()
     deadline.check("reading the PDF")
     cpu_s = max(1, math.ceil(min(budget.child_cpu_s, deadline.left())))
-    request = {**asdict(budget), "cpu_s": cpu_s}
+    answer = _answer(_run_child(data, {**asdict(budget), "cpu_s": cpu_s}, deadline))
+    if answer is None:
+        deadline.check("reading the PDF")
+        memory = size_text(budget.child_memory_bytes)
+        raise DocumentError(
+            origin,
+            f"reading the PDF took more than {cpu_s} s of CPU time or {memory} of memory: refused",
+        )
+    if "error" in answer:
+        raise DocumentError(origin, str(answer["error"]))
+    return _document_text(answer, origin)
+
+
+def _run_child(data: bytes, request: dict[str, Any], deadline: Deadline) -> bytes:
+    """What the child wrote, given `data` to read within the request's budget and limits; it
+    is killed at the deadline (`TimeLimitError`) or on any error here, never left behind."""
     with subprocess.Popen(  # leaving the block closes the pipes, also when the child is killed
         [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, json.dumps(request)],
         stdin=subprocess.PIPE,
@@ -60,16 +75,12 @@ def pdf_text(
             if process.poll() is None:  # the deadline, Ctrl-C, or any error here: no orphan
                 process.kill()
                 process.wait()
-    answer = _answer(out)
-    if answer is None:
-        deadline.check("reading the PDF")
-        memory = size_text(budget.child_memory_bytes)
-        raise DocumentError(
-            origin,
-            f"reading the PDF took more than {cpu_s} s of CPU time or {memory} of memory: refused",
-        )
-    if "error" in answer:
-        raise DocumentError(origin, str(answer["error"]))
+    return out
+
+
+def _document_text(answer: dict[str, Any], origin: str) -> tuple[str, str, list[str]]:
+    """The child's pages as one text (cleaned, a blank line between pages), the title, and the
+    notes: the pages without text first (scans need OCR), then the child's own."""
     pages = [clean_pdf_text(page) for page in answer["pages"]]
     empty = [number for number, page in enumerate(pages, 1) if not page]
     if len(empty) == len(pages):
@@ -176,53 +187,80 @@ def _read(data: bytes, budget: Budget) -> dict[str, Any]:
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise _Refused("the PDF is password-protected")
+    read = _read_pages(reader.pages, budget)
+    title = str(reader.metadata.title or "").strip() if reader.metadata else ""
+    return {"pages": read.pages, "title": title[:1000], "notes": read.notes(len(reader.pages))}
+
+
+@dataclass
+class _Pages:
+    """The text of the pages read, the pages cut at `Budget.page_chars`, and why the reading
+    stopped before the last page ("" when it did not)."""
+
+    budget: Budget
+    pages: list[str] = field(default_factory=list)
+    full: list[int] = field(default_factory=list)
+    stop: str = ""
+
+    def notes(self, total: int) -> list[str]:
+        """What the document's notes say was left out."""
+        notes = []
+        if self.full:
+            notes.append(
+                f"PDF page(s) {_ranges(self.full)} hold more than {self.budget.page_chars:,} "
+                "characters each: the rest of those pages was left out"
+            )
+        if self.stop == "the page limit":
+            notes.append(f"only the first {len(self.pages):,} of {total:,} PDF pages were read")
+        elif self.stop:
+            notes.append(f"only {len(self.pages):,} of {total:,} PDF pages were read: {self.stop}")
+        return notes
+
+
+def _read_pages(pages: Any, budget: Budget) -> _Pages:
+    """The pages' text, page by page, until the budget's pages, content bytes, operations or
+    characters run out."""
     count = _Count(budget)
-    pages: list[str] = []
-    full: list[int] = []  # pages cut at `page_chars`
+    read = _Pages(budget)
     chars = content = 0
-    stop = ""
-    total = len(reader.pages)
-    for number, page in enumerate(reader.pages, 1):
-        if len(pages) >= budget.pages:
-            stop = "the page limit"
+    for number, page in enumerate(pages, 1):
+        if len(read.pages) >= budget.pages:
+            read.stop = "the page limit"
             break
         content += _content_bytes(page)
         if content > budget.content_bytes:
-            stop = (
+            read.stop = (
                 f"its content streams pass {size_text(budget.content_bytes)} "
                 "(a stream shared by pages counted on each)"
             )
             break
-        count.page, count.page_chars = [], 0
-        try:
-            text = page.extract_text(
-                visitor_operand_before=count.operation, visitor_text=count.text
-            )
-        except _PageFull:
-            text = "".join(count.page)[: budget.page_chars]
-            full.append(number)
-        except BudgetSpent as spent:
-            pages.append("".join(count.page))
-            stop = str(spent)
+        text = _page_text(page, number, count, read)
+        if text is None:
             break
-        chars += len(text or "")
+        chars += len(text)
         if chars > budget.text_chars:
-            pages.append((text or "")[: len(text or "") - (chars - budget.text_chars)])
-            stop = f"its text passes {budget.text_chars:,} characters"
+            read.pages.append(text[: len(text) - (chars - budget.text_chars)])
+            read.stop = f"its text passes {budget.text_chars:,} characters"
             break
-        pages.append(text or "")
-    notes = []
-    if full:
-        notes.append(
-            f"PDF page(s) {_ranges(full)} hold more than {budget.page_chars:,} characters "
-            "each: the rest of those pages was left out"
-        )
-    if stop == "the page limit":
-        notes.append(f"only the first {len(pages):,} of {total:,} PDF pages were read")
-    elif stop:
-        notes.append(f"only {len(pages):,} of {total:,} PDF pages were read: {stop}")
-    title = str(reader.metadata.title or "").strip() if reader.metadata else ""
-    return {"pages": pages, "title": title[:1000], "notes": notes}
+        read.pages.append(text)
+    return read
+
+
+def _page_text(page: Any, number: int, count: _Count, read: _Pages) -> str | None:
+    """One page's text as pypdf gives it out, cut at `Budget.page_chars` (the page noted in
+    `read.full`); None when the budget ran out on it (what it showed is kept, and
+    `read.stop` says why)."""
+    count.page, count.page_chars = [], 0
+    try:
+        text = page.extract_text(visitor_operand_before=count.operation, visitor_text=count.text)
+    except _PageFull:
+        read.full.append(number)
+        return "".join(count.page)[: count.budget.page_chars]
+    except BudgetSpent as spent:
+        read.pages.append("".join(count.page))
+        read.stop = str(spent)
+        return None
+    return str(text or "")
 
 
 def _content_bytes(page: Any) -> int:

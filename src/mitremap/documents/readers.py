@@ -253,7 +253,7 @@ def _opener(
     class Redirects(urllib.request.HTTPRedirectHandler):
         followed = 0
 
-        def redirect_request(  # type: ignore[override]
+        def redirect_request(
             self,
             req: urllib.request.Request,
             fp: Any,
@@ -289,12 +289,12 @@ def _opener(
 
         class Http(urllib.request.HTTPHandler):
             def http_open(self, req: urllib.request.Request) -> Any:
-                return self.do_open(pinned(http.client.HTTPConnection), req)  # type: ignore[arg-type]
+                return self.do_open(pinned(http.client.HTTPConnection), req)
 
         class Https(urllib.request.HTTPSHandler):
             def https_open(self, req: urllib.request.Request) -> Any:
                 return self.do_open(
-                    pinned(http.client.HTTPSConnection),  # type: ignore[arg-type]
+                    pinned(http.client.HTTPSConnection),
                     req,
                     context=self._context,  # type: ignore[attr-defined]
                 )

@@ -261,24 +261,37 @@ def _ends_sentence(
     following = _NON_SPACE.search(text, after)
     if following is None:
         return True
-    char = following.group()
+    if text[stop] == "." and _abbreviated(text, stop, following.group()):
+        return False
+    return _opens_sentence(text, following.start())
+
+
+def _abbreviated(text: str, stop: int, following: str) -> bool:
+    """Whether the full stop at `stop` ends an abbreviation ("e.g.", "No. 5" before a digit),
+    an initial ("J.") or a list marker ("1." at a line's start), not a sentence; `following`:
+    the next character that is not a space."""
     before = text[max(0, stop - 40) : stop]
     word = before.split()[-1] if before and not before[-1].isspace() else ""
     word_start = stop - len(word)
     word = word.lstrip(_OPENERS).lower()
-    if text[stop] == "." and (
+    return bool(
         word in ABBREVIATIONS
-        or (word in NUMBER_ABBREVIATIONS and char.isdigit())
+        or (word in NUMBER_ABBREVIATIONS and following.isdigit())
         or _INITIALS.fullmatch(word)
         or (_MARKER.fullmatch(word) and _at_line_start(text, word_start))  # "1." of a list
-    ):
-        return False
+    )
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at `start` can open a sentence: a capital, a digit, an opening quote
+    or bracket; in lower case, only a file or tool name ("cmd.exe runs ...")."""
+    char = text[start]
     if char.isupper() or char.isdigit() or char in _OPENERS:
         return True
-    if char.islower():  # a sentence may start with a file or tool name: "cmd.exe runs ..."
-        token = text[following.start() : following.start() + 60].split(maxsplit=1)[0]
+    if char.islower():
+        token = text[start : start + 60].split(maxsplit=1)[0]
         token = token.rstrip(".,;:!?")
-        return any(char in "._\\/" or char.isdigit() for char in token)
+        return any(c in "._\\/" or c.isdigit() for c in token)
     return False
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitremap import __version__
 from mitremap.attack import ATTACK_URL
@@ -37,6 +37,9 @@ from mitremap.export._base import (
     xml_text,
 )
 
+if TYPE_CHECKING:
+    from mitremap.schema import IndicatorJSON, TechniqueJSON
+
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_PASSAGE = 2_000  # characters of one evidence passage
 MAX_INDICATORS = 2_000  # rows of the indicators table
@@ -51,7 +54,6 @@ def to_docx(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> b
     """The analysis as a Word document (see the module docstring)."""
     try:
         import docx
-        from docx.shared import Pt, RGBColor
     except ImportError:
         raise MissingExtraError("python-docx", "docx", "Word export") from None
     data, _ = read(analysis, options)
@@ -70,80 +72,100 @@ def to_docx(analysis: Exportable, options: ExportOptions = DEFAULT_OPTIONS) -> b
 
     document.add_heading("ATT&CK techniques", level=1)
     if hits:
-        techniques = [
-            (
-                t["technique"],
-                t.get("technique_name", ""),
-                ", ".join(tactic_names(t)),
-                f"{float(t.get('confidence_score', 0)):.2f}",
-                for_people(_cut(best_evidence_text(t), EVIDENCE_CHARS), options),
-            )
-            for t in hits
-        ]
-        widths = (*TECHNIQUE_COLUMNS, ("evidence", 1 - sum(w for _, w in TECHNIQUE_COLUMNS)))
-        table = _table(document, widths, techniques)
-        for row, t in zip(table.rows[1:], hits, strict=True):
-            _link_cell(row.cells[0], t.get("webpage_link", ""), t["technique"])
-
+        _techniques_table(document, hits, options)
         document.add_heading("ATT&CK matrix", level=1)
-        columns = matrix(list(hits))
-        grid = document.add_table(rows=1 + max(len(f) for _, f in columns), cols=len(columns))
-        grid.style = "Table Grid"
-        for c, (tactic, found) in enumerate(columns):
-            head = grid.cell(0, c).paragraphs[0].add_run(xml_text(tactic))
-            head.bold, head.font.size = True, Pt(7)
-            for r, t in enumerate(found, start=1):
-                confidence = float(t.get("confidence_score", 0))
-                cell = grid.cell(r, c)
-                _shade(cell, colour(confidence))
-                run = cell.paragraphs[0].add_run(
-                    xml_text(f"{t['technique']} {t.get('technique_name', '')}")
-                )
-                run.font.size = Pt(7)
-                if dark(confidence):
-                    run.font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
-
+        _matrix(document, hits)
         document.add_heading("Evidence", level=1)
-        for t in hits:
-            document.add_heading(
-                xml_text(
-                    f"{t['technique']} {t.get('technique_name', '')} "
-                    f"({float(t.get('confidence_score', 0)):.2f})"
-                ),
-                level=2,
-            )
-            for e in t.get("evidence", ()):
-                passage = " ".join(e.get("text", "").split())
-                cut = "…" if len(passage) > MAX_PASSAGE else ""
-                paragraph = document.add_paragraph(style="Quote")
-                paragraph.add_run(f"{float(e.get('confidence', 0)):.2f}  ").bold = True
-                paragraph.add_run(xml_text(for_people(passage[:MAX_PASSAGE], options)) + cut)
+        _evidence(document, hits, options)
     else:
         document.add_paragraph(f"No technique reached the threshold of {threshold}.")
 
     indicators = data.get("indicators")
     if indicators is not None:
         document.add_heading("Indicators of compromise", level=1)
-        if indicators:
-            rows = [
-                (
-                    i["type"],
-                    value_for_people(i["type"], i["value"], options),
-                    value_for_people(i["type"], i["raw"], options),
-                    str(int(i["start"])),
-                )
-                for i in indicators[:MAX_INDICATORS]
-            ]
-            _table(document, INDICATOR_COLUMNS, rows)
-            if len(indicators) > MAX_INDICATORS:
-                document.add_paragraph(
-                    f"{len(indicators) - MAX_INDICATORS} more indicators: see the JSON export."
-                )
-        else:
-            document.add_paragraph("No indicator found.")
+        _indicators(document, indicators, options)
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def _techniques_table(document: Any, hits: list[TechniqueJSON], options: ExportOptions) -> None:
+    """One row a technique (its id a link to its ATT&CK page), with its best evidence cut."""
+    techniques = [
+        (
+            t["technique"],
+            t.get("technique_name", ""),
+            ", ".join(tactic_names(t)),
+            f"{float(t.get('confidence_score', 0)):.2f}",
+            for_people(_cut(best_evidence_text(t), EVIDENCE_CHARS), options),
+        )
+        for t in hits
+    ]
+    widths = (*TECHNIQUE_COLUMNS, ("evidence", 1 - sum(w for _, w in TECHNIQUE_COLUMNS)))
+    table = _table(document, widths, techniques)
+    for row, t in zip(table.rows[1:], hits, strict=True):
+        _link_cell(row.cells[0], t.get("webpage_link", ""), t["technique"])
+
+
+def _matrix(document: Any, hits: list[TechniqueJSON]) -> None:
+    """The techniques by tactic, each cell shaded by its confidence (white type on the dark)."""
+    from docx.shared import Pt, RGBColor
+
+    columns = matrix(list(hits))
+    grid = document.add_table(rows=1 + max(len(f) for _, f in columns), cols=len(columns))
+    grid.style = "Table Grid"
+    for c, (tactic, found) in enumerate(columns):
+        head = grid.cell(0, c).paragraphs[0].add_run(xml_text(tactic))
+        head.bold, head.font.size = True, Pt(7)
+        for r, t in enumerate(found, start=1):
+            confidence = float(t.get("confidence_score", 0))
+            cell = grid.cell(r, c)
+            _shade(cell, colour(confidence))
+            run = cell.paragraphs[0].add_run(
+                xml_text(f"{t['technique']} {t.get('technique_name', '')}")
+            )
+            run.font.size = Pt(7)
+            if dark(confidence):
+                run.font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+
+
+def _evidence(document: Any, hits: list[TechniqueJSON], options: ExportOptions) -> None:
+    """Every evidence passage (cut at `MAX_PASSAGE`) under its technique's heading."""
+    for t in hits:
+        document.add_heading(
+            xml_text(
+                f"{t['technique']} {t.get('technique_name', '')} "
+                f"({float(t.get('confidence_score', 0)):.2f})"
+            ),
+            level=2,
+        )
+        for e in t.get("evidence", ()):
+            passage = " ".join(e.get("text", "").split())
+            cut = "…" if len(passage) > MAX_PASSAGE else ""
+            paragraph = document.add_paragraph(style="Quote")
+            paragraph.add_run(f"{float(e.get('confidence', 0)):.2f}  ").bold = True
+            paragraph.add_run(xml_text(for_people(passage[:MAX_PASSAGE], options)) + cut)
+
+
+def _indicators(document: Any, indicators: list[IndicatorJSON], options: ExportOptions) -> None:
+    """The indicators table (the first `MAX_INDICATORS`, the rest counted)."""
+    if not indicators:
+        document.add_paragraph("No indicator found.")
+        return
+    rows = [
+        (
+            i["type"],
+            value_for_people(i["type"], i["value"], options),
+            value_for_people(i["type"], i["raw"], options),
+            str(int(i["start"])),
+        )
+        for i in indicators[:MAX_INDICATORS]
+    ]
+    _table(document, INDICATOR_COLUMNS, rows)
+    if len(indicators) > MAX_INDICATORS:
+        document.add_paragraph(
+            f"{len(indicators) - MAX_INDICATORS} more indicators: see the JSON export."
+        )
 
 
 def _cut(text: str, limit: int) -> str:

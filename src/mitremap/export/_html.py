@@ -10,6 +10,8 @@ confidence.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -28,6 +30,7 @@ from mitremap.export._base import (
     title,
     value_for_people,
 )
+from mitremap.schema import EntityJSON, IndicatorJSON, TechniqueJSON
 
 _CSS = """
 .mitremap{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d1d1f;line-height:1.5}
@@ -185,8 +188,25 @@ def _marks(text: str, options: ExportOptions) -> dict[int, str]:
     }
 
 
+@dataclass(frozen=True)
+class _Span:
+    """A marked stretch [start, end) of the report: evidence ("ev", `label` the technique), an
+    attribution ("attr", its `weight`), an indicator ("ioc", `label` its type) or an ATT&CK
+    name ("ent", `label` what it names)."""
+
+    start: int
+    end: int
+    kind: str
+    label: str = ""
+    weight: float = 0.0
+
+
 def _highlight(
-    text: str, hits: Any, indicators: Any, entities: Any = (), marks: dict[int, str] | None = None
+    text: str,
+    hits: Iterable[TechniqueJSON],
+    indicators: Iterable[IndicatorJSON],
+    entities: Iterable[EntityJSON] = (),
+    marks: dict[int, str] | None = None,
 ) -> str:
     """The text with evidence, attributions, indicators and ATT&CK names marked; all escaped,
     indicators defanged where `marks` say.
@@ -197,52 +217,72 @@ def _highlight(
     from mitremap.iocs.defang import apply_marks
 
     marks = marks or {}
-    spans: list[tuple[int, int, str, Any]] = []
-    for t in hits:
-        for e in t.get("evidence", ()):
-            spans.append((e["start"], e["end"], "ev", t["technique"]))
-        for a in t.get("attributions", ()):
-            spans.append((a["start"], a["end"], "attr", float(a.get("weight", 0))))
-    for i in indicators:
-        spans.append((i["start"], i["end"], "ioc", i["type"]))
-    for e in entities:
-        spans.append((e["start"], e["end"], "ent", f"{e['kind']}: {e['name']} ({e['id']})"))
-    n = len(text)
-    spans = [(max(0, s), min(n, e), k, v) for s, e, k, v in spans if 0 <= s < e]
-    cuts = sorted({0, n, *(s for s, _, _, _ in spans), *(e for _, e, _, _ in spans)})
-    top = max((abs(v) for _, _, k, v in spans if k == "attr"), default=0.0) or 1.0
-    starts: dict[int, list[tuple[int, int, str, Any]]] = {}
+    spans = _spans(len(text), hits, indicators, entities)
+    cuts = sorted({0, len(text), *(s.start for s in spans), *(s.end for s in spans)})
+    top = max((abs(s.weight) for s in spans if s.kind == "attr"), default=0.0) or 1.0
+    starts: dict[int, list[_Span]] = {}
     for span in spans:
-        starts.setdefault(span[0], []).append(span)
-    active: list[tuple[int, int, str, Any]] = []
+        starts.setdefault(span.start, []).append(span)
+    active: list[_Span] = []
     out = []
     for left, right in pairwise(cuts):
-        active = [s for s in active if s[1] > left] + starts.get(left, [])
+        active = [s for s in active if s.end > left] + starts.get(left, [])
         piece = html.escape(apply_marks(text[left:right], marks, left))
-        if not active:
-            out.append(piece)
-            continue
-        classes, titles = [], []
-        techniques = sorted({v for _, _, k, v in active if k == "ev"})
-        if techniques:
-            classes.append("ev")
-            titles.append("evidence: " + ", ".join(techniques))
-        weight = sum(v for _, _, k, v in active if k == "attr")
-        style = ""
-        if weight:
-            classes.append("pos" if weight > 0 else "neg")
-            style = f' style="--w:{min(0.9, 0.15 + 0.75 * abs(weight) / top):.2f}"'
-            titles.append(f"attribution {weight:+.3f}")
-        iocs = sorted({v for _, _, k, v in active if k == "ioc"})
-        if iocs:
-            classes.append("ioc")
-            titles.append("indicator: " + ", ".join(iocs))
-        names = sorted({v for _, _, k, v in active if k == "ent"})
-        if names:
-            classes.append("ent")
-            titles.append("ATT&CK " + ", ".join(names))
-        out.append(
-            f'<span class="{" ".join(classes)}"{style} title="{html.escape("; ".join(titles))}">'
-            f"{piece}</span>"
-        )
+        out.append(_wrap(piece, active, top) if active else piece)
     return "".join(out)
+
+
+def _spans(
+    n: int,
+    hits: Iterable[TechniqueJSON],
+    indicators: Iterable[IndicatorJSON],
+    entities: Iterable[EntityJSON],
+) -> list[_Span]:
+    """Everything to mark, each cut to the text's `n` characters (an empty or negative span is
+    dropped: it would mark nothing)."""
+    spans: list[_Span] = []
+    for t in hits:
+        spans += [_Span(e["start"], e["end"], "ev", t["technique"]) for e in t.get("evidence", ())]
+        spans += [
+            _Span(a["start"], a["end"], "attr", weight=float(a.get("weight", 0)))
+            for a in t.get("attributions", ())
+        ]
+    spans += [_Span(i["start"], i["end"], "ioc", i["type"]) for i in indicators]
+    spans += [
+        _Span(e["start"], e["end"], "ent", f"{e['kind']}: {e['name']} ({e['id']})")
+        for e in entities
+    ]
+    return [replace(s, end=min(n, s.end)) for s in spans if 0 <= s.start < s.end]
+
+
+def _wrap(piece: str, active: list[_Span], top: float) -> str:
+    """An escaped piece of text in a `<span>` whose classes and title say what covers it; an
+    attribution's shade is its weight against the report's strongest (`top`)."""
+    classes, titles = [], []
+    techniques = _labels(active, "ev")
+    if techniques:
+        classes.append("ev")
+        titles.append("evidence: " + ", ".join(techniques))
+    weight = sum(s.weight for s in active if s.kind == "attr")
+    style = ""
+    if weight:
+        classes.append("pos" if weight > 0 else "neg")
+        style = f' style="--w:{min(0.9, 0.15 + 0.75 * abs(weight) / top):.2f}"'
+        titles.append(f"attribution {weight:+.3f}")
+    iocs = _labels(active, "ioc")
+    if iocs:
+        classes.append("ioc")
+        titles.append("indicator: " + ", ".join(iocs))
+    names = _labels(active, "ent")
+    if names:
+        classes.append("ent")
+        titles.append("ATT&CK " + ", ".join(names))
+    return (
+        f'<span class="{" ".join(classes)}"{style} title="{html.escape("; ".join(titles))}">'
+        f"{piece}</span>"
+    )
+
+
+def _labels(spans: list[_Span], kind: str) -> list[str]:
+    """The distinct labels of the spans of one kind, sorted."""
+    return sorted({s.label for s in spans if s.kind == kind})

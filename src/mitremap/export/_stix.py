@@ -53,7 +53,7 @@ from mitremap.export._base import (
 
 if TYPE_CHECKING:
     from mitremap.attack import AttackKB
-    from mitremap.schema import AnalysisJSON, IndicatorJSON, TechniqueJSON
+    from mitremap.schema import AnalysisJSON, EntityJSON, IndicatorJSON, TechniqueJSON
 
 _SIMPLE = {
     "ipv4": "ipv4-addr:value",
@@ -174,6 +174,10 @@ class _Builder:
     def add(self, obj: Any) -> Any:
         return self.objects.setdefault(obj.id, obj)
 
+    def marked(self) -> dict[str, Any]:
+        """The TLP marking of an object made at the report's time (none without TLP)."""
+        return {"object_marking_refs": [self.marking.id]} if self.marking is not None else {}
+
     def relationship(self, kind: str, source: str, target: str) -> Any:
         confidence = self.links[(kind, source, target)]
         extra = {"confidence": round(100 * confidence)} if confidence is not None else {}
@@ -201,42 +205,58 @@ def to_stix(
     if (hits or named) and kb is None:
         kb = _attack(data.get("model", {}).get("attack_version") or None)
     b = _Builder(stix2, data, options)
-    patterns = {t["technique"]: b.add(_attack_pattern(stix2, t, kb)) for t in hits}
+    objects = _objects(b, data, named, kb)
+    if not objects:
+        raise MitreMapError("Nothing to export as STIX: no technique or indicator was found")
+    report = _report(b, data, text, [o.id for o in objects])
+    marking = [b.marking] if b.marking is not None else []
+    bundle = stix2.Bundle(b.tool, *marking, *objects, report, id=stable_id("bundle", report.id))
+    return dict(json.loads(bundle.serialize()))
+
+
+def _objects(
+    b: _Builder, data: AnalysisJSON, named: list[EntityJSON], kb: AttackKB | None
+) -> list[Any]:
+    """Everything the report holds, in the order it is read: each technique's attack-pattern
+    and note, the software named, the indicators; then the relationships between them."""
+    hits = data.get("techniques", ())
+    patterns = {t["technique"]: b.add(_attack_pattern(b.stix2, t, kb)) for t in hits}
     evidence = {
         t["technique"]: [(e["start"], e["end"]) for e in t.get("evidence", ())] for t in hits
     }
     for t in hits:
-        b.add(_note(stix2, t, patterns[t["technique"]].id, b))
+        b.add(_note(b.stix2, t, patterns[t["technique"]].id, b))
     _software(b, named, hits, patterns, kb)
     _indicators(b, data, evidence, patterns)
-    objects = [o for o in b.objects.values()]
+    objects = list(b.objects.values())
     objects += [b.relationship(*link) for link in b.links]
-    if not objects:
-        raise MitreMapError("Nothing to export as STIX: no technique or indicator was found")
-    refs = [o.id for o in objects]
+    return objects
+
+
+def _report(b: _Builder, data: AnalysisJSON, text: str, refs: list[str]) -> Any:
+    """The `report` that holds every other object: its id stable in the report's title, text
+    and objects; its labels the report's own tags."""
     name = title(data)[:250]
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    report = stix2.Report(
+    found = (
+        f"ATT&CK techniques (confidence ≥ {data.get('threshold', 0.6)}) and indicators"
+        if data.get("techniques")
+        else "Indicators of compromise"
+    )
+    tags = report_tags(data)
+    return b.stix2.Report(
         id=stable_id("report", name, digest, *sorted(refs)),
         created_by_ref=b.tool.id,
         created=b.when,
         modified=b.when,
         name=name,
-        description=(
-            f"ATT&CK techniques (confidence ≥ {data.get('threshold', 0.6)}) and indicators"
-            if hits
-            else "Indicators of compromise"
-        )
-        + f" that MitreMap {__version__} found in {origin(data) or 'a report'}.",
+        description=found + f" that MitreMap {__version__} found in {origin(data) or 'a report'}.",
         published=b.when,
         report_types=["threat-report"],
         object_refs=refs,
-        **({"labels": report_tags(data)} if report_tags(data) else {}),
-        **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
+        **({"labels": tags} if tags else {}),
+        **b.marked(),
     )
-    marking = [b.marking] if b.marking is not None else []
-    bundle = stix2.Bundle(b.tool, *marking, *objects, report, id=stable_id("bundle", report.id))
-    return dict(json.loads(bundle.serialize()))
 
 
 _TLP = {"clear": "TLP_WHITE", "green": "TLP_GREEN", "amber": "TLP_AMBER", "red": "TLP_RED"}
@@ -313,32 +333,53 @@ def _indicators(
     source = source_url(data)
     context: dict[str, tuple[list[Any], str]] = {}  # observed-data id → (objects, why)
     for item in data.get("indicators") or ():
-        kind, value, start, end = item["type"], item["value"], item["start"], item["end"]
-        if kind == "cve":
-            found = b.add(_vulnerability(b, value.upper()))
-            for tid, spans in evidence.items():
-                if _inside(start, end, spans) and patterns[tid].name.startswith("Exploit"):
-                    b.links[("targets", patterns[tid].id, found.id)] = None
+        if item["type"] == "cve":
+            _cve(b, item, evidence, patterns)
             continue
         reason = benign_reason(item, source)
-        if reason is not None:
-            if b.options.benign == "context":
-                observed = _observed(b, kind, value)
-                if observed is not None:
-                    context.setdefault(observed[-1].id, (observed, reason))
-            continue
-        pattern = stix_pattern(kind, value)
-        if pattern is None:
-            continue
-        found = b.add(_indicator(b.stix2, kind, value, pattern, item, b.mine))
-        for tid, spans in evidence.items():
-            if _inside(start, end, spans):
-                b.links[("indicates", found.id, patterns[tid].id)] = None
+        if reason is None:
+            _add_indicator(b, item, evidence, patterns)
+        elif b.options.benign == "context":
+            observed = _observed(b, item["type"], item["value"])
+            if observed is not None:
+                context.setdefault(observed[-1].id, (observed, reason))
     if context:
         for observed, _ in context.values():
             for obj in observed:
                 b.add(obj)
         b.add(_context_note(b, {k: (objects[:-1], why) for k, (objects, why) in context.items()}))
+
+
+def _cve(
+    b: _Builder,
+    item: IndicatorJSON,
+    evidence: dict[str, list[tuple[int, int]]],
+    patterns: dict[str, Any],
+) -> None:
+    """A CVE as a `vulnerability`, which an exploitation technique `targets` when the CVE sits
+    inside its evidence."""
+    found = b.add(_vulnerability(b, item["value"].upper()))
+    for tid, spans in evidence.items():
+        if _inside(item["start"], item["end"], spans) and patterns[tid].name.startswith("Exploit"):
+            b.links[("targets", patterns[tid].id, found.id)] = None
+
+
+def _add_indicator(
+    b: _Builder,
+    item: IndicatorJSON,
+    evidence: dict[str, list[tuple[int, int]]],
+    patterns: dict[str, Any],
+) -> None:
+    """An indicator (when STIX has a pattern for its type), which `indicates` each technique
+    whose evidence it sits inside."""
+    kind, value = item["type"], item["value"]
+    pattern = stix_pattern(kind, value)
+    if pattern is None:
+        return
+    found = b.add(_indicator(b.stix2, kind, value, pattern, item, b.mine))
+    for tid, spans in evidence.items():
+        if _inside(item["start"], item["end"], spans):
+            b.links[("indicates", found.id, patterns[tid].id)] = None
 
 
 def _vulnerability(b: _Builder, name: str) -> Any:
@@ -423,7 +464,7 @@ def _context_note(b: _Builder, context: dict[str, tuple[list[Any], str]]) -> Any
         abstract="Known-benign values the report names: context, not indicators",
         content="\n".join(lines),
         object_refs=sorted(context),
-        **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
+        **b.marked(),
     )
 
 
@@ -481,7 +522,7 @@ def _note(stix2: Any, hit: TechniqueJSON, pattern_id: str, b: _Builder) -> Any:
         content=content,
         confidence=confidence,
         object_refs=[pattern_id],
-        **({"object_marking_refs": [b.marking.id]} if b.marking is not None else {}),
+        **b.marked(),
     )
 
 

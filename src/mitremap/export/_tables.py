@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mitremap.export._base import (
     DEFAULT_OPTIONS,
@@ -48,7 +48,13 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-class SafeWriter(csv.DictWriter):
+if TYPE_CHECKING:  # generic in the stubs; not subscriptable at run time on Python 3.11
+    _DictWriter = csv.DictWriter[str]
+else:
+    _DictWriter = csv.DictWriter
+
+
+class SafeWriter(_DictWriter):
     """A `csv.DictWriter` whose cells never run as spreadsheet formulas."""
 
     def __init__(self, out: IO[str], columns: tuple[str, ...]) -> None:

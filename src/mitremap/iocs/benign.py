@@ -257,6 +257,12 @@ def benign_reason(indicator: Any, source: str | None = None) -> str | None:
     lowered = value.strip().lower()
     if source and _own_source(kind, lowered, source):
         return OWN_SOURCE
+    return _known_value(kind, lowered)
+
+
+def _known_value(kind: str, lowered: str) -> str | None:
+    """Why a value is known-benign whoever writes it (a system program, path or registry key,
+    the empty file's hash, a listed vendor host or hash), or None."""
     if kind == "file_name" and lowered in SYSTEM_BINARIES:
         return SYSTEM_BINARY
     if kind == "windows_path":

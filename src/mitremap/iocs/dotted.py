@@ -9,7 +9,7 @@ then from the text around it (the precision rules in `validators`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -67,9 +67,7 @@ def dotted_shape(token: str) -> Shape:
     if last.isdigit() and token.replace(".", "").isdigit():
         value = validators.ipv4_value(token)
         return Shape("ipv4", value, validators.ip_is_private(value)) if value else _NOTHING
-    if not last or not second or last[0] in "-_" or last[-1] in "-_":
-        return _NOTHING
-    if second[0] in "-_" or second[-1] in "-_":
+    if _ragged(last) or _ragged(second):
         return _NOTHING
     if len(token) == 14 and _CISCO_MAC.fullmatch(token):
         digits = token.replace(".", "").lower()
@@ -86,6 +84,12 @@ def dotted_shape(token: str) -> Shape:
 
 
 _CISCO_MAC = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+
+
+def _ragged(label: str) -> bool:
+    """An empty label, or one that starts or ends with a hyphen or an underscore: no host's
+    last two labels do, and no file's name and extension."""
+    return not label or label[0] in "-_" or label[-1] in "-_"
 
 
 def _onion_shape(labels: list[str]) -> Shape:
@@ -141,6 +145,8 @@ class _DottedScan:
         # reaches back past the dot of the previous try, so the pass stays linear.
         self.idn_tries = 1000 + self.size // 1000
         self.idn_floor = 0
+        # The labels before a dot are read on the reversed text: one regex call, not a loop.
+        self.backwards = text[::-1]
 
     def shape(self, token: str) -> Shape:
         shape = self.shapes.get(token)
@@ -149,47 +155,47 @@ class _DottedScan:
         return shape
 
     def names(self) -> Iterator[Candidate]:
-        text, size = self.text, self.size
-        # The labels before a dot are read on the reversed text: one regex call, not a loop.
-        backwards = text[::-1]
         position = 0
         while True:
-            anchor = _DOT_ANCHOR_SEARCH(text, position)
+            anchor = _DOT_ANCHOR_SEARCH(self.text, position)
             if anchor is None:
                 return
-            dot = anchor.start()
-            start = size - patterns.run_end(_LABELS_BEFORE, backwards, size - dot)
-            if start > 0 and text[start - 1] > "\x7f":
-                found = self.foreign_name(start, dot)  # "bücher.de"
-                if found is not None:
-                    position = found[1]
-                    yield found
-                    continue
-            if start == dot or dot - start > 63:
-                position = dot + 1
-                continue
-            host = _HOST_MATCH(text, start)  # a label, a dot, an alphanumeric: it matches
-            if host is None:
-                position = dot + 1
-                continue
-            position = host.end()
-            if text[start] in _DIGITS:
-                pieces = self.two_in_one(start, dot, position)
-                if pieces is not None:
-                    yield from pieces
-                    continue
-            if start >= 3 and text[start - 1] == "\n":
-                found = self.wrapped_name(start, position)
-                if found is _FRAGMENT:
-                    continue
-                if found is None:
-                    found = self.classify(start, position)
-            else:
-                found = self.classify(start, position)
+            position, found = self.read_at(anchor.start())
+            yield from found
+
+    def read_at(self, dot: int) -> tuple[int, Sequence[Candidate]]:
+        """The names read from the dot at `dot` (back over the labels before it, then forward),
+        and where the scan goes on."""
+        text = self.text
+        start = self.size - patterns.run_end(_LABELS_BEFORE, self.backwards, self.size - dot)
+        if start > 0 and text[start - 1] > "\x7f":
+            found = self.foreign_name(start, dot)  # "bücher.de"
             if found is not None:
-                if found[1] > position:
-                    position = found[1]
-                yield found
+                return found[1], (found,)
+        if start == dot or dot - start > 63:
+            return dot + 1, ()
+        host = _HOST_MATCH(text, start)  # a label, a dot, an alphanumeric: it matches
+        if host is None:
+            return dot + 1, ()
+        return self.read_word(start, dot, host.end())
+
+    def read_word(self, start: int, dot: int, end: int) -> tuple[int, Sequence[Candidate]]:
+        """The dotted word `text[start:end]`: two values glued together, a name broken at a line
+        end, or one name; the scan goes on after it (or after the URL it starts)."""
+        if self.text[start] in _DIGITS:
+            pieces = self.two_in_one(start, dot, end)
+            if pieces is not None:
+                return end, pieces
+        found = None
+        if start >= 3 and self.text[start - 1] == "\n":
+            found = self.wrapped_name(start, end)
+            if found is _FRAGMENT:
+                return end, ()
+        if found is None:
+            found = self.classify(start, end)
+        if found is None:
+            return end, ()
+        return max(end, found[1]), (found,)
 
     def foreign_name(self, start: int, dot: int) -> Candidate | None:
         """An internationalised name whose ASCII labels before `dot` begin at `start` after a
@@ -218,22 +224,23 @@ class _DottedScan:
         """A dotted word: an IPv4, a domain (maybe with a path: a URL), a file name, an onion.
         `glued`: the word was cut out of a longer one, so its neighbours are no reason to
         refuse."""
-        text = self.text
         if not glued and self.word_goes_on(end):
             return None  # part of a longer word, or an e-mail address
-        escaped = start > 0 and text[start - 1] == "%" and self.url_escape(start, end)
+        escaped = start > 0 and self.text[start - 1] == "%" and self.url_escape(start, end)
         if escaped:
             # URL-encoded text: "%2F%2Fevil.biz%2F", "Figure%205.png": the name starts after
             # the escape, and a file name there is part of a URL path.
             start += 2
-        elif start > 0 and not glued and text[start - 1].isalnum() and not is_cjk(text[start - 1]):
+        elif not glued and self.word_before(start):
             return None  # part of a longer word
-        token = text[start:end]
+        token = self.text[start:end]
         if token.count(".") > 12:
             return None  # no host has that many labels; a file name neither
-        shape = self.shapes.get(token)
-        if shape is None:
-            shape = self.shapes[token] = dotted_shape(token)
+        return self.judge(start, end, self.shape(token), escaped)
+
+    def judge(self, start: int, end: int, shape: Shape, escaped: bool) -> Candidate | None:
+        """The token at [start, end) by its shape: a host, an address, another named kind;
+        without a shape, a name or a file glued to what follows it."""
         kind = shape.kind
         if kind == "domain":
             return self.host(start, end, shape)
@@ -244,6 +251,13 @@ class _DottedScan:
         if self.refanged.has_edit(start, end):
             return self.glued_domain(start, end)
         return self.glued_file(start, end)
+
+    def word_before(self, start: int) -> bool:
+        """A letter or a digit (not CJK) right before `start`: the word began further back."""
+        if start == 0:
+            return False
+        before = self.text[start - 1]
+        return before.isalnum() and not is_cjk(before)
 
     def word_goes_on(self, end: int) -> bool:
         """The word does not end at `end` (a letter, a digit or an `@` follows)."""
@@ -289,13 +303,21 @@ class _DottedScan:
 
     def host_or_url(self, start: int, end: int, host: str, private: bool) -> Candidate:
         """A host name, or a URL written without its scheme when a path follows it."""
+        url_end = self.url_end(start, end)
+        if url_end is not None:
+            return (start, url_end, "url", host + self.text[end:url_end], private)
+        return (start, end, "domain", host, private)
+
+    def url_end(self, start: int, end: int) -> int | None:
+        """Where the URL ends when a path follows the host name at [start, end) (a port or a
+        "/" at least); None when the name stands alone."""
         text = self.text
         path = _PATH_REST_MATCH(text, end) if text[end : end + 1] in _PATH_STARTS else None
         if path:
             url_end = trim_end(text, start, cut_url(text, end, path.end()), self.refanged)
             if url_end > end + 1 or (url_end == end + 1 and text[end] == "/"):
-                return (start, url_end, "url", host + text[end:url_end], private)
-        return (start, end, "domain", host, private)
+                return url_end
+        return None
 
     def ipv4(self, start: int, end: int, shape: Shape) -> Candidate | None:
         """A dotted quad: an address (or a URL with one), unless the text says otherwise."""
@@ -383,13 +405,28 @@ class _DottedScan:
             return _FRAGMENT
         if head > 0 and text[head - 1] == "@":  # an e-mail address: "accounts@freight-<br>…"
             return self.wrapped_email(head, end, shape)
-        path = patterns.PATH_REST.match(text, end)
-        if path:
-            url_end = trim_end(text, start, cut_url(text, end, path.end()), self.refanged)
-            if url_end > end + 1 or (url_end == end + 1 and text[end] == "/"):
-                value = shape.value + text[end:url_end]
-                return (head, url_end, "url", value, shape.private)
+        url_end = self.url_end(start, end)
+        if url_end is not None:
+            return (head, url_end, "url", shape.value + text[end:url_end], shape.private)
         return (head, end, "domain", shape.value, shape.private)
+
+    def idn_start(self, dot: int, floor: int) -> int:
+        """Where the labels before `dot` begin (not before `floor`; not at a dot or a hyphen)."""
+        text = self.text
+        start = dot
+        while start > floor and (_idn_label_char(text[start - 1]) or text[start - 1] == "."):
+            start -= 1
+        while start < dot and text[start] in ".-":
+            start += 1
+        return start
+
+    def idn_goes_on(self, start: int, end: int) -> bool:
+        """The name at [start, end) is part of something longer: a path, an e-mail address, an
+        identifier, a longer word."""
+        text = self.text
+        if start > 0 and text[start - 1] in "@/\\_":
+            return True
+        return end < len(text) and (_idn_label_char(text[end]) or text[end] == "@")
 
     def wrapped_email(self, head: int, end: int, shape: Shape) -> Candidate:
         """The e-mail address whose domain, broken at a line end, starts at `head`."""
@@ -407,18 +444,12 @@ class _DottedScan:
         `dot` (starting at `floor` or later): checked in its Punycode form, reported as
         written."""
         text = self.text
-        start = dot
-        while start > floor and (_idn_label_char(text[start - 1]) or text[start - 1] == "."):
-            start -= 1
-        while start < dot and text[start] in ".-":
-            start += 1
+        start = self.idn_start(dot, floor)
         match = patterns.IDN_TAIL.match(text, dot)
         if match is None or start == dot:
             return None
         end = match.end()
-        if (start > 0 and text[start - 1] in "@/\\_") or (
-            end < len(text) and (_idn_label_char(text[end]) or text[end] == "@")
-        ):
+        if self.idn_goes_on(start, end):
             return None
         token = text[start:end]
         ascii_name = validators.idna_ascii(token)

@@ -58,21 +58,31 @@ def classify_run(text: str, start: int, end: int) -> Candidate | None:
         return _hash(text, start, end, run)
     if size == 42 and run[:2] == "0x" and HEX.issuperset(run[2:]):
         return (start, end, "ethereum", run.lower(), False) if checksums.eip55_ok(run) else None
-    if (
-        size == 56
-        and run.islower()
-        and BASE32.issuperset(run)
-        and not text.startswith(".onion", end)
-        and checksums.onion_v3_ok(run)
-    ):
+    if size == 56 and _bare_onion(text, end, run):
         return (start, end, "onion", run + ".onion", False)
     lower = run.lower()
     if lower.startswith(("bc1", "ltc1", "addr1")):
-        hrp = checksums.bech32_hrp(run)
-        return (start, end, _BECH32_HRPS[hrp], lower, False) if hrp in _BECH32_HRPS else None
+        return _bech32(start, end, run, lower)
     if size == 42 and lower[0] in "qp" and run in (lower, run.upper()):
         return _cashaddr(text, start, end, lower)
     return _base58_address(text, start, end, run)
+
+
+def _bare_onion(text: str, end: int, run: str) -> bool:
+    """A v3 onion name written without ".onion" (56 base32 letters, its checksum right); one
+    followed by ".onion" is the dotted pass's."""
+    return (
+        run.islower()
+        and BASE32.issuperset(run)
+        and not text.startswith(".onion", end)
+        and checksums.onion_v3_ok(run)
+    )
+
+
+def _bech32(start: int, end: int, run: str, lower: str) -> Candidate | None:
+    """A Bech32 address (Bitcoin, Litecoin, Cardano) whose prefix names its coin."""
+    hrp = checksums.bech32_hrp(run)
+    return (start, end, _BECH32_HRPS[hrp], lower, False) if hrp in _BECH32_HRPS else None
 
 
 def _hash(text: str, start: int, end: int, run: str) -> Candidate | None:
@@ -103,12 +113,7 @@ def glued_hash(text: str, start: int, end: int) -> Candidate | None:
     run starts or ends with exactly 32/40/64/128 well-mixed hex digits, cut off by a letter
     past `f`."""
     run = text[start:end]
-    head = len(run)  # where the hex digits that end the run begin
-    while head > 0 and len(run) - head <= _LONGEST_HASH and run[head - 1] in HEX:
-        head -= 1
-    tail = 0  # where the hex digits that start the run end
-    while tail < len(run) and tail <= _LONGEST_HASH and run[tail] in HEX:
-        tail += 1
+    head, tail = _hex_edges(run)
     for piece_start, piece_end in ((start + head, end), (start, start + tail)):
         piece = text[piece_start:piece_end]
         if (
@@ -117,7 +122,24 @@ def glued_hash(text: str, start: int, end: int) -> Candidate | None:
             and validators.hex_well_mixed(piece)
         ):
             return (piece_start, piece_end, HASH_BY_LENGTH[len(piece)], piece.lower(), False)
-    # The extension before the hash ends in hex letters: "exe" + SHA-1 reads as "e" + 40 hex.
+    return _hash_after_extension(run, head, end)
+
+
+def _hex_edges(run: str) -> tuple[int, int]:
+    """Where the hex digits that end the run begin, and where those that start it end (each
+    read no further than the longest hash)."""
+    head = len(run)
+    while head > 0 and len(run) - head <= _LONGEST_HASH and run[head - 1] in HEX:
+        head -= 1
+    tail = 0
+    while tail < len(run) and tail <= _LONGEST_HASH and run[tail] in HEX:
+        tail += 1
+    return head, tail
+
+
+def _hash_after_extension(run: str, head: int, end: int) -> Candidate | None:
+    """A hash after a file extension that ends in hex letters: "exe" + SHA-1 reads as "e" +
+    40 hex digits, so the extension's hex letters are given back to it."""
     for size in HASH_BY_LENGTH:
         extra = len(run) - head - size
         if 1 <= extra <= 3 and run[: head + extra].lower() in validators.FILE_EXTENSIONS:

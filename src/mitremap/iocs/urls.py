@@ -133,14 +133,8 @@ def find_emails(text: str, refanged: Refanged) -> Iterator[Candidate]:
 
 
 def _email_at(text: str, at: int) -> Candidate | None:
-    start = walk_left(text, at, LOCAL_CHARS, 64)
-    while start >= 2 and text[start - 1] == "\\" and text[start] == "_":
-        start = walk_left(text, start - 1, LOCAL_CHARS, 64)  # Markdown escapes: "ksa\_emb@"
-    while start < at and text[start] in "._%+-":
-        start += 1
-    if start == at or text[at - 1] == ".":
-        return None
-    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "\\"):
+    start = _local_start(text, at)
+    if start is None:
         return None
     match = patterns.EMAIL_DOMAIN.match(text, at + 1)
     if not match:
@@ -153,3 +147,18 @@ def _email_at(text: str, at: int) -> Candidate | None:
         return None
     value = text[start:at].replace("\\_", "_").lower() + "@" + domain
     return (start, end, "email", value, validators.domain_is_private(domain))
+
+
+def _local_start(text: str, at: int) -> int | None:
+    """Where the local part before the `@` at `at` begins (read through Markdown's escaped
+    underscores); None when there is none, or it is the end of a longer word."""
+    start = walk_left(text, at, LOCAL_CHARS, 64)
+    while start >= 2 and text[start - 1] == "\\" and text[start] == "_":
+        start = walk_left(text, start - 1, LOCAL_CHARS, 64)  # Markdown escapes: "ksa\_emb@"
+    while start < at and text[start] in "._%+-":
+        start += 1
+    if start == at or text[at - 1] == ".":
+        return None
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "\\"):
+        return None
+    return start

@@ -257,13 +257,23 @@ def read_tram_json(path: str | Path, source: str | None = None) -> Iterator[Labe
         raise DataError(f"{path} is not a readable TRAM JSON file") from exc
     name = source or path.stem
     if isinstance(data, list):
-        for number, text in enumerate(data):
-            if isinstance(text, str) and text.strip():
-                yield LabelledText(text, (), name, f"{name}-{number}")
+        yield from _tram_negatives(data, name)
         return
     sentences = data.get("sentences") if isinstance(data, dict) else None
     if not isinstance(sentences, list):
         raise DataError(f"{path}: not a TRAM report export (no 'sentences' list)")
+    yield from _tram_sentences(sentences, name)
+
+
+def _tram_negatives(texts: list[Any], name: str) -> Iterator[LabelledText]:
+    """TRAM's negative data: each non-blank string a text with no technique."""
+    for number, text in enumerate(texts):
+        if isinstance(text, str) and text.strip():
+            yield LabelledText(text, (), name, f"{name}-{number}")
+
+
+def _tram_sentences(sentences: list[Any], name: str) -> Iterator[LabelledText]:
+    """A TRAM report export's sentences with their techniques (rejected ones left out)."""
     for number, sentence in enumerate(sentences):
         if not isinstance(sentence, dict) or sentence.get("disposition") == "reject":
             continue
@@ -574,6 +584,25 @@ def build_corpus(
 
     report.labels = normaliser.report
     return Corpus(list(merged.values()), report)
+
+
+def evaluation_items(
+    kb: AttackKB, name: str, resolver: DataResolver | None = None
+) -> list[LabelledText]:
+    """The labelled texts of a registered source read as training reads them (its split, its
+    reader, labels normalised against `kb`), whatever its role: how benchmarks score text the
+    model was never trained on (`annoctr-dev`)."""
+    from mitremap.data import DataResolver
+    from mitremap.sources import source
+
+    spec = source(name)
+    normaliser = LabelNormaliser(kb)
+    path = (resolver or DataResolver()).require(str(spec.path))
+    return [
+        LabelledText(i.text.strip(), labels, name, i.id, i.meta)
+        for i in _read_source(path, spec)
+        if (labels := normaliser.normalise(i.labels))
+    ]
 
 
 def _read_source(path: Path, spec: Source) -> Iterator[LabelledText]:

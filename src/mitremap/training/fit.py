@@ -117,32 +117,13 @@ def train_linear(
     started, began = time.perf_counter(), time.time()
     report = _reporter(progress)
     usable = [r for r in reports if r.labels]
-    negatives = []
-    if settings.report_negatives and usable:
-        negatives = report_negatives(usable, {item.text for item in items})
-        items = [*items, *negatives]
-    texts = [item.text for item in items]
+    items, negatives = _with_report_negatives(items, usable, settings)
     label_sets = [most_specific(item.labels) for item in items]
     labels = sorted({x for ls in label_sets for x in ls})
     if not labels:
         raise ModelError("the training texts have no labels")
     Y = _label_matrix(label_sets, labels)
-
-    report("features", 0, 1)
-    try:
-        features, X = TextFeatures.fit_transform(
-            texts,
-            settings.word_ngrams,
-            settings.char_ngrams,
-            settings.max_word_features,
-            settings.max_char_features,
-            settings.min_df,
-        )
-    except ValueError as exc:  # scikit-learn: no term occurs in min_df texts
-        raise ModelError(
-            f"too little training text to learn from ({len(texts)} texts: {exc})"
-        ) from exc
-    report("features", 1, 1)
+    features, X = _features([item.text for item in items], settings, report)
 
     silent = _silence(items, usable, labels, settings)
     calibration = Calibration()
@@ -164,18 +145,62 @@ def train_linear(
         calibration,
         card or ModelCard(backend="linear", attack_version="", package_version=""),
     )
-    model.card.backend = "linear"
-    if negatives:
-        model.card.sources["report-negatives"] = len(negatives)
-    model.card.labels = len(labels)
-    model.card.training_texts = len(items)
-    model.card.settings = {
-        k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
-    }
+    _record_training(model.card, settings, len(labels), len(items), len(negatives), began)
     model.card.train_seconds = round(time.perf_counter() - started, 1)
-    if not model.card.trained_at:  # when training started, as `train_model` records it
-        model.card.trained_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began))
     return model
+
+
+def _with_report_negatives(
+    items: Sequence[LabelledText], reports: list[LabelledText], settings: LinearSettings
+) -> tuple[Sequence[LabelledText], list[LabelledText]]:
+    """The training texts with the annotated reports' untouched sentences added as "no
+    technique" text (unless the settings say not), and those sentences."""
+    if not (settings.report_negatives and reports):
+        return items, []
+    negatives = report_negatives(reports, {item.text for item in items})
+    return [*items, *negatives], negatives
+
+
+def _features(
+    texts: list[str], settings: LinearSettings, report: Progress
+) -> tuple[TextFeatures, sparse.csr_matrix]:
+    """The TF-IDF features fitted on the training texts, and the texts' rows."""
+    report("features", 0, 1)
+    try:
+        features, X = TextFeatures.fit_transform(
+            texts,
+            settings.word_ngrams,
+            settings.char_ngrams,
+            settings.max_word_features,
+            settings.max_char_features,
+            settings.min_df,
+        )
+    except ValueError as exc:  # scikit-learn: no term occurs in min_df texts
+        raise ModelError(
+            f"too little training text to learn from ({len(texts)} texts: {exc})"
+        ) from exc
+    report("features", 1, 1)
+    return features, X
+
+
+def _record_training(
+    card: ModelCard,
+    settings: LinearSettings,
+    labels: int,
+    texts: int,
+    negatives: int,
+    began: float,
+) -> None:
+    """What the model card says about the training: the backend, the labels and texts
+    counted, the settings, and when it started (unless `train_model` recorded it)."""
+    card.backend = "linear"
+    if negatives:
+        card.sources["report-negatives"] = negatives
+    card.labels = labels
+    card.training_texts = texts
+    card.settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    if not card.trained_at:  # when training started, as `train_model` records it
+        card.trained_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began))
 
 
 def _reporter(progress: Progress | None) -> Progress:
@@ -454,77 +479,142 @@ def _calibrate(
 ) -> Calibration:
     """Train k times without a fold of reports and labelled texts; fit the calibration on how
     the fold models score what they did not see (see `classify.calibration`)."""
-    seen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
-    k = max(2, settings.calibration_folds)
-    rng = np.random.default_rng(settings.seed)
-    report_fold = {
-        r.id: int(f) for r, f in zip(reports, rng.permutation(len(reports)) % k, strict=True)
-    }
-    item_fold = np.array(
-        [
-            report_fold.get(str((item.meta or {}).get("doc_title")), int(rng.integers(k)))
-            for item in items
-        ]
+    folds = _Folds.assign(items, reports, settings)
+    evidence = _HeldOutEvidence(
+        labels, settings, _judged(items, reports, labels, settings), names, out_of_fold is not None
     )
-    label_index = {x: i for i, x in enumerate(labels)}
-    judged = _judged(items, reports, labels, settings)
     filler = [item for item in items if not item.labels and item.source in settings.filler_sources]
-    held_out = HeldOut()
     row_weights = _row_weights(items, settings)  # the same for every fold
-
-    def named(text: str) -> np.ndarray | None:
-        return names.label_evidence(names.find(text), labels) if names is not None else None
-
-    for f in range(k):
-        held = [r for r in reports if report_fold[r.id] == f]
-        keep = (item_fold != f) & held_out_mask(items, held)
-        stage = f"calibrate {f + 1}/{k}"
-        fold_silent = silent.subset(keep) if silent is not None else None
+    for f in range(folds.k):
+        held = [r for r in reports if folds.report[r.id] == f]
+        keep = (folds.item != f) & held_out_mask(items, held)
+        stage = f"calibrate {f + 1}/{folds.k}"
         weights, bias = _fit_weights(
             X[keep],
             Y[keep],
             settings,
             lambda d, t, s=stage: report(s, d, t),
-            fold_silent,
+            silent.subset(keep) if silent is not None else None,
             None if row_weights is None else row_weights[keep],
         )
         probe = LinearModel(
             features, weights, bias, labels, Calibration(), ModelCard("linear", "", "")
         )
         for r in held:
-            sentences, windows, chars = document_windows(r.text, settings.window)
-            raw = probe.decision_function(probe.window_rows(sentences, windows))
-            gold = (
-                parent_level_gold(r.labels, labels)
-                if r.source in settings.parent_level_sources
-                else np.isin(labels, list(r.labels))
-            )
-            spans: list[tuple[int, int, tuple[str, ...]]] = [
-                (s["start"], s["end"], (s.get("label", ""),))
-                for s in (r.meta or {}).get("spans") or []
-            ]
-            targets = span_targets(chars, spans, label_index) if spans else None
-            sentence_raw, evidence = probe.sentence_scores(sentences), named(r.text)
-            held_out.add(raw, targets, gold, judged[r.source], r.source, sentence_raw, evidence)
-            if out_of_fold is not None:
-                seen[r.id] = (raw, sentence_raw, evidence)
+            evidence.add_report(probe, r)
         texts = [
             item
-            for item, fold in zip(items, item_fold, strict=True)
+            for item, fold in zip(items, folds.item, strict=True)
             if fold == f and item.labels and item.source not in settings.no_snippet_sources
         ]
-        limit = settings.snippet_reports // k
-        for text, spans in snippet_reports(texts, filler, settings.seed + f, limit):
-            sentences, windows, chars = document_windows(text, settings.window)
+        evidence.add_snippets(
+            probe, texts, filler, settings.seed + f, settings.snippet_reports // folds.k
+        )
+    return evidence.fit(settings.seed, out_of_fold)
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """The calibration folds: each report's, and each labelled text's (a report's sentences
+    go with their report, so no fold model has seen the report it is scored on)."""
+
+    k: int
+    report: dict[str, int]
+    item: np.ndarray
+
+    @classmethod
+    def assign(
+        cls,
+        items: Sequence[LabelledText],
+        reports: Sequence[LabelledText],
+        settings: LinearSettings,
+    ) -> _Folds:
+        """Reports dealt into k folds at random (seeded); a text that is no report's sentence
+        gets a random fold."""
+        k = max(2, settings.calibration_folds)
+        rng = np.random.default_rng(settings.seed)
+        report_fold = {
+            r.id: int(f) for r, f in zip(reports, rng.permutation(len(reports)) % k, strict=True)
+        }
+        item_fold = np.array(
+            [
+                report_fold.get(str((item.meta or {}).get("doc_title")), int(rng.integers(k)))
+                for item in items
+            ]
+        )
+        return cls(k, report_fold, item_fold)
+
+
+@dataclass
+class _HeldOutEvidence:
+    """How the fold models score what they did not see, collected fold by fold for the
+    calibration fit (`training.calibration.HeldOut`). With `keep_scores`, each held-out
+    report's scores are kept too, for its out-of-fold report confidence."""
+
+    labels: list[str]
+    settings: LinearSettings
+    judged: dict[str, Judged]
+    names: Gazetteer | None
+    keep_scores: bool
+    held_out: HeldOut = field(default_factory=HeldOut)
+    seen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.label_index = {x: i for i, x in enumerate(self.labels)}
+
+    def add_report(self, probe: LinearModel, r: LabelledText) -> None:
+        """A held-out annotated report, read as the model reads one: its windows' raw scores
+        against its labels (parent-level for sources that annotate parents only), its
+        annotated spans' labels where it has them, and the ATT&CK software it names."""
+        sentences, windows, chars = document_windows(r.text, self.settings.window)
+        raw = probe.decision_function(probe.window_rows(sentences, windows))
+        gold = (
+            parent_level_gold(r.labels, self.labels)
+            if r.source in self.settings.parent_level_sources
+            else np.isin(self.labels, list(r.labels))
+        )
+        spans: list[tuple[int, int, tuple[str, ...]]] = [
+            (s["start"], s["end"], (s.get("label", ""),)) for s in (r.meta or {}).get("spans") or []
+        ]
+        targets = span_targets(chars, spans, self.label_index) if spans else None
+        sentence_raw, named = probe.sentence_scores(sentences), self._named(r.text)
+        self.held_out.add(raw, targets, gold, self.judged[r.source], r.source, sentence_raw, named)
+        if self.keep_scores:
+            self.seen[r.id] = (raw, sentence_raw, named)
+
+    def add_snippets(
+        self,
+        probe: LinearModel,
+        texts: list[LabelledText],
+        filler: list[LabelledText],
+        seed: int,
+        limit: int,
+    ) -> None:
+        """Short reports made of held-out labelled texts (and "no technique" filler): every
+        source's text, known sentence by sentence, scored the way reports are."""
+        for text, spans in snippet_reports(texts, filler, seed, limit):
+            sentences, windows, chars = document_windows(text, self.settings.window)
             raw = probe.decision_function(probe.window_rows(sentences, windows))
-            gold = np.isin(labels, [x for _, _, ls in spans for x in ls])
-            targets = span_targets(chars, spans, label_index)
-            held_out.add(raw, targets, gold, Judged(), "snippets", probe.sentence_scores(sentences))
-    calibration = held_out.fit(settings.seed)
-    if out_of_fold is not None:
-        for key, (raw, sentence_raw, evidence) in seen.items():
-            out_of_fold[key] = calibration.report_proba(raw, sentence_raw, evidence)
-    return calibration
+            gold = np.isin(self.labels, [x for _, _, ls in spans for x in ls])
+            targets = span_targets(chars, spans, self.label_index)
+            self.held_out.add(
+                raw, targets, gold, Judged(), "snippets", probe.sentence_scores(sentences)
+            )
+
+    def fit(self, seed: int, out_of_fold: dict[str, np.ndarray] | None) -> Calibration:
+        """The calibration fitted on the evidence; `out_of_fold` gets each held-out report's
+        calibrated report confidence."""
+        calibration = self.held_out.fit(seed)
+        if out_of_fold is not None:
+            for key, (raw, sentence_raw, named) in self.seen.items():
+                out_of_fold[key] = calibration.report_proba(raw, sentence_raw, named)
+        return calibration
+
+    def _named(self, text: str) -> np.ndarray | None:
+        """The ATT&CK software a text names, as the report calibration's feature."""
+        if self.names is None:
+            return None
+        return self.names.label_evidence(self.names.find(text), self.labels)
 
 
 def _judged(

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mitremap.classify.base import ModelCard
 from mitremap.classify.linear import LinearModel
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from mitremap.attack import AttackKB
     from mitremap.data import DataResolver
-    from mitremap.training.corpus import LabelledText
+    from mitremap.training.corpus import Corpus, LabelledText
 
 CALIBRATION_REPORTS = "tram/reports.jsonl"
 # annotated whole reports calibrate report confidence (`mitremap.sources`, role calibration):
@@ -81,14 +81,61 @@ def train_model(
     `out_of_fold`: see `train_linear` (the reviewed reports' confidence from fold models that
     never saw them). `report_sources`: the annotated reports to calibrate on; `exclude`: drops
     corpus texts (say, the text of reports held out for an evaluation)."""
-    from mitremap import __version__
     from mitremap.attack import load_attack
     from mitremap.data import DataResolver
-    from mitremap.names import Gazetteer
-    from mitremap.training.corpus import DEFAULT_RECIPE, Recipe, build_corpus
 
     resolver = resolver or DataResolver()
     kb = kb or load_attack(data_dir=resolver.mirror)
+    corpus = _build_corpus(kb, sources, resolver, add, drop, include, exclude, progress)
+    report_sources = tuple(report_sources)
+    missing = [
+        name for name in report_sources if resolver.find(str(source(name).path)).path is None
+    ]
+    if calibrate and missing:
+        warnings.warn(
+            f"annotated reports missing ({', '.join(missing)}): the model's confidence is "
+            "calibrated on less evidence; run `mitremap data fetch all` or point --data at a "
+            "mirror",
+            stacklevel=2,
+        )
+    reports = calibration_reports(kb, resolver, sources=report_sources) if calibrate else []
+    card = _card(kb, corpus)
+    if calibrate:  # recorded even when no report was found: a missing source is never silent
+        card.recipe["calibration"] = _calibration_record(reports, report_sources, missing)
+    items = corpus.items
+    reviewed = list(reviewed)
+    if reviewed:
+        items = _with_reviewed(items, reviewed, kb)
+        card.recipe["reviewed_passages"] = len(reviewed)
+    if calibrate:
+        extra = _normalised(reviewed_reports, kb)
+        reports = [*reports, *extra]
+        if extra:
+            card.recipe["calibration"]["reviewed_reports"] = len(extra)
+    return train_linear(
+        items,
+        reports=reports,
+        settings=settings,
+        card=card,
+        progress=progress,
+        out_of_fold=out_of_fold,
+    )
+
+
+def _build_corpus(
+    kb: AttackKB,
+    sources: Iterable[str] | None,
+    resolver: DataResolver,
+    add: Iterable[str | Path],
+    drop: Iterable[str],
+    include: Iterable[str],
+    exclude: Callable[[LabelledText], bool] | None,
+    progress: Progress | None,
+) -> Corpus:
+    """The training corpus: the default recipe's sources, or the `sources` named, with the
+    files added and the sources dropped or included."""
+    from mitremap.training.corpus import DEFAULT_RECIPE, Recipe, build_corpus
+
     recipe = DEFAULT_RECIPE
     if sources is not None:
         recipe = Recipe("custom", "1", tuple(sources))
@@ -105,20 +152,17 @@ def train_model(
     )
     if progress is not None:
         progress("corpus", 1, 1)
-    report_sources = tuple(report_sources)
-    missing = [
-        name for name in report_sources if resolver.find(str(source(name).path)).path is None
-    ]
-    if calibrate and missing:
-        warnings.warn(
-            f"annotated reports missing ({', '.join(missing)}): the model's confidence is "
-            "calibrated on less evidence; run `mitremap data fetch all` or point --data at a "
-            "mirror",
-            stacklevel=2,
-        )
-    reports = calibration_reports(kb, resolver, sources=report_sources) if calibrate else []
+    return corpus
+
+
+def _card(kb: AttackKB, corpus: Corpus) -> ModelCard:
+    """The new model's card: the ATT&CK it knows (techniques and names, so analysis needs no
+    knowledge base), the corpus' recipe and counts, and when training started."""
+    from mitremap import __version__
+    from mitremap.names import Gazetteer
+
     summary = corpus.report.to_dict()
-    card = ModelCard(
+    return ModelCard(
         backend="linear",
         attack_version=kb.version,
         package_version=__version__,
@@ -132,42 +176,33 @@ def train_model(
         },
         names=Gazetteer.from_attack(kb).to_dict(),
     )
-    if calibrate:  # recorded even when no report was found: a missing source is never silent
-        counts = {
-            name: sum(1 for r in reports if r.labels and r.source == name)
-            for name in report_sources
-        }
-        card.recipe["calibration"] = {
-            "annotated_reports": {k: v for k, v in counts.items() if v},
-            "missing": missing,
-            "held_out_snippets": "short reports of held-out labelled text of every source",
-        }
-        if missing:
-            card.recipe["calibration"]["warning"] = (
-                f"annotated reports missing ({', '.join(missing)}): confidence is calibrated "
-                "on less evidence; run `mitremap data fetch all` and retrain"
-            )
-    items = corpus.items
-    reviewed = list(reviewed)
-    if reviewed:
-        items = _with_reviewed(items, reviewed, kb)
-        card.recipe["reviewed_passages"] = len(reviewed)
-    if calibrate:
-        from mitremap.training.corpus import LabelNormaliser
 
-        normalise = LabelNormaliser(kb).normalise
-        extra = [replace(r, labels=normalise(r.labels)) for r in reviewed_reports]
-        reports = [*reports, *extra]
-        if extra:
-            card.recipe["calibration"]["reviewed_reports"] = len(extra)
-    return train_linear(
-        items,
-        reports=reports,
-        settings=settings,
-        card=card,
-        progress=progress,
-        out_of_fold=out_of_fold,
-    )
+
+def _calibration_record(
+    reports: list[LabelledText], sources: tuple[str, ...], missing: list[str]
+) -> dict[str, Any]:
+    """What the card says the calibration was fitted on: the annotated reports by source,
+    the sources missing (with a warning), and the held-out snippets."""
+    counts = {name: sum(1 for r in reports if r.labels and r.source == name) for name in sources}
+    record: dict[str, Any] = {
+        "annotated_reports": {k: v for k, v in counts.items() if v},
+        "missing": missing,
+        "held_out_snippets": "short reports of held-out labelled text of every source",
+    }
+    if missing:
+        record["warning"] = (
+            f"annotated reports missing ({', '.join(missing)}): confidence is calibrated "
+            "on less evidence; run `mitremap data fetch all` and retrain"
+        )
+    return record
+
+
+def _normalised(reports: Iterable[LabelledText], kb: AttackKB) -> list[LabelledText]:
+    """Reports with their labels normalised like training labels."""
+    from mitremap.training.corpus import LabelNormaliser
+
+    normalise = LabelNormaliser(kb).normalise
+    return [replace(r, labels=normalise(r.labels)) for r in reports]
 
 
 def _with_reviewed(

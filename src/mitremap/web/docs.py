@@ -5,7 +5,11 @@ sends the page's CSRF token, so it works with the browser session too.
 """
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING
+
+# no `from __future__ import annotations`: FastAPI reads the routes' annotations at run time
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ASSETS = {
     "swagger-ui.css": "text/css",
@@ -45,7 +49,7 @@ window.addEventListener("load", function () {
 """
 
 
-def add_docs(app: Any) -> None:
+def add_docs(app: "FastAPI") -> None:
     """Register `/docs`, `/docs/init.js` and `/docs/assets/{name}` on `app` (the page's CSRF
     token is `request.state.csrf_token`, as on every page)."""
     from fastapi import Request, Response

@@ -231,7 +231,7 @@ def guarded_protocol(request_timeout: float = 30.0, per_client: int = 32) -> Any
         _deadline: Any = None
         _who: str = ""
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._who = self.client[0] if self.client else ""
             open_by_client[self._who] = open_by_client.get(self._who, 0) + 1

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mitremap.errors import DataError
 from mitremap.training.converters._archive import (
@@ -128,15 +128,20 @@ def _tram_report(name: str, content: bytes) -> _TramReport | None:
         if match is None:
             continue  # the tokens ("lex") and the whole-document SEGMENT
         for annot in aset.get("annots") or ():
-            if isinstance(annot, list) and len(annot) >= 2:
-                start, end = annot[0], annot[1]
-                if (
-                    isinstance(start, int)
-                    and isinstance(end, int)
-                    and 0 <= start < end <= len(text)
-                ):
-                    spans.append(_Span(start, end, match.group(1), kind))
+            found = _annotation(annot, len(text))
+            if found is not None:
+                spans.append(_Span(*found, match.group(1), kind))
     return _TramReport(title, text, sorted(spans))
+
+
+def _annotation(annot: Any, length: int) -> tuple[int, int] | None:
+    """An annotation's [start, end) when it is one: two integer offsets inside the text."""
+    if not isinstance(annot, list) or len(annot) < 2:
+        return None
+    start, end = annot[0], annot[1]
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= length:
+        return start, end
+    return None
 
 
 def read_tram_single_label(path: Path, source: str = "tram-single") -> Iterator[LabelledText]:

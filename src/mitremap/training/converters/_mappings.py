@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mitremap.errors import DataError
 from mitremap.training.converters._archive import (
@@ -185,19 +186,26 @@ def read_capec_stix(path: Path, source: str = "capec") -> Iterator[LabelledText]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path} is not a readable CAPEC STIX bundle") from exc
     for obj in objects if isinstance(objects, list) else ():
-        if not isinstance(obj, dict) or obj.get("type") != "attack-pattern" or obj.get("revoked"):
-            continue
-        refs = [r for r in obj.get("external_references") or () if isinstance(r, dict)]
-        capec = [str(r.get("external_id")) for r in refs if r.get("source_name") == "capec"]
-        labels = [
-            f"T{str(r.get('external_id')).removeprefix('T')}"
-            for r in refs
-            if r.get("source_name") == "ATTACK" and r.get("external_id")
-        ]
-        title = squash(obj.get("name"))
-        if capec and labels and title:
-            deprecated = obj.get("x_capec_status") == "Deprecated"
-            text = title_text(title, squash(obj.get("description")))
-            yield record(
-                text, technique_ids(" ".join(labels)), source, capec[0], deprecated=deprecated
-            )
+        found = _capec_pattern(obj, source)
+        if found is not None:
+            yield found
+
+
+def _capec_pattern(obj: Any, source: str) -> LabelledText | None:
+    """One CAPEC object as a record: an attack pattern (not revoked) with a CAPEC id, a name,
+    and ATT&CK techniques among its references; else None."""
+    if not isinstance(obj, dict) or obj.get("type") != "attack-pattern" or obj.get("revoked"):
+        return None
+    refs = [r for r in obj.get("external_references") or () if isinstance(r, dict)]
+    capec = [str(r.get("external_id")) for r in refs if r.get("source_name") == "capec"]
+    labels = [
+        f"T{str(r.get('external_id')).removeprefix('T')}"
+        for r in refs
+        if r.get("source_name") == "ATTACK" and r.get("external_id")
+    ]
+    title = squash(obj.get("name"))
+    if not (capec and labels and title):
+        return None
+    deprecated = obj.get("x_capec_status") == "Deprecated"
+    text = title_text(title, squash(obj.get("description")))
+    return record(text, technique_ids(" ".join(labels)), source, capec[0], deprecated=deprecated)

@@ -8,7 +8,7 @@ token (`auth.Auth.require`).
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Path, Request
 
@@ -20,6 +20,15 @@ from mitremap.web.workspace.registry import ModelRegistry
 from mitremap.web.workspace.retrain import Retrainer
 from mitremap.web.workspace.store import Store
 
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs blocking work in the worker pool, called with its Deadline as its last argument
+    (`web.app.WorkerPool`); typed so a route gets back what its work returns."""
+
+    def __call__(self, function: Callable[..., T], *args: Any) -> Awaitable[T]: ...
+
 
 @dataclass
 class Workspace:
@@ -30,8 +39,7 @@ class Workspace:
     registry: ModelRegistry
     retrainer: Retrainer
     memory: WorkspaceMemory
-    # blocking work in the worker pool, called with its Deadline as its last argument
-    run: Callable[..., Awaitable[Any]]
+    run: Runner
     max_bytes: int
     threshold: float = 0.6
     secure_cookies: bool = False  # always Secure (else only over HTTPS)

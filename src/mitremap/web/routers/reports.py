@@ -391,17 +391,7 @@ async def _read_report_request(
     only, and bytes: it is never written under a name the client chose)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
-        # the block closes the form's files (spooled temporary files), whatever happens
-        async with request.form(max_files=1, max_fields=12, max_part_size=max_bytes) as form:
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str) or not upload.filename:
-                return fields, None
-            data = await upload.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise TooLargeError(f"the file is larger than the {max_bytes // 2**20} MB limit")
-            name = clean(upload.filename).replace("/", "_").replace("\\", "_")[:255]
-            return fields, (name, data)
+        return await _read_form(request, max_bytes)
     if kind not in ("application/json", ""):
         raise BadRequestError("send JSON or multipart/form-data")
     try:
@@ -414,6 +404,24 @@ async def _read_report_request(
     if isinstance(fields.get("tags"), list):
         fields["tags"] = ",".join(str(t) for t in fields["tags"])
     return {k: v for k, v in fields.items() if isinstance(v, str)}, None
+
+
+async def _read_form(
+    request: Request, max_bytes: int
+) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    """A multipart request's text fields, and its file when it has one (at most `max_bytes`;
+    its name cleaned of folders)."""
+    # the block closes the form's files (spooled temporary files), whatever happens
+    async with request.form(max_files=1, max_fields=12, max_part_size=max_bytes) as form:
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            return fields, None
+        data = await upload.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise TooLargeError(f"the file is larger than the {max_bytes // 2**20} MB limit")
+        name = clean(upload.filename).replace("/", "_").replace("\\", "_")[:255]
+        return fields, (name, data)
 
 
 def _first_problem(exc: Exception) -> str:

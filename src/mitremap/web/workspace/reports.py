@@ -438,7 +438,9 @@ class ReportStore:
             decision = {"id": row.id, **_row(row).to_dict()}
             return {"decision": decision, "report": _summary(_report(s, report_id, text=False))}
 
-    def _after_decision(self, s: Session, report_id: int, version: int, user: str, key: str):
+    def _after_decision(
+        self, s: Session, report_id: int, version: int, user: str, key: str
+    ) -> None:
         """The draft the decision was typed in is spent; a `new` report is now in review."""
         s.execute(
             delete(Draft).where(Draft.report_id == report_id, Draft.user == user, Draft.key == key)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mitremap.documents import Document
+from mitremap.schema import EvidenceJSON
 from mitremap.training.corpus import LabelledText
 
 SOURCE = "reviews"
@@ -435,7 +436,9 @@ def reviewed_result(
 
     text = document.text
 
-    def evidence(spans: Iterable[tuple[int, int]], confidence: dict[tuple[int, int], float]):
+    def evidence(
+        spans: Iterable[tuple[int, int]], confidence: dict[tuple[int, int], float]
+    ) -> list[EvidenceJSON]:
         return [
             {"start": a, "end": b, "confidence": confidence.get((a, b), 1.0), "text": text[a:b]}
             for a, b in sorted(set(spans))

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql import ColumnElement
 
@@ -32,10 +32,12 @@ Column = ColumnElement[int] | QueryableAttribute[int]
 class SearchIndex(Protocol):
     """What the store asks of the full-text index."""
 
-    def put(self, connection: Any, report_id: int, title: str, text: str, iocs: Iterable[str]):
+    def put(
+        self, connection: Connection, report_id: int, title: str, body: str, iocs: Iterable[str]
+    ) -> None:
         """Index (or index again) one report."""
 
-    def drop(self, connection: Any, report_ids: Iterable[int]) -> None:
+    def drop(self, connection: Connection, report_ids: Iterable[int]) -> None:
         """Forget reports (deleted)."""
 
     def matching(self, query: str, report_id: Column) -> ColumnElement[bool] | None:
@@ -55,7 +57,9 @@ class Fts5Index:
     """SQLite FTS5: the report's id is the row id; each term a quoted phrase (so `1.2.3.4` is
     four tokens in a row, and nothing typed is read as FTS syntax)."""
 
-    def put(self, connection: Any, report_id: int, title: str, body: str, iocs: Iterable[str]):
+    def put(
+        self, connection: Connection, report_id: int, title: str, body: str, iocs: Iterable[str]
+    ) -> None:
         params = {"id": report_id}
         connection.execute(text("DELETE FROM report_search WHERE rowid = :id"), params)
         connection.execute(
@@ -63,7 +67,7 @@ class Fts5Index:
             {**params, "t": title, "b": body[:MAX_INDEXED_CHARS], "i": _iocs_text(iocs)},
         )
 
-    def drop(self, connection: Any, report_ids: Iterable[int]) -> None:
+    def drop(self, connection: Connection, report_ids: Iterable[int]) -> None:
         for report_id in report_ids:
             connection.execute(
                 text("DELETE FROM report_search WHERE rowid = :id"), {"id": report_id}
@@ -84,7 +88,9 @@ class TsvectorIndex:
     """PostgreSQL: one tsvector a report (the 'simple' configuration: no stemming, no stop
     words), a GIN index; every term must match (`plainto_tsquery`)."""
 
-    def put(self, connection: Any, report_id: int, title: str, body: str, iocs: Iterable[str]):
+    def put(
+        self, connection: Connection, report_id: int, title: str, body: str, iocs: Iterable[str]
+    ) -> None:
         connection.execute(
             text(
                 "INSERT INTO report_search (report_id, document) VALUES (:id, "
@@ -95,7 +101,7 @@ class TsvectorIndex:
             {"id": report_id, "t": title, "b": body[:MAX_INDEXED_CHARS], "i": _iocs_text(iocs)},
         )
 
-    def drop(self, connection: Any, report_ids: Iterable[int]) -> None:
+    def drop(self, connection: Connection, report_ids: Iterable[int]) -> None:
         """Nothing to do: the rows go with their report (foreign key, ON DELETE CASCADE)."""
 
     def matching(self, query: str, report_id: Column) -> ColumnElement[bool] | None:
