@@ -341,9 +341,17 @@ def test_markdown_and_html_carry_the_defence_when_asked_for():
 
 def test_html_marks_attck_names_in_the_text_escaped():
     from mitremap.export._html import _highlight
+    from mitremap.schema import EntityJSON
 
     text = "They ran Mimikatz <b>."
-    entity = {"start": 9, "end": 17, "kind": "software", "name": "Mimi<katz>", "id": "S0002"}
+    entity: EntityJSON = {
+        "start": 9,
+        "end": 17,
+        "kind": "software",
+        "name": "Mimi<katz>",
+        "id": "S0002",
+        "webpage_link": "https://attack.mitre.org/software/S0002/",
+    }
     marked = _highlight(text, [], [], [entity])
     assert '<span class="ent" title="ATT&amp;CK software: Mimi&lt;katz&gt; (S0002)">' in marked
     assert "&lt;b&gt;" in marked and "<b>" not in marked
