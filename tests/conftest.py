@@ -26,7 +26,8 @@ def data_root() -> Path | None:
 @contextmanager
 def coverage_paused() -> Iterator[None]:
     """Coverage (`make test`) stopped for a while: for slow work in another library that runs
-    none of MitreMap's code, which the tracer would only slow down."""
+    none of MitreMap's code, or a session fixture's setup whose code the unit tests cover,
+    which the tracer would only slow down."""
     try:
         import coverage
     except ImportError:
@@ -237,7 +238,8 @@ def real_model_path(shared_data, tmp_path_factory):
     path = Path(kept) if kept else tmp_path_factory.mktemp("real-model") / "m"
     if kept and (path / "manifest.json").is_file():
         return path
-    model = train_model(resolver=DataResolver(data_dir=shared_data), settings=settings)
+    with coverage_paused():  # setup, not a test: training's code is covered by its own tests
+        model = train_model(resolver=DataResolver(data_dir=shared_data), settings=settings)
     model.save(path)
     return path
 
