@@ -238,3 +238,20 @@ def test_an_added_file_without_usable_labels_is_an_error(tiny_kb, tmp_path):
         build_corpus(
             tiny_kb, Recipe("x", "1", ()), resolver=DataResolver(cache_dir=tmp_path), add=[extra]
         )
+
+
+def test_an_evaluation_source_is_read_for_scoring_never_for_training(real_kb, shared_data):
+    from mitremap.training.corpus import evaluation_items
+
+    resolver = DataResolver(data_dir=shared_data)
+    with pytest.raises(DataError, match="evaluation-only"):
+        build_corpus(real_kb, Recipe("x", "1", ("annoctr-dev",)), resolver=resolver)
+    dev = evaluation_items(real_kb, "annoctr-dev", resolver)
+    assert len(dev) > 300 and all(i.labels and i.source == "annoctr-dev" for i in dev)
+    assert all(real_kb[x].active for i in dev for x in i.labels)  # normalised like training
+    dev_docs = {
+        i.meta["doc"]
+        for i in read_jsonl(shared_data / "annoctr" / "mentions_train_dev.jsonl")
+        if i.meta.get("split") == "dev"
+    }
+    assert {i.meta["doc_title"] for i in dev} <= dev_docs  # the dev split only
