@@ -76,10 +76,11 @@ class HeldOut:
         self.report_kinds.append(kind)
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
-    def fit(self, seed: int = 0) -> Calibration:
+    def fit(self, seed: int = 0, stages: int = 150) -> Calibration:
         """Each kind of evidence (TRAM reports, AnnoCTR reports, snippets) weighs the same in
         total: thousands of short snippets must not drown a hundred long annotated reports,
-        whose confidence the trees tell apart by the report's length."""
+        whose confidence the trees tell apart by the report's length. `stages`: the trees'
+        boosting stages."""
         from sklearn.linear_model import LogisticRegression
 
         scores = np.concatenate(self.window_scores)[:, None]
@@ -92,7 +93,9 @@ class HeldOut:
         trees = TreeEnsemble()
         if gold.sum() >= 50 and (~gold).sum() >= 50:
             weights = _balanced(self.report_rows, self.report_kinds)
-            trees = TreeEnsemble.fit(rows, gold, seed=seed, sample_weight=weights)
+            trees = TreeEnsemble.fit(
+                rows, gold, seed=seed, sample_weight=weights, n_estimators=stages
+            )
         return Calibration(
             window_a=float(platt.coef_[0, 0]),
             window_b=float(platt.intercept_[0]),

@@ -59,6 +59,9 @@ class LinearSettings:
     # raised per-report F1 on unseen reports of the reviewed source)
     source_weights: dict[str, float] = field(default_factory=lambda: {"reviews": 2.0})
     calibration_folds: int = 3
+    # boosting stages of the report-confidence trees (fewer: a faster, rougher fit; the tests'
+    # session model takes 60)
+    calibration_trees: int = 150
     report_negatives: bool = True
     # sources whose annotators label a fixed set of techniques, in families that share one:
     # their text is evidence (positive or negative) only for those techniques
@@ -510,7 +513,7 @@ def _calibrate(
         evidence.add_snippets(
             probe, texts, filler, settings.seed + f, settings.snippet_reports // folds.k
         )
-    return evidence.fit(settings.seed, out_of_fold)
+    return evidence.fit(settings.seed, out_of_fold, settings.calibration_trees)
 
 
 @dataclass(frozen=True)
@@ -601,10 +604,12 @@ class _HeldOutEvidence:
                 raw, targets, gold, Judged(), "snippets", probe.sentence_scores(sentences)
             )
 
-    def fit(self, seed: int, out_of_fold: dict[str, np.ndarray] | None) -> Calibration:
+    def fit(
+        self, seed: int, out_of_fold: dict[str, np.ndarray] | None, stages: int = 150
+    ) -> Calibration:
         """The calibration fitted on the evidence; `out_of_fold` gets each held-out report's
         calibrated report confidence."""
-        calibration = self.held_out.fit(seed)
+        calibration = self.held_out.fit(seed, stages)
         if out_of_fold is not None:
             for key, (raw, sentence_raw, named) in self.seen.items():
                 out_of_fold[key] = calibration.report_proba(raw, sentence_raw, named)
