@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.cookiejar
 import json
 import os
 import signal
@@ -30,7 +29,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +40,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("MITREMAP_DATA", str(REPO.parent / "shared" / "data"))
 
 from tests import hostile  # noqa: E402  (the fixtures the tests make, at full size)
+
+from bench_workspace import Client  # noqa: E402  (the same browser-like client)
 
 MB = 2**20
 BAR_S, BAR_MB = 30.0, 1024.0
@@ -225,54 +225,6 @@ def cli_rows(rows: list[Row], files: dict[str, Path], timeout: float) -> None:
 # ---- the server ---------------------------------------------------------------------------
 
 
-class Client:
-    """A browser-like client: one session cookie, its CSRF token on every write."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        self.csrf = self.call("GET", "/api/session")[1]["csrf_token"]
-
-    def call(
-        self, method: str, path: str, body: Any = None, file: tuple[str, bytes] | None = None
-    ) -> tuple[int, Any, float]:
-        headers = {"Accept": "application/json"}
-        data = None
-        if file is not None:
-            boundary = uuid.uuid4().hex
-            name, content = file
-            data = (
-                (
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-                    f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-                ).encode()
-                + content
-                + f"\r\n--{boundary}--\r\n".encode()
-            )
-            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if method != "GET":
-            headers["X-CSRF-Token"] = self.csrf
-        request = urllib.request.Request(self.base + path, data, headers, method=method)
-        started = time.perf_counter()
-        try:
-            with self.opener.open(request, timeout=600) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
-        except OSError:
-            status, raw = 0, b""
-        elapsed = time.perf_counter() - started
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        return status, parsed, elapsed
-
-
 class Server:
     """`mitremap serve` on a free loopback port, with a fresh SQLite database."""
 
@@ -295,7 +247,7 @@ class Server:
                 break
             except OSError:
                 time.sleep(0.3)
-        self.client = Client(self.base)
+        self.client = Client(self.base, timeout=600)
 
     def memory_mb(self) -> tuple[float, float]:
         """(resident now, peak since the last reset) in MB."""

@@ -47,6 +47,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -69,19 +70,35 @@ def free_port() -> int:
 
 
 class Client:
-    """A browser-like client: one session cookie, its CSRF token on every write."""
+    """A browser-like client: one session cookie, its CSRF token on every write; a body is
+    JSON, or one file as a multipart form (`file`: its name and bytes)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, timeout: float = 180) -> None:
         self.base = base
+        self.timeout = timeout
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
         self.csrf = self.call("GET", "/api/session")[1]["csrf_token"]
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
+    def call(
+        self, method: str, path: str, body: Any = None, file: tuple[str, bytes] | None = None
+    ) -> tuple[int, Any, float]:
         headers = {"Accept": "application/json"}
         data = None
-        if body is not None:
+        if file is not None:
+            boundary = uuid.uuid4().hex
+            name, content = file
+            data = (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                    f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                ).encode()
+                + content
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        elif body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if method != "GET":
@@ -89,7 +106,7 @@ class Client:
         request = urllib.request.Request(self.base + path, data, headers, method=method)
         started = time.perf_counter()
         try:
-            with self.opener.open(request, timeout=180) as response:
+            with self.opener.open(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
