@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from mitremap.web.app import create_app
 from tests.fakes import StandIn, as_model
+from tests.web.clients import browser
 
 LOCAL = "http://127.0.0.1"  # the tests' server name: production accepts no "testserver"
 
@@ -350,8 +351,7 @@ def test_adding_and_reanalysing_a_report_stop_at_the_time_limit_too(database):
 
     model = Endless()
     app = create_app(as_model(model), max_bytes=10_000, time_limit_s=0.3, database=database)
-    client = TestClient(app, base_url=LOCAL)
-    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
+    client = browser(app)
     added = client.post("/api/reports", json={"text": "It ran schtasks."})
     assert added.status_code == 201
     model.endless = True

@@ -25,6 +25,7 @@ from mitremap.web.workspace.db import Database
 from mitremap.web.workspace.models import ApiToken, AuditEvent, BrowserSession, LoginAttempt
 from mitremap.web.workspace.store import Store
 from tests.tiny import REPORT
+from tests.web.clients import browser
 
 PASSWORD = "correct horse battery"
 HTTPS = "https://127.0.0.1"
@@ -37,9 +38,7 @@ def sessions(store: Store) -> int:
 
 def page_client(app, base: str = HTTPS, address: str = "testclient") -> TestClient:
     """A browser before login: the pre-login cookie and its CSRF token."""
-    client = TestClient(app, base_url=base, client=(address, 50000))
-    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
-    return client
+    return browser(app, base, address)
 
 
 def login(app, name: str, password: str = PASSWORD, address: str = "testclient"):

@@ -15,15 +15,9 @@ from fastapi.testclient import TestClient
 
 from mitremap.web.app import create_app
 from tests.tiny import REPORT
+from tests.web.clients import browser
 
 HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(2)>'
-
-
-def browser(app) -> TestClient:
-    """A client that behaves like the pages: session cookie plus the CSRF header."""
-    client = TestClient(app, base_url="http://127.0.0.1")  # a loopback name, as served
-    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
-    return client
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from mitremap.documents import Document
@@ -25,15 +24,9 @@ from mitremap.web.workspace import reviews
 from mitremap.web.workspace.db import Database, head_revision
 from mitremap.web.workspace.store import Store
 from tests.tiny import REPORT
+from tests.web.clients import browser
 
 REPO = Path(__file__).resolve().parents[2]
-LOCAL = "http://127.0.0.1"
-
-
-def browser(app) -> TestClient:
-    client = TestClient(app, base_url=LOCAL)
-    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
-    return client
 
 
 # ---- database failures ------------------------------------------------------------------

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient
 
 from mitremap.web.app import create_app
+from tests.web.clients import browser
 
 TEXT = (
     "A scheduled task named Updater was registered with schtasks /create. "
@@ -25,9 +25,7 @@ TEXT = (
 @pytest.fixture
 def client(mm, db_url, tmp_path):
     app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
-    made = TestClient(app, base_url="http://127.0.0.1")
-    made.headers["X-CSRF-Token"] = made.get("/api/session").json()["csrf_token"]
-    return made
+    return browser(app)
 
 
 def test_indicators_are_listed_decided_recorded_and_exported_as_reviewed(client):

@@ -10,7 +10,6 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient
 
 from mitremap.documents.dates import stated_date
 from mitremap.web.app import create_app
@@ -22,6 +21,7 @@ from mitremap.web.workspace.metadata import (
     text_hash,
 )
 from tests.tiny import REPORT
+from tests.web.clients import browser
 
 
 @pytest.mark.parametrize(
@@ -60,9 +60,7 @@ def test_a_readers_date_comes_first_and_checks_are_strict():
 @pytest.fixture
 def client(mm, db_url, tmp_path):
     app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
-    made = TestClient(app, base_url="http://127.0.0.1")
-    made.headers["X-CSRF-Token"] = made.get("/api/session").json()["csrf_token"]
-    return made
+    return browser(app)
 
 
 def test_metadata_is_set_at_adding_edited_and_recorded(client):

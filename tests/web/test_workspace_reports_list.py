@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from mitremap.web.app import create_app
 from tests.tiny import REPORT
+from tests.web.clients import browser
 
 MIMIKATZ = (
     "The operators dumped credentials with Mimikatz. Beacons went to 185.220.101[.]47 and "
@@ -25,9 +26,7 @@ MIMIKATZ = (
 @pytest.fixture
 def client(mm, db_url, tmp_path):
     app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
-    made = TestClient(app, base_url="http://127.0.0.1")
-    made.headers["X-CSRF-Token"] = made.get("/api/session").json()["csrf_token"]
-    return made
+    return browser(app)
 
 
 def ids(client: TestClient, query: str) -> list[int]:

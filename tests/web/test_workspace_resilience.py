@@ -14,19 +14,12 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from fastapi.testclient import TestClient
 
 from mitremap.web.app import create_app
 from tests.tiny import REPORT
+from tests.web.clients import browser
 
 REPO = Path(__file__).resolve().parents[2]
-LOCAL = "http://127.0.0.1"
-
-
-def browser(app) -> TestClient:
-    client = TestClient(app, base_url=LOCAL)
-    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
-    return client
 
 
 # ---- idempotency keys -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from mitremap.training.corpus import LabelledText
 from mitremap.web.app import create_app
 from mitremap.web.workspace.retrain import fraction
 from tests.tiny import REPORT, SETTINGS, items, reports
+from tests.web.clients import browser
 
 
 def tiny_trainer(seen: list):
@@ -54,12 +55,6 @@ def models(mm, tmp_path):
     folder = tmp_path / "models"
     mm.model.save(folder / "default")
     return folder
-
-
-def browser(app) -> TestClient:
-    client = TestClient(app, base_url="http://127.0.0.1")
-    client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf_token"]
-    return client
 
 
 def test_retrain_uses_the_reviews_keeps_the_old_model_and_switches(db_url, models):
