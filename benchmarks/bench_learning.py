@@ -290,9 +290,18 @@ def retrain(client: Any, mode: str) -> tuple[str, float]:
 # ---- the other bars ------------------------------------------------------------------------
 
 
+LIGHT_EDIT_WORDS = 12
+"""A passage this long or longer gets one word replaced; a shorter one keeps its words."""
+
+
 def edited(text: str) -> str:
-    """A light edit: the first long word replaced."""
-    return re.sub(r"\b[A-Za-z]{6,}\b", "something", text, count=1)
+    """A light edit, light for the passage's length: in a passage of `LIGHT_EDIT_WORDS` words
+    or more, its first long word replaced; a shorter one (a heading, a table row, a caption:
+    one word is a quarter of "Passive DNS Results") upper-cased and re-spaced, its wording
+    kept."""
+    if len(text.split()) >= LIGHT_EDIT_WORDS:
+        return re.sub(r"\b[A-Za-z]{6,}\b", "something", text, count=1)
+    return " ".join(text.upper().split()) + " "
 
 
 def near_duplicates(client: Any, limit: int = 40) -> dict[str, Any]:
@@ -412,6 +421,8 @@ def run(
                 ),
                 flush=True,
             )
+        # before any retraining: the base model and the memory
+        client.post("/api/models/default/activate").raise_for_status()
         out["near_duplicates"] = near_duplicates(client)
     return out
 

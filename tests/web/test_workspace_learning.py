@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mitremap.web.app import create_app
-from tests.tiny import NONE, SHELL, TASK
+from tests.tiny import JOB, NONE, SHELL, TASK
 from tests.web.test_workspace_retrain import browser, tiny_trainer, wait_for
 
 THRESHOLD = 0.3  # the tiny model's confidences are low: the workspace shows down to 0.3
@@ -111,6 +111,28 @@ def test_a_retrain_keeps_what_the_analysts_said_on_their_reports(client):
     # the name and the time shown agree
     stamp = active["created_at"].replace("-", "").replace(":", "").replace("T", "-")[:15]
     assert active["name"] == f"reviewed-{stamp}"
+
+
+def test_after_a_retraining_the_memory_still_reads_words_as_the_general_model(client):
+    """A retraining fits new words; the memory keeps the general model's, so text unlike the
+    reviews gets the same answer after it as before it (bench_learning: with the retrained
+    model's words the memory's priors moved textbook reports)."""
+    review_first(client)
+    unlike = " ".join([JOB[0], NONE[3], TASK[2]])
+    before = client.post("/api/analyze", json={"text": unlike, "threshold": 0.0}).json()
+    done = wait_for(client, client.post("/api/retrain").json()["job"]["id"])
+    assert done["state"] == "done", done
+    ws = client.app.state.workspace
+    general, name = ws.registry.general()
+    assert name == "default" and ws.registry.current is not general
+    memory = ws.memory.current(general)
+    words = [m.model.features.blocks[0].terms for m in (general, ws.registry.current)]
+    assert memory is not None and list(memory.block.terms) == list(words[0]) != list(words[1])
+    after = client.post("/api/analyze", json={"text": unlike, "threshold": 0.0}).json()
+    assert after["model"] == before["model"]  # unlike the reviews: the general model
+    assert [(t["technique"], t["confidence_score"]) for t in after["techniques"]] == [
+        (t["technique"], t["confidence_score"]) for t in before["techniques"]
+    ]
 
 
 def test_a_quick_update_learns_in_seconds_and_is_judged_fairly(client):

@@ -114,7 +114,7 @@ def _answer(
     exporter = export_format(options["format"])
     if not document.text.strip():
         raise BadRequestError("the input is empty")
-    memory = ws.memory.current(ws.registry.current)
+    memory = ws.memory.current(ws.registry.general()[0])
     model, _ = ws.registry.for_text(document.text, memory)
     result = model.analyze(
         document,

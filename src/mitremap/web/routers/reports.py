@@ -373,8 +373,7 @@ def _analyse(ws: Workspace, document: Document, deadline: Deadline) -> tuple[dic
     words that drove each technique, the indicators and the review memory's say, within the
     request's `deadline`; and that model's name (the model and its name read together, when
     the work runs: a switch meanwhile cannot mix them)."""
-    model, _ = ws.registry.active()
-    memory = ws.memory.current(model)
+    memory = ws.memory.current(ws.registry.general()[0])
     model, name = ws.registry.for_text(document.text, memory)
     floor = min(SUGGESTION_FLOOR, ws.threshold)
     result = model.analyze(

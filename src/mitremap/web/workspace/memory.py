@@ -30,7 +30,8 @@ REFIT_GROWTH = 1.2
 
 
 class WorkspaceMemory:
-    """One `ReviewMemory` for the active model, refreshed from the store when reviews change."""
+    """One `ReviewMemory` for the workspace's general model (`ModelRegistry.general`: the active
+    model, or the one it was learned from), refreshed from the store when reviews change."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -137,8 +137,19 @@ class ModelRegistry:
         source's ways; other text keeps the general reading (`benchmarks/bench_learning.py`:
         on textbook reports a quick update alone cost up to 0.04 and a retraining 0.016)."""
         current, name = self.active()
+        if learned_from(current) is None or memory is None or memory.gate_text(text) >= 1.0:
+            return current, name
+        return self.general()
+
+    def general(self) -> tuple[Any, str]:
+        """The general model the active one was learned from, and its name (the active model
+        itself when it was not learned from reviews, or when that model is gone). The review
+        memory reads words as this model does, so a retraining does not change which text
+        the memory finds close (`bench_learning.py`: with the retrained model's words, the
+        memory's priors cost textbook reports 0.019)."""
+        current, name = self.active()
         start = learned_from(current)
-        if start is None or memory is None or memory.gate_text(text) >= 1.0:
+        if start is None:
             return current, name
         general = self._general(start["model"])
         if general is None:
