@@ -151,6 +151,24 @@ def test_the_history_lists_every_change_with_user_and_time(team):
     ]
 
 
+def test_the_history_comes_a_page_at_a_time_and_since_a_version(team):
+    alice = team("alice")
+    report = alice.post("/api/reports", json={"text": REPORT}).json()["id"]
+    url = f"/api/reports/{report}"
+    for n in range(5):
+        alice.post(f"{url}/comments", json={"text": f"note {n}"})
+    whole = alice.get(f"{url}/history").json()
+    assert whole["total"] == len(whole["items"]) == 6  # the analysis and five comments
+    pages = [alice.get(f"{url}/history?per_page=4&page={p}").json() for p in (1, 2)]
+    assert [len(p["items"]) for p in pages] == [4, 2] and pages[1]["total"] == 6
+    assert [e["id"] for p in pages for e in p["items"]] == [e["id"] for e in whole["items"]]
+    seen = whole["items"][3]["version"]
+    newer = alice.get(f"{url}/history?since={seen}").json()
+    assert [e["after"] for e in newer["items"]] == ["note 3", "note 4"] and newer["total"] == 2
+    assert alice.get(f"{url}/history?per_page=1001").status_code == 422
+    assert alice.get("/api/reports/999/history").status_code == 404
+
+
 def test_a_model_switch_is_recorded_only_when_it_switches(team):
     """Defect 5 (the API half): who switched the model for everyone, and when."""
     adam = team("adam")

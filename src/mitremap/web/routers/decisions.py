@@ -105,10 +105,19 @@ def decide_indicator(
 
 
 @router.get("/reports/{report_id}/history")
-def report_history(report_id: ReportId, _: Viewer, ws: WorkspaceDep) -> dict[str, Any]:
-    """Every change of the report, oldest first: decisions, status, metadata, analyses,
-    comments (who, when, before → after), and the model switches made meanwhile."""
-    return {"items": ws.store.history(report_id)}
+def report_history(
+    report_id: ReportId,
+    _: Viewer,
+    ws: WorkspaceDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 200,
+    since: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> dict[str, Any]:
+    """The changes of the report, oldest first, a page at a time: decisions, status,
+    metadata, analyses, comments (who, when, before → after), and the model switches made
+    meanwhile; `items`, `total`, `page`, `per_page`. `since` (a version of the report): only
+    its changes after that version."""
+    return ws.store.history(report_id, page, per_page, since)
 
 
 @router.get("/history")

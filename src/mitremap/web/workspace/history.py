@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mitremap.web.workspace import reviews
@@ -102,14 +102,20 @@ def record(
     )
 
 
-def report_events(s: Session, report: Report) -> list[dict[str, Any]]:
-    """The report's history, oldest first, with the workspace's model switches made while it
-    was kept (they explain why a re-analysis found other techniques)."""
+def report_events(
+    s: Session, report: Report, offset: int = 0, limit: int | None = None, since: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the report's history, oldest first, with the workspace's model switches made
+    while it was kept (they explain why a re-analysis found other techniques); and how many
+    events there are in all (`limit` None: every one, as a reviewed export holds). `since`: only the report's changes after that version (what a
+    page open on an older version has not seen)."""
     models = and_(Event.report_id.is_(None), Event.kind == "model", Event.at >= report.created_at)
-    rows = s.scalars(
-        select(Event).where(or_(Event.report_id == report.id, models)).order_by(Event.id)
-    )
-    return [event_dict(e) for e in rows]
+    where = or_(Event.report_id == report.id, models)
+    if since:
+        where = and_(Event.report_id == report.id, Event.version > since)
+    total = s.scalar(select(func.count()).select_from(Event).where(where)) or 0
+    rows = s.scalars(select(Event).where(where).order_by(Event.id).offset(offset).limit(limit))
+    return [event_dict(e) for e in rows], total
 
 
 def workspace_events(s: Session, limit: int = 200) -> list[dict[str, Any]]:

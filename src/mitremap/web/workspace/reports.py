@@ -523,10 +523,17 @@ class ReportStore:
 
     # ---- history, comments, drafts ------------------------------------------------------------
 
-    def history(self, report_id: int) -> list[dict[str, Any]]:
-        """Every change of the report, oldest first (and the model switches meanwhile)."""
+    def history(
+        self, report_id: int, page: int = 1, per_page: int = 200, since: int = 0
+    ) -> dict[str, Any]:
+        """A page of the report's changes, oldest first (and the model switches meanwhile):
+        `items`, `total`, `page`, `per_page`; `since` a version: only the changes after it."""
         with self.db.session(read=True) as s:
-            return history.report_events(s, _report(s, report_id))
+            report = _report(s, report_id, text=False)
+            items, total = history.report_events(
+                s, report, offset=(page - 1) * per_page, limit=per_page, since=since
+            )
+        return {"items": items, "total": total, "page": page, "per_page": per_page}
 
     def workspace_history(self) -> list[dict[str, Any]]:
         with self.db.session(read=True) as s:
@@ -631,7 +638,7 @@ class ReportStore:
                 status=report.status,
                 decisions=_decision_rows(s, report.id),
                 indicator_decisions=_indicator_rows(s, report.id),
-                history=history.report_events(s, report),
+                history=history.report_events(s, report)[0],
                 comments=[_comment_dict(c) for c in _comment_rows(s, report.id)],
                 metadata={
                     "tlp": report.tlp,

@@ -46,7 +46,7 @@ export function describe(e) {
   }
 }
 
-export function renderHistory(list, items) {
+export function renderHistory(list, items, total = items.length) {
   const rows = [...items]
     .reverse()
     .map((e) =>
@@ -65,6 +65,10 @@ export function renderHistory(list, items) {
     );
   list.replaceChildren(...rows);
   if (!rows.length) list.append(el("li", { className: "muted" }, "Nothing yet."));
+  if (total > rows.length) {
+    const older = `… and ${total - rows.length} older changes (in the report's export).`;
+    list.append(el("li", { className: "muted" }, older));
+  }
 }
 
 export function renderComments(list, items) {

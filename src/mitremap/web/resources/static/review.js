@@ -108,8 +108,10 @@ async function poll() {
     return; // a 304 (nothing changed) or a network hiccup: ask again later
   }
   if (answer.status !== 200 || state.busy) return;
-  const history = await api("GET", `${apiPath}/history`).catch(() => ({ items: [] }));
-  const news = history.items.filter((e) => e.version > seen && e.user !== state.user);
+  const history = await api("GET", `${apiPath}/history?since=${seen}&per_page=1000`).catch(
+    () => ({ items: [] }),
+  );
+  const news = history.items.filter((e) => e.user !== state.user);
   if (news.length) {
     const last = news.at(-1);
     const more = news.length > 1 ? ` (and ${news.length - 1} more changes)` : "";
@@ -728,7 +730,14 @@ function setTab(name) {
 
 async function loadHistory() {
   try {
-    renderHistory($("history"), (await api("GET", `${apiPath}/history`)).items);
+    const size = 1000;
+    let page = await api("GET", `${apiPath}/history?per_page=${size}`);
+    if (page.total > page.items.length) {
+      // a long history: its latest page (the list shows the newest first)
+      const last = Math.ceil(page.total / size);
+      page = await api("GET", `${apiPath}/history?per_page=${size}&page=${last}`);
+    }
+    renderHistory($("history"), page.items, page.total);
   } catch (error) {
     showError(error, "Could not read the history");
   }
