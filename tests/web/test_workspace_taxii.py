@@ -455,3 +455,17 @@ def test_the_workspaces_tokens_as_they_are_a_feed_token_expired_revoked_or_disab
     store.set_disabled("adam", True, actor="test")
     answer = reads(kept)
     assert answer.status_code == 401 and "disabled" in answer.json()["description"]
+
+
+def test_a_body_over_the_size_limit_is_refused_in_each_parts_own_shape(mm, db_url, tmp_path):
+    """The size limit answers before any route runs: under /taxii2/ in TAXII's error object
+    and media type, elsewhere in the workspace's."""
+    app = create_app(mm, database=db_url, models_dir=tmp_path / "models", max_bytes=1000)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    body = b"x" * 200_000
+    feed = client.post("/taxii2/workspace/collections/reviewed/objects/", content=body)
+    assert feed.status_code == 413 and feed.headers["content-type"] == TAXII
+    assert feed.json()["http_status"] == "413" and "MB limit" in feed.json()["description"]
+    api = client.post("/api/analyze", content=body, headers={"content-type": "application/json"})
+    assert api.status_code == 413 and api.headers["content-type"] == "application/json"
+    assert api.json()["error"]["code"] == "too_large"

@@ -118,7 +118,11 @@ def create_app(
     )
     app.state.workspace = ws
     _add_routes(app, ws, allowed_hosts)
-    app.add_middleware(middleware.BodyLimit, limit=max_bytes + 64 * 1024)
+    from mitremap.web.routers import taxii
+
+    app.add_middleware(
+        middleware.BodyLimit, limit=max_bytes + 64 * 1024, shapes={"/taxii2/": taxii.error_shape}
+    )
     if forwarded_allow_ips:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 

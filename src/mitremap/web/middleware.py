@@ -158,23 +158,36 @@ def _host_name(value: str) -> str:
     return (urlsplit(f"//{value}").hostname or "").lower()
 
 
+ErrorShape = Callable[[int, str], tuple[str, dict[str, Any]]]
+"""(status, message) → (media type, body): how a part of the API words its errors."""
+
+
 class BodyLimit:
     """ASGI middleware: a request body larger than `limit` is refused with 413 — at once
     when its Content-Length says so, else as soon as that many bytes have arrived (chunked
-    uploads included)."""
+    uploads included). Under a path prefix of `shapes` (the TAXII feed), the 413 is worded
+    the way that part of the API words its errors."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int, shapes: dict[str, ErrorShape] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.shapes = shapes or {}
+
+    def _refusal(self, path: str) -> tuple[str, dict[str, Any]]:
+        message = f"the request is larger than the {self.limit // 2**20} MB limit"
+        for prefix, shape in self.shapes.items():
+            if path.startswith(prefix):
+                return shape(413, message)
+        return "application/json", error_body(413, message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = error_body(413, f"the request is larger than the {self.limit // 2**20} MB limit")
+        kind, body = self._refusal(str(scope.get("path", "")))
         length = dict(scope.get("headers") or ()).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.limit:
-            await _send_json(send, 413, body)
+            await _send_json(send, 413, body, kind)
             return
         received, too_large, started = 0, False, False
 
@@ -204,12 +217,14 @@ class BodyLimit:
             if not too_large:
                 raise
         if too_large and not started:
-            await _send_json(send, 413, body)
+            await _send_json(send, 413, body, kind)
 
 
-async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+async def _send_json(
+    send: Any, status: int, body: dict[str, Any], kind: str = "application/json"
+) -> None:
     data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    headers = [(b"content-type", kind.encode()), (b"content-length", str(len(data)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

@@ -49,6 +49,7 @@ TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    413: "Request too large",
     422: "Unprocessable request",
     429: "Too many requests",
     500: "Internal error",
@@ -89,12 +90,18 @@ def taxii_error(exc: Exception) -> TaxiiJSON:
         log.exception("internal error in the TAXII feed")
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="MitreMap TAXII"'
+    return TaxiiJSON(error_shape(status, message)[1], status_code=status, headers=headers)
+
+
+def error_shape(status: int, message: str) -> tuple[str, dict[str, Any]]:
+    """TAXII's media type and error object (also for the answers the middleware makes before
+    a route runs: a body over the size limit)."""
     body = {
         "title": TITLES.get(status, "Error"),
         "description": " ".join(message.split())[:500],
         "http_status": str(status),
     }
-    return TaxiiJSON(body, status_code=status, headers=headers)
+    return TAXII_MEDIA_TYPE, body
 
 
 class TaxiiRoute(APIRoute):
