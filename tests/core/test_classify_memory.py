@@ -75,6 +75,25 @@ def test_the_effect_fades_with_distance(mm):
     assert memory.confidence(1.0) > memory.confidence(0.7) > memory.confidence(0.4)
 
 
+def test_the_same_wording_matches_whatever_its_words(mm):
+    """A heading or a host name may have no word the model knows: its very wording (case and
+    spacing aside) still gets the reviewed answer, and other wording does not."""
+    heading = "Zqxv Wrplk-Tunnel"
+    memory = memory_for(
+        mm,
+        ReviewedPassage(heading, ("T1059",), (), {"report": 4}),
+        ReviewedPassage("Vbnq Jolt", (), ("T1053.005",), {"report": 5}),
+    )
+    assert memory.block.counts([heading]).nnz == 0  # nothing for the word comparison
+    same = mm.analyze("ZQXV  wrplk-tunnel", threshold=0.0, memory=memory)
+    assert confidence(same, "T1059") >= 0.6 and hit(same, "T1059").reviewed[0].similarity == 1.0
+    other = mm.analyze("Zqxv Wrplk-Tunnels", threshold=0.0, memory=memory)
+    assert not any(h.reviewed for h in other.techniques)
+    plain = confidence(mm.analyze("vbnq JOLT", threshold=0.0), "T1053.005")
+    rejected = mm.analyze("vbnq JOLT", threshold=0.0, memory=memory)
+    assert confidence(rejected, "T1053.005") < plain
+
+
 def test_groups_are_replaced_and_removed(mm):
     memory = memory_for(mm)
     memory.update(3, [ReviewedPassage(PASSAGE, ("T1059",), (), {"report": 3})])

@@ -5,7 +5,9 @@ Why this design:
   the reviewed answer. Closeness is the cosine of the model's own word features (its TF-IDF of
   words and word pairs), so the memory needs no model of its own and no new dependency. Words
   that most passages share are left out of the comparison (`COMMON_SHARE`): they say little
-  about closeness and would make a lookup in a large memory a dense product.
+  about closeness and would make a lookup in a large memory a dense product. The same wording
+  (case and spacing aside) is a match at similarity 1 whatever its words: a heading, a host
+  name or one common word ("Ransomware") may have no word the comparison keeps.
 - The effect fades with distance through a calibrated curve: P(the reviewed technique applies
   to a passage | its similarity s to the reviewed one) = σ(a·s + b), fitted leave-one-report-out
   on the memory's own passages once it holds enough of them (`fit_curve`), and before that the
@@ -137,6 +139,7 @@ class _Snapshot:
     document_matrix: sparse.csr_matrix | None  # reviewed reports × words, unit rows
     typical: float  # the closeness that gets the whole of the priors (`CLOSE_AS`)
     version: int = 0  # the memory's version it was built from
+    wording: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # `same_wording` → rows
 
 
 class ReviewMemory:
@@ -256,7 +259,7 @@ class ReviewMemory:
         revised = _shifted(revised, priors.shift(labels) * _gate(query, snap))
         self._revise_by_documents(revised, query, index, snap)
         if snap.passages:
-            for (j, action), hit in self._recalls(counts, windows, index, snap).items():
+            for (j, action), hit in self._recalls(sentences, counts, windows, index, snap).items():
                 if action == "accepted":
                     revised[j] = max(revised[j], hit.confidence)
                 else:
@@ -293,6 +296,7 @@ class ReviewMemory:
 
     def _recalls(
         self,
+        sentences: Sequence[str],
         counts: sparse.csr_matrix,
         windows: Sequence[tuple[int, int]],
         index: Mapping[str, int],
@@ -306,7 +310,14 @@ class ReviewMemory:
         best: dict[tuple[int, str], Recall] = {}
         for row in range(found.shape[0]):
             lo, hi = found.indptr[row], found.indptr[row + 1]
-            for p, s in zip(found.indices[lo:hi], found.data[lo:hi], strict=True):
+            pairs = list(
+                zip(found.indices[lo:hi].tolist(), found.data[lo:hi].tolist(), strict=True)
+            )
+            if snap.wording:
+                first, last = spans[row]
+                same = snap.wording.get(same_wording(" ".join(sentences[first:last])), ())
+                pairs += [(p, 1.0) for p in same]
+            for p, s in pairs:
                 passage = snap.passages[int(p)]
                 first, last = spans[row]
                 for action, members in (
@@ -392,7 +403,17 @@ def _build(
         np.fill_diagonal(pairs, -1.0)
         typical = float(np.quantile(np.sort(pairs, axis=1)[:, -3:].mean(axis=1), 0.1))
     passages = [p for group, _ in groups.values() for p in group]
-    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical, version)
+    wording: dict[str, tuple[int, ...]] = {}
+    for i, p in enumerate(passages):
+        key = same_wording(p.text)
+        wording[key] = (*wording.get(key, ()), i)
+    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical, version, wording)
+
+
+def same_wording(text: str) -> str:
+    """A text's wording with case and spacing left aside: two texts with the same key say
+    the same thing in the same words."""
+    return " ".join(text.casefold().split())
 
 
 def _gate(query: sparse.csr_matrix, snap: _Snapshot) -> float:
