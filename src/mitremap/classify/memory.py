@@ -139,7 +139,7 @@ class _Snapshot:
     document_matrix: sparse.csr_matrix | None  # reviewed reports × words, unit rows
     typical: float  # the closeness that gets the whole of the priors (`CLOSE_AS`)
     version: int = 0  # the memory's version it was built from
-    wording: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # `same_wording` → rows
+    wording: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # → passage indices
 
 
 class ReviewMemory:
@@ -403,11 +403,11 @@ def _build(
         np.fill_diagonal(pairs, -1.0)
         typical = float(np.quantile(np.sort(pairs, axis=1)[:, -3:].mean(axis=1), 0.1))
     passages = [p for group, _ in groups.values() for p in group]
-    wording: dict[str, tuple[int, ...]] = {}
+    wording: dict[str, list[int]] = {}
     for i, p in enumerate(passages):
-        key = same_wording(p.text)
-        wording[key] = (*wording.get(key, ()), i)
-    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical, version, wording)
+        wording.setdefault(same_wording(p.text), []).append(i)
+    same = {key: tuple(found) for key, found in wording.items()}
+    return _Snapshot(passages, matrix, kept, reviewed, document_matrix, typical, version, same)
 
 
 def same_wording(text: str) -> str:
