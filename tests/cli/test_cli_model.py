@@ -118,6 +118,15 @@ def test_evaluate_sentences_and_reports(cli, model_dir, tmp_path):
     assert data["n"] == 1 and data["micro"]["recall"] == 1.0
 
 
+def _own_file(tmp_path):
+    """The tiny corpus as a user's own labelled JSONL file."""
+    path = tmp_path / "mine.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
+    )
+    return path
+
+
 def _tiny_mirror(tmp_path):
     root = tmp_path / "mirror"
     (root / "attack").mkdir(parents=True, exist_ok=True)
@@ -127,10 +136,7 @@ def _tiny_mirror(tmp_path):
 
 def test_train_on_own_file_then_info(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
-    extra = tmp_path / "mine.jsonl"
-    extra.write_text(
-        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
-    )
+    extra = _own_file(tmp_path)
     out = tmp_path / "trained"
     result = cli(
         "-q",
@@ -180,10 +186,7 @@ def test_model_ensure_keeps_an_existing_model(cli, tmp_path, monkeypatch, model_
 
 def test_a_missing_calibration_source_is_loud_and_kept_in_the_card(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
-    extra = tmp_path / "mine.jsonl"
-    extra.write_text(
-        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
-    )
+    extra = _own_file(tmp_path)
     out = tmp_path / "trained"
     result = cli(
         "--data", str(_tiny_mirror(tmp_path)), "train", "--source", "attack-procedures",
@@ -230,10 +233,7 @@ def test_evaluate_refuses_an_unknown_format_or_level(cli, model_dir, tmp_path):
 def test_training_prints_plain_progress_lines_when_not_a_terminal(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("MITREMAP_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "trained"
-    extra = tmp_path / "mine.jsonl"
-    extra.write_text(
-        "\n".join(json.dumps({"text": i.text, "labels": list(i.labels)}) for i in items()) + "\n"
-    )
+    extra = _own_file(tmp_path)
     result = cli(
         "--data", str(_tiny_mirror(tmp_path)), "train", "--source", "attack-procedures",
         "--add", str(extra), "--out", str(out), "--no-calibrate",

@@ -1,4 +1,5 @@
-"""The web tests' own fixture: every workspace database a test opens is closed when it ends."""
+"""The web tests' own fixtures: every workspace database a test opens is closed when it ends;
+the common workspace client."""
 
 from __future__ import annotations
 
@@ -26,3 +27,14 @@ def databases_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for database in opened:
         database.close()
+
+
+@pytest.fixture
+def client(mm: Any, db_url: str, tmp_path: Any) -> Any:
+    """A workspace on loopback with no login (suggestions shown down to 0.3), called as a
+    browser calls it; a test file that needs another workspace defines its own `client`."""
+    from mitremap.web.app import create_app
+    from tests.web.clients import browser
+
+    app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
+    return browser(app)

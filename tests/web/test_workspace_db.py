@@ -154,14 +154,18 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
         for t, confidence in (("T1059", 0.8), ("T1059.003", 0.3), ("T1566", 0.2))
     ]
     analysis = {"model": {}, "window": 3, "techniques": hits, "indicators": []}
-    report = store.add_report(
-        Document(text_, "r", "pasted"),
-        analysis,
-        source="x",
-        user="u",
-        model_name="m",
-        threshold=0.5,
-    )["id"]
+
+    def add(title: str) -> int:
+        return store.add_report(
+            Document(text_, title, "pasted"),
+            analysis,
+            source="x",
+            user="u",
+            model_name="m",
+            threshold=0.5,
+        )["id"]
+
+    report = add("r")
     pick = random.Random(7)
     for _ in range(400):
         span = pick.choice(spans)
@@ -198,14 +202,7 @@ def test_the_review_read_from_the_latest_rows_matches_the_whole_history(db_url):
         (a.technique, a.start) for a in expected.added
     )
     # the list reads many reports at once (a few grouped queries): the same summaries
-    untouched = store.add_report(
-        Document(text_, "untouched", "pasted"),
-        analysis,
-        source="x",
-        user="u",
-        model_name="m",
-        threshold=0.5,
-    )["id"]
+    untouched = add("untouched")
     listed = {r["id"]: r for r in store.list_reports()["items"]}
     assert listed == {i: store.summary(i) for i in (report, untouched)}
     database.close()

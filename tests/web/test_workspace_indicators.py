@@ -12,20 +12,11 @@ import pytest
 pytest.importorskip("fastapi")
 
 
-from mitremap.web.app import create_app
-from tests.web.clients import browser
-
 TEXT = (
     "A scheduled task named Updater was registered with schtasks /create. "
     "Beacons went to 185.220.101[.]47 every minute; later to 185.220.101.47 again. "
     "The loader came from hxxps://cdn.freight-docs[.]com/update/ldr.bin and ran cmd.exe."
 )
-
-
-@pytest.fixture
-def client(mm, db_url, tmp_path):
-    app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
-    return browser(app)
 
 
 def test_indicators_are_listed_decided_recorded_and_exported_as_reviewed(client):

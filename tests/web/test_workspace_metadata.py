@@ -12,7 +12,6 @@ pytest.importorskip("fastapi")
 
 
 from mitremap.documents.dates import stated_date
-from mitremap.web.app import create_app
 from mitremap.web.workspace.errors import InvalidError
 from mitremap.web.workspace.metadata import (
     check_tlp,
@@ -21,7 +20,6 @@ from mitremap.web.workspace.metadata import (
     text_hash,
 )
 from tests.tiny import REPORT
-from tests.web.clients import browser
 
 
 @pytest.mark.parametrize(
@@ -55,12 +53,6 @@ def test_a_readers_date_comes_first_and_checks_are_strict():
         parse_date("yesterday")
     assert text_hash("A  Report\r\nabout X") == text_hash("a report about x ")
     assert text_hash("a report") != text_hash("another report")
-
-
-@pytest.fixture
-def client(mm, db_url, tmp_path):
-    app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
-    return browser(app)
 
 
 def test_metadata_is_set_at_adding_edited_and_recorded(client):

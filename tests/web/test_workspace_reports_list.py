@@ -12,21 +12,13 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
 
-from mitremap.web.app import create_app
 from tests.tiny import REPORT
-from tests.web.clients import browser
 
 MIMIKATZ = (
     "The operators dumped credentials with Mimikatz. Beacons went to 185.220.101[.]47 and "
     "hxxps://cdn.freight-docs[.]com/update/ldr.bin. A scheduled task named Updater was "
     "registered with schtasks /create."
 )
-
-
-@pytest.fixture
-def client(mm, db_url, tmp_path):
-    app = create_app(mm, database=db_url, models_dir=tmp_path / "models", threshold=0.3)
-    return browser(app)
 
 
 def ids(client: TestClient, query: str) -> list[int]:
