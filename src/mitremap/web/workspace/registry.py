@@ -113,6 +113,9 @@ class ModelRegistry:
         self._current = current
         self._path = current_path
         self._bases: dict[str, Any] = {}  # the general model of a learned one, by name
+        # the general model's name, by the name a learned model started from (read from the
+        # model folders' manifests once: every analysis asks)
+        self._general_names: dict[str, str | None] = {}
         self.catalog = Catalog.of(current)
 
     @property
@@ -151,7 +154,14 @@ class ModelRegistry:
         start = learned_from(current)
         if start is None:
             return current, name
-        general = self._general(start["model"])
+        started = str(start["model"])
+        with self._lock:
+            known = started in self._general_names
+            general = self._general_names.get(started)
+        if not known:
+            general = self._general(started)
+            with self._lock:
+                self._general_names[started] = general
         if general is None:
             return current, name
         with self._lock:
